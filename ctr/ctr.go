@@ -1,0 +1,190 @@
+// Package ctr implements AES-CTR (AES-128, AES-192 and AES-256) as a seekable
+// keystream: any byte offset can be encrypted or decrypted without state, so
+// one file can be read from many goroutines at once.
+//
+// The output is byte-for-byte identical to crypto/cipher.NewCTR over
+// crypto/aes with the same key and IV: block i of a keystream is the
+// encryption of IV+i, the IV read as a 128-bit big-endian integer, modulo
+// 2^128. On amd64 and arm64 the blocks are encrypted by assembly kernels
+// (AES-NI, VAES on ymm and zmm registers, ARMv8 AES), chosen once from the
+// CPU's features; elsewhere, or with the purego build tag, by portable Go.
+package ctr
+
+import (
+	"crypto/cipher"
+	"crypto/subtle"
+	"encoding/binary"
+	"math/bits"
+	"strconv"
+)
+
+// BlockSize is the AES block size in bytes.
+const BlockSize = 16
+
+// KeySizeError reports a key whose length is not 16, 24 or 32 bytes.
+type KeySizeError int
+
+func (k KeySizeError) Error() string {
+	return "ctr: invalid AES key length " + strconv.Itoa(int(k)) + " bytes (want 16, 24 or 32)"
+}
+
+// IVSizeError reports an IV whose length is not 16 bytes.
+type IVSizeError int
+
+func (k IVSizeError) Error() string {
+	return "ctr: invalid IV length " + strconv.Itoa(int(k)) + " bytes (want 16)"
+}
+
+// Cipher is an expanded AES key. It is immutable once built and safe for
+// concurrent use: build one per key and share it across every keystream
+// that key produces, so the key schedule runs once, not once per stream.
+type Cipher struct {
+	// The round keys sit behind a pointer so that fmt, which prints the
+	// fields of a struct it cannot call methods on, shows an address
+	// rather than key material.
+	ks   *schedule
+	impl impl // the kernel this Cipher runs; fixed at construction
+}
+
+type schedule struct {
+	rk     roundKeys
+	rounds int
+}
+
+// NewCipher expands an AES-128, AES-192 or AES-256 key, chosen by len(key).
+func NewCipher(key []byte) (*Cipher, error) {
+	return newCipher(key, defaultImpl)
+}
+
+func newCipher(key []byte, k impl) (*Cipher, error) {
+	switch len(key) {
+	case 16, 24, 32:
+	default:
+		return nil, KeySizeError(len(key))
+	}
+	s := new(schedule)
+	s.rounds = expandKey(&s.rk, key)
+	return &Cipher{ks: s, impl: k}, nil
+}
+
+// String names the cipher without revealing the key.
+func (c *Cipher) String() string {
+	return "ctr.Cipher(AES-" + strconv.Itoa(32*(c.ks.rounds-6)) + ")"
+}
+
+// GoString is String, so %#v does not print the round keys.
+func (c *Cipher) GoString() string { return c.String() }
+
+// Keystream is the AES-CTR keystream of one (key, IV) pair. It is a small
+// value: making one costs nothing, and it holds no position, so any number
+// of goroutines may use the same Keystream at different offsets.
+type Keystream struct {
+	c      *Cipher
+	hi, lo uint64 // the IV as a 128-bit big-endian integer
+}
+
+// Keystream returns the keystream that starts at counter block iv.
+func (c *Cipher) Keystream(iv [16]byte) Keystream {
+	return Keystream{
+		c:  c,
+		hi: binary.BigEndian.Uint64(iv[0:8]),
+		lo: binary.BigEndian.Uint64(iv[8:16]),
+	}
+}
+
+// XORKeyStreamAt XORs src with the keystream starting offset bytes into it
+// and writes the result to dst. offset need not be a multiple of the block
+// size. dst and src must overlap entirely or not at all; len(dst) must be at
+// least len(src). Either mistake panics, as in crypto/cipher.
+func (k Keystream) XORKeyStreamAt(dst, src []byte, offset uint64) {
+	if len(dst) < len(src) {
+		panic("ctr: output smaller than input")
+	}
+	dst = dst[:len(src)]
+	if inexactOverlap(dst, src) {
+		panic("ctr: invalid buffer overlap")
+	}
+	if len(src) == 0 {
+		return
+	}
+	c := k.c
+	hi, lo := add128(k.hi, k.lo, offset/BlockSize)
+
+	// A partial block at the start: one keystream block, part of it used.
+	if skip := int(offset % BlockSize); skip != 0 {
+		var ks [BlockSize]byte
+		c.keystreamBlock(&ks, hi, lo)
+		n := subtle.XORBytes(dst, src, ks[skip:])
+		dst, src = dst[n:], src[n:]
+		hi, lo = add128(hi, lo, 1)
+	}
+
+	// Whole blocks. A kernel never carries from the low into the high
+	// 64 bits of the counter, so a run that crosses a 2^64 boundary is cut
+	// there; that happens at most once per 2^64 blocks.
+	for len(src) >= BlockSize {
+		n := uint64(len(src) / BlockSize)
+		if untilWrap := -lo; untilWrap != 0 && n > untilWrap {
+			n = untilWrap
+		}
+		c.xorBlocks(dst, src, int(n), hi, lo)
+		dst, src = dst[n*BlockSize:], src[n*BlockSize:]
+		hi, lo = add128(hi, lo, n)
+	}
+
+	// A partial block at the end.
+	if len(src) != 0 {
+		var ks [BlockSize]byte
+		c.keystreamBlock(&ks, hi, lo)
+		subtle.XORBytes(dst, src, ks[:])
+	}
+}
+
+// keystreamBlock writes the encryption of counter (hi, lo) to ks.
+func (c *Cipher) keystreamBlock(ks *[BlockSize]byte, hi, lo uint64) {
+	var zero [BlockSize]byte
+	c.xorBlocks(ks[:], zero[:], 1, hi, lo)
+}
+
+// Stream returns a cipher.Stream that starts offset bytes into the
+// keystream and advances as it is used. Unlike the Keystream it comes from,
+// a Stream has a position and must not be shared between goroutines.
+func (k Keystream) Stream(offset uint64) cipher.Stream {
+	return &stream{k: k, off: offset}
+}
+
+type stream struct {
+	k   Keystream
+	off uint64
+}
+
+func (s *stream) XORKeyStream(dst, src []byte) {
+	s.k.XORKeyStreamAt(dst, src, s.off)
+	var carry uint64
+	s.off, carry = bits.Add64(s.off, uint64(len(src)), 0)
+	if carry != 0 {
+		panic("ctr: stream offset overflows 2^64 bytes")
+	}
+}
+
+// NewCTR is a drop-in for cipher.NewCTR(aes.NewCipher(key), iv): the
+// returned stream produces the same bytes.
+func NewCTR(key, iv []byte) (cipher.Stream, error) {
+	if len(iv) != BlockSize {
+		return nil, IVSizeError(len(iv))
+	}
+	c, err := NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return c.Keystream([16]byte(iv)).Stream(0), nil
+}
+
+// Backend names the kernel that NewCipher's ciphers run on this machine:
+// "vaes-zmm", "vaes-ymm", "aesni", "arm64-aes" or "generic".
+func Backend() string { return defaultImpl.String() }
+
+func add128(hi, lo, x uint64) (uint64, uint64) {
+	lo, carry := bits.Add64(lo, x, 0)
+	return hi + carry, lo
+}

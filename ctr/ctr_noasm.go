@@ -1,0 +1,14 @@
+//go:build (!amd64 && !arm64) || purego
+
+package ctr
+
+// Without assembly every Cipher runs the portable kernel.
+var defaultImpl = implGeneric
+
+func supportedImpls() []impl { return []impl{implGeneric} }
+
+func subWord(w uint32) uint32 { return subWordGeneric(w) }
+
+func (c *Cipher) xorBlocks(dst, src []byte, n int, hi, lo uint64) {
+	xorBlocksGeneric(&c.ks.rk, c.ks.rounds, dst, src, n, hi, lo)
+}
