@@ -124,22 +124,24 @@ func fillRand(r *rand.Rand, b []byte) {
 // batch sizes and remainders meet both ends of a call.
 func TestCrossKernels(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	key := make([]byte, 32)
-	fillRand(r, key)
-	iv := ivBefore(r, 64, 37)
-	ref, _ := newCipher(key, implGeneric)
 	src := make([]byte, 40*BlockSize+BlockSize)
 	fillRand(r, src)
 	want := make([]byte, len(src))
-	for _, k := range supportedImpls() {
-		c, _ := newCipher(key, k)
-		got := make([]byte, len(src))
-		for off := range BlockSize {
-			for n := 0; n+off <= len(src); n++ {
-				ref.Keystream(iv).XORKeyStreamAt(want[:n], src[:n], uint64(off))
-				c.Keystream(iv).XORKeyStreamAt(got[:n], src[:n], uint64(off))
-				if !bytes.Equal(got[:n], want[:n]) {
-					t.Fatalf("%v: off %d len %d differs from the generic kernel", k, off, n)
+	got := make([]byte, len(src))
+	for _, keyLen := range []int{16, 24, 32} {
+		key := make([]byte, keyLen)
+		fillRand(r, key)
+		iv := ivBefore(r, 64, 37)
+		ref, _ := newCipher(key, implGeneric)
+		for _, k := range supportedImpls()[1:] {
+			c, _ := newCipher(key, k)
+			for off := range BlockSize {
+				for n := 0; n+off <= len(src); n++ {
+					ref.Keystream(iv).XORKeyStreamAt(want[:n], src[:n], uint64(off))
+					c.Keystream(iv).XORKeyStreamAt(got[:n], src[:n], uint64(off))
+					if !bytes.Equal(got[:n], want[:n]) {
+						t.Fatalf("%v AES-%d: off %d len %d differs from the generic kernel", k, 8*keyLen, off, n)
+					}
 				}
 			}
 		}
