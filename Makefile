@@ -1,0 +1,81 @@
+# tde: every target works on a fresh Debian machine with Go 1.26
+# (.ci/run installs qemu-user-static and staticcheck first).
+
+GO          ?= go
+QEMU        ?= qemu-aarch64-static
+STATICCHECK ?= staticcheck
+FUZZTIME    ?= 2m
+CI_FUZZTIME ?= 5s
+BENCHCOUNT  ?= 10
+
+# Fuzz targets, one per kernel, as package:target.
+AMD64_FUZZ := ctr:FuzzGeneric ctr:FuzzAESNI ctr:FuzzVAESYMM ctr:FuzzVAESZMM
+ARM64_FUZZ := ctr:FuzzARM64
+
+.PHONY: all test test-unit test-race test-purego test-arm64 fuzz-short fuzz \
+        bench bench-full lint generate check-generate
+
+all: lint test
+
+## test: the whole CI suite.
+test: test-unit test-race test-purego test-arm64 fuzz-short
+
+test-unit:
+	$(GO) test -count=1 ./...
+
+# The race detector where goroutines share state: concurrent keystreams.
+test-race:
+	$(GO) test -race -count=1 -short ./...
+
+test-purego:
+	$(GO) test -count=1 -short -tags purego ./...
+
+# arm64 under user-mode qemu: the ARMv8 AES kernel and the portable build.
+test-arm64:
+	GOARCH=arm64 $(GO) test -count=1 -short -exec $(QEMU) ./...
+	GOARCH=arm64 $(GO) test -count=1 -short -tags purego -exec $(QEMU) ./...
+
+# A few seconds of each fuzz target (CI); `make fuzz` runs minutes.
+fuzz-short:
+	@$(MAKE) --no-print-directory run-fuzz T="$(AMD64_FUZZ)" FT=$(CI_FUZZTIME)
+
+fuzz:
+	@$(MAKE) --no-print-directory run-fuzz T="$(AMD64_FUZZ)" FT=$(FUZZTIME)
+	@scripts/binfmt-arm64
+	@for t in $(ARM64_FUZZ); do \
+		echo "fuzz $$t (arm64, qemu) for $(FUZZTIME)"; \
+		GOARCH=arm64 $(GO) test -exec $(QEMU) -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZTIME) ./$${t%%:*}/ || exit 1; \
+	done
+
+run-fuzz:
+	@for t in $(T); do \
+		echo "fuzz $$t for $(FT)"; \
+		$(GO) test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FT) ./$${t%%:*}/ || exit 1; \
+	done
+
+## bench: a short comparison with the standard library (about a minute).
+bench:
+	@out=$$(mktemp); \
+	$(GO) test -run='^$$' -bench='BenchmarkCTR/.*/size=(64B|16KiB)/' -count=3 -benchtime=0.2s ./ctr/ | tee $$out && \
+	echo && $(GO) tool benchstat -col /impl $$out
+
+## bench-full: every size and key, count=10, as quoted in closing notes.
+bench-full:
+	@out=$$(mktemp); \
+	$(GO) test -run='^$$' -bench=. -count=$(BENCHCOUNT) ./ctr/ | tee $$out && \
+	echo && $(GO) tool benchstat -col /impl $$out
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags purego ./...
+	GOARCH=arm64 $(GO) vet ./...
+	$(STATICCHECK) ./...
+	cd ctr/_asm && $(GO) vet ./...
+
+## generate: regenerate the avo assembly; check-generate fails if it differs.
+generate:
+	$(GO) generate ./ctr/
+
+check-generate: generate
+	@git diff --exit-code -- '*.s' || { echo "committed assembly differs from its avo generator: run make generate and commit"; exit 1; }
