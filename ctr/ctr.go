@@ -12,7 +12,6 @@ package ctr
 
 import (
 	"crypto/cipher"
-	"crypto/subtle"
 	"encoding/binary"
 	"math/bits"
 	"strconv"
@@ -109,19 +108,26 @@ func (k Keystream) XORKeyStreamAt(dst, src []byte, offset uint64) {
 	}
 	c := k.c
 	hi, lo := add128(k.hi, k.lo, offset/BlockSize)
+	skip := int(offset % BlockSize)
+	if len(src) >= BlockSize && c.xorAll(dst, src, skip, hi, lo) {
+		return
+	}
+	c.xorSplit(dst, src, skip, hi, lo)
+}
 
-	// A partial block at the start: one keystream block, part of it used.
-	if skip := int(offset % BlockSize); skip != 0 {
-		var ks [BlockSize]byte
-		c.keystreamBlock(&ks, hi, lo)
-		n := subtle.XORBytes(dst, src, ks[skip:])
+// xorSplit is XORKeyStreamAt for kernels that work in whole blocks, for
+// calls under a block, and where the low 64 bits of the counter wrap inside
+// a call (the kernels only add 64-bit, so the run is cut there). A partial
+// block at either end goes through a stack buffer.
+func (c *Cipher) xorSplit(dst, src []byte, skip int, hi, lo uint64) {
+	if skip != 0 {
+		var b [BlockSize]byte
+		n := copy(b[skip:], src)
+		c.xorBlocks(b[:], b[:], 1, hi, lo)
+		copy(dst, b[skip:skip+n])
 		dst, src = dst[n:], src[n:]
 		hi, lo = add128(hi, lo, 1)
 	}
-
-	// Whole blocks. A kernel never carries from the low into the high
-	// 64 bits of the counter, so a run that crosses a 2^64 boundary is cut
-	// there; that happens at most once per 2^64 blocks.
 	for len(src) >= BlockSize {
 		n := uint64(len(src) / BlockSize)
 		if untilWrap := -lo; untilWrap != 0 && n > untilWrap {
@@ -131,19 +137,12 @@ func (k Keystream) XORKeyStreamAt(dst, src []byte, offset uint64) {
 		dst, src = dst[n*BlockSize:], src[n*BlockSize:]
 		hi, lo = add128(hi, lo, n)
 	}
-
-	// A partial block at the end.
 	if len(src) != 0 {
-		var ks [BlockSize]byte
-		c.keystreamBlock(&ks, hi, lo)
-		subtle.XORBytes(dst, src, ks[:])
+		var b [BlockSize]byte
+		copy(b[:], src)
+		c.xorBlocks(b[:], b[:], 1, hi, lo)
+		copy(dst, b[:len(src)])
 	}
-}
-
-// keystreamBlock writes the encryption of counter (hi, lo) to ks.
-func (c *Cipher) keystreamBlock(ks *[BlockSize]byte, hi, lo uint64) {
-	var zero [BlockSize]byte
-	c.xorBlocks(ks[:], zero[:], 1, hi, lo)
 }
 
 // Stream returns a cipher.Stream that starts offset bytes into the

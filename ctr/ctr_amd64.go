@@ -36,18 +36,19 @@ func supportedImpls() []impl {
 	return impls
 }
 
-// The kernels XOR n >= 1 whole blocks of src with the keystream from
-// counter hi||lo into dst. The caller ensures lo+n-1 does not wrap, and that
-// dst and src are the same or disjoint.
+// The kernels XOR n >= 16 bytes of src with the keystream from byte skip
+// (< 16) of counter block hi||lo into dst, partial blocks at both ends
+// included. The caller ensures the low 64 bits of the counter do not wrap
+// across the blocks touched, and that dst and src are the same or disjoint.
 
 //go:noescape
-func ctrBlocksAESNI(nr int, rk *roundKeys, dst, src *byte, n int, hi, lo uint64)
+func ctrAESNI(nr int, rk *roundKeys, dst, src *byte, n, skip int, hi, lo uint64)
 
 //go:noescape
-func ctrBlocksVAESYMM(nr int, rk *roundKeys, dst, src *byte, n int, hi, lo uint64)
+func ctrVAESYMM(nr int, rk *roundKeys, dst, src *byte, n, skip int, hi, lo uint64)
 
 //go:noescape
-func ctrBlocksVAESZMM(nr int, rk *roundKeys, dst, src *byte, n int, hi, lo uint64)
+func ctrVAESZMM(nr int, rk *roundKeys, dst, src *byte, n, skip int, hi, lo uint64)
 
 func subWordAESNI(w uint32) uint32
 
@@ -58,17 +59,38 @@ func subWord(w uint32) uint32 {
 	return subWordGeneric(w)
 }
 
+// xorAll does a whole XORKeyStreamAt call of at least one block in one
+// kernel call, and reports whether it did. It declines for the portable
+// kernel, and when the low 64 bits of the counter wrap inside the call.
+func (c *Cipher) xorAll(dst, src []byte, skip int, hi, lo uint64) bool {
+	if c.impl == implGeneric {
+		return false
+	}
+	if blocks := uint64(skip+len(src)+BlockSize-1) / BlockSize; lo != 0 && blocks > -lo {
+		return false
+	}
+	c.kernel(&dst[0], &src[0], len(src), skip, hi, lo)
+	return true
+}
+
+// xorBlocks XORs n whole blocks; the kernels' run must not wrap (see xorSplit).
 func (c *Cipher) xorBlocks(dst, src []byte, n int, hi, lo uint64) {
 	_, _ = dst[n*BlockSize-1], src[n*BlockSize-1]
+	if c.impl == implGeneric {
+		xorBlocksGeneric(&c.ks.rk, c.ks.rounds, dst, src, n, hi, lo)
+		return
+	}
+	c.kernel(&dst[0], &src[0], n*BlockSize, 0, hi, lo)
+}
+
+func (c *Cipher) kernel(dst, src *byte, n, skip int, hi, lo uint64) {
 	s := c.ks
 	switch c.impl {
 	case implVAESZMM:
-		ctrBlocksVAESZMM(s.rounds, &s.rk, &dst[0], &src[0], n, hi, lo)
+		ctrVAESZMM(s.rounds, &s.rk, dst, src, n, skip, hi, lo)
 	case implVAESYMM:
-		ctrBlocksVAESYMM(s.rounds, &s.rk, &dst[0], &src[0], n, hi, lo)
-	case implAESNI:
-		ctrBlocksAESNI(s.rounds, &s.rk, &dst[0], &src[0], n, hi, lo)
+		ctrVAESYMM(s.rounds, &s.rk, dst, src, n, skip, hi, lo)
 	default:
-		xorBlocksGeneric(&s.rk, s.rounds, dst, src, n, hi, lo)
+		ctrAESNI(s.rounds, &s.rk, dst, src, n, skip, hi, lo)
 	}
 }

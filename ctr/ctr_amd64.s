@@ -16,27 +16,70 @@ TEXT ·subWordAESNI(SB), $0-12
 	MOVL       AX, ret+8(FP)
 	RET
 
-// func ctrBlocksAESNI(nr int, rk *roundKeys, dst *byte, src *byte, n int, hi uint64, lo uint64)
+// func ctrAESNI(nr int, rk *roundKeys, dst *byte, src *byte, n int, skip int, hi uint64, lo uint64)
 // Requires: AES, SSE2, SSE4.1, SSSE3
-TEXT ·ctrBlocksAESNI(SB), $0-56
-	MOVQ   nr+0(FP), AX
-	MOVQ   rk+8(FP), CX
-	MOVQ   dst+16(FP), DX
-	MOVQ   src+24(FP), BX
-	MOVQ   n+32(FP), SI
-	MOVQ   hi+40(FP), DI
-	MOVQ   lo+48(FP), R8
-	CMPQ   AX, $0x0c
-	JE     aes192
-	JA     aes256
+TEXT ·ctrAESNI(SB), $0-64
+	MOVQ       nr+0(FP), AX
+	MOVQ       rk+8(FP), CX
+	MOVQ       dst+16(FP), DX
+	MOVQ       src+24(FP), BX
+	MOVQ       n+32(FP), SI
+	MOVQ       skip+40(FP), DI
+	MOVQ       hi+48(FP), R8
+	MOVQ       lo+56(FP), R9
+	CMPQ       AX, $0x0c
+	JE         aes192
+	JA         aes256
+	TESTQ      DI, DI
+	JZ         r10_head_end
+	MOVQ       R9, X0
+	PINSRQ     $0x01, R8, X0
+	MOVOU      bswapMask<>+0(SB), X1
+	PSHUFB     X1, X0
+	MOVOU      (CX), X1
+	PXOR       X1, X0
+	MOVOU      16(CX), X1
+	AESENC     X1, X0
+	MOVOU      32(CX), X1
+	AESENC     X1, X0
+	MOVOU      48(CX), X1
+	AESENC     X1, X0
+	MOVOU      64(CX), X1
+	AESENC     X1, X0
+	MOVOU      80(CX), X1
+	AESENC     X1, X0
+	MOVOU      96(CX), X1
+	AESENC     X1, X0
+	MOVOU      112(CX), X1
+	AESENC     X1, X0
+	MOVOU      128(CX), X1
+	AESENC     X1, X0
+	MOVOU      144(CX), X1
+	AESENC     X1, X0
+	MOVOU      160(CX), X1
+	AESENCLAST X1, X0
+	LEAQ       shiftRight<>+0(SB), AX
+	MOVOU      (AX)(DI*1), X1
+	PSHUFB     X1, X0
+	MOVOU      (BX), X1
+	PXOR       X1, X0
+	MOVOU      X0, (DX)
+	MOVQ       $0x00000010, AX
+	SUBQ       DI, AX
+	ADDQ       AX, BX
+	ADDQ       AX, DX
+	INCQ       R9
+	SUBQ       AX, SI
+
+r10_head_end:
 	MOVOU  bswapMask<>+0(SB), X0
-	MOVQ   R8, X1
-	PINSRQ $0x01, DI, X1
+	MOVQ   R9, X1
+	PINSRQ $0x01, R8, X1
 	MOVOU  inc1<>+0(SB), X2
 
 r10_wide:
-	CMPQ       SI, $0x00000008
-	JB         r10_one
+	CMPQ       SI, $0x00000080
+	JB         r10_wide_end
 	MOVO       X1, X3
 	PSHUFB     X0, X3
 	PADDQ      X2, X1
@@ -186,57 +229,280 @@ r10_wide:
 	MOVOU      X10, 112(DX)
 	ADDQ       $0x00000080, BX
 	ADDQ       $0x00000080, DX
-	SUBQ       $0x00000008, SI
+	SUBQ       $0x00000080, SI
 	JMP        r10_wide
 
-r10_one:
-	CMPQ       SI, $0x00000001
-	JB         r10_done
+r10_wide_end:
+	CMPQ       SI, $0x00000040
+	JB         r10_g4_end
 	MOVO       X1, X3
 	PSHUFB     X0, X3
 	PADDQ      X2, X1
-	MOVOU      (CX), X4
-	PXOR       X4, X3
-	MOVOU      16(CX), X4
-	AESENC     X4, X3
-	MOVOU      32(CX), X4
-	AESENC     X4, X3
-	MOVOU      48(CX), X4
-	AESENC     X4, X3
-	MOVOU      64(CX), X4
-	AESENC     X4, X3
-	MOVOU      80(CX), X4
-	AESENC     X4, X3
-	MOVOU      96(CX), X4
-	AESENC     X4, X3
-	MOVOU      112(CX), X4
-	AESENC     X4, X3
-	MOVOU      128(CX), X4
-	AESENC     X4, X3
-	MOVOU      144(CX), X4
-	AESENC     X4, X3
-	MOVOU      160(CX), X4
-	MOVOU      (BX), X5
-	PXOR       X4, X5
-	AESENCLAST X5, X3
+	MOVO       X1, X4
+	PSHUFB     X0, X4
+	PADDQ      X2, X1
+	MOVO       X1, X5
+	PSHUFB     X0, X5
+	PADDQ      X2, X1
+	MOVO       X1, X6
+	PSHUFB     X0, X6
+	PADDQ      X2, X1
+	MOVOU      (CX), X7
+	PXOR       X7, X3
+	PXOR       X7, X4
+	PXOR       X7, X5
+	PXOR       X7, X6
+	MOVOU      16(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      32(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      48(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      64(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      80(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      96(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      112(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      128(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      144(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      160(CX), X7
+	MOVOU      (BX), X8
+	PXOR       X7, X8
+	AESENCLAST X8, X3
+	MOVOU      X3, (DX)
+	MOVOU      16(BX), X3
+	PXOR       X7, X3
+	AESENCLAST X3, X4
+	MOVOU      X4, 16(DX)
+	MOVOU      32(BX), X3
+	PXOR       X7, X3
+	AESENCLAST X3, X5
+	MOVOU      X5, 32(DX)
+	MOVOU      48(BX), X3
+	PXOR       X7, X3
+	AESENCLAST X3, X6
+	MOVOU      X6, 48(DX)
+	ADDQ       $0x00000040, BX
+	ADDQ       $0x00000040, DX
+	SUBQ       $0x00000040, SI
+
+r10_g4_end:
+	CMPQ       SI, $0x00000020
+	JB         r10_g2_end
+	MOVO       X1, X3
+	PSHUFB     X0, X3
+	PADDQ      X2, X1
+	MOVO       X1, X4
+	PSHUFB     X0, X4
+	PADDQ      X2, X1
+	MOVOU      (CX), X5
+	PXOR       X5, X3
+	PXOR       X5, X4
+	MOVOU      16(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      32(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      48(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      64(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      80(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      96(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      112(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      128(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      144(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      160(CX), X5
+	MOVOU      (BX), X6
+	PXOR       X5, X6
+	AESENCLAST X6, X3
+	MOVOU      X3, (DX)
+	MOVOU      16(BX), X3
+	PXOR       X5, X3
+	AESENCLAST X3, X4
+	MOVOU      X4, 16(DX)
+	ADDQ       $0x00000020, BX
+	ADDQ       $0x00000020, DX
+	SUBQ       $0x00000020, SI
+
+r10_g2_end:
+	CMPQ       SI, $0x00000010
+	JB         r10_g1_end
+	MOVO       X1, X3
+	PSHUFB     X0, X3
+	PADDQ      X2, X1
+	MOVOU      (CX), X2
+	PXOR       X2, X3
+	MOVOU      16(CX), X2
+	AESENC     X2, X3
+	MOVOU      32(CX), X2
+	AESENC     X2, X3
+	MOVOU      48(CX), X2
+	AESENC     X2, X3
+	MOVOU      64(CX), X2
+	AESENC     X2, X3
+	MOVOU      80(CX), X2
+	AESENC     X2, X3
+	MOVOU      96(CX), X2
+	AESENC     X2, X3
+	MOVOU      112(CX), X2
+	AESENC     X2, X3
+	MOVOU      128(CX), X2
+	AESENC     X2, X3
+	MOVOU      144(CX), X2
+	AESENC     X2, X3
+	MOVOU      160(CX), X2
+	MOVOU      (BX), X4
+	PXOR       X2, X4
+	AESENCLAST X4, X3
 	MOVOU      X3, (DX)
 	ADDQ       $0x00000010, BX
 	ADDQ       $0x00000010, DX
-	SUBQ       $0x00000001, SI
-	JMP        r10_one
+	SUBQ       $0x00000010, SI
+
+r10_g1_end:
+	TESTQ      SI, SI
+	JZ         r10_done
+	MOVO       X1, X1
+	PSHUFB     X0, X1
+	MOVOU      (CX), X0
+	PXOR       X0, X1
+	MOVOU      16(CX), X0
+	AESENC     X0, X1
+	MOVOU      32(CX), X0
+	AESENC     X0, X1
+	MOVOU      48(CX), X0
+	AESENC     X0, X1
+	MOVOU      64(CX), X0
+	AESENC     X0, X1
+	MOVOU      80(CX), X0
+	AESENC     X0, X1
+	MOVOU      96(CX), X0
+	AESENC     X0, X1
+	MOVOU      112(CX), X0
+	AESENC     X0, X1
+	MOVOU      128(CX), X0
+	AESENC     X0, X1
+	MOVOU      144(CX), X0
+	AESENC     X0, X1
+	MOVOU      160(CX), X0
+	AESENCLAST X0, X1
+	LEAQ       shiftLeft<>+0(SB), AX
+	MOVOU      (AX)(SI*1), X0
+	PSHUFB     X0, X1
+	MOVOU      -16(BX)(SI*1), X0
+	MOVOU      -16(DX)(SI*1), X2
+	PXOR       X2, X0
+	PXOR       X1, X0
+	LEAQ       topBytes<>+0(SB), AX
+	MOVOU      (AX)(SI*1), X1
+	PAND       X1, X0
+	PXOR       X2, X0
+	MOVOU      X0, -16(DX)(SI*1)
 
 r10_done:
 	RET
 
 aes192:
+	TESTQ      DI, DI
+	JZ         r12_head_end
+	MOVQ       R9, X0
+	PINSRQ     $0x01, R8, X0
+	MOVOU      bswapMask<>+0(SB), X1
+	PSHUFB     X1, X0
+	MOVOU      (CX), X1
+	PXOR       X1, X0
+	MOVOU      16(CX), X1
+	AESENC     X1, X0
+	MOVOU      32(CX), X1
+	AESENC     X1, X0
+	MOVOU      48(CX), X1
+	AESENC     X1, X0
+	MOVOU      64(CX), X1
+	AESENC     X1, X0
+	MOVOU      80(CX), X1
+	AESENC     X1, X0
+	MOVOU      96(CX), X1
+	AESENC     X1, X0
+	MOVOU      112(CX), X1
+	AESENC     X1, X0
+	MOVOU      128(CX), X1
+	AESENC     X1, X0
+	MOVOU      144(CX), X1
+	AESENC     X1, X0
+	MOVOU      160(CX), X1
+	AESENC     X1, X0
+	MOVOU      176(CX), X1
+	AESENC     X1, X0
+	MOVOU      192(CX), X1
+	AESENCLAST X1, X0
+	LEAQ       shiftRight<>+0(SB), AX
+	MOVOU      (AX)(DI*1), X1
+	PSHUFB     X1, X0
+	MOVOU      (BX), X1
+	PXOR       X1, X0
+	MOVOU      X0, (DX)
+	MOVQ       $0x00000010, AX
+	SUBQ       DI, AX
+	ADDQ       AX, BX
+	ADDQ       AX, DX
+	INCQ       R9
+	SUBQ       AX, SI
+
+r12_head_end:
 	MOVOU  bswapMask<>+0(SB), X0
-	MOVQ   R8, X1
-	PINSRQ $0x01, DI, X1
+	MOVQ   R9, X1
+	PINSRQ $0x01, R8, X1
 	MOVOU  inc1<>+0(SB), X2
 
 r12_wide:
-	CMPQ       SI, $0x00000008
-	JB         r12_one
+	CMPQ       SI, $0x00000080
+	JB         r12_wide_end
 	MOVO       X1, X3
 	PSHUFB     X0, X3
 	PADDQ      X2, X1
@@ -404,61 +670,308 @@ r12_wide:
 	MOVOU      X10, 112(DX)
 	ADDQ       $0x00000080, BX
 	ADDQ       $0x00000080, DX
-	SUBQ       $0x00000008, SI
+	SUBQ       $0x00000080, SI
 	JMP        r12_wide
 
-r12_one:
-	CMPQ       SI, $0x00000001
-	JB         r12_done
+r12_wide_end:
+	CMPQ       SI, $0x00000040
+	JB         r12_g4_end
 	MOVO       X1, X3
 	PSHUFB     X0, X3
 	PADDQ      X2, X1
-	MOVOU      (CX), X4
-	PXOR       X4, X3
-	MOVOU      16(CX), X4
-	AESENC     X4, X3
-	MOVOU      32(CX), X4
-	AESENC     X4, X3
-	MOVOU      48(CX), X4
-	AESENC     X4, X3
-	MOVOU      64(CX), X4
-	AESENC     X4, X3
-	MOVOU      80(CX), X4
-	AESENC     X4, X3
-	MOVOU      96(CX), X4
-	AESENC     X4, X3
-	MOVOU      112(CX), X4
-	AESENC     X4, X3
-	MOVOU      128(CX), X4
-	AESENC     X4, X3
-	MOVOU      144(CX), X4
-	AESENC     X4, X3
-	MOVOU      160(CX), X4
-	AESENC     X4, X3
-	MOVOU      176(CX), X4
-	AESENC     X4, X3
-	MOVOU      192(CX), X4
-	MOVOU      (BX), X5
-	PXOR       X4, X5
-	AESENCLAST X5, X3
+	MOVO       X1, X4
+	PSHUFB     X0, X4
+	PADDQ      X2, X1
+	MOVO       X1, X5
+	PSHUFB     X0, X5
+	PADDQ      X2, X1
+	MOVO       X1, X6
+	PSHUFB     X0, X6
+	PADDQ      X2, X1
+	MOVOU      (CX), X7
+	PXOR       X7, X3
+	PXOR       X7, X4
+	PXOR       X7, X5
+	PXOR       X7, X6
+	MOVOU      16(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      32(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      48(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      64(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      80(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      96(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      112(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      128(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      144(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      160(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      176(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      192(CX), X7
+	MOVOU      (BX), X8
+	PXOR       X7, X8
+	AESENCLAST X8, X3
+	MOVOU      X3, (DX)
+	MOVOU      16(BX), X3
+	PXOR       X7, X3
+	AESENCLAST X3, X4
+	MOVOU      X4, 16(DX)
+	MOVOU      32(BX), X3
+	PXOR       X7, X3
+	AESENCLAST X3, X5
+	MOVOU      X5, 32(DX)
+	MOVOU      48(BX), X3
+	PXOR       X7, X3
+	AESENCLAST X3, X6
+	MOVOU      X6, 48(DX)
+	ADDQ       $0x00000040, BX
+	ADDQ       $0x00000040, DX
+	SUBQ       $0x00000040, SI
+
+r12_g4_end:
+	CMPQ       SI, $0x00000020
+	JB         r12_g2_end
+	MOVO       X1, X3
+	PSHUFB     X0, X3
+	PADDQ      X2, X1
+	MOVO       X1, X4
+	PSHUFB     X0, X4
+	PADDQ      X2, X1
+	MOVOU      (CX), X5
+	PXOR       X5, X3
+	PXOR       X5, X4
+	MOVOU      16(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      32(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      48(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      64(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      80(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      96(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      112(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      128(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      144(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      160(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      176(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      192(CX), X5
+	MOVOU      (BX), X6
+	PXOR       X5, X6
+	AESENCLAST X6, X3
+	MOVOU      X3, (DX)
+	MOVOU      16(BX), X3
+	PXOR       X5, X3
+	AESENCLAST X3, X4
+	MOVOU      X4, 16(DX)
+	ADDQ       $0x00000020, BX
+	ADDQ       $0x00000020, DX
+	SUBQ       $0x00000020, SI
+
+r12_g2_end:
+	CMPQ       SI, $0x00000010
+	JB         r12_g1_end
+	MOVO       X1, X3
+	PSHUFB     X0, X3
+	PADDQ      X2, X1
+	MOVOU      (CX), X2
+	PXOR       X2, X3
+	MOVOU      16(CX), X2
+	AESENC     X2, X3
+	MOVOU      32(CX), X2
+	AESENC     X2, X3
+	MOVOU      48(CX), X2
+	AESENC     X2, X3
+	MOVOU      64(CX), X2
+	AESENC     X2, X3
+	MOVOU      80(CX), X2
+	AESENC     X2, X3
+	MOVOU      96(CX), X2
+	AESENC     X2, X3
+	MOVOU      112(CX), X2
+	AESENC     X2, X3
+	MOVOU      128(CX), X2
+	AESENC     X2, X3
+	MOVOU      144(CX), X2
+	AESENC     X2, X3
+	MOVOU      160(CX), X2
+	AESENC     X2, X3
+	MOVOU      176(CX), X2
+	AESENC     X2, X3
+	MOVOU      192(CX), X2
+	MOVOU      (BX), X4
+	PXOR       X2, X4
+	AESENCLAST X4, X3
 	MOVOU      X3, (DX)
 	ADDQ       $0x00000010, BX
 	ADDQ       $0x00000010, DX
-	SUBQ       $0x00000001, SI
-	JMP        r12_one
+	SUBQ       $0x00000010, SI
+
+r12_g1_end:
+	TESTQ      SI, SI
+	JZ         r12_done
+	MOVO       X1, X1
+	PSHUFB     X0, X1
+	MOVOU      (CX), X0
+	PXOR       X0, X1
+	MOVOU      16(CX), X0
+	AESENC     X0, X1
+	MOVOU      32(CX), X0
+	AESENC     X0, X1
+	MOVOU      48(CX), X0
+	AESENC     X0, X1
+	MOVOU      64(CX), X0
+	AESENC     X0, X1
+	MOVOU      80(CX), X0
+	AESENC     X0, X1
+	MOVOU      96(CX), X0
+	AESENC     X0, X1
+	MOVOU      112(CX), X0
+	AESENC     X0, X1
+	MOVOU      128(CX), X0
+	AESENC     X0, X1
+	MOVOU      144(CX), X0
+	AESENC     X0, X1
+	MOVOU      160(CX), X0
+	AESENC     X0, X1
+	MOVOU      176(CX), X0
+	AESENC     X0, X1
+	MOVOU      192(CX), X0
+	AESENCLAST X0, X1
+	LEAQ       shiftLeft<>+0(SB), AX
+	MOVOU      (AX)(SI*1), X0
+	PSHUFB     X0, X1
+	MOVOU      -16(BX)(SI*1), X0
+	MOVOU      -16(DX)(SI*1), X2
+	PXOR       X2, X0
+	PXOR       X1, X0
+	LEAQ       topBytes<>+0(SB), AX
+	MOVOU      (AX)(SI*1), X1
+	PAND       X1, X0
+	PXOR       X2, X0
+	MOVOU      X0, -16(DX)(SI*1)
 
 r12_done:
 	RET
 
 aes256:
+	TESTQ      DI, DI
+	JZ         r14_head_end
+	MOVQ       R9, X0
+	PINSRQ     $0x01, R8, X0
+	MOVOU      bswapMask<>+0(SB), X1
+	PSHUFB     X1, X0
+	MOVOU      (CX), X1
+	PXOR       X1, X0
+	MOVOU      16(CX), X1
+	AESENC     X1, X0
+	MOVOU      32(CX), X1
+	AESENC     X1, X0
+	MOVOU      48(CX), X1
+	AESENC     X1, X0
+	MOVOU      64(CX), X1
+	AESENC     X1, X0
+	MOVOU      80(CX), X1
+	AESENC     X1, X0
+	MOVOU      96(CX), X1
+	AESENC     X1, X0
+	MOVOU      112(CX), X1
+	AESENC     X1, X0
+	MOVOU      128(CX), X1
+	AESENC     X1, X0
+	MOVOU      144(CX), X1
+	AESENC     X1, X0
+	MOVOU      160(CX), X1
+	AESENC     X1, X0
+	MOVOU      176(CX), X1
+	AESENC     X1, X0
+	MOVOU      192(CX), X1
+	AESENC     X1, X0
+	MOVOU      208(CX), X1
+	AESENC     X1, X0
+	MOVOU      224(CX), X1
+	AESENCLAST X1, X0
+	LEAQ       shiftRight<>+0(SB), AX
+	MOVOU      (AX)(DI*1), X1
+	PSHUFB     X1, X0
+	MOVOU      (BX), X1
+	PXOR       X1, X0
+	MOVOU      X0, (DX)
+	MOVQ       $0x00000010, AX
+	SUBQ       DI, AX
+	ADDQ       AX, BX
+	ADDQ       AX, DX
+	INCQ       R9
+	SUBQ       AX, SI
+
+r14_head_end:
 	MOVOU  bswapMask<>+0(SB), X0
-	MOVQ   R8, X1
-	PINSRQ $0x01, DI, X1
+	MOVQ   R9, X1
+	PINSRQ $0x01, R8, X1
 	MOVOU  inc1<>+0(SB), X2
 
 r14_wide:
-	CMPQ       SI, $0x00000008
-	JB         r14_one
+	CMPQ       SI, $0x00000080
+	JB         r14_wide_end
 	MOVO       X1, X3
 	PSHUFB     X0, X3
 	PADDQ      X2, X1
@@ -644,52 +1157,269 @@ r14_wide:
 	MOVOU      X10, 112(DX)
 	ADDQ       $0x00000080, BX
 	ADDQ       $0x00000080, DX
-	SUBQ       $0x00000008, SI
+	SUBQ       $0x00000080, SI
 	JMP        r14_wide
 
-r14_one:
-	CMPQ       SI, $0x00000001
-	JB         r14_done
+r14_wide_end:
+	CMPQ       SI, $0x00000040
+	JB         r14_g4_end
 	MOVO       X1, X3
 	PSHUFB     X0, X3
 	PADDQ      X2, X1
-	MOVOU      (CX), X4
-	PXOR       X4, X3
-	MOVOU      16(CX), X4
-	AESENC     X4, X3
-	MOVOU      32(CX), X4
-	AESENC     X4, X3
-	MOVOU      48(CX), X4
-	AESENC     X4, X3
-	MOVOU      64(CX), X4
-	AESENC     X4, X3
-	MOVOU      80(CX), X4
-	AESENC     X4, X3
-	MOVOU      96(CX), X4
-	AESENC     X4, X3
-	MOVOU      112(CX), X4
-	AESENC     X4, X3
-	MOVOU      128(CX), X4
-	AESENC     X4, X3
-	MOVOU      144(CX), X4
-	AESENC     X4, X3
-	MOVOU      160(CX), X4
-	AESENC     X4, X3
-	MOVOU      176(CX), X4
-	AESENC     X4, X3
-	MOVOU      192(CX), X4
-	AESENC     X4, X3
-	MOVOU      208(CX), X4
-	AESENC     X4, X3
-	MOVOU      224(CX), X4
-	MOVOU      (BX), X5
-	PXOR       X4, X5
-	AESENCLAST X5, X3
+	MOVO       X1, X4
+	PSHUFB     X0, X4
+	PADDQ      X2, X1
+	MOVO       X1, X5
+	PSHUFB     X0, X5
+	PADDQ      X2, X1
+	MOVO       X1, X6
+	PSHUFB     X0, X6
+	PADDQ      X2, X1
+	MOVOU      (CX), X7
+	PXOR       X7, X3
+	PXOR       X7, X4
+	PXOR       X7, X5
+	PXOR       X7, X6
+	MOVOU      16(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      32(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      48(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      64(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      80(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      96(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      112(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      128(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      144(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      160(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      176(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      192(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      208(CX), X7
+	AESENC     X7, X3
+	AESENC     X7, X4
+	AESENC     X7, X5
+	AESENC     X7, X6
+	MOVOU      224(CX), X7
+	MOVOU      (BX), X8
+	PXOR       X7, X8
+	AESENCLAST X8, X3
+	MOVOU      X3, (DX)
+	MOVOU      16(BX), X3
+	PXOR       X7, X3
+	AESENCLAST X3, X4
+	MOVOU      X4, 16(DX)
+	MOVOU      32(BX), X3
+	PXOR       X7, X3
+	AESENCLAST X3, X5
+	MOVOU      X5, 32(DX)
+	MOVOU      48(BX), X3
+	PXOR       X7, X3
+	AESENCLAST X3, X6
+	MOVOU      X6, 48(DX)
+	ADDQ       $0x00000040, BX
+	ADDQ       $0x00000040, DX
+	SUBQ       $0x00000040, SI
+
+r14_g4_end:
+	CMPQ       SI, $0x00000020
+	JB         r14_g2_end
+	MOVO       X1, X3
+	PSHUFB     X0, X3
+	PADDQ      X2, X1
+	MOVO       X1, X4
+	PSHUFB     X0, X4
+	PADDQ      X2, X1
+	MOVOU      (CX), X5
+	PXOR       X5, X3
+	PXOR       X5, X4
+	MOVOU      16(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      32(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      48(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      64(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      80(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      96(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      112(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      128(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      144(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      160(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      176(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      192(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      208(CX), X5
+	AESENC     X5, X3
+	AESENC     X5, X4
+	MOVOU      224(CX), X5
+	MOVOU      (BX), X6
+	PXOR       X5, X6
+	AESENCLAST X6, X3
+	MOVOU      X3, (DX)
+	MOVOU      16(BX), X3
+	PXOR       X5, X3
+	AESENCLAST X3, X4
+	MOVOU      X4, 16(DX)
+	ADDQ       $0x00000020, BX
+	ADDQ       $0x00000020, DX
+	SUBQ       $0x00000020, SI
+
+r14_g2_end:
+	CMPQ       SI, $0x00000010
+	JB         r14_g1_end
+	MOVO       X1, X3
+	PSHUFB     X0, X3
+	PADDQ      X2, X1
+	MOVOU      (CX), X2
+	PXOR       X2, X3
+	MOVOU      16(CX), X2
+	AESENC     X2, X3
+	MOVOU      32(CX), X2
+	AESENC     X2, X3
+	MOVOU      48(CX), X2
+	AESENC     X2, X3
+	MOVOU      64(CX), X2
+	AESENC     X2, X3
+	MOVOU      80(CX), X2
+	AESENC     X2, X3
+	MOVOU      96(CX), X2
+	AESENC     X2, X3
+	MOVOU      112(CX), X2
+	AESENC     X2, X3
+	MOVOU      128(CX), X2
+	AESENC     X2, X3
+	MOVOU      144(CX), X2
+	AESENC     X2, X3
+	MOVOU      160(CX), X2
+	AESENC     X2, X3
+	MOVOU      176(CX), X2
+	AESENC     X2, X3
+	MOVOU      192(CX), X2
+	AESENC     X2, X3
+	MOVOU      208(CX), X2
+	AESENC     X2, X3
+	MOVOU      224(CX), X2
+	MOVOU      (BX), X4
+	PXOR       X2, X4
+	AESENCLAST X4, X3
 	MOVOU      X3, (DX)
 	ADDQ       $0x00000010, BX
 	ADDQ       $0x00000010, DX
-	SUBQ       $0x00000001, SI
-	JMP        r14_one
+	SUBQ       $0x00000010, SI
+
+r14_g1_end:
+	TESTQ      SI, SI
+	JZ         r14_done
+	MOVO       X1, X1
+	PSHUFB     X0, X1
+	MOVOU      (CX), X0
+	PXOR       X0, X1
+	MOVOU      16(CX), X0
+	AESENC     X0, X1
+	MOVOU      32(CX), X0
+	AESENC     X0, X1
+	MOVOU      48(CX), X0
+	AESENC     X0, X1
+	MOVOU      64(CX), X0
+	AESENC     X0, X1
+	MOVOU      80(CX), X0
+	AESENC     X0, X1
+	MOVOU      96(CX), X0
+	AESENC     X0, X1
+	MOVOU      112(CX), X0
+	AESENC     X0, X1
+	MOVOU      128(CX), X0
+	AESENC     X0, X1
+	MOVOU      144(CX), X0
+	AESENC     X0, X1
+	MOVOU      160(CX), X0
+	AESENC     X0, X1
+	MOVOU      176(CX), X0
+	AESENC     X0, X1
+	MOVOU      192(CX), X0
+	AESENC     X0, X1
+	MOVOU      208(CX), X0
+	AESENC     X0, X1
+	MOVOU      224(CX), X0
+	AESENCLAST X0, X1
+	LEAQ       shiftLeft<>+0(SB), AX
+	MOVOU      (AX)(SI*1), X0
+	PSHUFB     X0, X1
+	MOVOU      -16(BX)(SI*1), X0
+	MOVOU      -16(DX)(SI*1), X2
+	PXOR       X2, X0
+	PXOR       X1, X0
+	LEAQ       topBytes<>+0(SB), AX
+	MOVOU      (AX)(SI*1), X1
+	PAND       X1, X0
+	PXOR       X2, X0
+	MOVOU      X0, -16(DX)(SI*1)
 
 r14_done:
 	RET
@@ -728,29 +1458,76 @@ DATA inc4<>+48(SB)/8, $0x0000000000000004
 DATA inc4<>+56(SB)/8, $0x0000000000000000
 GLOBL inc4<>(SB), RODATA|NOPTR, $64
 
-// func ctrBlocksVAESYMM(nr int, rk *roundKeys, dst *byte, src *byte, n int, hi uint64, lo uint64)
+DATA shiftRight<>+0(SB)/8, $0x0706050403020100
+DATA shiftRight<>+8(SB)/8, $0x0f0e0d0c0b0a0908
+DATA shiftRight<>+16(SB)/8, $0x8080808080808080
+DATA shiftRight<>+24(SB)/8, $0x8080808080808080
+GLOBL shiftRight<>(SB), RODATA|NOPTR, $32
+
+DATA shiftLeft<>+0(SB)/8, $0x8080808080808080
+DATA shiftLeft<>+8(SB)/8, $0x8080808080808080
+DATA shiftLeft<>+16(SB)/8, $0x0706050403020100
+DATA shiftLeft<>+24(SB)/8, $0x0f0e0d0c0b0a0908
+GLOBL shiftLeft<>(SB), RODATA|NOPTR, $32
+
+DATA topBytes<>+0(SB)/8, $0x0000000000000000
+DATA topBytes<>+8(SB)/8, $0x0000000000000000
+DATA topBytes<>+16(SB)/8, $0xffffffffffffffff
+DATA topBytes<>+24(SB)/8, $0xffffffffffffffff
+GLOBL topBytes<>(SB), RODATA|NOPTR, $32
+
+// func ctrVAESYMM(nr int, rk *roundKeys, dst *byte, src *byte, n int, skip int, hi uint64, lo uint64)
 // Requires: AES, AVX, AVX2, VAES
-TEXT ·ctrBlocksVAESYMM(SB), $0-56
-	MOVQ           nr+0(FP), AX
-	MOVQ           rk+8(FP), CX
-	MOVQ           dst+16(FP), DX
-	MOVQ           src+24(FP), BX
-	MOVQ           n+32(FP), SI
-	MOVQ           hi+40(FP), DI
-	MOVQ           lo+48(FP), R8
-	CMPQ           AX, $0x0c
-	JE             aes192
-	JA             aes256
+TEXT ·ctrVAESYMM(SB), $0-64
+	MOVQ        nr+0(FP), AX
+	MOVQ        rk+8(FP), CX
+	MOVQ        dst+16(FP), DX
+	MOVQ        src+24(FP), BX
+	MOVQ        n+32(FP), SI
+	MOVQ        skip+40(FP), DI
+	MOVQ        hi+48(FP), R8
+	MOVQ        lo+56(FP), R9
+	CMPQ        AX, $0x0c
+	JE          aes192
+	JA          aes256
+	TESTQ       DI, DI
+	JZ          r10_head_end
+	VMOVQ       R9, X0
+	VPINSRQ     $0x01, R8, X0, X0
+	VPSHUFB     bswapMask<>+0(SB), X0, X0
+	VPXOR       (CX), X0, X0
+	VAESENC     16(CX), X0, X0
+	VAESENC     32(CX), X0, X0
+	VAESENC     48(CX), X0, X0
+	VAESENC     64(CX), X0, X0
+	VAESENC     80(CX), X0, X0
+	VAESENC     96(CX), X0, X0
+	VAESENC     112(CX), X0, X0
+	VAESENC     128(CX), X0, X0
+	VAESENC     144(CX), X0, X0
+	VAESENCLAST 160(CX), X0, X0
+	LEAQ        shiftRight<>+0(SB), AX
+	VPSHUFB     (AX)(DI*1), X0, X0
+	VPXOR       (BX), X0, X0
+	VMOVDQU     X0, (DX)
+	MOVQ        $0x00000010, AX
+	SUBQ        DI, AX
+	ADDQ        AX, BX
+	ADDQ        AX, DX
+	INCQ        R9
+	SUBQ        AX, SI
+
+r10_head_end:
 	VBROADCASTI128 bswapMask<>+0(SB), Y0
-	VMOVQ          R8, X1
-	VPINSRQ        $0x01, DI, X1, X1
+	VMOVQ          R9, X1
+	VPINSRQ        $0x01, R8, X1, X1
 	VINSERTI128    $0x01, X1, Y1, Y1
 	VPADDQ         laneOffsets<>+0(SB), Y1, Y1
 	VMOVDQU        inc2<>+0(SB), Y2
 
 r10_wide:
-	CMPQ           SI, $0x00000010
-	JB             r10_reg
+	CMPQ           SI, $0x00000100
+	JB             r10_wide_end
 	VPSHUFB        Y0, Y1, Y3
 	VPADDQ         Y2, Y1, Y1
 	VPSHUFB        Y0, Y1, Y4
@@ -858,72 +1635,213 @@ r10_wide:
 	VAESENC        Y11, Y9, Y9
 	VAESENC        Y11, Y10, Y10
 	VBROADCASTI128 160(CX), Y11
-	VPXOR          (BX), Y11, Y12
+	VMOVDQU        (BX), Y12
+	VPXOR          Y11, Y12, Y12
 	VAESENCLAST    Y12, Y3, Y3
 	VMOVDQU        Y3, (DX)
-	VPXOR          32(BX), Y11, Y3
+	VMOVDQU        32(BX), Y3
+	VPXOR          Y11, Y3, Y3
 	VAESENCLAST    Y3, Y4, Y4
 	VMOVDQU        Y4, 32(DX)
-	VPXOR          64(BX), Y11, Y3
+	VMOVDQU        64(BX), Y3
+	VPXOR          Y11, Y3, Y3
 	VAESENCLAST    Y3, Y5, Y5
 	VMOVDQU        Y5, 64(DX)
-	VPXOR          96(BX), Y11, Y3
+	VMOVDQU        96(BX), Y3
+	VPXOR          Y11, Y3, Y3
 	VAESENCLAST    Y3, Y6, Y6
 	VMOVDQU        Y6, 96(DX)
-	VPXOR          128(BX), Y11, Y3
+	VMOVDQU        128(BX), Y3
+	VPXOR          Y11, Y3, Y3
 	VAESENCLAST    Y3, Y7, Y7
 	VMOVDQU        Y7, 128(DX)
-	VPXOR          160(BX), Y11, Y3
+	VMOVDQU        160(BX), Y3
+	VPXOR          Y11, Y3, Y3
 	VAESENCLAST    Y3, Y8, Y8
 	VMOVDQU        Y8, 160(DX)
-	VPXOR          192(BX), Y11, Y3
+	VMOVDQU        192(BX), Y3
+	VPXOR          Y11, Y3, Y3
 	VAESENCLAST    Y3, Y9, Y9
 	VMOVDQU        Y9, 192(DX)
-	VPXOR          224(BX), Y11, Y3
+	VMOVDQU        224(BX), Y3
+	VPXOR          Y11, Y3, Y3
 	VAESENCLAST    Y3, Y10, Y10
 	VMOVDQU        Y10, 224(DX)
 	ADDQ           $0x00000100, BX
 	ADDQ           $0x00000100, DX
-	SUBQ           $0x00000010, SI
+	SUBQ           $0x00000100, SI
 	JMP            r10_wide
 
-r10_reg:
-	CMPQ           SI, $0x00000002
-	JB             r10_one
+r10_wide_end:
+	CMPQ           SI, $0x00000080
+	JB             r10_g4_end
 	VPSHUFB        Y0, Y1, Y3
 	VPADDQ         Y2, Y1, Y1
-	VBROADCASTI128 (CX), Y4
-	VPXOR          Y4, Y3, Y3
-	VBROADCASTI128 16(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 32(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 48(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 64(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 80(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 96(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 112(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 128(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 144(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 160(CX), Y4
-	VPXOR          (BX), Y4, Y4
+	VPSHUFB        Y0, Y1, Y4
+	VPADDQ         Y2, Y1, Y1
+	VPSHUFB        Y0, Y1, Y5
+	VPADDQ         Y2, Y1, Y1
+	VPSHUFB        Y0, Y1, Y6
+	VPADDQ         Y2, Y1, Y1
+	VBROADCASTI128 (CX), Y7
+	VPXOR          Y7, Y3, Y3
+	VPXOR          Y7, Y4, Y4
+	VPXOR          Y7, Y5, Y5
+	VPXOR          Y7, Y6, Y6
+	VBROADCASTI128 16(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 32(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 48(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 64(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 80(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 96(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 112(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 128(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 144(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 160(CX), Y7
+	VMOVDQU        (BX), Y8
+	VPXOR          Y7, Y8, Y8
+	VAESENCLAST    Y8, Y3, Y3
+	VMOVDQU        Y3, (DX)
+	VMOVDQU        32(BX), Y3
+	VPXOR          Y7, Y3, Y3
+	VAESENCLAST    Y3, Y4, Y4
+	VMOVDQU        Y4, 32(DX)
+	VMOVDQU        64(BX), Y3
+	VPXOR          Y7, Y3, Y3
+	VAESENCLAST    Y3, Y5, Y5
+	VMOVDQU        Y5, 64(DX)
+	VMOVDQU        96(BX), Y3
+	VPXOR          Y7, Y3, Y3
+	VAESENCLAST    Y3, Y6, Y6
+	VMOVDQU        Y6, 96(DX)
+	ADDQ           $0x00000080, BX
+	ADDQ           $0x00000080, DX
+	SUBQ           $0x00000080, SI
+
+r10_g4_end:
+	CMPQ           SI, $0x00000040
+	JB             r10_g2_end
+	VPSHUFB        Y0, Y1, Y3
+	VPADDQ         Y2, Y1, Y1
+	VPSHUFB        Y0, Y1, Y4
+	VPADDQ         Y2, Y1, Y1
+	VBROADCASTI128 (CX), Y5
+	VPXOR          Y5, Y3, Y3
+	VPXOR          Y5, Y4, Y4
+	VBROADCASTI128 16(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 32(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 48(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 64(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 80(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 96(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 112(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 128(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 144(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 160(CX), Y5
+	VMOVDQU        (BX), Y6
+	VPXOR          Y5, Y6, Y6
+	VAESENCLAST    Y6, Y3, Y3
+	VMOVDQU        Y3, (DX)
+	VMOVDQU        32(BX), Y3
+	VPXOR          Y5, Y3, Y3
+	VAESENCLAST    Y3, Y4, Y4
+	VMOVDQU        Y4, 32(DX)
+	ADDQ           $0x00000040, BX
+	ADDQ           $0x00000040, DX
+	SUBQ           $0x00000040, SI
+
+r10_g2_end:
+	CMPQ           SI, $0x00000020
+	JB             r10_g1_end
+	VPSHUFB        Y0, Y1, Y3
+	VPADDQ         Y2, Y1, Y1
+	VBROADCASTI128 (CX), Y2
+	VPXOR          Y2, Y3, Y3
+	VBROADCASTI128 16(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 32(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 48(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 64(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 80(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 96(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 112(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 128(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 144(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 160(CX), Y2
+	VMOVDQU        (BX), Y4
+	VPXOR          Y2, Y4, Y4
 	VAESENCLAST    Y4, Y3, Y3
 	VMOVDQU        Y3, (DX)
 	ADDQ           $0x00000020, BX
 	ADDQ           $0x00000020, DX
-	SUBQ           $0x00000002, SI
-	JMP            r10_reg
+	SUBQ           $0x00000020, SI
 
-r10_one:
-	TESTQ       SI, SI
-	JZ          r10_done
+r10_g1_end:
+r10_single:
+	CMPQ        SI, $0x00000010
+	JB          r10_single_end
 	VPSHUFB     X0, X1, X2
 	VPADDQ      inc1<>+0(SB), X1, X1
 	VPXOR       (CX), X2, X2
@@ -936,30 +1854,85 @@ r10_one:
 	VAESENC     112(CX), X2, X2
 	VAESENC     128(CX), X2, X2
 	VAESENC     144(CX), X2, X2
-	VMOVDQU     (BX), X3
-	VPXOR       160(CX), X3, X3
-	VAESENCLAST X3, X2, X2
+	VAESENCLAST 160(CX), X2, X2
+	VPXOR       (BX), X2, X2
 	VMOVDQU     X2, (DX)
-	ADDQ        $0x10, BX
-	ADDQ        $0x10, DX
-	DECQ        SI
-	JMP         r10_one
+	ADDQ        $0x00000010, BX
+	ADDQ        $0x00000010, DX
+	SUBQ        $0x00000010, SI
+	JMP         r10_single
+
+r10_single_end:
+	TESTQ       SI, SI
+	JZ          r10_done
+	VPSHUFB     X0, X1, X0
+	VPXOR       (CX), X0, X0
+	VAESENC     16(CX), X0, X0
+	VAESENC     32(CX), X0, X0
+	VAESENC     48(CX), X0, X0
+	VAESENC     64(CX), X0, X0
+	VAESENC     80(CX), X0, X0
+	VAESENC     96(CX), X0, X0
+	VAESENC     112(CX), X0, X0
+	VAESENC     128(CX), X0, X0
+	VAESENC     144(CX), X0, X0
+	VAESENCLAST 160(CX), X0, X0
+	LEAQ        shiftLeft<>+0(SB), AX
+	VPSHUFB     (AX)(SI*1), X0, X0
+	VMOVDQU     -16(BX)(SI*1), X1
+	VMOVDQU     -16(DX)(SI*1), X2
+	VPXOR       X2, X1, X1
+	VPXOR       X0, X1, X1
+	LEAQ        topBytes<>+0(SB), AX
+	VPAND       (AX)(SI*1), X1, X1
+	VPXOR       X2, X1, X1
+	VMOVDQU     X1, -16(DX)(SI*1)
 
 r10_done:
 	VZEROUPPER
 	RET
 
 aes192:
+	TESTQ       DI, DI
+	JZ          r12_head_end
+	VMOVQ       R9, X0
+	VPINSRQ     $0x01, R8, X0, X0
+	VPSHUFB     bswapMask<>+0(SB), X0, X0
+	VPXOR       (CX), X0, X0
+	VAESENC     16(CX), X0, X0
+	VAESENC     32(CX), X0, X0
+	VAESENC     48(CX), X0, X0
+	VAESENC     64(CX), X0, X0
+	VAESENC     80(CX), X0, X0
+	VAESENC     96(CX), X0, X0
+	VAESENC     112(CX), X0, X0
+	VAESENC     128(CX), X0, X0
+	VAESENC     144(CX), X0, X0
+	VAESENC     160(CX), X0, X0
+	VAESENC     176(CX), X0, X0
+	VAESENCLAST 192(CX), X0, X0
+	LEAQ        shiftRight<>+0(SB), AX
+	VPSHUFB     (AX)(DI*1), X0, X0
+	VPXOR       (BX), X0, X0
+	VMOVDQU     X0, (DX)
+	MOVQ        $0x00000010, AX
+	SUBQ        DI, AX
+	ADDQ        AX, BX
+	ADDQ        AX, DX
+	INCQ        R9
+	SUBQ        AX, SI
+
+r12_head_end:
 	VBROADCASTI128 bswapMask<>+0(SB), Y0
-	VMOVQ          R8, X1
-	VPINSRQ        $0x01, DI, X1, X1
+	VMOVQ          R9, X1
+	VPINSRQ        $0x01, R8, X1, X1
 	VINSERTI128    $0x01, X1, Y1, Y1
 	VPADDQ         laneOffsets<>+0(SB), Y1, Y1
 	VMOVDQU        inc2<>+0(SB), Y2
 
 r12_wide:
-	CMPQ           SI, $0x00000010
-	JB             r12_reg
+	CMPQ           SI, $0x00000100
+	JB             r12_wide_end
 	VPSHUFB        Y0, Y1, Y3
 	VPADDQ         Y2, Y1, Y1
 	VPSHUFB        Y0, Y1, Y4
@@ -1085,76 +2058,233 @@ r12_wide:
 	VAESENC        Y11, Y9, Y9
 	VAESENC        Y11, Y10, Y10
 	VBROADCASTI128 192(CX), Y11
-	VPXOR          (BX), Y11, Y12
+	VMOVDQU        (BX), Y12
+	VPXOR          Y11, Y12, Y12
 	VAESENCLAST    Y12, Y3, Y3
 	VMOVDQU        Y3, (DX)
-	VPXOR          32(BX), Y11, Y3
+	VMOVDQU        32(BX), Y3
+	VPXOR          Y11, Y3, Y3
 	VAESENCLAST    Y3, Y4, Y4
 	VMOVDQU        Y4, 32(DX)
-	VPXOR          64(BX), Y11, Y3
+	VMOVDQU        64(BX), Y3
+	VPXOR          Y11, Y3, Y3
 	VAESENCLAST    Y3, Y5, Y5
 	VMOVDQU        Y5, 64(DX)
-	VPXOR          96(BX), Y11, Y3
+	VMOVDQU        96(BX), Y3
+	VPXOR          Y11, Y3, Y3
 	VAESENCLAST    Y3, Y6, Y6
 	VMOVDQU        Y6, 96(DX)
-	VPXOR          128(BX), Y11, Y3
+	VMOVDQU        128(BX), Y3
+	VPXOR          Y11, Y3, Y3
 	VAESENCLAST    Y3, Y7, Y7
 	VMOVDQU        Y7, 128(DX)
-	VPXOR          160(BX), Y11, Y3
+	VMOVDQU        160(BX), Y3
+	VPXOR          Y11, Y3, Y3
 	VAESENCLAST    Y3, Y8, Y8
 	VMOVDQU        Y8, 160(DX)
-	VPXOR          192(BX), Y11, Y3
+	VMOVDQU        192(BX), Y3
+	VPXOR          Y11, Y3, Y3
 	VAESENCLAST    Y3, Y9, Y9
 	VMOVDQU        Y9, 192(DX)
-	VPXOR          224(BX), Y11, Y3
+	VMOVDQU        224(BX), Y3
+	VPXOR          Y11, Y3, Y3
 	VAESENCLAST    Y3, Y10, Y10
 	VMOVDQU        Y10, 224(DX)
 	ADDQ           $0x00000100, BX
 	ADDQ           $0x00000100, DX
-	SUBQ           $0x00000010, SI
+	SUBQ           $0x00000100, SI
 	JMP            r12_wide
 
-r12_reg:
-	CMPQ           SI, $0x00000002
-	JB             r12_one
+r12_wide_end:
+	CMPQ           SI, $0x00000080
+	JB             r12_g4_end
 	VPSHUFB        Y0, Y1, Y3
 	VPADDQ         Y2, Y1, Y1
-	VBROADCASTI128 (CX), Y4
-	VPXOR          Y4, Y3, Y3
-	VBROADCASTI128 16(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 32(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 48(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 64(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 80(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 96(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 112(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 128(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 144(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 160(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 176(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 192(CX), Y4
-	VPXOR          (BX), Y4, Y4
+	VPSHUFB        Y0, Y1, Y4
+	VPADDQ         Y2, Y1, Y1
+	VPSHUFB        Y0, Y1, Y5
+	VPADDQ         Y2, Y1, Y1
+	VPSHUFB        Y0, Y1, Y6
+	VPADDQ         Y2, Y1, Y1
+	VBROADCASTI128 (CX), Y7
+	VPXOR          Y7, Y3, Y3
+	VPXOR          Y7, Y4, Y4
+	VPXOR          Y7, Y5, Y5
+	VPXOR          Y7, Y6, Y6
+	VBROADCASTI128 16(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 32(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 48(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 64(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 80(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 96(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 112(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 128(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 144(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 160(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 176(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 192(CX), Y7
+	VMOVDQU        (BX), Y8
+	VPXOR          Y7, Y8, Y8
+	VAESENCLAST    Y8, Y3, Y3
+	VMOVDQU        Y3, (DX)
+	VMOVDQU        32(BX), Y3
+	VPXOR          Y7, Y3, Y3
+	VAESENCLAST    Y3, Y4, Y4
+	VMOVDQU        Y4, 32(DX)
+	VMOVDQU        64(BX), Y3
+	VPXOR          Y7, Y3, Y3
+	VAESENCLAST    Y3, Y5, Y5
+	VMOVDQU        Y5, 64(DX)
+	VMOVDQU        96(BX), Y3
+	VPXOR          Y7, Y3, Y3
+	VAESENCLAST    Y3, Y6, Y6
+	VMOVDQU        Y6, 96(DX)
+	ADDQ           $0x00000080, BX
+	ADDQ           $0x00000080, DX
+	SUBQ           $0x00000080, SI
+
+r12_g4_end:
+	CMPQ           SI, $0x00000040
+	JB             r12_g2_end
+	VPSHUFB        Y0, Y1, Y3
+	VPADDQ         Y2, Y1, Y1
+	VPSHUFB        Y0, Y1, Y4
+	VPADDQ         Y2, Y1, Y1
+	VBROADCASTI128 (CX), Y5
+	VPXOR          Y5, Y3, Y3
+	VPXOR          Y5, Y4, Y4
+	VBROADCASTI128 16(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 32(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 48(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 64(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 80(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 96(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 112(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 128(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 144(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 160(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 176(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 192(CX), Y5
+	VMOVDQU        (BX), Y6
+	VPXOR          Y5, Y6, Y6
+	VAESENCLAST    Y6, Y3, Y3
+	VMOVDQU        Y3, (DX)
+	VMOVDQU        32(BX), Y3
+	VPXOR          Y5, Y3, Y3
+	VAESENCLAST    Y3, Y4, Y4
+	VMOVDQU        Y4, 32(DX)
+	ADDQ           $0x00000040, BX
+	ADDQ           $0x00000040, DX
+	SUBQ           $0x00000040, SI
+
+r12_g2_end:
+	CMPQ           SI, $0x00000020
+	JB             r12_g1_end
+	VPSHUFB        Y0, Y1, Y3
+	VPADDQ         Y2, Y1, Y1
+	VBROADCASTI128 (CX), Y2
+	VPXOR          Y2, Y3, Y3
+	VBROADCASTI128 16(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 32(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 48(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 64(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 80(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 96(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 112(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 128(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 144(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 160(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 176(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 192(CX), Y2
+	VMOVDQU        (BX), Y4
+	VPXOR          Y2, Y4, Y4
 	VAESENCLAST    Y4, Y3, Y3
 	VMOVDQU        Y3, (DX)
 	ADDQ           $0x00000020, BX
 	ADDQ           $0x00000020, DX
-	SUBQ           $0x00000002, SI
-	JMP            r12_reg
+	SUBQ           $0x00000020, SI
 
-r12_one:
-	TESTQ       SI, SI
-	JZ          r12_done
+r12_g1_end:
+r12_single:
+	CMPQ        SI, $0x00000010
+	JB          r12_single_end
 	VPSHUFB     X0, X1, X2
 	VPADDQ      inc1<>+0(SB), X1, X1
 	VPXOR       (CX), X2, X2
@@ -1169,30 +2299,89 @@ r12_one:
 	VAESENC     144(CX), X2, X2
 	VAESENC     160(CX), X2, X2
 	VAESENC     176(CX), X2, X2
-	VMOVDQU     (BX), X3
-	VPXOR       192(CX), X3, X3
-	VAESENCLAST X3, X2, X2
+	VAESENCLAST 192(CX), X2, X2
+	VPXOR       (BX), X2, X2
 	VMOVDQU     X2, (DX)
-	ADDQ        $0x10, BX
-	ADDQ        $0x10, DX
-	DECQ        SI
-	JMP         r12_one
+	ADDQ        $0x00000010, BX
+	ADDQ        $0x00000010, DX
+	SUBQ        $0x00000010, SI
+	JMP         r12_single
+
+r12_single_end:
+	TESTQ       SI, SI
+	JZ          r12_done
+	VPSHUFB     X0, X1, X0
+	VPXOR       (CX), X0, X0
+	VAESENC     16(CX), X0, X0
+	VAESENC     32(CX), X0, X0
+	VAESENC     48(CX), X0, X0
+	VAESENC     64(CX), X0, X0
+	VAESENC     80(CX), X0, X0
+	VAESENC     96(CX), X0, X0
+	VAESENC     112(CX), X0, X0
+	VAESENC     128(CX), X0, X0
+	VAESENC     144(CX), X0, X0
+	VAESENC     160(CX), X0, X0
+	VAESENC     176(CX), X0, X0
+	VAESENCLAST 192(CX), X0, X0
+	LEAQ        shiftLeft<>+0(SB), AX
+	VPSHUFB     (AX)(SI*1), X0, X0
+	VMOVDQU     -16(BX)(SI*1), X1
+	VMOVDQU     -16(DX)(SI*1), X2
+	VPXOR       X2, X1, X1
+	VPXOR       X0, X1, X1
+	LEAQ        topBytes<>+0(SB), AX
+	VPAND       (AX)(SI*1), X1, X1
+	VPXOR       X2, X1, X1
+	VMOVDQU     X1, -16(DX)(SI*1)
 
 r12_done:
 	VZEROUPPER
 	RET
 
 aes256:
+	TESTQ       DI, DI
+	JZ          r14_head_end
+	VMOVQ       R9, X0
+	VPINSRQ     $0x01, R8, X0, X0
+	VPSHUFB     bswapMask<>+0(SB), X0, X0
+	VPXOR       (CX), X0, X0
+	VAESENC     16(CX), X0, X0
+	VAESENC     32(CX), X0, X0
+	VAESENC     48(CX), X0, X0
+	VAESENC     64(CX), X0, X0
+	VAESENC     80(CX), X0, X0
+	VAESENC     96(CX), X0, X0
+	VAESENC     112(CX), X0, X0
+	VAESENC     128(CX), X0, X0
+	VAESENC     144(CX), X0, X0
+	VAESENC     160(CX), X0, X0
+	VAESENC     176(CX), X0, X0
+	VAESENC     192(CX), X0, X0
+	VAESENC     208(CX), X0, X0
+	VAESENCLAST 224(CX), X0, X0
+	LEAQ        shiftRight<>+0(SB), AX
+	VPSHUFB     (AX)(DI*1), X0, X0
+	VPXOR       (BX), X0, X0
+	VMOVDQU     X0, (DX)
+	MOVQ        $0x00000010, AX
+	SUBQ        DI, AX
+	ADDQ        AX, BX
+	ADDQ        AX, DX
+	INCQ        R9
+	SUBQ        AX, SI
+
+r14_head_end:
 	VBROADCASTI128 bswapMask<>+0(SB), Y0
-	VMOVQ          R8, X1
-	VPINSRQ        $0x01, DI, X1, X1
+	VMOVQ          R9, X1
+	VPINSRQ        $0x01, R8, X1, X1
 	VINSERTI128    $0x01, X1, Y1, Y1
 	VPADDQ         laneOffsets<>+0(SB), Y1, Y1
 	VMOVDQU        inc2<>+0(SB), Y2
 
 r14_wide:
-	CMPQ           SI, $0x00000010
-	JB             r14_reg
+	CMPQ           SI, $0x00000100
+	JB             r14_wide_end
 	VPSHUFB        Y0, Y1, Y3
 	VPADDQ         Y2, Y1, Y1
 	VPSHUFB        Y0, Y1, Y4
@@ -1336,80 +2525,253 @@ r14_wide:
 	VAESENC        Y11, Y9, Y9
 	VAESENC        Y11, Y10, Y10
 	VBROADCASTI128 224(CX), Y11
-	VPXOR          (BX), Y11, Y12
+	VMOVDQU        (BX), Y12
+	VPXOR          Y11, Y12, Y12
 	VAESENCLAST    Y12, Y3, Y3
 	VMOVDQU        Y3, (DX)
-	VPXOR          32(BX), Y11, Y3
+	VMOVDQU        32(BX), Y3
+	VPXOR          Y11, Y3, Y3
 	VAESENCLAST    Y3, Y4, Y4
 	VMOVDQU        Y4, 32(DX)
-	VPXOR          64(BX), Y11, Y3
+	VMOVDQU        64(BX), Y3
+	VPXOR          Y11, Y3, Y3
 	VAESENCLAST    Y3, Y5, Y5
 	VMOVDQU        Y5, 64(DX)
-	VPXOR          96(BX), Y11, Y3
+	VMOVDQU        96(BX), Y3
+	VPXOR          Y11, Y3, Y3
 	VAESENCLAST    Y3, Y6, Y6
 	VMOVDQU        Y6, 96(DX)
-	VPXOR          128(BX), Y11, Y3
+	VMOVDQU        128(BX), Y3
+	VPXOR          Y11, Y3, Y3
 	VAESENCLAST    Y3, Y7, Y7
 	VMOVDQU        Y7, 128(DX)
-	VPXOR          160(BX), Y11, Y3
+	VMOVDQU        160(BX), Y3
+	VPXOR          Y11, Y3, Y3
 	VAESENCLAST    Y3, Y8, Y8
 	VMOVDQU        Y8, 160(DX)
-	VPXOR          192(BX), Y11, Y3
+	VMOVDQU        192(BX), Y3
+	VPXOR          Y11, Y3, Y3
 	VAESENCLAST    Y3, Y9, Y9
 	VMOVDQU        Y9, 192(DX)
-	VPXOR          224(BX), Y11, Y3
+	VMOVDQU        224(BX), Y3
+	VPXOR          Y11, Y3, Y3
 	VAESENCLAST    Y3, Y10, Y10
 	VMOVDQU        Y10, 224(DX)
 	ADDQ           $0x00000100, BX
 	ADDQ           $0x00000100, DX
-	SUBQ           $0x00000010, SI
+	SUBQ           $0x00000100, SI
 	JMP            r14_wide
 
-r14_reg:
-	CMPQ           SI, $0x00000002
-	JB             r14_one
+r14_wide_end:
+	CMPQ           SI, $0x00000080
+	JB             r14_g4_end
 	VPSHUFB        Y0, Y1, Y3
 	VPADDQ         Y2, Y1, Y1
-	VBROADCASTI128 (CX), Y4
-	VPXOR          Y4, Y3, Y3
-	VBROADCASTI128 16(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 32(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 48(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 64(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 80(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 96(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 112(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 128(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 144(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 160(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 176(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 192(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 208(CX), Y4
-	VAESENC        Y4, Y3, Y3
-	VBROADCASTI128 224(CX), Y4
-	VPXOR          (BX), Y4, Y4
+	VPSHUFB        Y0, Y1, Y4
+	VPADDQ         Y2, Y1, Y1
+	VPSHUFB        Y0, Y1, Y5
+	VPADDQ         Y2, Y1, Y1
+	VPSHUFB        Y0, Y1, Y6
+	VPADDQ         Y2, Y1, Y1
+	VBROADCASTI128 (CX), Y7
+	VPXOR          Y7, Y3, Y3
+	VPXOR          Y7, Y4, Y4
+	VPXOR          Y7, Y5, Y5
+	VPXOR          Y7, Y6, Y6
+	VBROADCASTI128 16(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 32(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 48(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 64(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 80(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 96(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 112(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 128(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 144(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 160(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 176(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 192(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 208(CX), Y7
+	VAESENC        Y7, Y3, Y3
+	VAESENC        Y7, Y4, Y4
+	VAESENC        Y7, Y5, Y5
+	VAESENC        Y7, Y6, Y6
+	VBROADCASTI128 224(CX), Y7
+	VMOVDQU        (BX), Y8
+	VPXOR          Y7, Y8, Y8
+	VAESENCLAST    Y8, Y3, Y3
+	VMOVDQU        Y3, (DX)
+	VMOVDQU        32(BX), Y3
+	VPXOR          Y7, Y3, Y3
+	VAESENCLAST    Y3, Y4, Y4
+	VMOVDQU        Y4, 32(DX)
+	VMOVDQU        64(BX), Y3
+	VPXOR          Y7, Y3, Y3
+	VAESENCLAST    Y3, Y5, Y5
+	VMOVDQU        Y5, 64(DX)
+	VMOVDQU        96(BX), Y3
+	VPXOR          Y7, Y3, Y3
+	VAESENCLAST    Y3, Y6, Y6
+	VMOVDQU        Y6, 96(DX)
+	ADDQ           $0x00000080, BX
+	ADDQ           $0x00000080, DX
+	SUBQ           $0x00000080, SI
+
+r14_g4_end:
+	CMPQ           SI, $0x00000040
+	JB             r14_g2_end
+	VPSHUFB        Y0, Y1, Y3
+	VPADDQ         Y2, Y1, Y1
+	VPSHUFB        Y0, Y1, Y4
+	VPADDQ         Y2, Y1, Y1
+	VBROADCASTI128 (CX), Y5
+	VPXOR          Y5, Y3, Y3
+	VPXOR          Y5, Y4, Y4
+	VBROADCASTI128 16(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 32(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 48(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 64(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 80(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 96(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 112(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 128(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 144(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 160(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 176(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 192(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 208(CX), Y5
+	VAESENC        Y5, Y3, Y3
+	VAESENC        Y5, Y4, Y4
+	VBROADCASTI128 224(CX), Y5
+	VMOVDQU        (BX), Y6
+	VPXOR          Y5, Y6, Y6
+	VAESENCLAST    Y6, Y3, Y3
+	VMOVDQU        Y3, (DX)
+	VMOVDQU        32(BX), Y3
+	VPXOR          Y5, Y3, Y3
+	VAESENCLAST    Y3, Y4, Y4
+	VMOVDQU        Y4, 32(DX)
+	ADDQ           $0x00000040, BX
+	ADDQ           $0x00000040, DX
+	SUBQ           $0x00000040, SI
+
+r14_g2_end:
+	CMPQ           SI, $0x00000020
+	JB             r14_g1_end
+	VPSHUFB        Y0, Y1, Y3
+	VPADDQ         Y2, Y1, Y1
+	VBROADCASTI128 (CX), Y2
+	VPXOR          Y2, Y3, Y3
+	VBROADCASTI128 16(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 32(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 48(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 64(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 80(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 96(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 112(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 128(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 144(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 160(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 176(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 192(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 208(CX), Y2
+	VAESENC        Y2, Y3, Y3
+	VBROADCASTI128 224(CX), Y2
+	VMOVDQU        (BX), Y4
+	VPXOR          Y2, Y4, Y4
 	VAESENCLAST    Y4, Y3, Y3
 	VMOVDQU        Y3, (DX)
 	ADDQ           $0x00000020, BX
 	ADDQ           $0x00000020, DX
-	SUBQ           $0x00000002, SI
-	JMP            r14_reg
+	SUBQ           $0x00000020, SI
 
-r14_one:
-	TESTQ       SI, SI
-	JZ          r14_done
+r14_g1_end:
+r14_single:
+	CMPQ        SI, $0x00000010
+	JB          r14_single_end
 	VPSHUFB     X0, X1, X2
 	VPADDQ      inc1<>+0(SB), X1, X1
 	VPXOR       (CX), X2, X2
@@ -1426,35 +2788,93 @@ r14_one:
 	VAESENC     176(CX), X2, X2
 	VAESENC     192(CX), X2, X2
 	VAESENC     208(CX), X2, X2
-	VMOVDQU     (BX), X3
-	VPXOR       224(CX), X3, X3
-	VAESENCLAST X3, X2, X2
+	VAESENCLAST 224(CX), X2, X2
+	VPXOR       (BX), X2, X2
 	VMOVDQU     X2, (DX)
-	ADDQ        $0x10, BX
-	ADDQ        $0x10, DX
-	DECQ        SI
-	JMP         r14_one
+	ADDQ        $0x00000010, BX
+	ADDQ        $0x00000010, DX
+	SUBQ        $0x00000010, SI
+	JMP         r14_single
+
+r14_single_end:
+	TESTQ       SI, SI
+	JZ          r14_done
+	VPSHUFB     X0, X1, X0
+	VPXOR       (CX), X0, X0
+	VAESENC     16(CX), X0, X0
+	VAESENC     32(CX), X0, X0
+	VAESENC     48(CX), X0, X0
+	VAESENC     64(CX), X0, X0
+	VAESENC     80(CX), X0, X0
+	VAESENC     96(CX), X0, X0
+	VAESENC     112(CX), X0, X0
+	VAESENC     128(CX), X0, X0
+	VAESENC     144(CX), X0, X0
+	VAESENC     160(CX), X0, X0
+	VAESENC     176(CX), X0, X0
+	VAESENC     192(CX), X0, X0
+	VAESENC     208(CX), X0, X0
+	VAESENCLAST 224(CX), X0, X0
+	LEAQ        shiftLeft<>+0(SB), AX
+	VPSHUFB     (AX)(SI*1), X0, X0
+	VMOVDQU     -16(BX)(SI*1), X1
+	VMOVDQU     -16(DX)(SI*1), X2
+	VPXOR       X2, X1, X1
+	VPXOR       X0, X1, X1
+	LEAQ        topBytes<>+0(SB), AX
+	VPAND       (AX)(SI*1), X1, X1
+	VPXOR       X2, X1, X1
+	VMOVDQU     X1, -16(DX)(SI*1)
 
 r14_done:
 	VZEROUPPER
 	RET
 
-// func ctrBlocksVAESZMM(nr int, rk *roundKeys, dst *byte, src *byte, n int, hi uint64, lo uint64)
+// func ctrVAESZMM(nr int, rk *roundKeys, dst *byte, src *byte, n int, skip int, hi uint64, lo uint64)
 // Requires: AES, AVX, AVX512BW, AVX512F, AVX512VL, VAES
-TEXT ·ctrBlocksVAESZMM(SB), $0-56
-	MOVQ            nr+0(FP), AX
-	MOVQ            rk+8(FP), CX
-	MOVQ            dst+16(FP), DX
-	MOVQ            src+24(FP), BX
-	MOVQ            n+32(FP), SI
-	MOVQ            hi+40(FP), DI
-	MOVQ            lo+48(FP), R8
-	CMPQ            AX, $0x0c
-	JE              aes192
-	JA              aes256
+TEXT ·ctrVAESZMM(SB), $0-64
+	MOVQ        nr+0(FP), AX
+	MOVQ        rk+8(FP), CX
+	MOVQ        dst+16(FP), DX
+	MOVQ        src+24(FP), BX
+	MOVQ        n+32(FP), SI
+	MOVQ        skip+40(FP), DI
+	MOVQ        hi+48(FP), R8
+	MOVQ        lo+56(FP), R9
+	CMPQ        AX, $0x0c
+	JE          aes192
+	JA          aes256
+	TESTQ       DI, DI
+	JZ          r10_head_end
+	VMOVQ       R9, X0
+	VPINSRQ     $0x01, R8, X0, X0
+	VPSHUFB     bswapMask<>+0(SB), X0, X0
+	VPXORQ      (CX), X0, X0
+	VAESENC     16(CX), X0, X0
+	VAESENC     32(CX), X0, X0
+	VAESENC     48(CX), X0, X0
+	VAESENC     64(CX), X0, X0
+	VAESENC     80(CX), X0, X0
+	VAESENC     96(CX), X0, X0
+	VAESENC     112(CX), X0, X0
+	VAESENC     128(CX), X0, X0
+	VAESENC     144(CX), X0, X0
+	VAESENCLAST 160(CX), X0, X0
+	LEAQ        shiftRight<>+0(SB), AX
+	VPSHUFB     (AX)(DI*1), X0, X0
+	VPXORQ      (BX), X0, X0
+	VMOVDQU64   X0, (DX)
+	MOVQ        $0x00000010, AX
+	SUBQ        DI, AX
+	ADDQ        AX, BX
+	ADDQ        AX, DX
+	INCQ        R9
+	SUBQ        AX, SI
+
+r10_head_end:
 	VBROADCASTI32X4 bswapMask<>+0(SB), Z0
-	VMOVQ           R8, X1
-	VPINSRQ         $0x01, DI, X1, X1
+	VMOVQ           R9, X1
+	VPINSRQ         $0x01, R8, X1, X1
 	VSHUFI64X2      $0x00, Z1, Z1, Z1
 	VPADDQ          laneOffsets<>+0(SB), Z1, Z1
 	VMOVDQU64       inc4<>+0(SB), Z2
@@ -1471,8 +2891,8 @@ TEXT ·ctrBlocksVAESZMM(SB), $0-56
 	VBROADCASTI32X4 160(CX), Z13
 
 r10_wide:
-	CMPQ        SI, $0x00000020
-	JB          r10_reg
+	CMPQ        SI, $0x00000200
+	JB          r10_wide_end
 	VPSHUFB     Z0, Z1, Z14
 	VPADDQ      Z2, Z1, Z1
 	VPSHUFB     Z0, Z1, Z15
@@ -1569,38 +2989,156 @@ r10_wide:
 	VAESENC     Z12, Z19, Z19
 	VAESENC     Z12, Z20, Z20
 	VAESENC     Z12, Z21, Z21
-	VPXORQ      (BX), Z13, Z22
+	VMOVDQU64   (BX), Z22
+	VPXORQ      Z13, Z22, Z22
 	VAESENCLAST Z22, Z14, Z14
 	VMOVDQU64   Z14, (DX)
-	VPXORQ      64(BX), Z13, Z14
+	VMOVDQU64   64(BX), Z14
+	VPXORQ      Z13, Z14, Z14
 	VAESENCLAST Z14, Z15, Z15
 	VMOVDQU64   Z15, 64(DX)
-	VPXORQ      128(BX), Z13, Z14
+	VMOVDQU64   128(BX), Z14
+	VPXORQ      Z13, Z14, Z14
 	VAESENCLAST Z14, Z16, Z16
 	VMOVDQU64   Z16, 128(DX)
-	VPXORQ      192(BX), Z13, Z14
+	VMOVDQU64   192(BX), Z14
+	VPXORQ      Z13, Z14, Z14
 	VAESENCLAST Z14, Z17, Z17
 	VMOVDQU64   Z17, 192(DX)
-	VPXORQ      256(BX), Z13, Z14
+	VMOVDQU64   256(BX), Z14
+	VPXORQ      Z13, Z14, Z14
 	VAESENCLAST Z14, Z18, Z18
 	VMOVDQU64   Z18, 256(DX)
-	VPXORQ      320(BX), Z13, Z14
+	VMOVDQU64   320(BX), Z14
+	VPXORQ      Z13, Z14, Z14
 	VAESENCLAST Z14, Z19, Z19
 	VMOVDQU64   Z19, 320(DX)
-	VPXORQ      384(BX), Z13, Z14
+	VMOVDQU64   384(BX), Z14
+	VPXORQ      Z13, Z14, Z14
 	VAESENCLAST Z14, Z20, Z20
 	VMOVDQU64   Z20, 384(DX)
-	VPXORQ      448(BX), Z13, Z14
+	VMOVDQU64   448(BX), Z14
+	VPXORQ      Z13, Z14, Z14
 	VAESENCLAST Z14, Z21, Z21
 	VMOVDQU64   Z21, 448(DX)
 	ADDQ        $0x00000200, BX
 	ADDQ        $0x00000200, DX
-	SUBQ        $0x00000020, SI
+	SUBQ        $0x00000200, SI
 	JMP         r10_wide
 
-r10_reg:
-	CMPQ        SI, $0x00000004
-	JB          r10_one
+r10_wide_end:
+	CMPQ        SI, $0x00000100
+	JB          r10_g4_end
+	VPSHUFB     Z0, Z1, Z14
+	VPADDQ      Z2, Z1, Z1
+	VPSHUFB     Z0, Z1, Z15
+	VPADDQ      Z2, Z1, Z1
+	VPSHUFB     Z0, Z1, Z16
+	VPADDQ      Z2, Z1, Z1
+	VPSHUFB     Z0, Z1, Z17
+	VPADDQ      Z2, Z1, Z1
+	VPXORQ      Z3, Z14, Z14
+	VPXORQ      Z3, Z15, Z15
+	VPXORQ      Z3, Z16, Z16
+	VPXORQ      Z3, Z17, Z17
+	VAESENC     Z4, Z14, Z14
+	VAESENC     Z4, Z15, Z15
+	VAESENC     Z4, Z16, Z16
+	VAESENC     Z4, Z17, Z17
+	VAESENC     Z5, Z14, Z14
+	VAESENC     Z5, Z15, Z15
+	VAESENC     Z5, Z16, Z16
+	VAESENC     Z5, Z17, Z17
+	VAESENC     Z6, Z14, Z14
+	VAESENC     Z6, Z15, Z15
+	VAESENC     Z6, Z16, Z16
+	VAESENC     Z6, Z17, Z17
+	VAESENC     Z7, Z14, Z14
+	VAESENC     Z7, Z15, Z15
+	VAESENC     Z7, Z16, Z16
+	VAESENC     Z7, Z17, Z17
+	VAESENC     Z8, Z14, Z14
+	VAESENC     Z8, Z15, Z15
+	VAESENC     Z8, Z16, Z16
+	VAESENC     Z8, Z17, Z17
+	VAESENC     Z9, Z14, Z14
+	VAESENC     Z9, Z15, Z15
+	VAESENC     Z9, Z16, Z16
+	VAESENC     Z9, Z17, Z17
+	VAESENC     Z10, Z14, Z14
+	VAESENC     Z10, Z15, Z15
+	VAESENC     Z10, Z16, Z16
+	VAESENC     Z10, Z17, Z17
+	VAESENC     Z11, Z14, Z14
+	VAESENC     Z11, Z15, Z15
+	VAESENC     Z11, Z16, Z16
+	VAESENC     Z11, Z17, Z17
+	VAESENC     Z12, Z14, Z14
+	VAESENC     Z12, Z15, Z15
+	VAESENC     Z12, Z16, Z16
+	VAESENC     Z12, Z17, Z17
+	VMOVDQU64   (BX), Z18
+	VPXORQ      Z13, Z18, Z18
+	VAESENCLAST Z18, Z14, Z14
+	VMOVDQU64   Z14, (DX)
+	VMOVDQU64   64(BX), Z14
+	VPXORQ      Z13, Z14, Z14
+	VAESENCLAST Z14, Z15, Z15
+	VMOVDQU64   Z15, 64(DX)
+	VMOVDQU64   128(BX), Z14
+	VPXORQ      Z13, Z14, Z14
+	VAESENCLAST Z14, Z16, Z16
+	VMOVDQU64   Z16, 128(DX)
+	VMOVDQU64   192(BX), Z14
+	VPXORQ      Z13, Z14, Z14
+	VAESENCLAST Z14, Z17, Z17
+	VMOVDQU64   Z17, 192(DX)
+	ADDQ        $0x00000100, BX
+	ADDQ        $0x00000100, DX
+	SUBQ        $0x00000100, SI
+
+r10_g4_end:
+	CMPQ        SI, $0x00000080
+	JB          r10_g2_end
+	VPSHUFB     Z0, Z1, Z14
+	VPADDQ      Z2, Z1, Z1
+	VPSHUFB     Z0, Z1, Z15
+	VPADDQ      Z2, Z1, Z1
+	VPXORQ      Z3, Z14, Z14
+	VPXORQ      Z3, Z15, Z15
+	VAESENC     Z4, Z14, Z14
+	VAESENC     Z4, Z15, Z15
+	VAESENC     Z5, Z14, Z14
+	VAESENC     Z5, Z15, Z15
+	VAESENC     Z6, Z14, Z14
+	VAESENC     Z6, Z15, Z15
+	VAESENC     Z7, Z14, Z14
+	VAESENC     Z7, Z15, Z15
+	VAESENC     Z8, Z14, Z14
+	VAESENC     Z8, Z15, Z15
+	VAESENC     Z9, Z14, Z14
+	VAESENC     Z9, Z15, Z15
+	VAESENC     Z10, Z14, Z14
+	VAESENC     Z10, Z15, Z15
+	VAESENC     Z11, Z14, Z14
+	VAESENC     Z11, Z15, Z15
+	VAESENC     Z12, Z14, Z14
+	VAESENC     Z12, Z15, Z15
+	VMOVDQU64   (BX), Z16
+	VPXORQ      Z13, Z16, Z16
+	VAESENCLAST Z16, Z14, Z14
+	VMOVDQU64   Z14, (DX)
+	VMOVDQU64   64(BX), Z14
+	VPXORQ      Z13, Z14, Z14
+	VAESENCLAST Z14, Z15, Z15
+	VMOVDQU64   Z15, 64(DX)
+	ADDQ        $0x00000080, BX
+	ADDQ        $0x00000080, DX
+	SUBQ        $0x00000080, SI
+
+r10_g2_end:
+	CMPQ        SI, $0x00000040
+	JB          r10_g1_end
 	VPSHUFB     Z0, Z1, Z14
 	VPADDQ      Z2, Z1, Z1
 	VPXORQ      Z3, Z14, Z14
@@ -1613,17 +3151,18 @@ r10_reg:
 	VAESENC     Z10, Z14, Z14
 	VAESENC     Z11, Z14, Z14
 	VAESENC     Z12, Z14, Z14
-	VPXORQ      (BX), Z13, Z15
-	VAESENCLAST Z15, Z14, Z14
+	VMOVDQU64   (BX), Z2
+	VPXORQ      Z13, Z2, Z2
+	VAESENCLAST Z2, Z14, Z14
 	VMOVDQU64   Z14, (DX)
 	ADDQ        $0x00000040, BX
 	ADDQ        $0x00000040, DX
-	SUBQ        $0x00000004, SI
-	JMP         r10_reg
+	SUBQ        $0x00000040, SI
 
-r10_one:
-	TESTQ       SI, SI
-	JZ          r10_done
+r10_g1_end:
+r10_single:
+	CMPQ        SI, $0x00000010
+	JB          r10_single_end
 	VPSHUFB     X0, X1, X2
 	VPADDQ      inc1<>+0(SB), X1, X1
 	VPXORQ      X3, X2, X2
@@ -1636,22 +3175,78 @@ r10_one:
 	VAESENC     X10, X2, X2
 	VAESENC     X11, X2, X2
 	VAESENC     X12, X2, X2
-	VPXORQ      (BX), X13, X14
-	VAESENCLAST X14, X2, X2
+	VAESENCLAST X13, X2, X2
+	VPXORQ      (BX), X2, X2
 	VMOVDQU64   X2, (DX)
-	ADDQ        $0x10, BX
-	ADDQ        $0x10, DX
-	DECQ        SI
-	JMP         r10_one
+	ADDQ        $0x00000010, BX
+	ADDQ        $0x00000010, DX
+	SUBQ        $0x00000010, SI
+	JMP         r10_single
+
+r10_single_end:
+	TESTQ       SI, SI
+	JZ          r10_done
+	VPSHUFB     X0, X1, X0
+	VPXORQ      X3, X0, X0
+	VAESENC     X4, X0, X0
+	VAESENC     X5, X0, X0
+	VAESENC     X6, X0, X0
+	VAESENC     X7, X0, X0
+	VAESENC     X8, X0, X0
+	VAESENC     X9, X0, X0
+	VAESENC     X10, X0, X0
+	VAESENC     X11, X0, X0
+	VAESENC     X12, X0, X0
+	VAESENCLAST X13, X0, X0
+	LEAQ        shiftLeft<>+0(SB), AX
+	VPSHUFB     (AX)(SI*1), X0, X0
+	VMOVDQU64   -16(BX)(SI*1), X1
+	VMOVDQU64   -16(DX)(SI*1), X2
+	VPXORQ      X2, X1, X1
+	VPXORQ      X0, X1, X1
+	LEAQ        topBytes<>+0(SB), AX
+	VPANDQ      (AX)(SI*1), X1, X1
+	VPXORQ      X2, X1, X1
+	VMOVDQU64   X1, -16(DX)(SI*1)
 
 r10_done:
 	VZEROUPPER
 	RET
 
 aes192:
+	TESTQ       DI, DI
+	JZ          r12_head_end
+	VMOVQ       R9, X0
+	VPINSRQ     $0x01, R8, X0, X0
+	VPSHUFB     bswapMask<>+0(SB), X0, X0
+	VPXORQ      (CX), X0, X0
+	VAESENC     16(CX), X0, X0
+	VAESENC     32(CX), X0, X0
+	VAESENC     48(CX), X0, X0
+	VAESENC     64(CX), X0, X0
+	VAESENC     80(CX), X0, X0
+	VAESENC     96(CX), X0, X0
+	VAESENC     112(CX), X0, X0
+	VAESENC     128(CX), X0, X0
+	VAESENC     144(CX), X0, X0
+	VAESENC     160(CX), X0, X0
+	VAESENC     176(CX), X0, X0
+	VAESENCLAST 192(CX), X0, X0
+	LEAQ        shiftRight<>+0(SB), AX
+	VPSHUFB     (AX)(DI*1), X0, X0
+	VPXORQ      (BX), X0, X0
+	VMOVDQU64   X0, (DX)
+	MOVQ        $0x00000010, AX
+	SUBQ        DI, AX
+	ADDQ        AX, BX
+	ADDQ        AX, DX
+	INCQ        R9
+	SUBQ        AX, SI
+
+r12_head_end:
 	VBROADCASTI32X4 bswapMask<>+0(SB), Z0
-	VMOVQ           R8, X1
-	VPINSRQ         $0x01, DI, X1, X1
+	VMOVQ           R9, X1
+	VPINSRQ         $0x01, R8, X1, X1
 	VSHUFI64X2      $0x00, Z1, Z1, Z1
 	VPADDQ          laneOffsets<>+0(SB), Z1, Z1
 	VMOVDQU64       inc4<>+0(SB), Z2
@@ -1670,8 +3265,8 @@ aes192:
 	VBROADCASTI32X4 192(CX), Z15
 
 r12_wide:
-	CMPQ        SI, $0x00000020
-	JB          r12_reg
+	CMPQ        SI, $0x00000200
+	JB          r12_wide_end
 	VPSHUFB     Z0, Z1, Z16
 	VPADDQ      Z2, Z1, Z1
 	VPSHUFB     Z0, Z1, Z17
@@ -1784,38 +3379,168 @@ r12_wide:
 	VAESENC     Z14, Z21, Z21
 	VAESENC     Z14, Z22, Z22
 	VAESENC     Z14, Z23, Z23
-	VPXORQ      (BX), Z15, Z24
+	VMOVDQU64   (BX), Z24
+	VPXORQ      Z15, Z24, Z24
 	VAESENCLAST Z24, Z16, Z16
 	VMOVDQU64   Z16, (DX)
-	VPXORQ      64(BX), Z15, Z16
+	VMOVDQU64   64(BX), Z16
+	VPXORQ      Z15, Z16, Z16
 	VAESENCLAST Z16, Z17, Z17
 	VMOVDQU64   Z17, 64(DX)
-	VPXORQ      128(BX), Z15, Z16
+	VMOVDQU64   128(BX), Z16
+	VPXORQ      Z15, Z16, Z16
 	VAESENCLAST Z16, Z18, Z18
 	VMOVDQU64   Z18, 128(DX)
-	VPXORQ      192(BX), Z15, Z16
+	VMOVDQU64   192(BX), Z16
+	VPXORQ      Z15, Z16, Z16
 	VAESENCLAST Z16, Z19, Z19
 	VMOVDQU64   Z19, 192(DX)
-	VPXORQ      256(BX), Z15, Z16
+	VMOVDQU64   256(BX), Z16
+	VPXORQ      Z15, Z16, Z16
 	VAESENCLAST Z16, Z20, Z20
 	VMOVDQU64   Z20, 256(DX)
-	VPXORQ      320(BX), Z15, Z16
+	VMOVDQU64   320(BX), Z16
+	VPXORQ      Z15, Z16, Z16
 	VAESENCLAST Z16, Z21, Z21
 	VMOVDQU64   Z21, 320(DX)
-	VPXORQ      384(BX), Z15, Z16
+	VMOVDQU64   384(BX), Z16
+	VPXORQ      Z15, Z16, Z16
 	VAESENCLAST Z16, Z22, Z22
 	VMOVDQU64   Z22, 384(DX)
-	VPXORQ      448(BX), Z15, Z16
+	VMOVDQU64   448(BX), Z16
+	VPXORQ      Z15, Z16, Z16
 	VAESENCLAST Z16, Z23, Z23
 	VMOVDQU64   Z23, 448(DX)
 	ADDQ        $0x00000200, BX
 	ADDQ        $0x00000200, DX
-	SUBQ        $0x00000020, SI
+	SUBQ        $0x00000200, SI
 	JMP         r12_wide
 
-r12_reg:
-	CMPQ        SI, $0x00000004
-	JB          r12_one
+r12_wide_end:
+	CMPQ        SI, $0x00000100
+	JB          r12_g4_end
+	VPSHUFB     Z0, Z1, Z16
+	VPADDQ      Z2, Z1, Z1
+	VPSHUFB     Z0, Z1, Z17
+	VPADDQ      Z2, Z1, Z1
+	VPSHUFB     Z0, Z1, Z18
+	VPADDQ      Z2, Z1, Z1
+	VPSHUFB     Z0, Z1, Z19
+	VPADDQ      Z2, Z1, Z1
+	VPXORQ      Z3, Z16, Z16
+	VPXORQ      Z3, Z17, Z17
+	VPXORQ      Z3, Z18, Z18
+	VPXORQ      Z3, Z19, Z19
+	VAESENC     Z4, Z16, Z16
+	VAESENC     Z4, Z17, Z17
+	VAESENC     Z4, Z18, Z18
+	VAESENC     Z4, Z19, Z19
+	VAESENC     Z5, Z16, Z16
+	VAESENC     Z5, Z17, Z17
+	VAESENC     Z5, Z18, Z18
+	VAESENC     Z5, Z19, Z19
+	VAESENC     Z6, Z16, Z16
+	VAESENC     Z6, Z17, Z17
+	VAESENC     Z6, Z18, Z18
+	VAESENC     Z6, Z19, Z19
+	VAESENC     Z7, Z16, Z16
+	VAESENC     Z7, Z17, Z17
+	VAESENC     Z7, Z18, Z18
+	VAESENC     Z7, Z19, Z19
+	VAESENC     Z8, Z16, Z16
+	VAESENC     Z8, Z17, Z17
+	VAESENC     Z8, Z18, Z18
+	VAESENC     Z8, Z19, Z19
+	VAESENC     Z9, Z16, Z16
+	VAESENC     Z9, Z17, Z17
+	VAESENC     Z9, Z18, Z18
+	VAESENC     Z9, Z19, Z19
+	VAESENC     Z10, Z16, Z16
+	VAESENC     Z10, Z17, Z17
+	VAESENC     Z10, Z18, Z18
+	VAESENC     Z10, Z19, Z19
+	VAESENC     Z11, Z16, Z16
+	VAESENC     Z11, Z17, Z17
+	VAESENC     Z11, Z18, Z18
+	VAESENC     Z11, Z19, Z19
+	VAESENC     Z12, Z16, Z16
+	VAESENC     Z12, Z17, Z17
+	VAESENC     Z12, Z18, Z18
+	VAESENC     Z12, Z19, Z19
+	VAESENC     Z13, Z16, Z16
+	VAESENC     Z13, Z17, Z17
+	VAESENC     Z13, Z18, Z18
+	VAESENC     Z13, Z19, Z19
+	VAESENC     Z14, Z16, Z16
+	VAESENC     Z14, Z17, Z17
+	VAESENC     Z14, Z18, Z18
+	VAESENC     Z14, Z19, Z19
+	VMOVDQU64   (BX), Z20
+	VPXORQ      Z15, Z20, Z20
+	VAESENCLAST Z20, Z16, Z16
+	VMOVDQU64   Z16, (DX)
+	VMOVDQU64   64(BX), Z16
+	VPXORQ      Z15, Z16, Z16
+	VAESENCLAST Z16, Z17, Z17
+	VMOVDQU64   Z17, 64(DX)
+	VMOVDQU64   128(BX), Z16
+	VPXORQ      Z15, Z16, Z16
+	VAESENCLAST Z16, Z18, Z18
+	VMOVDQU64   Z18, 128(DX)
+	VMOVDQU64   192(BX), Z16
+	VPXORQ      Z15, Z16, Z16
+	VAESENCLAST Z16, Z19, Z19
+	VMOVDQU64   Z19, 192(DX)
+	ADDQ        $0x00000100, BX
+	ADDQ        $0x00000100, DX
+	SUBQ        $0x00000100, SI
+
+r12_g4_end:
+	CMPQ        SI, $0x00000080
+	JB          r12_g2_end
+	VPSHUFB     Z0, Z1, Z16
+	VPADDQ      Z2, Z1, Z1
+	VPSHUFB     Z0, Z1, Z17
+	VPADDQ      Z2, Z1, Z1
+	VPXORQ      Z3, Z16, Z16
+	VPXORQ      Z3, Z17, Z17
+	VAESENC     Z4, Z16, Z16
+	VAESENC     Z4, Z17, Z17
+	VAESENC     Z5, Z16, Z16
+	VAESENC     Z5, Z17, Z17
+	VAESENC     Z6, Z16, Z16
+	VAESENC     Z6, Z17, Z17
+	VAESENC     Z7, Z16, Z16
+	VAESENC     Z7, Z17, Z17
+	VAESENC     Z8, Z16, Z16
+	VAESENC     Z8, Z17, Z17
+	VAESENC     Z9, Z16, Z16
+	VAESENC     Z9, Z17, Z17
+	VAESENC     Z10, Z16, Z16
+	VAESENC     Z10, Z17, Z17
+	VAESENC     Z11, Z16, Z16
+	VAESENC     Z11, Z17, Z17
+	VAESENC     Z12, Z16, Z16
+	VAESENC     Z12, Z17, Z17
+	VAESENC     Z13, Z16, Z16
+	VAESENC     Z13, Z17, Z17
+	VAESENC     Z14, Z16, Z16
+	VAESENC     Z14, Z17, Z17
+	VMOVDQU64   (BX), Z18
+	VPXORQ      Z15, Z18, Z18
+	VAESENCLAST Z18, Z16, Z16
+	VMOVDQU64   Z16, (DX)
+	VMOVDQU64   64(BX), Z16
+	VPXORQ      Z15, Z16, Z16
+	VAESENCLAST Z16, Z17, Z17
+	VMOVDQU64   Z17, 64(DX)
+	ADDQ        $0x00000080, BX
+	ADDQ        $0x00000080, DX
+	SUBQ        $0x00000080, SI
+
+r12_g2_end:
+	CMPQ        SI, $0x00000040
+	JB          r12_g1_end
 	VPSHUFB     Z0, Z1, Z16
 	VPADDQ      Z2, Z1, Z1
 	VPXORQ      Z3, Z16, Z16
@@ -1830,17 +3555,18 @@ r12_reg:
 	VAESENC     Z12, Z16, Z16
 	VAESENC     Z13, Z16, Z16
 	VAESENC     Z14, Z16, Z16
-	VPXORQ      (BX), Z15, Z17
-	VAESENCLAST Z17, Z16, Z16
+	VMOVDQU64   (BX), Z2
+	VPXORQ      Z15, Z2, Z2
+	VAESENCLAST Z2, Z16, Z16
 	VMOVDQU64   Z16, (DX)
 	ADDQ        $0x00000040, BX
 	ADDQ        $0x00000040, DX
-	SUBQ        $0x00000004, SI
-	JMP         r12_reg
+	SUBQ        $0x00000040, SI
 
-r12_one:
-	TESTQ       SI, SI
-	JZ          r12_done
+r12_g1_end:
+r12_single:
+	CMPQ        SI, $0x00000010
+	JB          r12_single_end
 	VPSHUFB     X0, X1, X2
 	VPADDQ      inc1<>+0(SB), X1, X1
 	VPXORQ      X3, X2, X2
@@ -1855,22 +3581,82 @@ r12_one:
 	VAESENC     X12, X2, X2
 	VAESENC     X13, X2, X2
 	VAESENC     X14, X2, X2
-	VPXORQ      (BX), X15, X16
-	VAESENCLAST X16, X2, X2
+	VAESENCLAST X15, X2, X2
+	VPXORQ      (BX), X2, X2
 	VMOVDQU64   X2, (DX)
-	ADDQ        $0x10, BX
-	ADDQ        $0x10, DX
-	DECQ        SI
-	JMP         r12_one
+	ADDQ        $0x00000010, BX
+	ADDQ        $0x00000010, DX
+	SUBQ        $0x00000010, SI
+	JMP         r12_single
+
+r12_single_end:
+	TESTQ       SI, SI
+	JZ          r12_done
+	VPSHUFB     X0, X1, X0
+	VPXORQ      X3, X0, X0
+	VAESENC     X4, X0, X0
+	VAESENC     X5, X0, X0
+	VAESENC     X6, X0, X0
+	VAESENC     X7, X0, X0
+	VAESENC     X8, X0, X0
+	VAESENC     X9, X0, X0
+	VAESENC     X10, X0, X0
+	VAESENC     X11, X0, X0
+	VAESENC     X12, X0, X0
+	VAESENC     X13, X0, X0
+	VAESENC     X14, X0, X0
+	VAESENCLAST X15, X0, X0
+	LEAQ        shiftLeft<>+0(SB), AX
+	VPSHUFB     (AX)(SI*1), X0, X0
+	VMOVDQU64   -16(BX)(SI*1), X1
+	VMOVDQU64   -16(DX)(SI*1), X2
+	VPXORQ      X2, X1, X1
+	VPXORQ      X0, X1, X1
+	LEAQ        topBytes<>+0(SB), AX
+	VPANDQ      (AX)(SI*1), X1, X1
+	VPXORQ      X2, X1, X1
+	VMOVDQU64   X1, -16(DX)(SI*1)
 
 r12_done:
 	VZEROUPPER
 	RET
 
 aes256:
+	TESTQ       DI, DI
+	JZ          r14_head_end
+	VMOVQ       R9, X0
+	VPINSRQ     $0x01, R8, X0, X0
+	VPSHUFB     bswapMask<>+0(SB), X0, X0
+	VPXORQ      (CX), X0, X0
+	VAESENC     16(CX), X0, X0
+	VAESENC     32(CX), X0, X0
+	VAESENC     48(CX), X0, X0
+	VAESENC     64(CX), X0, X0
+	VAESENC     80(CX), X0, X0
+	VAESENC     96(CX), X0, X0
+	VAESENC     112(CX), X0, X0
+	VAESENC     128(CX), X0, X0
+	VAESENC     144(CX), X0, X0
+	VAESENC     160(CX), X0, X0
+	VAESENC     176(CX), X0, X0
+	VAESENC     192(CX), X0, X0
+	VAESENC     208(CX), X0, X0
+	VAESENCLAST 224(CX), X0, X0
+	LEAQ        shiftRight<>+0(SB), AX
+	VPSHUFB     (AX)(DI*1), X0, X0
+	VPXORQ      (BX), X0, X0
+	VMOVDQU64   X0, (DX)
+	MOVQ        $0x00000010, AX
+	SUBQ        DI, AX
+	ADDQ        AX, BX
+	ADDQ        AX, DX
+	INCQ        R9
+	SUBQ        AX, SI
+
+r14_head_end:
 	VBROADCASTI32X4 bswapMask<>+0(SB), Z0
-	VMOVQ           R8, X1
-	VPINSRQ         $0x01, DI, X1, X1
+	VMOVQ           R9, X1
+	VPINSRQ         $0x01, R8, X1, X1
 	VSHUFI64X2      $0x00, Z1, Z1, Z1
 	VPADDQ          laneOffsets<>+0(SB), Z1, Z1
 	VMOVDQU64       inc4<>+0(SB), Z2
@@ -1891,8 +3677,8 @@ aes256:
 	VBROADCASTI32X4 224(CX), Z17
 
 r14_wide:
-	CMPQ        SI, $0x00000020
-	JB          r14_reg
+	CMPQ        SI, $0x00000200
+	JB          r14_wide_end
 	VPSHUFB     Z0, Z1, Z18
 	VPADDQ      Z2, Z1, Z1
 	VPSHUFB     Z0, Z1, Z19
@@ -2021,38 +3807,180 @@ r14_wide:
 	VAESENC     Z16, Z23, Z23
 	VAESENC     Z16, Z24, Z24
 	VAESENC     Z16, Z25, Z25
-	VPXORQ      (BX), Z17, Z26
+	VMOVDQU64   (BX), Z26
+	VPXORQ      Z17, Z26, Z26
 	VAESENCLAST Z26, Z18, Z18
 	VMOVDQU64   Z18, (DX)
-	VPXORQ      64(BX), Z17, Z18
+	VMOVDQU64   64(BX), Z18
+	VPXORQ      Z17, Z18, Z18
 	VAESENCLAST Z18, Z19, Z19
 	VMOVDQU64   Z19, 64(DX)
-	VPXORQ      128(BX), Z17, Z18
+	VMOVDQU64   128(BX), Z18
+	VPXORQ      Z17, Z18, Z18
 	VAESENCLAST Z18, Z20, Z20
 	VMOVDQU64   Z20, 128(DX)
-	VPXORQ      192(BX), Z17, Z18
+	VMOVDQU64   192(BX), Z18
+	VPXORQ      Z17, Z18, Z18
 	VAESENCLAST Z18, Z21, Z21
 	VMOVDQU64   Z21, 192(DX)
-	VPXORQ      256(BX), Z17, Z18
+	VMOVDQU64   256(BX), Z18
+	VPXORQ      Z17, Z18, Z18
 	VAESENCLAST Z18, Z22, Z22
 	VMOVDQU64   Z22, 256(DX)
-	VPXORQ      320(BX), Z17, Z18
+	VMOVDQU64   320(BX), Z18
+	VPXORQ      Z17, Z18, Z18
 	VAESENCLAST Z18, Z23, Z23
 	VMOVDQU64   Z23, 320(DX)
-	VPXORQ      384(BX), Z17, Z18
+	VMOVDQU64   384(BX), Z18
+	VPXORQ      Z17, Z18, Z18
 	VAESENCLAST Z18, Z24, Z24
 	VMOVDQU64   Z24, 384(DX)
-	VPXORQ      448(BX), Z17, Z18
+	VMOVDQU64   448(BX), Z18
+	VPXORQ      Z17, Z18, Z18
 	VAESENCLAST Z18, Z25, Z25
 	VMOVDQU64   Z25, 448(DX)
 	ADDQ        $0x00000200, BX
 	ADDQ        $0x00000200, DX
-	SUBQ        $0x00000020, SI
+	SUBQ        $0x00000200, SI
 	JMP         r14_wide
 
-r14_reg:
-	CMPQ        SI, $0x00000004
-	JB          r14_one
+r14_wide_end:
+	CMPQ        SI, $0x00000100
+	JB          r14_g4_end
+	VPSHUFB     Z0, Z1, Z18
+	VPADDQ      Z2, Z1, Z1
+	VPSHUFB     Z0, Z1, Z19
+	VPADDQ      Z2, Z1, Z1
+	VPSHUFB     Z0, Z1, Z20
+	VPADDQ      Z2, Z1, Z1
+	VPSHUFB     Z0, Z1, Z21
+	VPADDQ      Z2, Z1, Z1
+	VPXORQ      Z3, Z18, Z18
+	VPXORQ      Z3, Z19, Z19
+	VPXORQ      Z3, Z20, Z20
+	VPXORQ      Z3, Z21, Z21
+	VAESENC     Z4, Z18, Z18
+	VAESENC     Z4, Z19, Z19
+	VAESENC     Z4, Z20, Z20
+	VAESENC     Z4, Z21, Z21
+	VAESENC     Z5, Z18, Z18
+	VAESENC     Z5, Z19, Z19
+	VAESENC     Z5, Z20, Z20
+	VAESENC     Z5, Z21, Z21
+	VAESENC     Z6, Z18, Z18
+	VAESENC     Z6, Z19, Z19
+	VAESENC     Z6, Z20, Z20
+	VAESENC     Z6, Z21, Z21
+	VAESENC     Z7, Z18, Z18
+	VAESENC     Z7, Z19, Z19
+	VAESENC     Z7, Z20, Z20
+	VAESENC     Z7, Z21, Z21
+	VAESENC     Z8, Z18, Z18
+	VAESENC     Z8, Z19, Z19
+	VAESENC     Z8, Z20, Z20
+	VAESENC     Z8, Z21, Z21
+	VAESENC     Z9, Z18, Z18
+	VAESENC     Z9, Z19, Z19
+	VAESENC     Z9, Z20, Z20
+	VAESENC     Z9, Z21, Z21
+	VAESENC     Z10, Z18, Z18
+	VAESENC     Z10, Z19, Z19
+	VAESENC     Z10, Z20, Z20
+	VAESENC     Z10, Z21, Z21
+	VAESENC     Z11, Z18, Z18
+	VAESENC     Z11, Z19, Z19
+	VAESENC     Z11, Z20, Z20
+	VAESENC     Z11, Z21, Z21
+	VAESENC     Z12, Z18, Z18
+	VAESENC     Z12, Z19, Z19
+	VAESENC     Z12, Z20, Z20
+	VAESENC     Z12, Z21, Z21
+	VAESENC     Z13, Z18, Z18
+	VAESENC     Z13, Z19, Z19
+	VAESENC     Z13, Z20, Z20
+	VAESENC     Z13, Z21, Z21
+	VAESENC     Z14, Z18, Z18
+	VAESENC     Z14, Z19, Z19
+	VAESENC     Z14, Z20, Z20
+	VAESENC     Z14, Z21, Z21
+	VAESENC     Z15, Z18, Z18
+	VAESENC     Z15, Z19, Z19
+	VAESENC     Z15, Z20, Z20
+	VAESENC     Z15, Z21, Z21
+	VAESENC     Z16, Z18, Z18
+	VAESENC     Z16, Z19, Z19
+	VAESENC     Z16, Z20, Z20
+	VAESENC     Z16, Z21, Z21
+	VMOVDQU64   (BX), Z22
+	VPXORQ      Z17, Z22, Z22
+	VAESENCLAST Z22, Z18, Z18
+	VMOVDQU64   Z18, (DX)
+	VMOVDQU64   64(BX), Z18
+	VPXORQ      Z17, Z18, Z18
+	VAESENCLAST Z18, Z19, Z19
+	VMOVDQU64   Z19, 64(DX)
+	VMOVDQU64   128(BX), Z18
+	VPXORQ      Z17, Z18, Z18
+	VAESENCLAST Z18, Z20, Z20
+	VMOVDQU64   Z20, 128(DX)
+	VMOVDQU64   192(BX), Z18
+	VPXORQ      Z17, Z18, Z18
+	VAESENCLAST Z18, Z21, Z21
+	VMOVDQU64   Z21, 192(DX)
+	ADDQ        $0x00000100, BX
+	ADDQ        $0x00000100, DX
+	SUBQ        $0x00000100, SI
+
+r14_g4_end:
+	CMPQ        SI, $0x00000080
+	JB          r14_g2_end
+	VPSHUFB     Z0, Z1, Z18
+	VPADDQ      Z2, Z1, Z1
+	VPSHUFB     Z0, Z1, Z19
+	VPADDQ      Z2, Z1, Z1
+	VPXORQ      Z3, Z18, Z18
+	VPXORQ      Z3, Z19, Z19
+	VAESENC     Z4, Z18, Z18
+	VAESENC     Z4, Z19, Z19
+	VAESENC     Z5, Z18, Z18
+	VAESENC     Z5, Z19, Z19
+	VAESENC     Z6, Z18, Z18
+	VAESENC     Z6, Z19, Z19
+	VAESENC     Z7, Z18, Z18
+	VAESENC     Z7, Z19, Z19
+	VAESENC     Z8, Z18, Z18
+	VAESENC     Z8, Z19, Z19
+	VAESENC     Z9, Z18, Z18
+	VAESENC     Z9, Z19, Z19
+	VAESENC     Z10, Z18, Z18
+	VAESENC     Z10, Z19, Z19
+	VAESENC     Z11, Z18, Z18
+	VAESENC     Z11, Z19, Z19
+	VAESENC     Z12, Z18, Z18
+	VAESENC     Z12, Z19, Z19
+	VAESENC     Z13, Z18, Z18
+	VAESENC     Z13, Z19, Z19
+	VAESENC     Z14, Z18, Z18
+	VAESENC     Z14, Z19, Z19
+	VAESENC     Z15, Z18, Z18
+	VAESENC     Z15, Z19, Z19
+	VAESENC     Z16, Z18, Z18
+	VAESENC     Z16, Z19, Z19
+	VMOVDQU64   (BX), Z20
+	VPXORQ      Z17, Z20, Z20
+	VAESENCLAST Z20, Z18, Z18
+	VMOVDQU64   Z18, (DX)
+	VMOVDQU64   64(BX), Z18
+	VPXORQ      Z17, Z18, Z18
+	VAESENCLAST Z18, Z19, Z19
+	VMOVDQU64   Z19, 64(DX)
+	ADDQ        $0x00000080, BX
+	ADDQ        $0x00000080, DX
+	SUBQ        $0x00000080, SI
+
+r14_g2_end:
+	CMPQ        SI, $0x00000040
+	JB          r14_g1_end
 	VPSHUFB     Z0, Z1, Z18
 	VPADDQ      Z2, Z1, Z1
 	VPXORQ      Z3, Z18, Z18
@@ -2069,17 +3997,18 @@ r14_reg:
 	VAESENC     Z14, Z18, Z18
 	VAESENC     Z15, Z18, Z18
 	VAESENC     Z16, Z18, Z18
-	VPXORQ      (BX), Z17, Z19
-	VAESENCLAST Z19, Z18, Z18
+	VMOVDQU64   (BX), Z2
+	VPXORQ      Z17, Z2, Z2
+	VAESENCLAST Z2, Z18, Z18
 	VMOVDQU64   Z18, (DX)
 	ADDQ        $0x00000040, BX
 	ADDQ        $0x00000040, DX
-	SUBQ        $0x00000004, SI
-	JMP         r14_reg
+	SUBQ        $0x00000040, SI
 
-r14_one:
-	TESTQ       SI, SI
-	JZ          r14_done
+r14_g1_end:
+r14_single:
+	CMPQ        SI, $0x00000010
+	JB          r14_single_end
 	VPSHUFB     X0, X1, X2
 	VPADDQ      inc1<>+0(SB), X1, X1
 	VPXORQ      X3, X2, X2
@@ -2096,13 +4025,43 @@ r14_one:
 	VAESENC     X14, X2, X2
 	VAESENC     X15, X2, X2
 	VAESENC     X16, X2, X2
-	VPXORQ      (BX), X17, X18
-	VAESENCLAST X18, X2, X2
+	VAESENCLAST X17, X2, X2
+	VPXORQ      (BX), X2, X2
 	VMOVDQU64   X2, (DX)
-	ADDQ        $0x10, BX
-	ADDQ        $0x10, DX
-	DECQ        SI
-	JMP         r14_one
+	ADDQ        $0x00000010, BX
+	ADDQ        $0x00000010, DX
+	SUBQ        $0x00000010, SI
+	JMP         r14_single
+
+r14_single_end:
+	TESTQ       SI, SI
+	JZ          r14_done
+	VPSHUFB     X0, X1, X0
+	VPXORQ      X3, X0, X0
+	VAESENC     X4, X0, X0
+	VAESENC     X5, X0, X0
+	VAESENC     X6, X0, X0
+	VAESENC     X7, X0, X0
+	VAESENC     X8, X0, X0
+	VAESENC     X9, X0, X0
+	VAESENC     X10, X0, X0
+	VAESENC     X11, X0, X0
+	VAESENC     X12, X0, X0
+	VAESENC     X13, X0, X0
+	VAESENC     X14, X0, X0
+	VAESENC     X15, X0, X0
+	VAESENC     X16, X0, X0
+	VAESENCLAST X17, X0, X0
+	LEAQ        shiftLeft<>+0(SB), AX
+	VPSHUFB     (AX)(SI*1), X0, X0
+	VMOVDQU64   -16(BX)(SI*1), X1
+	VMOVDQU64   -16(DX)(SI*1), X2
+	VPXORQ      X2, X1, X1
+	VPXORQ      X0, X1, X1
+	LEAQ        topBytes<>+0(SB), AX
+	VPANDQ      (AX)(SI*1), X1, X1
+	VPXORQ      X2, X1, X1
+	VMOVDQU64   X1, -16(DX)(SI*1)
 
 r14_done:
 	VZEROUPPER

@@ -53,3 +53,6 @@ func ctrBlocksARM64(nr int, rk *roundKeys, dst, src *byte, n int, hi, lo uint64)
 //
 //go:noescape
 func subWordARM64(w uint32) uint32
+
+// xorAll reports false: every kernel here works in whole blocks.
+func (c *Cipher) xorAll(dst, src []byte, skip int, hi, lo uint64) bool { return false }

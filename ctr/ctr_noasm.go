@@ -12,3 +12,6 @@ func subWord(w uint32) uint32 { return subWordGeneric(w) }
 func (c *Cipher) xorBlocks(dst, src []byte, n int, hi, lo uint64) {
 	xorBlocksGeneric(&c.ks.rk, c.ks.rounds, dst, src, n, hi, lo)
 }
+
+// xorAll reports false: every kernel here works in whole blocks.
+func (c *Cipher) xorAll(dst, src []byte, skip int, hi, lo uint64) bool { return false }
