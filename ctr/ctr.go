@@ -12,9 +12,9 @@ package ctr
 
 import (
 	"crypto/cipher"
-	"encoding/binary"
-	"math/bits"
 	"strconv"
+
+	"github.com/tde-go/tde/internal/ctrmode"
 )
 
 // BlockSize is the AES block size in bytes.
@@ -84,11 +84,8 @@ type Keystream struct {
 
 // Keystream returns the keystream that starts at counter block iv.
 func (c *Cipher) Keystream(iv [16]byte) Keystream {
-	return Keystream{
-		c:  c,
-		hi: binary.BigEndian.Uint64(iv[0:8]),
-		lo: binary.BigEndian.Uint64(iv[8:16]),
-	}
+	hi, lo := ctrmode.SplitIV(&iv)
+	return Keystream{c: c, hi: hi, lo: lo}
 }
 
 // XORKeyStreamAt XORs src with the keystream starting offset bytes into it
@@ -96,18 +93,12 @@ func (c *Cipher) Keystream(iv [16]byte) Keystream {
 // size. dst and src must overlap entirely or not at all; len(dst) must be at
 // least len(src). Either mistake panics, as in crypto/cipher.
 func (k Keystream) XORKeyStreamAt(dst, src []byte, offset uint64) {
-	if len(dst) < len(src) {
-		panic("ctr: output smaller than input")
-	}
-	dst = dst[:len(src)]
-	if inexactOverlap(dst, src) {
-		panic("ctr: invalid buffer overlap")
-	}
+	dst = ctrmode.Check("ctr", dst, src)
 	if len(src) == 0 {
 		return
 	}
 	c := k.c
-	hi, lo := add128(k.hi, k.lo, offset/BlockSize)
+	hi, lo := ctrmode.Add128(k.hi, k.lo, offset/BlockSize)
 	skip := int(offset % BlockSize)
 	if len(src) >= BlockSize && c.xorAll(dst, src, skip, hi, lo) {
 		return
@@ -126,16 +117,13 @@ func (c *Cipher) xorSplit(dst, src []byte, skip int, hi, lo uint64) {
 		c.xorBlocks(b[:], b[:], 1, hi, lo)
 		copy(dst, b[skip:skip+n])
 		dst, src = dst[n:], src[n:]
-		hi, lo = add128(hi, lo, 1)
+		hi, lo = ctrmode.Add128(hi, lo, 1)
 	}
 	for len(src) >= BlockSize {
-		n := uint64(len(src) / BlockSize)
-		if untilWrap := -lo; untilWrap != 0 && n > untilWrap {
-			n = untilWrap
-		}
+		n := ctrmode.BlocksUntilWrap(lo, uint64(len(src)/BlockSize))
 		c.xorBlocks(dst, src, int(n), hi, lo)
 		dst, src = dst[n*BlockSize:], src[n*BlockSize:]
-		hi, lo = add128(hi, lo, n)
+		hi, lo = ctrmode.Add128(hi, lo, n)
 	}
 	if len(src) != 0 {
 		var b [BlockSize]byte
@@ -149,21 +137,7 @@ func (c *Cipher) xorSplit(dst, src []byte, skip int, hi, lo uint64) {
 // keystream and advances as it is used. Unlike the Keystream it comes from,
 // a Stream has a position and must not be shared between goroutines.
 func (k Keystream) Stream(offset uint64) cipher.Stream {
-	return &stream{k: k, off: offset}
-}
-
-type stream struct {
-	k   Keystream
-	off uint64
-}
-
-func (s *stream) XORKeyStream(dst, src []byte) {
-	s.k.XORKeyStreamAt(dst, src, s.off)
-	var carry uint64
-	s.off, carry = bits.Add64(s.off, uint64(len(src)), 0)
-	if carry != 0 {
-		panic("ctr: stream offset overflows 2^64 bytes")
-	}
+	return ctrmode.NewStream("ctr", k, offset)
 }
 
 // NewCTR is a drop-in for cipher.NewCTR(aes.NewCipher(key), iv): the
@@ -182,8 +156,3 @@ func NewCTR(key, iv []byte) (cipher.Stream, error) {
 // Backend names the kernel that NewCipher's ciphers run on this machine:
 // "vaes-zmm", "vaes-ymm", "aesni", "arm64-aes" or "generic".
 func Backend() string { return defaultImpl.String() }
-
-func add128(hi, lo, x uint64) (uint64, uint64) {
-	lo, carry := bits.Add64(lo, x, 0)
-	return hi + carry, lo
-}

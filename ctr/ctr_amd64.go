@@ -3,6 +3,8 @@
 package ctr
 
 import (
+	"github.com/tde-go/tde/internal/ctrmode"
+
 	"github.com/klauspost/cpuid/v2"
 	"golang.org/x/sys/cpu"
 )
@@ -66,7 +68,7 @@ func (c *Cipher) xorAll(dst, src []byte, skip int, hi, lo uint64) bool {
 	if c.impl == implGeneric {
 		return false
 	}
-	if blocks := uint64(skip+len(src)+BlockSize-1) / BlockSize; lo != 0 && blocks > -lo {
+	if ctrmode.Wraps(lo, uint64(skip+len(src)+BlockSize-1)/BlockSize) {
 		return false
 	}
 	c.kernel(&dst[0], &src[0], len(src), skip, hi, lo)

@@ -1,6 +1,10 @@
 package ctr
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/tde-go/tde/internal/ctrmode"
+)
 
 // The portable kernel. It is the Go twin of every assembly kernel and the
 // only one where no AES instructions exist (or with the purego tag). Like
@@ -68,7 +72,7 @@ func xorBlocksGeneric(rk *roundKeys, rounds int, dst, src []byte, n int, hi, lo 
 	_, _ = dst[n*BlockSize-1], src[n*BlockSize-1]
 	for i := range n {
 		var ks [BlockSize]byte
-		bh, bl := add128(hi, lo, uint64(i))
+		bh, bl := ctrmode.Add128(hi, lo, uint64(i))
 		encryptBlockGeneric(rk, rounds, &ks, bh, bl)
 		d, s := dst[i*BlockSize:(i+1)*BlockSize], src[i*BlockSize:(i+1)*BlockSize]
 		binary.LittleEndian.PutUint64(d[0:], binary.LittleEndian.Uint64(s[0:])^binary.LittleEndian.Uint64(ks[0:]))
