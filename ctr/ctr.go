@@ -13,6 +13,7 @@ package ctr
 import (
 	"crypto/cipher"
 	"strconv"
+	"unsafe"
 
 	"github.com/tde-go/tde/internal/ctrmode"
 )
@@ -38,12 +39,16 @@ func (k IVSizeError) Error() string {
 // concurrent use: build one per key and share it across every keystream
 // that key produces, so the key schedule runs once, not once per stream.
 type Cipher struct {
-	// The round keys sit behind a pointer so that fmt, which prints the
-	// fields of a struct it cannot call methods on, shows an address
-	// rather than key material.
-	ks   *schedule
+	// ks is the *schedule, held as an unsafe.Pointer because fmt prints
+	// that as an address at any depth and never follows it, whatever the
+	// verb: a typed pointer field is followed one level when a struct
+	// holding it is printed with a verb it does not fit (%s, %q), and would
+	// print the round keys.
+	ks   unsafe.Pointer
 	impl impl // the kernel this Cipher runs; fixed at construction
 }
+
+func (c *Cipher) schedule() *schedule { return (*schedule)(c.ks) }
 
 type schedule struct {
 	rk     roundKeys
@@ -63,12 +68,12 @@ func newCipher(key []byte, k impl) (*Cipher, error) {
 	}
 	s := new(schedule)
 	s.rounds = expandKey(&s.rk, key)
-	return &Cipher{ks: s, impl: k}, nil
+	return &Cipher{ks: unsafe.Pointer(s), impl: k}, nil
 }
 
 // String names the cipher without revealing the key.
 func (c *Cipher) String() string {
-	return "ctr.Cipher(AES-" + strconv.Itoa(32*(c.ks.rounds-6)) + ")"
+	return "ctr.Cipher(AES-" + strconv.Itoa(32*(c.schedule().rounds-6)) + ")"
 }
 
 // GoString is String, so %#v does not print the round keys.

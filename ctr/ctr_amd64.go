@@ -79,14 +79,14 @@ func (c *Cipher) xorAll(dst, src []byte, skip int, hi, lo uint64) bool {
 func (c *Cipher) xorBlocks(dst, src []byte, n int, hi, lo uint64) {
 	_, _ = dst[n*BlockSize-1], src[n*BlockSize-1]
 	if c.impl == implGeneric {
-		xorBlocksGeneric(&c.ks.rk, c.ks.rounds, dst, src, n, hi, lo)
+		xorBlocksGeneric(&c.schedule().rk, c.schedule().rounds, dst, src, n, hi, lo)
 		return
 	}
 	c.kernel(&dst[0], &src[0], n*BlockSize, 0, hi, lo)
 }
 
 func (c *Cipher) kernel(dst, src *byte, n, skip int, hi, lo uint64) {
-	s := c.ks
+	s := c.schedule()
 	switch c.impl {
 	case implVAESZMM:
 		ctrVAESZMM(s.rounds, &s.rk, dst, src, n, skip, hi, lo)

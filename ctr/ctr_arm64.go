@@ -34,9 +34,9 @@ func (c *Cipher) xorBlocks(dst, src []byte, n int, hi, lo uint64) {
 	switch c.impl {
 	case implARM64:
 		_, _ = dst[n*BlockSize-1], src[n*BlockSize-1]
-		ctrBlocksARM64(c.ks.rounds, &c.ks.rk, &dst[0], &src[0], n, hi, lo)
+		ctrBlocksARM64(c.schedule().rounds, &c.schedule().rk, &dst[0], &src[0], n, hi, lo)
 	default:
-		xorBlocksGeneric(&c.ks.rk, c.ks.rounds, dst, src, n, hi, lo)
+		xorBlocksGeneric(&c.schedule().rk, c.schedule().rounds, dst, src, n, hi, lo)
 	}
 }
 

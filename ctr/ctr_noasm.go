@@ -10,7 +10,7 @@ func supportedImpls() []impl { return []impl{implGeneric} }
 func subWord(w uint32) uint32 { return subWordGeneric(w) }
 
 func (c *Cipher) xorBlocks(dst, src []byte, n int, hi, lo uint64) {
-	xorBlocksGeneric(&c.ks.rk, c.ks.rounds, dst, src, n, hi, lo)
+	xorBlocksGeneric(&c.schedule().rk, c.schedule().rounds, dst, src, n, hi, lo)
 }
 
 // xorAll reports false: every kernel here works in whole blocks.
