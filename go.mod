@@ -3,6 +3,7 @@ module github.com/tde-go/tde
 go 1.26.0
 
 require (
+	github.com/emmansun/gmsm v0.44.1
 	github.com/klauspost/cpuid/v2 v2.4.2
 	golang.org/x/sys v0.49.0
 )
