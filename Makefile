@@ -9,7 +9,8 @@ CI_FUZZTIME ?= 5s
 BENCHCOUNT  ?= 10
 
 # Fuzz targets, one per kernel, as package:target.
-AMD64_FUZZ := ctr:FuzzGeneric ctr:FuzzAESNI ctr:FuzzVAESYMM ctr:FuzzVAESZMM
+AMD64_FUZZ := ctr:FuzzGeneric ctr:FuzzAESNI ctr:FuzzVAESYMM ctr:FuzzVAESZMM \
+              sm4:FuzzGeneric sm4:FuzzGFNIZMM
 ARM64_FUZZ := ctr:FuzzARM64
 
 .PHONY: all test test-unit test-race test-purego test-arm64 fuzz-short fuzz \
@@ -74,10 +75,11 @@ lint:
 	GOARCH=arm64 $(GO) vet ./...
 	$(STATICCHECK) ./...
 	cd ctr/_asm && $(GO) vet ./...
+	cd sm4/_asm && $(GO) vet ./...
 
 ## generate: regenerate the avo assembly; check-generate fails if it differs.
 generate:
-	$(GO) generate ./ctr/
+	$(GO) generate ./ctr/ ./sm4/
 
 check-generate: generate
 	@git diff --exit-code -- '*.s' || { echo "committed assembly differs from its avo generator: run make generate and commit"; exit 1; }

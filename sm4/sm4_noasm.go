@@ -1,3 +1,5 @@
+//go:build (!amd64 && !arm64) || purego
+
 package sm4
 
 // No assembly kernel yet: every Cipher runs the portable one.
