@@ -2,7 +2,11 @@
 
 package sm4
 
-import "golang.org/x/sys/cpu"
+import (
+	"golang.org/x/sys/cpu"
+
+	"github.com/tde-go/tde/internal/ctrmode"
+)
 
 //go:generate sh -c "cd _asm && GOARCH=amd64 go run . -out ../sm4_amd64.s"
 
@@ -23,23 +27,32 @@ func supportedImpls() []impl {
 	return impls
 }
 
-// ctrBlocksGFNIZMM XORs n >= 1 whole blocks of src with the keystream from
-// counter hi||lo into dst, 64 blocks in flight. The caller ensures lo+n-1
-// does not wrap and that dst and src are the same or disjoint.
+// ctrGFNIZMM XORs n >= 16 bytes of src with the keystream from byte skip
+// (< 16) of counter block hi||lo into dst, partial blocks at both ends
+// included, 64 blocks in flight. The caller ensures the low 64 bits of the
+// counter do not wrap across the blocks touched, and that dst and src are
+// the same or disjoint.
 //
 //go:noescape
-func ctrBlocksGFNIZMM(rk *roundKeys, dst, src *byte, n int, hi, lo uint64)
+func ctrGFNIZMM(rk *roundKeys, dst, src *byte, n, skip int, hi, lo uint64)
 
-// xorAll reports false: the kernels work in whole blocks and the driver
-// handles partial ones.
-func (c *Cipher) xorAll(dst, src []byte, skip int, hi, lo uint64) bool { return false }
+// xorAll does a whole XORKeyStreamAt call of at least one block in one
+// kernel call, and reports whether it did. It declines for the portable
+// kernel, and when the low 64 bits of the counter wrap inside the call.
+func (c *Cipher) xorAll(dst, src []byte, skip int, hi, lo uint64) bool {
+	if c.impl == implGeneric || ctrmode.Wraps(lo, uint64(skip+len(src)+BlockSize-1)/BlockSize) {
+		return false
+	}
+	ctrGFNIZMM(c.roundKeys(), &dst[0], &src[0], len(src), skip, hi, lo)
+	return true
+}
 
+// xorBlocks XORs n whole blocks; the run must not wrap (see xorSplit).
 func (c *Cipher) xorBlocks(dst, src []byte, n int, hi, lo uint64) {
 	_, _ = dst[n*BlockSize-1], src[n*BlockSize-1]
-	switch c.impl {
-	case implGFNIZMM:
-		ctrBlocksGFNIZMM(c.roundKeys(), &dst[0], &src[0], n, hi, lo)
-	default:
+	if c.impl == implGeneric {
 		xorBlocksGeneric(c.roundKeys(), dst, src, n, hi, lo)
+		return
 	}
+	ctrGFNIZMM(c.roundKeys(), &dst[0], &src[0], n*BlockSize, 0, hi, lo)
 }

@@ -4,31 +4,2013 @@
 
 #include "textflag.h"
 
-// func ctrBlocksGFNIZMM(rk *roundKeys, dst *byte, src *byte, n int, hi uint64, lo uint64)
-// Requires: AVX, AVX512BW, AVX512F, AVX512VL, GFNI
-TEXT ·ctrBlocksGFNIZMM(SB), $256-48
-	MOVQ            rk+0(FP), AX
-	MOVQ            dst+8(FP), CX
-	MOVQ            src+16(FP), DX
-	MOVQ            n+24(FP), BX
-	MOVQ            hi+32(FP), SI
-	MOVQ            lo+40(FP), DI
-	VPBROADCASTQ    sboxPre<>+0(SB), Z0
-	VPBROADCASTQ    sboxPost<>+0(SB), Z1
-	VBROADCASTI32X4 bswapDwords<>+0(SB), Z2
-	VMOVDQU64       idxEven<>+0(SB), Z3
-	VMOVDQU64       idxOdd<>+0(SB), Z4
-	VPBROADCASTQ    sixteen<>+0(SB), Z5
-	MOVQ            SI, R8
-	SHRQ            $0x20, R8
-	VPBROADCASTD    R8, Z6
-	VPBROADCASTD    SI, Z7
-	VPBROADCASTQ    DI, Z8
-	VPADDQ          laneOffsetsB<>+0(SB), Z8, Z9
-	VPADDQ          laneOffsetsA<>+0(SB), Z8, Z8
+// func ctrGFNIZMM(rk *roundKeys, dst *byte, src *byte, n int, skip int, hi uint64, lo uint64)
+// Requires: AVX, AVX512BW, AVX512F, AVX512VL, CMOV, GFNI
+TEXT ·ctrGFNIZMM(SB), $1040-56
+	MOVQ              rk+0(FP), AX
+	MOVQ              dst+8(FP), CX
+	MOVQ              src+16(FP), DX
+	MOVQ              n+24(FP), BX
+	MOVQ              skip+32(FP), SI
+	MOVQ              hi+40(FP), DI
+	MOVQ              lo+48(FP), R8
+	VPBROADCASTQ      sboxPre<>+0(SB), Z0
+	VPBROADCASTQ      sboxPost<>+0(SB), Z1
+	VBROADCASTI32X4   bswapDwords<>+0(SB), Z2
+	VMOVDQU64         idxEven<>+0(SB), Z3
+	VMOVDQU64         idxOdd<>+0(SB), Z4
+	VPBROADCASTQ      sixteen<>+0(SB), Z5
+	MOVQ              DI, R9
+	SHRQ              $0x20, R9
+	VPBROADCASTD      R9, Z6
+	VPBROADCASTD      DI, Z7
+	VPBROADCASTQ      R8, Z8
+	VPADDQ            laneOffsetsB<>+0(SB), Z8, Z9
+	VPADDQ            laneOffsetsA<>+0(SB), Z8, Z8
+	LEAQ              16(SP), DI
+	ADDQ              SI, DI
+	MOVQ              SI, R8
+	ADDQ              BX, R8
+	CMPQ              R8, $0x00000100
+	JA                first4
+	VMOVDQA64         Z6, Z10
+	VMOVDQA64         Z7, Z11
+	VMOVDQA64         Z8, Z12
+	VPERMT2D          Z9, Z4, Z12
+	VMOVDQA64         Z8, Z13
+	VPERMT2D          Z9, Z3, Z13
+	VPADDQ            Z5, Z8, Z8
+	VPADDQ            Z5, Z9, Z9
+	VPXORD            Z11, Z12, Z14
+	VPTERNLOGD.BCST   $0x96, (AX), Z13, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z10, Z10
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z10
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z10
+	VPXORD            Z12, Z13, Z14
+	VPTERNLOGD.BCST   $0x96, 4(AX), Z10, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z11, Z11
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z11
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z11
+	VPXORD            Z13, Z10, Z14
+	VPTERNLOGD.BCST   $0x96, 8(AX), Z11, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z12, Z12
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z12
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z12
+	VPXORD            Z10, Z11, Z14
+	VPTERNLOGD.BCST   $0x96, 12(AX), Z12, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z13, Z13
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z13
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z13
+	VPXORD            Z11, Z12, Z14
+	VPTERNLOGD.BCST   $0x96, 16(AX), Z13, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z10, Z10
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z10
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z10
+	VPXORD            Z12, Z13, Z14
+	VPTERNLOGD.BCST   $0x96, 20(AX), Z10, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z11, Z11
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z11
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z11
+	VPXORD            Z13, Z10, Z14
+	VPTERNLOGD.BCST   $0x96, 24(AX), Z11, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z12, Z12
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z12
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z12
+	VPXORD            Z10, Z11, Z14
+	VPTERNLOGD.BCST   $0x96, 28(AX), Z12, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z13, Z13
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z13
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z13
+	VPXORD            Z11, Z12, Z14
+	VPTERNLOGD.BCST   $0x96, 32(AX), Z13, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z10, Z10
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z10
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z10
+	VPXORD            Z12, Z13, Z14
+	VPTERNLOGD.BCST   $0x96, 36(AX), Z10, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z11, Z11
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z11
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z11
+	VPXORD            Z13, Z10, Z14
+	VPTERNLOGD.BCST   $0x96, 40(AX), Z11, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z12, Z12
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z12
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z12
+	VPXORD            Z10, Z11, Z14
+	VPTERNLOGD.BCST   $0x96, 44(AX), Z12, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z13, Z13
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z13
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z13
+	VPXORD            Z11, Z12, Z14
+	VPTERNLOGD.BCST   $0x96, 48(AX), Z13, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z10, Z10
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z10
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z10
+	VPXORD            Z12, Z13, Z14
+	VPTERNLOGD.BCST   $0x96, 52(AX), Z10, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z11, Z11
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z11
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z11
+	VPXORD            Z13, Z10, Z14
+	VPTERNLOGD.BCST   $0x96, 56(AX), Z11, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z12, Z12
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z12
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z12
+	VPXORD            Z10, Z11, Z14
+	VPTERNLOGD.BCST   $0x96, 60(AX), Z12, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z13, Z13
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z13
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z13
+	VPXORD            Z11, Z12, Z14
+	VPTERNLOGD.BCST   $0x96, 64(AX), Z13, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z10, Z10
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z10
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z10
+	VPXORD            Z12, Z13, Z14
+	VPTERNLOGD.BCST   $0x96, 68(AX), Z10, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z11, Z11
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z11
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z11
+	VPXORD            Z13, Z10, Z14
+	VPTERNLOGD.BCST   $0x96, 72(AX), Z11, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z12, Z12
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z12
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z12
+	VPXORD            Z10, Z11, Z14
+	VPTERNLOGD.BCST   $0x96, 76(AX), Z12, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z13, Z13
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z13
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z13
+	VPXORD            Z11, Z12, Z14
+	VPTERNLOGD.BCST   $0x96, 80(AX), Z13, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z10, Z10
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z10
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z10
+	VPXORD            Z12, Z13, Z14
+	VPTERNLOGD.BCST   $0x96, 84(AX), Z10, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z11, Z11
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z11
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z11
+	VPXORD            Z13, Z10, Z14
+	VPTERNLOGD.BCST   $0x96, 88(AX), Z11, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z12, Z12
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z12
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z12
+	VPXORD            Z10, Z11, Z14
+	VPTERNLOGD.BCST   $0x96, 92(AX), Z12, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z13, Z13
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z13
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z13
+	VPXORD            Z11, Z12, Z14
+	VPTERNLOGD.BCST   $0x96, 96(AX), Z13, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z10, Z10
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z10
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z10
+	VPXORD            Z12, Z13, Z14
+	VPTERNLOGD.BCST   $0x96, 100(AX), Z10, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z11, Z11
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z11
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z11
+	VPXORD            Z13, Z10, Z14
+	VPTERNLOGD.BCST   $0x96, 104(AX), Z11, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z12, Z12
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z12
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z12
+	VPXORD            Z10, Z11, Z14
+	VPTERNLOGD.BCST   $0x96, 108(AX), Z12, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z13, Z13
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z13
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z13
+	VPXORD            Z11, Z12, Z14
+	VPTERNLOGD.BCST   $0x96, 112(AX), Z13, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z10, Z10
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z10
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z10
+	VPXORD            Z12, Z13, Z14
+	VPTERNLOGD.BCST   $0x96, 116(AX), Z10, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z11, Z11
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z11
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z11
+	VPXORD            Z13, Z10, Z14
+	VPTERNLOGD.BCST   $0x96, 120(AX), Z11, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z12, Z12
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z12
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z12
+	VPXORD            Z10, Z11, Z14
+	VPTERNLOGD.BCST   $0x96, 124(AX), Z12, Z14
+	VGF2P8AFFINEQB    $0x3e, Z0, Z14, Z14
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z14, Z14
+	VPXORD            Z14, Z13, Z13
+	VPROLD            $0x02, Z14, Z15
+	VPROLD            $0x0a, Z14, Z16
+	VPTERNLOGD        $0x96, Z16, Z15, Z13
+	VPROLD            $0x12, Z14, Z15
+	VPROLD            $0x18, Z14, Z14
+	VPTERNLOGD        $0x96, Z14, Z15, Z13
+	VPUNPCKLDQ        Z12, Z13, Z14
+	VPUNPCKHDQ        Z12, Z13, Z12
+	VPUNPCKLDQ        Z10, Z11, Z13
+	VPUNPCKHDQ        Z10, Z11, Z10
+	VPUNPCKLQDQ       Z13, Z14, Z11
+	VPUNPCKHQDQ       Z13, Z14, Z13
+	VPUNPCKLQDQ       Z10, Z12, Z14
+	VPUNPCKHQDQ       Z10, Z12, Z10
+	VPSHUFB           Z2, Z11, Z11
+	VMOVDQU64         Z11, 16(SP)
+	VPSHUFB           Z2, Z13, Z13
+	VMOVDQU64         Z13, 80(SP)
+	VPSHUFB           Z2, Z14, Z14
+	VMOVDQU64         Z14, 144(SP)
+	VPSHUFB           Z2, Z10, Z10
+	VMOVDQU64         Z10, 208(SP)
+	MOVQ              $0x00000100, R8
+	SUBQ              SI, R8
+	CMPQ              R8, BX
+	CMOVQGT           BX, R8
+	SUBQ              R8, BX
 
+c1_x64:
+	CMPQ      R8, $0x00000040
+	JB        c1_x64_end
+	VMOVDQU64 (DX), Z10
+	VPXORQ    (DI), Z10, Z10
+	VMOVDQU64 Z10, (CX)
+	ADDQ      $0x00000040, DX
+	ADDQ      $0x00000040, CX
+	ADDQ      $0x00000040, DI
+	SUBQ      $0x00000040, R8
+	JMP       c1_x64
+
+c1_x64_end:
+c1_x16:
+	CMPQ      R8, $0x00000010
+	JB        c1_x16_end
+	VMOVDQU64 (DX), X10
+	VPXORQ    (DI), X10, X10
+	VMOVDQU64 X10, (CX)
+	ADDQ      $0x00000010, DX
+	ADDQ      $0x00000010, CX
+	ADDQ      $0x00000010, DI
+	SUBQ      $0x00000010, R8
+	JMP       c1_x16
+
+c1_x16_end:
+	TESTQ      R8, R8
+	JZ         c1_end
+	VMOVDQU64  -16(DX)(R8*1), X10
+	VMOVDQU64  -16(CX)(R8*1), X11
+	VMOVDQU64  -16(DI)(R8*1), X12
+	VPTERNLOGD $0x96, X11, X12, X10
+	LEAQ       topBytes<>+0(SB), SI
+	VPANDQ     (SI)(R8*1), X10, X10
+	VPXORQ     X11, X10, X10
+	VMOVDQU64  X10, -16(CX)(R8*1)
+	ADDQ       R8, DX
+	ADDQ       R8, CX
+
+c1_end:
+	JMP aligned
+
+first4:
+	VMOVDQA64         Z6, Z10
+	VMOVDQA64         Z7, Z11
+	VMOVDQA64         Z8, Z12
+	VPERMT2D          Z9, Z4, Z12
+	VMOVDQA64         Z8, Z13
+	VPERMT2D          Z9, Z3, Z13
+	VPADDQ            Z5, Z8, Z8
+	VPADDQ            Z5, Z9, Z9
+	VMOVDQA64         Z6, Z14
+	VMOVDQA64         Z7, Z15
+	VMOVDQA64         Z8, Z16
+	VPERMT2D          Z9, Z4, Z16
+	VMOVDQA64         Z8, Z17
+	VPERMT2D          Z9, Z3, Z17
+	VPADDQ            Z5, Z8, Z8
+	VPADDQ            Z5, Z9, Z9
+	VMOVDQA64         Z6, Z18
+	VMOVDQA64         Z7, Z19
+	VMOVDQA64         Z8, Z20
+	VPERMT2D          Z9, Z4, Z20
+	VMOVDQA64         Z8, Z21
+	VPERMT2D          Z9, Z3, Z21
+	VPADDQ            Z5, Z8, Z8
+	VPADDQ            Z5, Z9, Z9
+	VMOVDQA64         Z6, Z22
+	VMOVDQA64         Z7, Z23
+	VMOVDQA64         Z8, Z24
+	VPERMT2D          Z9, Z4, Z24
+	VMOVDQA64         Z8, Z25
+	VPERMT2D          Z9, Z3, Z25
+	VPADDQ            Z5, Z8, Z8
+	VPADDQ            Z5, Z9, Z9
+	VPXORD            Z11, Z12, Z26
+	VPTERNLOGD.BCST   $0x96, (AX), Z13, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z10, Z10
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z10
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z10
+	VPXORD            Z15, Z16, Z26
+	VPTERNLOGD.BCST   $0x96, (AX), Z17, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z14, Z14
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z14
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z14
+	VPXORD            Z19, Z20, Z26
+	VPTERNLOGD.BCST   $0x96, (AX), Z21, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z18, Z18
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z18
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z18
+	VPXORD            Z23, Z24, Z26
+	VPTERNLOGD.BCST   $0x96, (AX), Z25, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z22, Z22
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z22
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z22
+	VPXORD            Z12, Z13, Z26
+	VPTERNLOGD.BCST   $0x96, 4(AX), Z10, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z11, Z11
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z11
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z11
+	VPXORD            Z16, Z17, Z26
+	VPTERNLOGD.BCST   $0x96, 4(AX), Z14, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z15, Z15
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z15
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z15
+	VPXORD            Z20, Z21, Z26
+	VPTERNLOGD.BCST   $0x96, 4(AX), Z18, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z19, Z19
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z19
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z19
+	VPXORD            Z24, Z25, Z26
+	VPTERNLOGD.BCST   $0x96, 4(AX), Z22, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z23, Z23
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z23
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z23
+	VPXORD            Z13, Z10, Z26
+	VPTERNLOGD.BCST   $0x96, 8(AX), Z11, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z12, Z12
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z12
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z12
+	VPXORD            Z17, Z14, Z26
+	VPTERNLOGD.BCST   $0x96, 8(AX), Z15, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z16, Z16
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z16
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z16
+	VPXORD            Z21, Z18, Z26
+	VPTERNLOGD.BCST   $0x96, 8(AX), Z19, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z20, Z20
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z20
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z20
+	VPXORD            Z25, Z22, Z26
+	VPTERNLOGD.BCST   $0x96, 8(AX), Z23, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z24, Z24
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z24
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z24
+	VPXORD            Z10, Z11, Z26
+	VPTERNLOGD.BCST   $0x96, 12(AX), Z12, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z13, Z13
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z13
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z13
+	VPXORD            Z14, Z15, Z26
+	VPTERNLOGD.BCST   $0x96, 12(AX), Z16, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z17, Z17
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z17
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z17
+	VPXORD            Z18, Z19, Z26
+	VPTERNLOGD.BCST   $0x96, 12(AX), Z20, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z21, Z21
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z21
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z21
+	VPXORD            Z22, Z23, Z26
+	VPTERNLOGD.BCST   $0x96, 12(AX), Z24, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z25, Z25
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z25
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z25
+	VPXORD            Z11, Z12, Z26
+	VPTERNLOGD.BCST   $0x96, 16(AX), Z13, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z10, Z10
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z10
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z10
+	VPXORD            Z15, Z16, Z26
+	VPTERNLOGD.BCST   $0x96, 16(AX), Z17, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z14, Z14
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z14
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z14
+	VPXORD            Z19, Z20, Z26
+	VPTERNLOGD.BCST   $0x96, 16(AX), Z21, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z18, Z18
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z18
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z18
+	VPXORD            Z23, Z24, Z26
+	VPTERNLOGD.BCST   $0x96, 16(AX), Z25, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z22, Z22
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z22
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z22
+	VPXORD            Z12, Z13, Z26
+	VPTERNLOGD.BCST   $0x96, 20(AX), Z10, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z11, Z11
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z11
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z11
+	VPXORD            Z16, Z17, Z26
+	VPTERNLOGD.BCST   $0x96, 20(AX), Z14, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z15, Z15
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z15
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z15
+	VPXORD            Z20, Z21, Z26
+	VPTERNLOGD.BCST   $0x96, 20(AX), Z18, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z19, Z19
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z19
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z19
+	VPXORD            Z24, Z25, Z26
+	VPTERNLOGD.BCST   $0x96, 20(AX), Z22, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z23, Z23
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z23
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z23
+	VPXORD            Z13, Z10, Z26
+	VPTERNLOGD.BCST   $0x96, 24(AX), Z11, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z12, Z12
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z12
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z12
+	VPXORD            Z17, Z14, Z26
+	VPTERNLOGD.BCST   $0x96, 24(AX), Z15, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z16, Z16
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z16
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z16
+	VPXORD            Z21, Z18, Z26
+	VPTERNLOGD.BCST   $0x96, 24(AX), Z19, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z20, Z20
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z20
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z20
+	VPXORD            Z25, Z22, Z26
+	VPTERNLOGD.BCST   $0x96, 24(AX), Z23, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z24, Z24
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z24
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z24
+	VPXORD            Z10, Z11, Z26
+	VPTERNLOGD.BCST   $0x96, 28(AX), Z12, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z13, Z13
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z13
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z13
+	VPXORD            Z14, Z15, Z26
+	VPTERNLOGD.BCST   $0x96, 28(AX), Z16, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z17, Z17
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z17
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z17
+	VPXORD            Z18, Z19, Z26
+	VPTERNLOGD.BCST   $0x96, 28(AX), Z20, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z21, Z21
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z21
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z21
+	VPXORD            Z22, Z23, Z26
+	VPTERNLOGD.BCST   $0x96, 28(AX), Z24, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z25, Z25
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z25
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z25
+	VPXORD            Z11, Z12, Z26
+	VPTERNLOGD.BCST   $0x96, 32(AX), Z13, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z10, Z10
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z10
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z10
+	VPXORD            Z15, Z16, Z26
+	VPTERNLOGD.BCST   $0x96, 32(AX), Z17, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z14, Z14
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z14
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z14
+	VPXORD            Z19, Z20, Z26
+	VPTERNLOGD.BCST   $0x96, 32(AX), Z21, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z18, Z18
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z18
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z18
+	VPXORD            Z23, Z24, Z26
+	VPTERNLOGD.BCST   $0x96, 32(AX), Z25, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z22, Z22
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z22
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z22
+	VPXORD            Z12, Z13, Z26
+	VPTERNLOGD.BCST   $0x96, 36(AX), Z10, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z11, Z11
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z11
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z11
+	VPXORD            Z16, Z17, Z26
+	VPTERNLOGD.BCST   $0x96, 36(AX), Z14, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z15, Z15
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z15
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z15
+	VPXORD            Z20, Z21, Z26
+	VPTERNLOGD.BCST   $0x96, 36(AX), Z18, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z19, Z19
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z19
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z19
+	VPXORD            Z24, Z25, Z26
+	VPTERNLOGD.BCST   $0x96, 36(AX), Z22, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z23, Z23
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z23
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z23
+	VPXORD            Z13, Z10, Z26
+	VPTERNLOGD.BCST   $0x96, 40(AX), Z11, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z12, Z12
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z12
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z12
+	VPXORD            Z17, Z14, Z26
+	VPTERNLOGD.BCST   $0x96, 40(AX), Z15, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z16, Z16
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z16
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z16
+	VPXORD            Z21, Z18, Z26
+	VPTERNLOGD.BCST   $0x96, 40(AX), Z19, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z20, Z20
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z20
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z20
+	VPXORD            Z25, Z22, Z26
+	VPTERNLOGD.BCST   $0x96, 40(AX), Z23, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z24, Z24
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z24
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z24
+	VPXORD            Z10, Z11, Z26
+	VPTERNLOGD.BCST   $0x96, 44(AX), Z12, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z13, Z13
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z13
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z13
+	VPXORD            Z14, Z15, Z26
+	VPTERNLOGD.BCST   $0x96, 44(AX), Z16, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z17, Z17
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z17
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z17
+	VPXORD            Z18, Z19, Z26
+	VPTERNLOGD.BCST   $0x96, 44(AX), Z20, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z21, Z21
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z21
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z21
+	VPXORD            Z22, Z23, Z26
+	VPTERNLOGD.BCST   $0x96, 44(AX), Z24, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z25, Z25
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z25
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z25
+	VPXORD            Z11, Z12, Z26
+	VPTERNLOGD.BCST   $0x96, 48(AX), Z13, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z10, Z10
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z10
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z10
+	VPXORD            Z15, Z16, Z26
+	VPTERNLOGD.BCST   $0x96, 48(AX), Z17, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z14, Z14
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z14
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z14
+	VPXORD            Z19, Z20, Z26
+	VPTERNLOGD.BCST   $0x96, 48(AX), Z21, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z18, Z18
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z18
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z18
+	VPXORD            Z23, Z24, Z26
+	VPTERNLOGD.BCST   $0x96, 48(AX), Z25, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z22, Z22
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z22
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z22
+	VPXORD            Z12, Z13, Z26
+	VPTERNLOGD.BCST   $0x96, 52(AX), Z10, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z11, Z11
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z11
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z11
+	VPXORD            Z16, Z17, Z26
+	VPTERNLOGD.BCST   $0x96, 52(AX), Z14, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z15, Z15
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z15
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z15
+	VPXORD            Z20, Z21, Z26
+	VPTERNLOGD.BCST   $0x96, 52(AX), Z18, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z19, Z19
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z19
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z19
+	VPXORD            Z24, Z25, Z26
+	VPTERNLOGD.BCST   $0x96, 52(AX), Z22, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z23, Z23
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z23
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z23
+	VPXORD            Z13, Z10, Z26
+	VPTERNLOGD.BCST   $0x96, 56(AX), Z11, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z12, Z12
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z12
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z12
+	VPXORD            Z17, Z14, Z26
+	VPTERNLOGD.BCST   $0x96, 56(AX), Z15, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z16, Z16
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z16
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z16
+	VPXORD            Z21, Z18, Z26
+	VPTERNLOGD.BCST   $0x96, 56(AX), Z19, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z20, Z20
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z20
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z20
+	VPXORD            Z25, Z22, Z26
+	VPTERNLOGD.BCST   $0x96, 56(AX), Z23, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z24, Z24
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z24
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z24
+	VPXORD            Z10, Z11, Z26
+	VPTERNLOGD.BCST   $0x96, 60(AX), Z12, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z13, Z13
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z13
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z13
+	VPXORD            Z14, Z15, Z26
+	VPTERNLOGD.BCST   $0x96, 60(AX), Z16, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z17, Z17
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z17
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z17
+	VPXORD            Z18, Z19, Z26
+	VPTERNLOGD.BCST   $0x96, 60(AX), Z20, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z21, Z21
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z21
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z21
+	VPXORD            Z22, Z23, Z26
+	VPTERNLOGD.BCST   $0x96, 60(AX), Z24, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z25, Z25
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z25
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z25
+	VPXORD            Z11, Z12, Z26
+	VPTERNLOGD.BCST   $0x96, 64(AX), Z13, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z10, Z10
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z10
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z10
+	VPXORD            Z15, Z16, Z26
+	VPTERNLOGD.BCST   $0x96, 64(AX), Z17, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z14, Z14
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z14
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z14
+	VPXORD            Z19, Z20, Z26
+	VPTERNLOGD.BCST   $0x96, 64(AX), Z21, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z18, Z18
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z18
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z18
+	VPXORD            Z23, Z24, Z26
+	VPTERNLOGD.BCST   $0x96, 64(AX), Z25, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z22, Z22
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z22
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z22
+	VPXORD            Z12, Z13, Z26
+	VPTERNLOGD.BCST   $0x96, 68(AX), Z10, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z11, Z11
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z11
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z11
+	VPXORD            Z16, Z17, Z26
+	VPTERNLOGD.BCST   $0x96, 68(AX), Z14, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z15, Z15
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z15
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z15
+	VPXORD            Z20, Z21, Z26
+	VPTERNLOGD.BCST   $0x96, 68(AX), Z18, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z19, Z19
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z19
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z19
+	VPXORD            Z24, Z25, Z26
+	VPTERNLOGD.BCST   $0x96, 68(AX), Z22, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z23, Z23
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z23
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z23
+	VPXORD            Z13, Z10, Z26
+	VPTERNLOGD.BCST   $0x96, 72(AX), Z11, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z12, Z12
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z12
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z12
+	VPXORD            Z17, Z14, Z26
+	VPTERNLOGD.BCST   $0x96, 72(AX), Z15, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z16, Z16
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z16
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z16
+	VPXORD            Z21, Z18, Z26
+	VPTERNLOGD.BCST   $0x96, 72(AX), Z19, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z20, Z20
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z20
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z20
+	VPXORD            Z25, Z22, Z26
+	VPTERNLOGD.BCST   $0x96, 72(AX), Z23, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z24, Z24
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z24
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z24
+	VPXORD            Z10, Z11, Z26
+	VPTERNLOGD.BCST   $0x96, 76(AX), Z12, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z13, Z13
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z13
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z13
+	VPXORD            Z14, Z15, Z26
+	VPTERNLOGD.BCST   $0x96, 76(AX), Z16, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z17, Z17
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z17
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z17
+	VPXORD            Z18, Z19, Z26
+	VPTERNLOGD.BCST   $0x96, 76(AX), Z20, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z21, Z21
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z21
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z21
+	VPXORD            Z22, Z23, Z26
+	VPTERNLOGD.BCST   $0x96, 76(AX), Z24, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z25, Z25
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z25
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z25
+	VPXORD            Z11, Z12, Z26
+	VPTERNLOGD.BCST   $0x96, 80(AX), Z13, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z10, Z10
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z10
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z10
+	VPXORD            Z15, Z16, Z26
+	VPTERNLOGD.BCST   $0x96, 80(AX), Z17, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z14, Z14
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z14
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z14
+	VPXORD            Z19, Z20, Z26
+	VPTERNLOGD.BCST   $0x96, 80(AX), Z21, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z18, Z18
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z18
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z18
+	VPXORD            Z23, Z24, Z26
+	VPTERNLOGD.BCST   $0x96, 80(AX), Z25, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z22, Z22
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z22
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z22
+	VPXORD            Z12, Z13, Z26
+	VPTERNLOGD.BCST   $0x96, 84(AX), Z10, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z11, Z11
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z11
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z11
+	VPXORD            Z16, Z17, Z26
+	VPTERNLOGD.BCST   $0x96, 84(AX), Z14, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z15, Z15
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z15
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z15
+	VPXORD            Z20, Z21, Z26
+	VPTERNLOGD.BCST   $0x96, 84(AX), Z18, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z19, Z19
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z19
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z19
+	VPXORD            Z24, Z25, Z26
+	VPTERNLOGD.BCST   $0x96, 84(AX), Z22, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z23, Z23
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z23
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z23
+	VPXORD            Z13, Z10, Z26
+	VPTERNLOGD.BCST   $0x96, 88(AX), Z11, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z12, Z12
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z12
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z12
+	VPXORD            Z17, Z14, Z26
+	VPTERNLOGD.BCST   $0x96, 88(AX), Z15, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z16, Z16
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z16
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z16
+	VPXORD            Z21, Z18, Z26
+	VPTERNLOGD.BCST   $0x96, 88(AX), Z19, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z20, Z20
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z20
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z20
+	VPXORD            Z25, Z22, Z26
+	VPTERNLOGD.BCST   $0x96, 88(AX), Z23, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z24, Z24
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z24
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z24
+	VPXORD            Z10, Z11, Z26
+	VPTERNLOGD.BCST   $0x96, 92(AX), Z12, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z13, Z13
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z13
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z13
+	VPXORD            Z14, Z15, Z26
+	VPTERNLOGD.BCST   $0x96, 92(AX), Z16, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z17, Z17
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z17
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z17
+	VPXORD            Z18, Z19, Z26
+	VPTERNLOGD.BCST   $0x96, 92(AX), Z20, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z21, Z21
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z21
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z21
+	VPXORD            Z22, Z23, Z26
+	VPTERNLOGD.BCST   $0x96, 92(AX), Z24, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z25, Z25
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z25
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z25
+	VPXORD            Z11, Z12, Z26
+	VPTERNLOGD.BCST   $0x96, 96(AX), Z13, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z10, Z10
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z10
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z10
+	VPXORD            Z15, Z16, Z26
+	VPTERNLOGD.BCST   $0x96, 96(AX), Z17, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z14, Z14
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z14
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z14
+	VPXORD            Z19, Z20, Z26
+	VPTERNLOGD.BCST   $0x96, 96(AX), Z21, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z18, Z18
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z18
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z18
+	VPXORD            Z23, Z24, Z26
+	VPTERNLOGD.BCST   $0x96, 96(AX), Z25, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z22, Z22
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z22
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z22
+	VPXORD            Z12, Z13, Z26
+	VPTERNLOGD.BCST   $0x96, 100(AX), Z10, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z11, Z11
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z11
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z11
+	VPXORD            Z16, Z17, Z26
+	VPTERNLOGD.BCST   $0x96, 100(AX), Z14, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z15, Z15
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z15
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z15
+	VPXORD            Z20, Z21, Z26
+	VPTERNLOGD.BCST   $0x96, 100(AX), Z18, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z19, Z19
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z19
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z19
+	VPXORD            Z24, Z25, Z26
+	VPTERNLOGD.BCST   $0x96, 100(AX), Z22, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z23, Z23
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z23
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z23
+	VPXORD            Z13, Z10, Z26
+	VPTERNLOGD.BCST   $0x96, 104(AX), Z11, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z12, Z12
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z12
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z12
+	VPXORD            Z17, Z14, Z26
+	VPTERNLOGD.BCST   $0x96, 104(AX), Z15, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z16, Z16
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z16
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z16
+	VPXORD            Z21, Z18, Z26
+	VPTERNLOGD.BCST   $0x96, 104(AX), Z19, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z20, Z20
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z20
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z20
+	VPXORD            Z25, Z22, Z26
+	VPTERNLOGD.BCST   $0x96, 104(AX), Z23, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z24, Z24
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z24
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z24
+	VPXORD            Z10, Z11, Z26
+	VPTERNLOGD.BCST   $0x96, 108(AX), Z12, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z13, Z13
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z13
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z13
+	VPXORD            Z14, Z15, Z26
+	VPTERNLOGD.BCST   $0x96, 108(AX), Z16, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z17, Z17
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z17
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z17
+	VPXORD            Z18, Z19, Z26
+	VPTERNLOGD.BCST   $0x96, 108(AX), Z20, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z21, Z21
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z21
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z21
+	VPXORD            Z22, Z23, Z26
+	VPTERNLOGD.BCST   $0x96, 108(AX), Z24, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z25, Z25
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z25
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z25
+	VPXORD            Z11, Z12, Z26
+	VPTERNLOGD.BCST   $0x96, 112(AX), Z13, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z10, Z10
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z10
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z10
+	VPXORD            Z15, Z16, Z26
+	VPTERNLOGD.BCST   $0x96, 112(AX), Z17, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z14, Z14
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z14
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z14
+	VPXORD            Z19, Z20, Z26
+	VPTERNLOGD.BCST   $0x96, 112(AX), Z21, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z18, Z18
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z18
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z18
+	VPXORD            Z23, Z24, Z26
+	VPTERNLOGD.BCST   $0x96, 112(AX), Z25, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z22, Z22
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z22
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z22
+	VPXORD            Z12, Z13, Z26
+	VPTERNLOGD.BCST   $0x96, 116(AX), Z10, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z11, Z11
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z11
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z11
+	VPXORD            Z16, Z17, Z26
+	VPTERNLOGD.BCST   $0x96, 116(AX), Z14, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z15, Z15
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z15
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z15
+	VPXORD            Z20, Z21, Z26
+	VPTERNLOGD.BCST   $0x96, 116(AX), Z18, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z19, Z19
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z19
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z19
+	VPXORD            Z24, Z25, Z26
+	VPTERNLOGD.BCST   $0x96, 116(AX), Z22, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z23, Z23
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z23
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z23
+	VPXORD            Z13, Z10, Z26
+	VPTERNLOGD.BCST   $0x96, 120(AX), Z11, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z12, Z12
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z12
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z12
+	VPXORD            Z17, Z14, Z26
+	VPTERNLOGD.BCST   $0x96, 120(AX), Z15, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z16, Z16
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z16
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z16
+	VPXORD            Z21, Z18, Z26
+	VPTERNLOGD.BCST   $0x96, 120(AX), Z19, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z20, Z20
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z20
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z20
+	VPXORD            Z25, Z22, Z26
+	VPTERNLOGD.BCST   $0x96, 120(AX), Z23, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z24, Z24
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z24
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z24
+	VPXORD            Z10, Z11, Z26
+	VPTERNLOGD.BCST   $0x96, 124(AX), Z12, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z13, Z13
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z13
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z13
+	VPXORD            Z14, Z15, Z26
+	VPTERNLOGD.BCST   $0x96, 124(AX), Z16, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z17, Z17
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z17
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z17
+	VPXORD            Z18, Z19, Z26
+	VPTERNLOGD.BCST   $0x96, 124(AX), Z20, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z21, Z21
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z21
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z21
+	VPXORD            Z22, Z23, Z26
+	VPTERNLOGD.BCST   $0x96, 124(AX), Z24, Z26
+	VGF2P8AFFINEQB    $0x3e, Z0, Z26, Z26
+	VGF2P8AFFINEINVQB $0xd3, Z1, Z26, Z26
+	VPXORD            Z26, Z25, Z25
+	VPROLD            $0x02, Z26, Z27
+	VPROLD            $0x0a, Z26, Z28
+	VPTERNLOGD        $0x96, Z28, Z27, Z25
+	VPROLD            $0x12, Z26, Z27
+	VPROLD            $0x18, Z26, Z26
+	VPTERNLOGD        $0x96, Z26, Z27, Z25
+	VPUNPCKLDQ        Z12, Z13, Z26
+	VPUNPCKHDQ        Z12, Z13, Z12
+	VPUNPCKLDQ        Z10, Z11, Z13
+	VPUNPCKHDQ        Z10, Z11, Z10
+	VPUNPCKLQDQ       Z13, Z26, Z11
+	VPUNPCKHQDQ       Z13, Z26, Z13
+	VPUNPCKLQDQ       Z10, Z12, Z26
+	VPUNPCKHQDQ       Z10, Z12, Z10
+	VPSHUFB           Z2, Z11, Z11
+	VMOVDQU64         Z11, 16(SP)
+	VPSHUFB           Z2, Z13, Z13
+	VMOVDQU64         Z13, 80(SP)
+	VPSHUFB           Z2, Z26, Z26
+	VMOVDQU64         Z26, 144(SP)
+	VPSHUFB           Z2, Z10, Z10
+	VMOVDQU64         Z10, 208(SP)
+	VPUNPCKLDQ        Z16, Z17, Z10
+	VPUNPCKHDQ        Z16, Z17, Z11
+	VPUNPCKLDQ        Z14, Z15, Z12
+	VPUNPCKHDQ        Z14, Z15, Z13
+	VPUNPCKLQDQ       Z12, Z10, Z14
+	VPUNPCKHQDQ       Z12, Z10, Z10
+	VPUNPCKLQDQ       Z13, Z11, Z12
+	VPUNPCKHQDQ       Z13, Z11, Z11
+	VPSHUFB           Z2, Z14, Z14
+	VMOVDQU64         Z14, 272(SP)
+	VPSHUFB           Z2, Z10, Z10
+	VMOVDQU64         Z10, 336(SP)
+	VPSHUFB           Z2, Z12, Z12
+	VMOVDQU64         Z12, 400(SP)
+	VPSHUFB           Z2, Z11, Z11
+	VMOVDQU64         Z11, 464(SP)
+	VPUNPCKLDQ        Z20, Z21, Z10
+	VPUNPCKHDQ        Z20, Z21, Z11
+	VPUNPCKLDQ        Z18, Z19, Z12
+	VPUNPCKHDQ        Z18, Z19, Z13
+	VPUNPCKLQDQ       Z12, Z10, Z14
+	VPUNPCKHQDQ       Z12, Z10, Z10
+	VPUNPCKLQDQ       Z13, Z11, Z12
+	VPUNPCKHQDQ       Z13, Z11, Z11
+	VPSHUFB           Z2, Z14, Z14
+	VMOVDQU64         Z14, 528(SP)
+	VPSHUFB           Z2, Z10, Z10
+	VMOVDQU64         Z10, 592(SP)
+	VPSHUFB           Z2, Z12, Z12
+	VMOVDQU64         Z12, 656(SP)
+	VPSHUFB           Z2, Z11, Z11
+	VMOVDQU64         Z11, 720(SP)
+	VPUNPCKLDQ        Z24, Z25, Z10
+	VPUNPCKHDQ        Z24, Z25, Z11
+	VPUNPCKLDQ        Z22, Z23, Z12
+	VPUNPCKHDQ        Z22, Z23, Z13
+	VPUNPCKLQDQ       Z12, Z10, Z14
+	VPUNPCKHQDQ       Z12, Z10, Z10
+	VPUNPCKLQDQ       Z13, Z11, Z12
+	VPUNPCKHQDQ       Z13, Z11, Z11
+	VPSHUFB           Z2, Z14, Z14
+	VMOVDQU64         Z14, 784(SP)
+	VPSHUFB           Z2, Z10, Z10
+	VMOVDQU64         Z10, 848(SP)
+	VPSHUFB           Z2, Z12, Z12
+	VMOVDQU64         Z12, 912(SP)
+	VPSHUFB           Z2, Z11, Z11
+	VMOVDQU64         Z11, 976(SP)
+	MOVQ              $0x00000400, R8
+	SUBQ              SI, R8
+	CMPQ              R8, BX
+	CMOVQGT           BX, R8
+	SUBQ              R8, BX
+
+c2_x64:
+	CMPQ      R8, $0x00000040
+	JB        c2_x64_end
+	VMOVDQU64 (DX), Z10
+	VPXORQ    (DI), Z10, Z10
+	VMOVDQU64 Z10, (CX)
+	ADDQ      $0x00000040, DX
+	ADDQ      $0x00000040, CX
+	ADDQ      $0x00000040, DI
+	SUBQ      $0x00000040, R8
+	JMP       c2_x64
+
+c2_x64_end:
+c2_x16:
+	CMPQ      R8, $0x00000010
+	JB        c2_x16_end
+	VMOVDQU64 (DX), X10
+	VPXORQ    (DI), X10, X10
+	VMOVDQU64 X10, (CX)
+	ADDQ      $0x00000010, DX
+	ADDQ      $0x00000010, CX
+	ADDQ      $0x00000010, DI
+	SUBQ      $0x00000010, R8
+	JMP       c2_x16
+
+c2_x16_end:
+	TESTQ      R8, R8
+	JZ         c2_end
+	VMOVDQU64  -16(DX)(R8*1), X10
+	VMOVDQU64  -16(CX)(R8*1), X11
+	VMOVDQU64  -16(DI)(R8*1), X12
+	VPTERNLOGD $0x96, X11, X12, X10
+	LEAQ       topBytes<>+0(SB), SI
+	VPANDQ     (SI)(R8*1), X10, X10
+	VPXORQ     X11, X10, X10
+	VMOVDQU64  X10, -16(CX)(R8*1)
+	ADDQ       R8, DX
+	ADDQ       R8, CX
+
+c2_end:
+aligned:
 wide:
-	CMPQ              BX, $0x00000040
+	CMPQ              BX, $0x00000400
 	JB                one
 	VMOVDQA64         Z6, Z10
 	VMOVDQA64         Z7, Z11
@@ -1552,12 +3534,12 @@ wide:
 	VMOVDQU64         Z11, 960(CX)
 	ADDQ              $0x00000400, DX
 	ADDQ              $0x00000400, CX
-	SUBQ              $0x00000040, BX
+	SUBQ              $0x00000400, BX
 	JMP               wide
 
 one:
-	CMPQ              BX, $0x00000010
-	JB                partial
+	CMPQ              BX, $0x00000100
+	JB                last
 	VMOVDQA64         Z6, Z10
 	VMOVDQA64         Z7, Z11
 	VMOVDQA64         Z8, Z12
@@ -1940,10 +3922,10 @@ one:
 	VMOVDQU64         Z10, 192(CX)
 	ADDQ              $0x00000100, DX
 	ADDQ              $0x00000100, CX
-	SUBQ              $0x00000010, BX
+	SUBQ              $0x00000100, BX
 	JMP               one
 
-partial:
+last:
 	TESTQ             BX, BX
 	JZ                done
 	VMOVDQA64         Z6, Z6
@@ -2315,23 +4297,61 @@ partial:
 	VPUNPCKLQDQ       Z4, Z1, Z3
 	VPUNPCKHQDQ       Z4, Z1, Z1
 	VPSHUFB           Z2, Z5, Z5
-	VMOVDQU64         Z5, (SP)
+	VMOVDQU64         Z5, 16(SP)
 	VPSHUFB           Z2, Z0, Z0
-	VMOVDQU64         Z0, 64(SP)
+	VMOVDQU64         Z0, 80(SP)
 	VPSHUFB           Z2, Z3, Z3
-	VMOVDQU64         Z3, 128(SP)
+	VMOVDQU64         Z3, 144(SP)
 	VPSHUFB           Z2, Z1, Z1
-	VMOVDQU64         Z1, 192(SP)
-	XORQ              AX, AX
+	VMOVDQU64         Z1, 208(SP)
+	LEAQ              16(SP), DI
+	XORQ              SI, SI
+	MOVQ              $0x00000100, AX
+	SUBQ              SI, AX
+	CMPQ              AX, BX
+	CMOVQGT           BX, AX
+	SUBQ              AX, BX
 
-partial_loop:
-	VMOVDQU64 (DX)(AX*1), X0
-	VPXORQ    (SP)(AX*1), X0, X0
-	VMOVDQU64 X0, (CX)(AX*1)
-	ADDQ      $0x10, AX
-	DECQ      BX
-	JNZ       partial_loop
+c3_x64:
+	CMPQ      AX, $0x00000040
+	JB        c3_x64_end
+	VMOVDQU64 (DX), Z0
+	VPXORQ    (DI), Z0, Z0
+	VMOVDQU64 Z0, (CX)
+	ADDQ      $0x00000040, DX
+	ADDQ      $0x00000040, CX
+	ADDQ      $0x00000040, DI
+	SUBQ      $0x00000040, AX
+	JMP       c3_x64
 
+c3_x64_end:
+c3_x16:
+	CMPQ      AX, $0x00000010
+	JB        c3_x16_end
+	VMOVDQU64 (DX), X0
+	VPXORQ    (DI), X0, X0
+	VMOVDQU64 X0, (CX)
+	ADDQ      $0x00000010, DX
+	ADDQ      $0x00000010, CX
+	ADDQ      $0x00000010, DI
+	SUBQ      $0x00000010, AX
+	JMP       c3_x16
+
+c3_x16_end:
+	TESTQ      AX, AX
+	JZ         c3_end
+	VMOVDQU64  -16(DX)(AX*1), X0
+	VMOVDQU64  -16(CX)(AX*1), X1
+	VMOVDQU64  -16(DI)(AX*1), X2
+	VPTERNLOGD $0x96, X1, X2, X0
+	LEAQ       topBytes<>+0(SB), BX
+	VPANDQ     (BX)(AX*1), X0, X0
+	VPXORQ     X1, X0, X0
+	VMOVDQU64  X0, -16(CX)(AX*1)
+	ADDQ       AX, DX
+	ADDQ       AX, CX
+
+c3_end:
 done:
 	VZEROUPPER
 	RET
@@ -2384,6 +4404,12 @@ DATA idxOdd<>+52(SB)/4, $0x0000001b
 DATA idxOdd<>+56(SB)/4, $0x0000001d
 DATA idxOdd<>+60(SB)/4, $0x0000001f
 GLOBL idxOdd<>(SB), RODATA|NOPTR, $64
+
+DATA topBytes<>+0(SB)/8, $0x0000000000000000
+DATA topBytes<>+8(SB)/8, $0x0000000000000000
+DATA topBytes<>+16(SB)/8, $0xffffffffffffffff
+DATA topBytes<>+24(SB)/8, $0xffffffffffffffff
+GLOBL topBytes<>(SB), RODATA|NOPTR, $32
 
 DATA laneOffsetsA<>+0(SB)/8, $0x0000000000000000
 DATA laneOffsetsA<>+8(SB)/8, $0x0000000000000004

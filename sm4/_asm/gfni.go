@@ -1,65 +1,143 @@
 package main
 
 import (
+	"fmt"
+
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
 )
 
-// gfniZMM implements ctrBlocksGFNIZMM(rk, dst, src, n, hi, lo): n >= 1
-// whole blocks, dst = src ^ SM4(counter i), counter i = hi || lo+i (big
-// endian); the caller guarantees lo+n-1 does not wrap.
+// gfniZMM implements ctrGFNIZMM(rk, dst, src, n, skip, hi, lo):
+// dst[i] = src[i] ^ keystream byte skip+i for i < n, the keystream starting
+// at counter block hi||lo (big endian), skip < 16, n >= 16. The caller
+// guarantees the low 64 bits of the counter do not wrap across the blocks
+// the call touches.
 //
 // Blocks are word-sliced: a group is 16 blocks in four zmm registers, word
 // j of every block in register j, so one instruction does one step of a
 // round for 16 blocks. Four groups (64 blocks) are in flight in the main
 // loop: a round's chain (XOR, two GFNI, rotate, XOR) is about a dozen
 // cycles long, and four independent chains keep the vector units busy.
+//
+// The first and the last batch of a call go through a stack buffer: data
+// byte d meets buffer byte 16+skip+d, so an unaligned start needs nothing
+// special, and the last partial block is merged through the 16-byte window
+// that ends at the end of the data. Between them data and keystream are
+// block-aligned and batches XOR straight from registers. No access leaves
+// the caller's buffers or the stack frame, and none is masked.
 func gfniZMM(s sboxAffine) {
-	Implement("ctrBlocksGFNIZMM")
+	Implement("ctrGFNIZMM")
 	k := &kernel{s: s}
 	k.rk = Load(Param("rk"), GP64())
 	k.dst = Load(Param("dst"), GP64())
 	k.src = Load(Param("src"), GP64())
 	k.n = Load(Param("n"), GP64())
+	skip := Load(Param("skip"), GP64())
 	hi := Load(Param("hi"), GP64())
 	lo := Load(Param("lo"), GP64())
 	k.setup(hi, lo)
+	k.buf = AllocLocal(16 + 1024)
 
-	// Four groups at a time, then one group at a time, then a last
-	// partial group through a stack buffer.
+	// The first batch: one group if the call touches at most 16 blocks
+	// (skip+n <= 256), else four.
+	bp := GP64()
+	LEAQ(k.buf.Offset(16), bp)
+	ADDQ(skip, bp)
+	t := GP64()
+	MOVQ(skip, t)
+	ADDQ(k.n, t)
+	CMPQ(t, U32(256))
+	JA(LabelRef("first4"))
+	k.groups(1, true)
+	k.consume(bp, 256, skip)
+	JMP(LabelRef("aligned"))
+	Label("first4")
+	k.groups(4, true)
+	k.consume(bp, 1024, skip)
+
+	Label("aligned")
 	Label("wide")
-	CMPQ(k.n, U32(64))
+	CMPQ(k.n, U32(1024))
 	JB(LabelRef("one"))
-	k.groups(4, nil)
+	k.groups(4, false)
 	JMP(LabelRef("wide"))
 
 	Label("one")
-	CMPQ(k.n, U32(16))
-	JB(LabelRef("partial"))
-	k.groups(1, nil)
+	CMPQ(k.n, U32(256))
+	JB(LabelRef("last"))
+	k.groups(1, false)
 	JMP(LabelRef("one"))
 
-	Label("partial")
+	Label("last")
 	TESTQ(k.n, k.n)
 	JZ(LabelRef("done"))
-	buf := AllocLocal(256)
-	k.groups(1, &buf)
-	// XOR the keystream in the buffer into the remaining n < 16 blocks.
-	i := GP64()
-	XORQ(i, i)
-	Label("partial_loop")
-	x := XMM()
-	VMOVDQU64(Mem{Base: k.src, Index: i, Scale: 1}, x)
-	VPXORQ(buf.Idx(i, 1), x, x)
-	VMOVDQU64(x, Mem{Base: k.dst, Index: i, Scale: 1})
-	ADDQ(Imm(16), i)
-	DECQ(k.n)
-	JNZ(LabelRef("partial_loop"))
+	k.groups(1, true)
+	LEAQ(k.buf.Offset(16), bp)
+	XORQ(skip, skip)
+	k.consume(bp, 256, skip)
 
 	Label("done")
 	VZEROUPPER()
 	RET()
+}
+
+var consumeCount int
+
+// consume XORs min(n, size-skip) bytes of keystream from the buffer at bp
+// into src → dst and advances src, dst and n. size-skip bytes are all the
+// buffer holds from bp on.
+func (k *kernel) consume(bp Register, size int, skip Register) {
+	consumeCount++
+	lbl := func(s string) string { return fmt.Sprintf("c%d_%s", consumeCount, s) }
+	m := GP64()
+	MOVQ(U32(size), m)
+	SUBQ(skip, m)
+	CMPQ(m, k.n)
+	CMOVQGT(k.n, m)
+	SUBQ(m, k.n)
+
+	for _, step := range []int{64, 16} {
+		loop, end := lbl(fmt.Sprint("x", step)), lbl(fmt.Sprint("x", step, "_end"))
+		Label(loop)
+		CMPQ(m, U32(step))
+		JB(LabelRef(end))
+		x := ZMM()
+		if step == 16 {
+			x = XMM()
+		}
+		VMOVDQU64(Mem{Base: k.src}, x)
+		VPXORQ(Mem{Base: bp}, x, x)
+		VMOVDQU64(x, Mem{Base: k.dst})
+		for _, p := range []Register{k.src, k.dst, bp} {
+			ADDQ(U32(step), p)
+		}
+		SUBQ(U32(step), m)
+		JMP(LabelRef(loop))
+		Label(end)
+	}
+
+	// The last m < 16 bytes: the window [m-16, m) from the current position
+	// lies inside the data (every call has n >= 16) and inside the buffer
+	// (16 bytes of pad before it); its low 16-m bytes are already final.
+	// dst = D ^ ((S ^ D ^ K) & M), M selecting the top m bytes.
+	end := lbl("end")
+	TESTQ(m, m)
+	JZ(LabelRef(end))
+	win := func(base Register) Mem { return Mem{Base: base, Index: m, Scale: 1, Disp: -16} }
+	sv, dv, kv := XMM(), XMM(), XMM()
+	VMOVDQU64(win(k.src), sv)
+	VMOVDQU64(win(k.dst), dv)
+	VMOVDQU64(win(bp), kv)
+	VPTERNLOGD(U8(0x96), dv, kv, sv) // sv = S ^ K ^ D
+	tbl := GP64()
+	LEAQ(consts().topBytes, tbl)
+	VPANDQ(Mem{Base: tbl, Index: m, Scale: 1}, sv, sv)
+	VPXORQ(dv, sv, sv)
+	VMOVDQU64(sv, win(k.dst))
+	ADDQ(m, k.src)
+	ADDQ(m, k.dst)
+	Label(end)
 }
 
 type kernel struct {
@@ -71,6 +149,7 @@ type kernel struct {
 	qa, qb          VecVirtual // low 64 bits of the next group's counters
 	idxEven, idxOdd VecVirtual // VPERMT2D: low and high dwords of qa||qb
 	inc             VecVirtual // 16 in every quadword
+	buf             Mem        // 16 bytes of pad, then up to 64 blocks of keystream
 }
 
 // setup loads the constants and the first group's counters.
@@ -117,9 +196,10 @@ func (k *kernel) counters() [4]VecVirtual {
 	return w
 }
 
-// groups encrypts g groups of counters and XORs them into src → dst (or,
-// with buf, stores the keystream of one group there), then advances.
-func (k *kernel) groups(g int, buf *Mem) {
+// groups encrypts g groups of counters and XORs them into src → dst,
+// advancing src, dst and n, or (buffered) stores the keystream in the
+// buffer after its pad.
+func (k *kernel) groups(g int, buffered bool) {
 	ws := make([][4]VecVirtual, g)
 	for i := range ws {
 		ws[i] = k.counters()
@@ -130,14 +210,14 @@ func (k *kernel) groups(g int, buf *Mem) {
 		}
 	}
 	for i, w := range ws {
-		k.output(w, i, buf)
+		k.output(w, i, buffered)
 	}
-	if buf != nil {
+	if buffered {
 		return
 	}
 	ADDQ(U32(256*g), k.src)
 	ADDQ(U32(256*g), k.dst)
-	SUBQ(U32(16*g), k.n)
+	SUBQ(U32(256*g), k.n)
 }
 
 // round is X[r+4] = X[r] ^ L(τ(X[r+1] ^ X[r+2] ^ X[r+3] ^ rk[r])), with
@@ -164,7 +244,7 @@ func (k *kernel) round(w *[4]VecVirtual, r int) {
 // output turns group i's words (X32..X35) back into blocks: the output
 // block is X35 || X34 || X33 || X32, big endian. A 4x4 dword transpose in
 // every 128-bit lane gives four registers of four consecutive blocks.
-func (k *kernel) output(w [4]VecVirtual, i int, buf *Mem) {
+func (k *kernel) output(w [4]VecVirtual, i int, buffered bool) {
 	a, b, c, d := w[3], w[2], w[1], w[0]
 	t0, t1, t2, t3 := ZMM(), ZMM(), ZMM(), ZMM()
 	VPUNPCKLDQ(b, a, t0)
@@ -179,8 +259,8 @@ func (k *kernel) output(w [4]VecVirtual, i int, buf *Mem) {
 	for j, x := range o {
 		VPSHUFB(k.bswap, x, x)
 		off := 256*i + 64*j
-		if buf != nil {
-			VMOVDQU64(x, buf.Offset(off))
+		if buffered {
+			VMOVDQU64(x, k.buf.Offset(16+off))
 			continue
 		}
 		VPXORQ(Mem{Base: k.src}.Offset(off), x, x)
@@ -190,6 +270,7 @@ func (k *kernel) output(w [4]VecVirtual, i int, buf *Mem) {
 
 type constants struct {
 	pre, post, bswap, idxEven, idxOdd, offA, offB, sixteen Mem
+	topBytes                                               Mem // 16 zeros, 16 ones: read at +m, the top m bytes
 }
 
 var cs *constants
@@ -226,6 +307,11 @@ func consts() *constants {
 		}
 		return m
 	}
+	cs.topBytes = GLOBL("topBytes", NOPTR|RODATA)
+	DATA(0, U64(0))
+	DATA(8, U64(0))
+	DATA(16, U64(^uint64(0)))
+	DATA(24, U64(^uint64(0)))
 	cs.offA = qwords("laneOffsetsA", 0)
 	cs.offB = qwords("laneOffsetsB", 8)
 	return cs
