@@ -11,7 +11,7 @@ BENCHCOUNT  ?= 10
 # Fuzz targets, one per kernel, as package:target.
 AMD64_FUZZ := ctr:FuzzGeneric ctr:FuzzAESNI ctr:FuzzVAESYMM ctr:FuzzVAESZMM \
               sm4:FuzzGeneric sm4:FuzzGFNIZMM
-ARM64_FUZZ := ctr:FuzzARM64
+ARM64_FUZZ := ctr:FuzzARM64 sm4:FuzzARM64SM4E sm4:FuzzARM64NEON
 
 .PHONY: all test test-unit test-race test-purego test-arm64 fuzz-short fuzz \
         bench bench-full lint generate check-generate
