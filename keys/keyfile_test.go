@@ -1,0 +1,208 @@
+package keys
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const goodHex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+func TestParseHexKeyErrors(t *testing.T) {
+	cases := []struct {
+		name, in, want string
+	}{
+		{"empty", "", "is empty"},
+		{"short no newline", goodHex[:63], "holds 63 hex characters and no newline"},
+		{"short", goodHex[:62] + "\n", "holds 62 hex characters before the newline"},
+		{"long", goodHex + "ab\n", "holds 66 or more hex characters"},
+		{"non-hex", goodHex[:17] + "g" + goodHex[18:] + "\n", "byte 17 is a character that is not [0-9a-fA-F]"},
+		{"space", goodHex[:5] + " " + goodHex[6:] + "\n", "byte 5 is a space"},
+		{"non-ascii", goodHex[:40] + "\xc3" + goodHex[41:] + "\n", "byte 40 is a non-ASCII byte"},
+		{"missing newline", goodHex, "has no newline after the 64 hex characters"},
+		{"crlf", goodHex + "\r\n", `\r\n`},
+		{"other terminator", goodHex + ";", "byte 64 is a character that is not"},
+		{"trailing", goodHex + "\nxyz", "has 3 bytes of trailing data after the newline"},
+		{"two keys", goodHex + "\n" + goodHex + "\n", "has 65 bytes of trailing data"},
+		{"prefix", "0x" + goodHex[:62] + "\n", "byte 1 is a character that is not"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseHexKey([]byte(c.in))
+			if !errors.Is(err, ErrInvalidKeyFile) {
+				t.Fatalf("err = %v, want ErrInvalidKeyFile", err)
+			}
+			var kfe *KeyFileError
+			if !errors.As(err, &kfe) {
+				t.Fatalf("err = %T, want *KeyFileError", err)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("err = %q, want it to say %q", err, c.want)
+			}
+		})
+	}
+}
+
+// TestHexKeyIsAES256GCMKey pins the format: the file's 32 bytes are the
+// AES-256-GCM key, used directly; either hex case reads the same key.
+func TestHexKeyIsAES256GCMKey(t *testing.T) {
+	lower, err := ParseHexKey([]byte(goodHex + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	upper, err := ParseHexKey([]byte(strings.ToUpper(goodHex) + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lower.ID() != upper.ID() || lower.Kind() != KindFile {
+		t.Fatalf("IDs %q %q, kind %q", lower.ID(), upper.ID(), lower.Kind())
+	}
+	aad := []byte("header")
+	w, err := upper.Wrap(context.Background(), []byte("registry body"), aad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := hex.DecodeString(goodHex)
+	blk, _ := aes.NewCipher(key)
+	g, _ := cipher.NewGCM(blk)
+	pt, err := g.Open(nil, w[8:20], w[20:], aad)
+	if err != nil || string(pt) != "registry body" {
+		t.Fatalf("independent AES-256-GCM open: %q, %v", pt, err)
+	}
+	got, err := lower.Unwrap(context.Background(), w, aad)
+	if err != nil || string(got) != "registry body" {
+		t.Fatalf("Unwrap = %q, %v", got, err)
+	}
+	if _, err := lower.Unwrap(context.Background(), w, []byte("other header")); !errors.Is(err, ErrCorruptRegistry) {
+		t.Errorf("Unwrap with altered aad: %v, want ErrCorruptRegistry", err)
+	}
+	other := fileKey(t)
+	if _, err := other.Unwrap(context.Background(), w, aad); !errors.Is(err, ErrWrongMasterKey) {
+		t.Errorf("Unwrap under another key: %v, want ErrWrongMasterKey", err)
+	}
+	lower.Close()
+	if _, err := lower.Wrap(context.Background(), nil, nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("Wrap after Close: %v", err)
+	}
+}
+
+func TestRawKey(t *testing.T) {
+	for _, n := range []int{16, 24, 32} {
+		id := bytes.Repeat([]byte{0xab}, 32)
+		key := randKey(t, n)
+		k, err := ParseRawKey(append(append([]byte{}, id...), key...))
+		if err != nil {
+			t.Fatalf("%d-byte key: %v", n, err)
+		}
+		if k.Kind() != KindRaw || k.ID() != hex.EncodeToString(id) {
+			t.Errorf("kind %q id %q", k.Kind(), k.ID())
+		}
+		if want := "AES-" + map[int]string{16: "128", 24: "192", 32: "256"}[n] + "-GCM"; !strings.Contains(k.String(), want) {
+			t.Errorf("%d-byte key: %s, want %s", n, k, want)
+		}
+		w, err := k.Wrap(context.Background(), []byte("body"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blk, _ := aes.NewCipher(key) // GCM with the key's own AES size
+		g, _ := cipher.NewGCM(blk)
+		if pt, err := g.Open(nil, w[8:20], w[20:], nil); err != nil || string(pt) != "body" {
+			t.Errorf("%d-byte key: independent open: %q, %v", n, pt, err)
+		}
+	}
+	for _, n := range []int{0, 1, 32, 47, 49, 55, 57, 63, 65, 96} {
+		_, err := ParseRawKey(make([]byte, n))
+		if !errors.Is(err, ErrInvalidKeyFile) {
+			t.Errorf("%d bytes: %v, want ErrInvalidKeyFile", n, err)
+			continue
+		}
+		if want := "is " + strconv.Itoa(n) + " bytes; want 48, 56 or 64"; !strings.Contains(err.Error(), want) {
+			t.Errorf("%d bytes: %q, want it to say %q", n, err, want)
+		}
+	}
+}
+
+func TestKeyFilePermissions(t *testing.T) {
+	dir := t.TempDir()
+	for _, mode := range []os.FileMode{0o644, 0o640, 0o604, 0o660, 0o606, 0o777, 0o610} {
+		p, _ := hexKeyFile(t, dir, "k")
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadHexKeyFile(p)
+		if !errors.Is(err, ErrLoosePermissions) {
+			t.Errorf("mode %o: %v, want ErrLoosePermissions", mode, err)
+			continue
+		}
+		var kfe *KeyFileError
+		if !errors.As(err, &kfe) || kfe.Path != p || kfe.Mode.Perm() != mode {
+			t.Errorf("mode %o: %#v", mode, kfe)
+		}
+		if !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), fmt.Sprintf("mode %04o", mode)) {
+			t.Errorf("mode %o: %q does not name the file and mode", mode, err)
+		}
+		if _, err := LoadHexKeyFile(p, AllowLoosePermissions()); err != nil {
+			t.Errorf("mode %o with AllowLoosePermissions: %v", mode, err)
+		}
+		os.Remove(p)
+	}
+	for _, mode := range []os.FileMode{0o600, 0o400} {
+		p, key := hexKeyFile(t, dir, "k")
+		os.Chmod(p, mode)
+		k, err := LoadHexKeyFile(p)
+		if err != nil {
+			t.Errorf("mode %o: %v", mode, err)
+			continue
+		}
+		if want := fingerprint(key); k.ID() != hex.EncodeToString(want[:]) {
+			t.Errorf("mode %o: key read differs from the file's", mode)
+		}
+		if !strings.Contains(k.String(), p) {
+			t.Errorf("String %q does not name the file", k)
+		}
+		os.Remove(p)
+	}
+	raw := filepath.Join(dir, "raw")
+	os.WriteFile(raw, randKey(t, 48), 0o644)
+	if _, err := LoadRawKeyFile(raw); !errors.Is(err, ErrLoosePermissions) {
+		t.Errorf("raw 0644: %v", err)
+	}
+	if _, err := LoadRawKeyFile(raw, AllowLoosePermissions()); err != nil {
+		t.Errorf("raw 0644 allowed: %v", err)
+	}
+}
+
+func TestKeyFileNamesFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "master.key")
+	os.WriteFile(p, []byte(goodHex[:10]+"\n"), 0o600)
+	_, err := LoadHexKeyFile(p)
+	if !errors.Is(err, ErrInvalidKeyFile) || !strings.Contains(err.Error(), p) {
+		t.Errorf("short file: %v", err)
+	}
+	os.WriteFile(p, make([]byte, 47), 0o600)
+	_, err = LoadRawKeyFile(p)
+	if !errors.Is(err, ErrInvalidKeyFile) || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "47 bytes") {
+		t.Errorf("47-byte raw file: %v", err)
+	}
+	os.WriteFile(p, make([]byte, 1<<20), 0o600)
+	if _, err = LoadRawKeyFile(p); !errors.Is(err, ErrInvalidKeyFile) || !strings.Contains(err.Error(), "1048576 bytes") {
+		t.Errorf("1 MiB file: %v", err)
+	}
+	if _, err := LoadHexKeyFile(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("missing file: %v", err)
+	}
+	if _, err := LoadHexKeyFile(dir); !errors.Is(err, ErrInvalidKeyFile) || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("directory: %v", err)
+	}
+}
