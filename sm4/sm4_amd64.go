@@ -3,6 +3,8 @@
 package sm4
 
 import (
+	"os"
+
 	"golang.org/x/sys/cpu"
 
 	"github.com/tde-go/tde/internal/ctrmode"
@@ -11,9 +13,17 @@ import (
 //go:generate sh -c "cd _asm && GOARCH=amd64 go run . -out ../sm4_amd64.s"
 
 // The dispatch decision, made once.
+//
+// DISABLE_GFNI=1 in the environment (the switch gmsm reads) leaves the GFNI
+// kernel out of supportedImpls and so out of the default, so the AES-NI
+// kernel can be run and benchmarked as the default on a machine with GFNI.
+// It is read once, at package initialization.
 var (
+	disableGFNI = os.Getenv("DISABLE_GFNI") == "1"
+
 	hasGFNIZMM = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL &&
-		cpu.X86.HasAVX512GFNI
+		cpu.X86.HasAVX512GFNI && !disableGFNI
+	hasAESNIAVX2 = cpu.X86.HasAES && cpu.X86.HasAVX2
 
 	defaultImpl = supportedImpls()[len(supportedImpls())-1]
 )
@@ -21,6 +31,9 @@ var (
 // supportedImpls lists the kernels this CPU can run, slowest first.
 func supportedImpls() []impl {
 	impls := []impl{implGeneric}
+	if hasAESNIAVX2 {
+		impls = append(impls, implAESNI)
+	}
 	if hasGFNIZMM {
 		impls = append(impls, implGFNIZMM)
 	}
@@ -36,6 +49,13 @@ func supportedImpls() []impl {
 //go:noescape
 func ctrGFNIZMM(rk *roundKeys, dst, src *byte, n, skip int, hi, lo uint64)
 
+// ctrAESNIAVX2 is ctrGFNIZMM on AES-NI and AVX2 (VEX, 16 ymm registers):
+// the S-box through AESENCLAST, the affine maps around it and L done by
+// byte shuffles of tables held in registers, 32 blocks in flight.
+//
+//go:noescape
+func ctrAESNIAVX2(rk *roundKeys, dst, src *byte, n, skip int, hi, lo uint64)
+
 // xorAll does a whole XORKeyStreamAt call of at least one block in one
 // kernel call, and reports whether it did. It declines for the portable
 // kernel, and when the low 64 bits of the counter wrap inside the call.
@@ -43,16 +63,24 @@ func (c *Cipher) xorAll(dst, src []byte, skip int, hi, lo uint64) bool {
 	if c.impl == implGeneric || ctrmode.Wraps(lo, uint64(skip+len(src)+BlockSize-1)/BlockSize) {
 		return false
 	}
-	ctrGFNIZMM(c.roundKeys(), &dst[0], &src[0], len(src), skip, hi, lo)
+	switch c.impl {
+	case implAESNI:
+		ctrAESNIAVX2(c.roundKeys(), &dst[0], &src[0], len(src), skip, hi, lo)
+	default:
+		ctrGFNIZMM(c.roundKeys(), &dst[0], &src[0], len(src), skip, hi, lo)
+	}
 	return true
 }
 
 // xorBlocks XORs n whole blocks; the run must not wrap (see xorSplit).
 func (c *Cipher) xorBlocks(dst, src []byte, n int, hi, lo uint64) {
 	_, _ = dst[n*BlockSize-1], src[n*BlockSize-1]
-	if c.impl == implGeneric {
+	switch c.impl {
+	case implGeneric:
 		xorBlocksGeneric(c.roundKeys(), dst, src, n, hi, lo)
-		return
+	case implAESNI:
+		ctrAESNIAVX2(c.roundKeys(), &dst[0], &src[0], n*BlockSize, 0, hi, lo)
+	default:
+		ctrGFNIZMM(c.roundKeys(), &dst[0], &src[0], n*BlockSize, 0, hi, lo)
 	}
-	ctrGFNIZMM(c.roundKeys(), &dst[0], &src[0], n*BlockSize, 0, hi, lo)
 }

@@ -4430,3 +4430,3991 @@ DATA laneOffsetsB<>+40(SB)/8, $0x0000000000000007
 DATA laneOffsetsB<>+48(SB)/8, $0x000000000000000b
 DATA laneOffsetsB<>+56(SB)/8, $0x000000000000000f
 GLOBL laneOffsetsB<>(SB), RODATA|NOPTR, $64
+
+// func ctrAESNIAVX2(rk *roundKeys, dst *byte, src *byte, n int, skip int, hi uint64, lo uint64)
+// Requires: AES, AVX, AVX2, CMOV
+TEXT ·ctrAESNIAVX2(SB), $1176-56
+	MOVQ         rk+0(FP), AX
+	MOVQ         dst+8(FP), CX
+	MOVQ         src+16(FP), DX
+	MOVQ         n+24(FP), BX
+	MOVQ         skip+32(FP), SI
+	MOVQ         hi+40(FP), DI
+	MOVQ         lo+48(FP), R8
+	VMOVDQU      (AX), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y0, Y0
+	VMOVDQU      aesniKeyLo<>+0(SB), Y2
+	VPSHUFB      Y0, Y2, Y0
+	VMOVDQU      aesniKeyHi<>+0(SB), Y2
+	VPSHUFB      Y1, Y2, Y1
+	VPXOR        Y1, Y0, Y0
+	VMOVDQU      Y0, (SP)
+	VMOVDQU      32(AX), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y0, Y0
+	VMOVDQU      aesniKeyLo<>+0(SB), Y2
+	VPSHUFB      Y0, Y2, Y0
+	VMOVDQU      aesniKeyHi<>+0(SB), Y2
+	VPSHUFB      Y1, Y2, Y1
+	VPXOR        Y1, Y0, Y0
+	VMOVDQU      Y0, 32(SP)
+	VMOVDQU      64(AX), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y0, Y0
+	VMOVDQU      aesniKeyLo<>+0(SB), Y2
+	VPSHUFB      Y0, Y2, Y0
+	VMOVDQU      aesniKeyHi<>+0(SB), Y2
+	VPSHUFB      Y1, Y2, Y1
+	VPXOR        Y1, Y0, Y0
+	VMOVDQU      Y0, 64(SP)
+	VMOVDQU      96(AX), Y0
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y0, Y0
+	VMOVDQU      aesniKeyLo<>+0(SB), Y2
+	VPSHUFB      Y0, Y2, Y0
+	VMOVDQU      aesniKeyHi<>+0(SB), Y2
+	VPSHUFB      Y1, Y2, Y1
+	VPXOR        Y1, Y0, Y0
+	VMOVDQU      Y0, 96(SP)
+	VMOVQ        DI, X0
+	VPSRLW       $0x04, X0, X1
+	VPAND        aesniNibbleMask<>+0(SB), X1, X1
+	VPAND        aesniNibbleMask<>+0(SB), X0, X0
+	VMOVDQU      aesniInLo<>+0(SB), X2
+	VPSHUFB      X0, X2, X0
+	VMOVDQU      aesniInHi<>+0(SB), X2
+	VPSHUFB      X1, X2, X1
+	VPXOR        X1, X0, X0
+	VMOVQ        X0, 128(SP)
+	LEAQ         664(SP), AX
+	ADDQ         SI, AX
+	MOVQ         SI, DI
+	ADDQ         BX, DI
+	CMPQ         DI, $0x00000040
+	JA           first_group
+	VPBROADCASTD 132(SP), X0
+	VMOVDQU      X0, 136(SP)
+	VPBROADCASTD 128(SP), X0
+	VMOVDQU      X0, 168(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, X1
+	VPADDQ       aesniOffsetsAX<>+0(SB), X1, X0
+	VPADDQ       aesniOffsetsBX<>+0(SB), X1, X1
+	VSHUFPS      $0xdd, X1, X0, X2
+	VSHUFPS      $0x88, X1, X0, X0
+	ADDQ         $0x04, R8
+	VPSRLW       $0x04, X2, X1
+	VPAND        aesniNibbleMask<>+0(SB), X1, X1
+	VPAND        aesniNibbleMask<>+0(SB), X2, X2
+	VMOVDQU      aesniInLo<>+0(SB), X3
+	VPSHUFB      X2, X3, X2
+	VMOVDQU      aesniInHi<>+0(SB), X3
+	VPSHUFB      X1, X3, X1
+	VPXOR        X1, X2, X2
+	VMOVDQU      X2, 200(SP)
+	VPSRLW       $0x04, X0, X1
+	VPAND        aesniNibbleMask<>+0(SB), X1, X1
+	VPAND        aesniNibbleMask<>+0(SB), X0, X0
+	VMOVDQU      aesniInLo<>+0(SB), X2
+	VPSHUFB      X0, X2, X0
+	VMOVDQU      aesniInHi<>+0(SB), X2
+	VPSHUFB      X1, X2, X1
+	VPXOR        X1, X0, X0
+	VMOVDQU      aesniNibbleMask<>+0(SB), X1
+	VMOVDQU      aesniQLo<>+0(SB), X2
+	VMOVDQU      aesniQHi<>+0(SB), X3
+	VMOVDQU      aesniPLo<>+0(SB), X4
+	VMOVDQU      aesniPHi<>+0(SB), X5
+	VMOVDQU      aesniInvShiftRows<>+0(SB), X6
+	VMOVDQU      aesniRotl8<>+0(SB), X7
+	VMOVDQU      aesniRotl16<>+0(SB), X8
+	VMOVDQU      aesniRotl24<>+0(SB), X9
+	LEAQ         (SP), DI
+	MOVQ         $0x00000008, R9
+
+rounds1:
+	VPBROADCASTD (DI), X10
+	VPXOR        168(SP), X10, X10
+	VPXOR        200(SP), X10, X10
+	VPXOR        X0, X10, X10
+	VMOVDQU      X0, 232(SP)
+	VPSHUFB      X6, X10, X10
+	VAESENCLAST  X1, X10, X10
+	VPSRLW       $0x04, X10, X0
+	VPAND        X1, X0, X0
+	VPAND        X1, X10, X10
+	VPSHUFB      X10, X2, X11
+	VPSHUFB      X0, X3, X12
+	VPXOR        X12, X11, X11
+	VPSHUFB      X10, X4, X10
+	VPSHUFB      X0, X5, X0
+	VPXOR        X0, X10, X10
+	VPXOR        136(SP), X10, X0
+	VPXOR        X11, X10, X10
+	VPSHUFB      X7, X11, X12
+	VPXOR        X12, X0, X0
+	VPSHUFB      X8, X11, X11
+	VPXOR        X11, X0, X0
+	VPSHUFB      X9, X10, X10
+	VPXOR        X10, X0, X0
+	VPBROADCASTD 4(DI), X10
+	VPXOR        200(SP), X10, X10
+	VPXOR        232(SP), X10, X10
+	VPXOR        X0, X10, X10
+	VMOVDQU      X0, 136(SP)
+	VPSHUFB      X6, X10, X10
+	VAESENCLAST  X1, X10, X10
+	VPSRLW       $0x04, X10, X0
+	VPAND        X1, X0, X0
+	VPAND        X1, X10, X10
+	VPSHUFB      X10, X2, X11
+	VPSHUFB      X0, X3, X12
+	VPXOR        X12, X11, X11
+	VPSHUFB      X10, X4, X10
+	VPSHUFB      X0, X5, X0
+	VPXOR        X0, X10, X10
+	VPXOR        168(SP), X10, X0
+	VPXOR        X11, X10, X10
+	VPSHUFB      X7, X11, X12
+	VPXOR        X12, X0, X0
+	VPSHUFB      X8, X11, X11
+	VPXOR        X11, X0, X0
+	VPSHUFB      X9, X10, X10
+	VPXOR        X10, X0, X0
+	VPBROADCASTD 8(DI), X10
+	VPXOR        232(SP), X10, X10
+	VPXOR        136(SP), X10, X10
+	VPXOR        X0, X10, X10
+	VMOVDQU      X0, 168(SP)
+	VPSHUFB      X6, X10, X10
+	VAESENCLAST  X1, X10, X10
+	VPSRLW       $0x04, X10, X0
+	VPAND        X1, X0, X0
+	VPAND        X1, X10, X10
+	VPSHUFB      X10, X2, X11
+	VPSHUFB      X0, X3, X12
+	VPXOR        X12, X11, X11
+	VPSHUFB      X10, X4, X10
+	VPSHUFB      X0, X5, X0
+	VPXOR        X0, X10, X10
+	VPXOR        200(SP), X10, X0
+	VPXOR        X11, X10, X10
+	VPSHUFB      X7, X11, X12
+	VPXOR        X12, X0, X0
+	VPSHUFB      X8, X11, X11
+	VPXOR        X11, X0, X0
+	VPSHUFB      X9, X10, X10
+	VPXOR        X10, X0, X0
+	VPBROADCASTD 12(DI), X10
+	VPXOR        136(SP), X10, X10
+	VPXOR        168(SP), X10, X10
+	VPXOR        X0, X10, X10
+	VMOVDQU      X0, 200(SP)
+	VPSHUFB      X6, X10, X10
+	VAESENCLAST  X1, X10, X10
+	VPSRLW       $0x04, X10, X0
+	VPAND        X1, X0, X0
+	VPAND        X1, X10, X10
+	VPSHUFB      X10, X2, X11
+	VPSHUFB      X0, X3, X12
+	VPXOR        X12, X11, X11
+	VPSHUFB      X10, X4, X10
+	VPSHUFB      X0, X5, X0
+	VPXOR        X0, X10, X10
+	VPXOR        232(SP), X10, X0
+	VPXOR        X11, X10, X10
+	VPSHUFB      X7, X11, X12
+	VPXOR        X12, X0, X0
+	VPSHUFB      X8, X11, X11
+	VPXOR        X11, X0, X0
+	VPSHUFB      X9, X10, X10
+	VPXOR        X10, X0, X0
+	ADDQ         $0x10, DI
+	DECQ         R9
+	JNZ          rounds1
+	VMOVDQU      136(SP), X1
+	VMOVDQU      168(SP), X2
+	VMOVDQU      200(SP), X3
+	VPSRLW       $0x04, X1, X4
+	VPAND        aesniNibbleMask<>+0(SB), X4, X4
+	VPAND        aesniNibbleMask<>+0(SB), X1, X1
+	VMOVDQU      aesniOutLo<>+0(SB), X5
+	VPSHUFB      X1, X5, X1
+	VMOVDQU      aesniOutHi<>+0(SB), X5
+	VPSHUFB      X4, X5, X4
+	VPXOR        X4, X1, X1
+	VPSRLW       $0x04, X2, X4
+	VPAND        aesniNibbleMask<>+0(SB), X4, X4
+	VPAND        aesniNibbleMask<>+0(SB), X2, X2
+	VMOVDQU      aesniOutLo<>+0(SB), X5
+	VPSHUFB      X2, X5, X2
+	VMOVDQU      aesniOutHi<>+0(SB), X5
+	VPSHUFB      X4, X5, X4
+	VPXOR        X4, X2, X2
+	VPSRLW       $0x04, X3, X4
+	VPAND        aesniNibbleMask<>+0(SB), X4, X4
+	VPAND        aesniNibbleMask<>+0(SB), X3, X3
+	VMOVDQU      aesniOutLo<>+0(SB), X5
+	VPSHUFB      X3, X5, X3
+	VMOVDQU      aesniOutHi<>+0(SB), X5
+	VPSHUFB      X4, X5, X4
+	VPXOR        X4, X3, X3
+	VPSRLW       $0x04, X0, X4
+	VPAND        aesniNibbleMask<>+0(SB), X4, X4
+	VPAND        aesniNibbleMask<>+0(SB), X0, X0
+	VMOVDQU      aesniOutLo<>+0(SB), X5
+	VPSHUFB      X0, X5, X0
+	VMOVDQU      aesniOutHi<>+0(SB), X5
+	VPSHUFB      X4, X5, X4
+	VPXOR        X4, X0, X0
+	VPUNPCKLDQ   X3, X0, X4
+	VPUNPCKHDQ   X3, X0, X0
+	VPUNPCKLDQ   X1, X2, X3
+	VPUNPCKHDQ   X1, X2, X1
+	VPUNPCKLQDQ  X3, X4, X2
+	VPSHUFB      aesniBswap<>+0(SB), X2, X2
+	VMOVDQU      X2, 664(SP)
+	VPUNPCKHQDQ  X3, X4, X2
+	VPSHUFB      aesniBswap<>+0(SB), X2, X2
+	VMOVDQU      X2, 680(SP)
+	VPUNPCKLQDQ  X1, X0, X2
+	VPSHUFB      aesniBswap<>+0(SB), X2, X2
+	VMOVDQU      X2, 696(SP)
+	VPUNPCKHQDQ  X1, X0, X0
+	VPSHUFB      aesniBswap<>+0(SB), X0, X0
+	VMOVDQU      X0, 712(SP)
+	MOVQ         $0x00000040, DI
+	SUBQ         SI, DI
+	CMPQ         DI, BX
+	CMOVQGT      BX, DI
+	SUBQ         DI, BX
+
+c4_x32:
+	CMPQ    DI, $0x00000020
+	JB      c4_x32_end
+	VMOVDQU (DX), Y0
+	VPXOR   (AX), Y0, Y0
+	VMOVDQU Y0, (CX)
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, AX
+	SUBQ    $0x00000020, DI
+	JMP     c4_x32
+
+c4_x32_end:
+c4_x16:
+	CMPQ    DI, $0x00000010
+	JB      c4_x16_end
+	VMOVDQU (DX), X0
+	VPXOR   (AX), X0, X0
+	VMOVDQU X0, (CX)
+	ADDQ    $0x00000010, DX
+	ADDQ    $0x00000010, CX
+	ADDQ    $0x00000010, AX
+	SUBQ    $0x00000010, DI
+	JMP     c4_x16
+
+c4_x16_end:
+	TESTQ   DI, DI
+	JZ      c4_end
+	VMOVDQU -16(DX)(DI*1), X0
+	VMOVDQU -16(CX)(DI*1), X1
+	VPXOR   -16(AX)(DI*1), X0, X0
+	VPXOR   X1, X0, X0
+	LEAQ    topBytes<>+0(SB), AX
+	VPAND   (AX)(DI*1), X0, X0
+	VPXOR   X1, X0, X0
+	VMOVDQU X0, -16(CX)(DI*1)
+	ADDQ    DI, DX
+	ADDQ    DI, CX
+
+c4_end:
+	JMP aligned
+
+first_group:
+	CMPQ         DI, $0x00000080
+	JA           first_full
+	VPBROADCASTD 132(SP), Y0
+	VMOVDQU      Y0, 136(SP)
+	VPBROADCASTD 128(SP), Y0
+	VMOVDQU      Y0, 168(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, Y1
+	VPADDQ       aesniOffsetsA<>+0(SB), Y1, Y0
+	VPADDQ       aesniOffsetsB<>+0(SB), Y1, Y1
+	VSHUFPS      $0xdd, Y1, Y0, Y2
+	VSHUFPS      $0x88, Y1, Y0, Y0
+	ADDQ         $0x08, R8
+	VPSRLW       $0x04, Y2, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VMOVDQU      aesniInLo<>+0(SB), Y3
+	VPSHUFB      Y2, Y3, Y2
+	VMOVDQU      aesniInHi<>+0(SB), Y3
+	VPSHUFB      Y1, Y3, Y1
+	VPXOR        Y1, Y2, Y2
+	VMOVDQU      Y2, 200(SP)
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y0, Y0
+	VMOVDQU      aesniInLo<>+0(SB), Y2
+	VPSHUFB      Y0, Y2, Y0
+	VMOVDQU      aesniInHi<>+0(SB), Y2
+	VPSHUFB      Y1, Y2, Y1
+	VPXOR        Y1, Y0, Y0
+	VMOVDQU      aesniNibbleMask<>+0(SB), Y1
+	VMOVDQU      aesniQLo<>+0(SB), Y2
+	VMOVDQU      aesniQHi<>+0(SB), Y3
+	VMOVDQU      aesniPLo<>+0(SB), Y4
+	VMOVDQU      aesniPHi<>+0(SB), Y5
+	VMOVDQU      aesniInvShiftRows<>+0(SB), Y6
+	VMOVDQU      aesniRotl8<>+0(SB), Y7
+	VMOVDQU      aesniRotl16<>+0(SB), Y8
+	VMOVDQU      aesniRotl24<>+0(SB), Y9
+	LEAQ         (SP), DI
+	MOVQ         $0x00000008, R9
+
+rounds2:
+	VPBROADCASTD (DI), Y10
+	VPXOR        168(SP), Y10, Y10
+	VPXOR        200(SP), Y10, Y10
+	VPXOR        Y0, Y10, Y10
+	VMOVDQU      Y0, 232(SP)
+	VPSHUFB      Y6, Y10, Y10
+	VEXTRACTI128 $0x01, Y10, X0
+	VAESENCLAST  X1, X10, X10
+	VAESENCLAST  X1, X0, X0
+	VINSERTI128  $0x01, X0, Y10, Y10
+	VPSRLW       $0x04, Y10, Y0
+	VPAND        Y1, Y0, Y0
+	VPAND        Y1, Y10, Y10
+	VPSHUFB      Y10, Y2, Y11
+	VPSHUFB      Y0, Y3, Y12
+	VPXOR        Y12, Y11, Y11
+	VPSHUFB      Y10, Y4, Y10
+	VPSHUFB      Y0, Y5, Y0
+	VPXOR        Y0, Y10, Y10
+	VPXOR        136(SP), Y10, Y0
+	VPXOR        Y11, Y10, Y10
+	VPSHUFB      Y7, Y11, Y12
+	VPXOR        Y12, Y0, Y0
+	VPSHUFB      Y8, Y11, Y11
+	VPXOR        Y11, Y0, Y0
+	VPSHUFB      Y9, Y10, Y10
+	VPXOR        Y10, Y0, Y0
+	VPBROADCASTD 4(DI), Y10
+	VPXOR        200(SP), Y10, Y10
+	VPXOR        232(SP), Y10, Y10
+	VPXOR        Y0, Y10, Y10
+	VMOVDQU      Y0, 136(SP)
+	VPSHUFB      Y6, Y10, Y10
+	VEXTRACTI128 $0x01, Y10, X0
+	VAESENCLAST  X1, X10, X10
+	VAESENCLAST  X1, X0, X0
+	VINSERTI128  $0x01, X0, Y10, Y10
+	VPSRLW       $0x04, Y10, Y0
+	VPAND        Y1, Y0, Y0
+	VPAND        Y1, Y10, Y10
+	VPSHUFB      Y10, Y2, Y11
+	VPSHUFB      Y0, Y3, Y12
+	VPXOR        Y12, Y11, Y11
+	VPSHUFB      Y10, Y4, Y10
+	VPSHUFB      Y0, Y5, Y0
+	VPXOR        Y0, Y10, Y10
+	VPXOR        168(SP), Y10, Y0
+	VPXOR        Y11, Y10, Y10
+	VPSHUFB      Y7, Y11, Y12
+	VPXOR        Y12, Y0, Y0
+	VPSHUFB      Y8, Y11, Y11
+	VPXOR        Y11, Y0, Y0
+	VPSHUFB      Y9, Y10, Y10
+	VPXOR        Y10, Y0, Y0
+	VPBROADCASTD 8(DI), Y10
+	VPXOR        232(SP), Y10, Y10
+	VPXOR        136(SP), Y10, Y10
+	VPXOR        Y0, Y10, Y10
+	VMOVDQU      Y0, 168(SP)
+	VPSHUFB      Y6, Y10, Y10
+	VEXTRACTI128 $0x01, Y10, X0
+	VAESENCLAST  X1, X10, X10
+	VAESENCLAST  X1, X0, X0
+	VINSERTI128  $0x01, X0, Y10, Y10
+	VPSRLW       $0x04, Y10, Y0
+	VPAND        Y1, Y0, Y0
+	VPAND        Y1, Y10, Y10
+	VPSHUFB      Y10, Y2, Y11
+	VPSHUFB      Y0, Y3, Y12
+	VPXOR        Y12, Y11, Y11
+	VPSHUFB      Y10, Y4, Y10
+	VPSHUFB      Y0, Y5, Y0
+	VPXOR        Y0, Y10, Y10
+	VPXOR        200(SP), Y10, Y0
+	VPXOR        Y11, Y10, Y10
+	VPSHUFB      Y7, Y11, Y12
+	VPXOR        Y12, Y0, Y0
+	VPSHUFB      Y8, Y11, Y11
+	VPXOR        Y11, Y0, Y0
+	VPSHUFB      Y9, Y10, Y10
+	VPXOR        Y10, Y0, Y0
+	VPBROADCASTD 12(DI), Y10
+	VPXOR        136(SP), Y10, Y10
+	VPXOR        168(SP), Y10, Y10
+	VPXOR        Y0, Y10, Y10
+	VMOVDQU      Y0, 200(SP)
+	VPSHUFB      Y6, Y10, Y10
+	VEXTRACTI128 $0x01, Y10, X0
+	VAESENCLAST  X1, X10, X10
+	VAESENCLAST  X1, X0, X0
+	VINSERTI128  $0x01, X0, Y10, Y10
+	VPSRLW       $0x04, Y10, Y0
+	VPAND        Y1, Y0, Y0
+	VPAND        Y1, Y10, Y10
+	VPSHUFB      Y10, Y2, Y11
+	VPSHUFB      Y0, Y3, Y12
+	VPXOR        Y12, Y11, Y11
+	VPSHUFB      Y10, Y4, Y10
+	VPSHUFB      Y0, Y5, Y0
+	VPXOR        Y0, Y10, Y10
+	VPXOR        232(SP), Y10, Y0
+	VPXOR        Y11, Y10, Y10
+	VPSHUFB      Y7, Y11, Y12
+	VPXOR        Y12, Y0, Y0
+	VPSHUFB      Y8, Y11, Y11
+	VPXOR        Y11, Y0, Y0
+	VPSHUFB      Y9, Y10, Y10
+	VPXOR        Y10, Y0, Y0
+	ADDQ         $0x10, DI
+	DECQ         R9
+	JNZ          rounds2
+	VMOVDQU      136(SP), Y1
+	VMOVDQU      168(SP), Y2
+	VMOVDQU      200(SP), Y3
+	VPSRLW       $0x04, Y1, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y1, Y5, Y1
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y1, Y1
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y2, Y5, Y2
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y2, Y2
+	VPSRLW       $0x04, Y3, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y3, Y3
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y3, Y5, Y3
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y3, Y3
+	VPSRLW       $0x04, Y0, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y0, Y0
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y0, Y5, Y0
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y0, Y0
+	VPUNPCKLDQ   Y3, Y0, Y4
+	VPUNPCKHDQ   Y3, Y0, Y0
+	VPUNPCKLDQ   Y1, Y2, Y3
+	VPUNPCKHDQ   Y1, Y2, Y1
+	VPUNPCKLQDQ  Y3, Y4, Y2
+	VPSHUFB      aesniBswap<>+0(SB), Y2, Y2
+	VMOVDQU      Y2, 664(SP)
+	VPUNPCKHQDQ  Y3, Y4, Y2
+	VPSHUFB      aesniBswap<>+0(SB), Y2, Y2
+	VMOVDQU      Y2, 696(SP)
+	VPUNPCKLQDQ  Y1, Y0, Y2
+	VPSHUFB      aesniBswap<>+0(SB), Y2, Y2
+	VMOVDQU      Y2, 728(SP)
+	VPUNPCKHQDQ  Y1, Y0, Y0
+	VPSHUFB      aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU      Y0, 760(SP)
+	MOVQ         $0x00000080, DI
+	SUBQ         SI, DI
+	CMPQ         DI, BX
+	CMOVQGT      BX, DI
+	SUBQ         DI, BX
+
+c5_x32:
+	CMPQ    DI, $0x00000020
+	JB      c5_x32_end
+	VMOVDQU (DX), Y0
+	VPXOR   (AX), Y0, Y0
+	VMOVDQU Y0, (CX)
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, AX
+	SUBQ    $0x00000020, DI
+	JMP     c5_x32
+
+c5_x32_end:
+c5_x16:
+	CMPQ    DI, $0x00000010
+	JB      c5_x16_end
+	VMOVDQU (DX), X0
+	VPXOR   (AX), X0, X0
+	VMOVDQU X0, (CX)
+	ADDQ    $0x00000010, DX
+	ADDQ    $0x00000010, CX
+	ADDQ    $0x00000010, AX
+	SUBQ    $0x00000010, DI
+	JMP     c5_x16
+
+c5_x16_end:
+	TESTQ   DI, DI
+	JZ      c5_end
+	VMOVDQU -16(DX)(DI*1), X0
+	VMOVDQU -16(CX)(DI*1), X1
+	VPXOR   -16(AX)(DI*1), X0, X0
+	VPXOR   X1, X0, X0
+	LEAQ    topBytes<>+0(SB), AX
+	VPAND   (AX)(DI*1), X0, X0
+	VPXOR   X1, X0, X0
+	VMOVDQU X0, -16(CX)(DI*1)
+	ADDQ    DI, DX
+	ADDQ    DI, CX
+
+c5_end:
+	JMP aligned
+
+first_full:
+	VPBROADCASTD 132(SP), Y0
+	VMOVDQU      Y0, 136(SP)
+	VPBROADCASTD 128(SP), Y0
+	VMOVDQU      Y0, 168(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, Y1
+	VPADDQ       aesniOffsetsA<>+0(SB), Y1, Y0
+	VPADDQ       aesniOffsetsB<>+0(SB), Y1, Y1
+	VSHUFPS      $0xdd, Y1, Y0, Y2
+	VSHUFPS      $0x88, Y1, Y0, Y0
+	ADDQ         $0x08, R8
+	VPSRLW       $0x04, Y2, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VMOVDQU      aesniInLo<>+0(SB), Y3
+	VPSHUFB      Y2, Y3, Y2
+	VMOVDQU      aesniInHi<>+0(SB), Y3
+	VPSHUFB      Y1, Y3, Y1
+	VPXOR        Y1, Y2, Y2
+	VMOVDQU      Y2, 200(SP)
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y0, Y0
+	VMOVDQU      aesniInLo<>+0(SB), Y2
+	VPSHUFB      Y0, Y2, Y0
+	VMOVDQU      aesniInHi<>+0(SB), Y2
+	VPSHUFB      Y1, Y2, Y1
+	VPXOR        Y1, Y0, Y0
+	VPBROADCASTD 132(SP), Y1
+	VMOVDQU      Y1, 264(SP)
+	VPBROADCASTD 128(SP), Y1
+	VMOVDQU      Y1, 296(SP)
+	VMOVQ        R8, X1
+	VPBROADCASTQ X1, Y2
+	VPADDQ       aesniOffsetsA<>+0(SB), Y2, Y1
+	VPADDQ       aesniOffsetsB<>+0(SB), Y2, Y2
+	VSHUFPS      $0xdd, Y2, Y1, Y3
+	VSHUFPS      $0x88, Y2, Y1, Y1
+	ADDQ         $0x08, R8
+	VPSRLW       $0x04, Y3, Y2
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VPAND        aesniNibbleMask<>+0(SB), Y3, Y3
+	VMOVDQU      aesniInLo<>+0(SB), Y4
+	VPSHUFB      Y3, Y4, Y3
+	VMOVDQU      aesniInHi<>+0(SB), Y4
+	VPSHUFB      Y2, Y4, Y2
+	VPXOR        Y2, Y3, Y3
+	VMOVDQU      Y3, 328(SP)
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VMOVDQU      aesniInLo<>+0(SB), Y3
+	VPSHUFB      Y1, Y3, Y1
+	VMOVDQU      aesniInHi<>+0(SB), Y3
+	VPSHUFB      Y2, Y3, Y2
+	VPXOR        Y2, Y1, Y1
+	VPBROADCASTD 132(SP), Y2
+	VMOVDQU      Y2, 392(SP)
+	VPBROADCASTD 128(SP), Y2
+	VMOVDQU      Y2, 424(SP)
+	VMOVQ        R8, X2
+	VPBROADCASTQ X2, Y3
+	VPADDQ       aesniOffsetsA<>+0(SB), Y3, Y2
+	VPADDQ       aesniOffsetsB<>+0(SB), Y3, Y3
+	VSHUFPS      $0xdd, Y3, Y2, Y4
+	VSHUFPS      $0x88, Y3, Y2, Y2
+	ADDQ         $0x08, R8
+	VPSRLW       $0x04, Y4, Y3
+	VPAND        aesniNibbleMask<>+0(SB), Y3, Y3
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VMOVDQU      aesniInLo<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VMOVDQU      aesniInHi<>+0(SB), Y5
+	VPSHUFB      Y3, Y5, Y3
+	VPXOR        Y3, Y4, Y4
+	VMOVDQU      Y4, 456(SP)
+	VPSRLW       $0x04, Y2, Y3
+	VPAND        aesniNibbleMask<>+0(SB), Y3, Y3
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VMOVDQU      aesniInLo<>+0(SB), Y4
+	VPSHUFB      Y2, Y4, Y2
+	VMOVDQU      aesniInHi<>+0(SB), Y4
+	VPSHUFB      Y3, Y4, Y3
+	VPXOR        Y3, Y2, Y2
+	VPBROADCASTD 132(SP), Y3
+	VMOVDQU      Y3, 520(SP)
+	VPBROADCASTD 128(SP), Y3
+	VMOVDQU      Y3, 552(SP)
+	VMOVQ        R8, X3
+	VPBROADCASTQ X3, Y4
+	VPADDQ       aesniOffsetsA<>+0(SB), Y4, Y3
+	VPADDQ       aesniOffsetsB<>+0(SB), Y4, Y4
+	VSHUFPS      $0xdd, Y4, Y3, Y5
+	VSHUFPS      $0x88, Y4, Y3, Y3
+	ADDQ         $0x08, R8
+	VPSRLW       $0x04, Y5, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y5, Y5
+	VMOVDQU      aesniInLo<>+0(SB), Y6
+	VPSHUFB      Y5, Y6, Y5
+	VMOVDQU      aesniInHi<>+0(SB), Y6
+	VPSHUFB      Y4, Y6, Y4
+	VPXOR        Y4, Y5, Y5
+	VMOVDQU      Y5, 584(SP)
+	VPSRLW       $0x04, Y3, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y3, Y3
+	VMOVDQU      aesniInLo<>+0(SB), Y5
+	VPSHUFB      Y3, Y5, Y3
+	VMOVDQU      aesniInHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y3, Y3
+	VMOVDQU      aesniNibbleMask<>+0(SB), Y4
+	VMOVDQU      aesniQLo<>+0(SB), Y5
+	VMOVDQU      aesniQHi<>+0(SB), Y6
+	VMOVDQU      aesniPLo<>+0(SB), Y7
+	VMOVDQU      aesniPHi<>+0(SB), Y8
+	VMOVDQU      aesniInvShiftRows<>+0(SB), Y9
+	VMOVDQU      aesniRotl8<>+0(SB), Y10
+	VMOVDQU      aesniRotl16<>+0(SB), Y11
+	LEAQ         (SP), DI
+	MOVQ         $0x00000008, R9
+
+rounds3:
+	VPBROADCASTD (DI), Y12
+	VPXOR        168(SP), Y12, Y12
+	VPXOR        200(SP), Y12, Y12
+	VPXOR        Y0, Y12, Y12
+	VMOVDQU      Y0, 232(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X0
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X0, X0
+	VINSERTI128  $0x01, X0, Y12, Y12
+	VPSRLW       $0x04, Y12, Y0
+	VPAND        Y4, Y0, Y0
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y0, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y0, Y8, Y0
+	VPXOR        Y0, Y12, Y12
+	VPXOR        136(SP), Y12, Y0
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y0, Y0
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y0, Y0
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y0, Y0
+	VPBROADCASTD (DI), Y12
+	VPXOR        296(SP), Y12, Y12
+	VPXOR        328(SP), Y12, Y12
+	VPXOR        Y1, Y12, Y12
+	VMOVDQU      Y1, 360(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X1
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X1, X1
+	VINSERTI128  $0x01, X1, Y12, Y12
+	VPSRLW       $0x04, Y12, Y1
+	VPAND        Y4, Y1, Y1
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y1, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y1, Y8, Y1
+	VPXOR        Y1, Y12, Y12
+	VPXOR        264(SP), Y12, Y1
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y1, Y1
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y1, Y1
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y1, Y1
+	VPBROADCASTD (DI), Y12
+	VPXOR        424(SP), Y12, Y12
+	VPXOR        456(SP), Y12, Y12
+	VPXOR        Y2, Y12, Y12
+	VMOVDQU      Y2, 488(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X2
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X2, X2
+	VINSERTI128  $0x01, X2, Y12, Y12
+	VPSRLW       $0x04, Y12, Y2
+	VPAND        Y4, Y2, Y2
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y2, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y2, Y8, Y2
+	VPXOR        Y2, Y12, Y12
+	VPXOR        392(SP), Y12, Y2
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y2, Y2
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y2, Y2
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y2, Y2
+	VPBROADCASTD (DI), Y12
+	VPXOR        552(SP), Y12, Y12
+	VPXOR        584(SP), Y12, Y12
+	VPXOR        Y3, Y12, Y12
+	VMOVDQU      Y3, 616(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X3
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X3, X3
+	VINSERTI128  $0x01, X3, Y12, Y12
+	VPSRLW       $0x04, Y12, Y3
+	VPAND        Y4, Y3, Y3
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y3, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y3, Y8, Y3
+	VPXOR        Y3, Y12, Y12
+	VPXOR        520(SP), Y12, Y3
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y3, Y3
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y3, Y3
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y3, Y3
+	VPBROADCASTD 4(DI), Y12
+	VPXOR        200(SP), Y12, Y12
+	VPXOR        232(SP), Y12, Y12
+	VPXOR        Y0, Y12, Y12
+	VMOVDQU      Y0, 136(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X0
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X0, X0
+	VINSERTI128  $0x01, X0, Y12, Y12
+	VPSRLW       $0x04, Y12, Y0
+	VPAND        Y4, Y0, Y0
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y0, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y0, Y8, Y0
+	VPXOR        Y0, Y12, Y12
+	VPXOR        168(SP), Y12, Y0
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y0, Y0
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y0, Y0
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y0, Y0
+	VPBROADCASTD 4(DI), Y12
+	VPXOR        328(SP), Y12, Y12
+	VPXOR        360(SP), Y12, Y12
+	VPXOR        Y1, Y12, Y12
+	VMOVDQU      Y1, 264(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X1
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X1, X1
+	VINSERTI128  $0x01, X1, Y12, Y12
+	VPSRLW       $0x04, Y12, Y1
+	VPAND        Y4, Y1, Y1
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y1, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y1, Y8, Y1
+	VPXOR        Y1, Y12, Y12
+	VPXOR        296(SP), Y12, Y1
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y1, Y1
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y1, Y1
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y1, Y1
+	VPBROADCASTD 4(DI), Y12
+	VPXOR        456(SP), Y12, Y12
+	VPXOR        488(SP), Y12, Y12
+	VPXOR        Y2, Y12, Y12
+	VMOVDQU      Y2, 392(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X2
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X2, X2
+	VINSERTI128  $0x01, X2, Y12, Y12
+	VPSRLW       $0x04, Y12, Y2
+	VPAND        Y4, Y2, Y2
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y2, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y2, Y8, Y2
+	VPXOR        Y2, Y12, Y12
+	VPXOR        424(SP), Y12, Y2
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y2, Y2
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y2, Y2
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y2, Y2
+	VPBROADCASTD 4(DI), Y12
+	VPXOR        584(SP), Y12, Y12
+	VPXOR        616(SP), Y12, Y12
+	VPXOR        Y3, Y12, Y12
+	VMOVDQU      Y3, 520(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X3
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X3, X3
+	VINSERTI128  $0x01, X3, Y12, Y12
+	VPSRLW       $0x04, Y12, Y3
+	VPAND        Y4, Y3, Y3
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y3, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y3, Y8, Y3
+	VPXOR        Y3, Y12, Y12
+	VPXOR        552(SP), Y12, Y3
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y3, Y3
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y3, Y3
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y3, Y3
+	VPBROADCASTD 8(DI), Y12
+	VPXOR        232(SP), Y12, Y12
+	VPXOR        136(SP), Y12, Y12
+	VPXOR        Y0, Y12, Y12
+	VMOVDQU      Y0, 168(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X0
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X0, X0
+	VINSERTI128  $0x01, X0, Y12, Y12
+	VPSRLW       $0x04, Y12, Y0
+	VPAND        Y4, Y0, Y0
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y0, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y0, Y8, Y0
+	VPXOR        Y0, Y12, Y12
+	VPXOR        200(SP), Y12, Y0
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y0, Y0
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y0, Y0
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y0, Y0
+	VPBROADCASTD 8(DI), Y12
+	VPXOR        360(SP), Y12, Y12
+	VPXOR        264(SP), Y12, Y12
+	VPXOR        Y1, Y12, Y12
+	VMOVDQU      Y1, 296(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X1
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X1, X1
+	VINSERTI128  $0x01, X1, Y12, Y12
+	VPSRLW       $0x04, Y12, Y1
+	VPAND        Y4, Y1, Y1
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y1, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y1, Y8, Y1
+	VPXOR        Y1, Y12, Y12
+	VPXOR        328(SP), Y12, Y1
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y1, Y1
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y1, Y1
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y1, Y1
+	VPBROADCASTD 8(DI), Y12
+	VPXOR        488(SP), Y12, Y12
+	VPXOR        392(SP), Y12, Y12
+	VPXOR        Y2, Y12, Y12
+	VMOVDQU      Y2, 424(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X2
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X2, X2
+	VINSERTI128  $0x01, X2, Y12, Y12
+	VPSRLW       $0x04, Y12, Y2
+	VPAND        Y4, Y2, Y2
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y2, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y2, Y8, Y2
+	VPXOR        Y2, Y12, Y12
+	VPXOR        456(SP), Y12, Y2
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y2, Y2
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y2, Y2
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y2, Y2
+	VPBROADCASTD 8(DI), Y12
+	VPXOR        616(SP), Y12, Y12
+	VPXOR        520(SP), Y12, Y12
+	VPXOR        Y3, Y12, Y12
+	VMOVDQU      Y3, 552(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X3
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X3, X3
+	VINSERTI128  $0x01, X3, Y12, Y12
+	VPSRLW       $0x04, Y12, Y3
+	VPAND        Y4, Y3, Y3
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y3, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y3, Y8, Y3
+	VPXOR        Y3, Y12, Y12
+	VPXOR        584(SP), Y12, Y3
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y3, Y3
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y3, Y3
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y3, Y3
+	VPBROADCASTD 12(DI), Y12
+	VPXOR        136(SP), Y12, Y12
+	VPXOR        168(SP), Y12, Y12
+	VPXOR        Y0, Y12, Y12
+	VMOVDQU      Y0, 200(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X0
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X0, X0
+	VINSERTI128  $0x01, X0, Y12, Y12
+	VPSRLW       $0x04, Y12, Y0
+	VPAND        Y4, Y0, Y0
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y0, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y0, Y8, Y0
+	VPXOR        Y0, Y12, Y12
+	VPXOR        232(SP), Y12, Y0
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y0, Y0
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y0, Y0
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y0, Y0
+	VPBROADCASTD 12(DI), Y12
+	VPXOR        264(SP), Y12, Y12
+	VPXOR        296(SP), Y12, Y12
+	VPXOR        Y1, Y12, Y12
+	VMOVDQU      Y1, 328(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X1
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X1, X1
+	VINSERTI128  $0x01, X1, Y12, Y12
+	VPSRLW       $0x04, Y12, Y1
+	VPAND        Y4, Y1, Y1
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y1, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y1, Y8, Y1
+	VPXOR        Y1, Y12, Y12
+	VPXOR        360(SP), Y12, Y1
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y1, Y1
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y1, Y1
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y1, Y1
+	VPBROADCASTD 12(DI), Y12
+	VPXOR        392(SP), Y12, Y12
+	VPXOR        424(SP), Y12, Y12
+	VPXOR        Y2, Y12, Y12
+	VMOVDQU      Y2, 456(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X2
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X2, X2
+	VINSERTI128  $0x01, X2, Y12, Y12
+	VPSRLW       $0x04, Y12, Y2
+	VPAND        Y4, Y2, Y2
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y2, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y2, Y8, Y2
+	VPXOR        Y2, Y12, Y12
+	VPXOR        488(SP), Y12, Y2
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y2, Y2
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y2, Y2
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y2, Y2
+	VPBROADCASTD 12(DI), Y12
+	VPXOR        520(SP), Y12, Y12
+	VPXOR        552(SP), Y12, Y12
+	VPXOR        Y3, Y12, Y12
+	VMOVDQU      Y3, 584(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X3
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X3, X3
+	VINSERTI128  $0x01, X3, Y12, Y12
+	VPSRLW       $0x04, Y12, Y3
+	VPAND        Y4, Y3, Y3
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y3, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y3, Y8, Y3
+	VPXOR        Y3, Y12, Y12
+	VPXOR        616(SP), Y12, Y3
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y3, Y3
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y3, Y3
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y3, Y3
+	ADDQ         $0x10, DI
+	DECQ         R9
+	JNZ          rounds3
+	VMOVDQU      136(SP), Y4
+	VMOVDQU      168(SP), Y5
+	VMOVDQU      200(SP), Y6
+	VPSRLW       $0x04, Y4, Y7
+	VPAND        aesniNibbleMask<>+0(SB), Y7, Y7
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VMOVDQU      aesniOutLo<>+0(SB), Y8
+	VPSHUFB      Y4, Y8, Y4
+	VMOVDQU      aesniOutHi<>+0(SB), Y8
+	VPSHUFB      Y7, Y8, Y7
+	VPXOR        Y7, Y4, Y4
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        aesniNibbleMask<>+0(SB), Y7, Y7
+	VPAND        aesniNibbleMask<>+0(SB), Y5, Y5
+	VMOVDQU      aesniOutLo<>+0(SB), Y8
+	VPSHUFB      Y5, Y8, Y5
+	VMOVDQU      aesniOutHi<>+0(SB), Y8
+	VPSHUFB      Y7, Y8, Y7
+	VPXOR        Y7, Y5, Y5
+	VPSRLW       $0x04, Y6, Y7
+	VPAND        aesniNibbleMask<>+0(SB), Y7, Y7
+	VPAND        aesniNibbleMask<>+0(SB), Y6, Y6
+	VMOVDQU      aesniOutLo<>+0(SB), Y8
+	VPSHUFB      Y6, Y8, Y6
+	VMOVDQU      aesniOutHi<>+0(SB), Y8
+	VPSHUFB      Y7, Y8, Y7
+	VPXOR        Y7, Y6, Y6
+	VPSRLW       $0x04, Y0, Y7
+	VPAND        aesniNibbleMask<>+0(SB), Y7, Y7
+	VPAND        aesniNibbleMask<>+0(SB), Y0, Y0
+	VMOVDQU      aesniOutLo<>+0(SB), Y8
+	VPSHUFB      Y0, Y8, Y0
+	VMOVDQU      aesniOutHi<>+0(SB), Y8
+	VPSHUFB      Y7, Y8, Y7
+	VPXOR        Y7, Y0, Y0
+	VPUNPCKLDQ   Y6, Y0, Y7
+	VPUNPCKHDQ   Y6, Y0, Y0
+	VPUNPCKLDQ   Y4, Y5, Y6
+	VPUNPCKHDQ   Y4, Y5, Y4
+	VPUNPCKLQDQ  Y6, Y7, Y5
+	VPSHUFB      aesniBswap<>+0(SB), Y5, Y5
+	VMOVDQU      Y5, 664(SP)
+	VPUNPCKHQDQ  Y6, Y7, Y5
+	VPSHUFB      aesniBswap<>+0(SB), Y5, Y5
+	VMOVDQU      Y5, 696(SP)
+	VPUNPCKLQDQ  Y4, Y0, Y5
+	VPSHUFB      aesniBswap<>+0(SB), Y5, Y5
+	VMOVDQU      Y5, 728(SP)
+	VPUNPCKHQDQ  Y4, Y0, Y0
+	VPSHUFB      aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU      Y0, 760(SP)
+	VMOVDQU      264(SP), Y0
+	VMOVDQU      296(SP), Y4
+	VMOVDQU      328(SP), Y5
+	VPSRLW       $0x04, Y0, Y6
+	VPAND        aesniNibbleMask<>+0(SB), Y6, Y6
+	VPAND        aesniNibbleMask<>+0(SB), Y0, Y0
+	VMOVDQU      aesniOutLo<>+0(SB), Y7
+	VPSHUFB      Y0, Y7, Y0
+	VMOVDQU      aesniOutHi<>+0(SB), Y7
+	VPSHUFB      Y6, Y7, Y6
+	VPXOR        Y6, Y0, Y0
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        aesniNibbleMask<>+0(SB), Y6, Y6
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VMOVDQU      aesniOutLo<>+0(SB), Y7
+	VPSHUFB      Y4, Y7, Y4
+	VMOVDQU      aesniOutHi<>+0(SB), Y7
+	VPSHUFB      Y6, Y7, Y6
+	VPXOR        Y6, Y4, Y4
+	VPSRLW       $0x04, Y5, Y6
+	VPAND        aesniNibbleMask<>+0(SB), Y6, Y6
+	VPAND        aesniNibbleMask<>+0(SB), Y5, Y5
+	VMOVDQU      aesniOutLo<>+0(SB), Y7
+	VPSHUFB      Y5, Y7, Y5
+	VMOVDQU      aesniOutHi<>+0(SB), Y7
+	VPSHUFB      Y6, Y7, Y6
+	VPXOR        Y6, Y5, Y5
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        aesniNibbleMask<>+0(SB), Y6, Y6
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VMOVDQU      aesniOutLo<>+0(SB), Y7
+	VPSHUFB      Y1, Y7, Y1
+	VMOVDQU      aesniOutHi<>+0(SB), Y7
+	VPSHUFB      Y6, Y7, Y6
+	VPXOR        Y6, Y1, Y1
+	VPUNPCKLDQ   Y5, Y1, Y6
+	VPUNPCKHDQ   Y5, Y1, Y1
+	VPUNPCKLDQ   Y0, Y4, Y5
+	VPUNPCKHDQ   Y0, Y4, Y0
+	VPUNPCKLQDQ  Y5, Y6, Y4
+	VPSHUFB      aesniBswap<>+0(SB), Y4, Y4
+	VMOVDQU      Y4, 792(SP)
+	VPUNPCKHQDQ  Y5, Y6, Y4
+	VPSHUFB      aesniBswap<>+0(SB), Y4, Y4
+	VMOVDQU      Y4, 824(SP)
+	VPUNPCKLQDQ  Y0, Y1, Y4
+	VPSHUFB      aesniBswap<>+0(SB), Y4, Y4
+	VMOVDQU      Y4, 856(SP)
+	VPUNPCKHQDQ  Y0, Y1, Y0
+	VPSHUFB      aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU      Y0, 888(SP)
+	VMOVDQU      392(SP), Y0
+	VMOVDQU      424(SP), Y1
+	VMOVDQU      456(SP), Y4
+	VPSRLW       $0x04, Y0, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y5, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y0, Y0
+	VMOVDQU      aesniOutLo<>+0(SB), Y6
+	VPSHUFB      Y0, Y6, Y0
+	VMOVDQU      aesniOutHi<>+0(SB), Y6
+	VPSHUFB      Y5, Y6, Y5
+	VPXOR        Y5, Y0, Y0
+	VPSRLW       $0x04, Y1, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y5, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VMOVDQU      aesniOutLo<>+0(SB), Y6
+	VPSHUFB      Y1, Y6, Y1
+	VMOVDQU      aesniOutHi<>+0(SB), Y6
+	VPSHUFB      Y5, Y6, Y5
+	VPXOR        Y5, Y1, Y1
+	VPSRLW       $0x04, Y4, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y5, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VMOVDQU      aesniOutLo<>+0(SB), Y6
+	VPSHUFB      Y4, Y6, Y4
+	VMOVDQU      aesniOutHi<>+0(SB), Y6
+	VPSHUFB      Y5, Y6, Y5
+	VPXOR        Y5, Y4, Y4
+	VPSRLW       $0x04, Y2, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y5, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VMOVDQU      aesniOutLo<>+0(SB), Y6
+	VPSHUFB      Y2, Y6, Y2
+	VMOVDQU      aesniOutHi<>+0(SB), Y6
+	VPSHUFB      Y5, Y6, Y5
+	VPXOR        Y5, Y2, Y2
+	VPUNPCKLDQ   Y4, Y2, Y5
+	VPUNPCKHDQ   Y4, Y2, Y2
+	VPUNPCKLDQ   Y0, Y1, Y4
+	VPUNPCKHDQ   Y0, Y1, Y0
+	VPUNPCKLQDQ  Y4, Y5, Y1
+	VPSHUFB      aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 920(SP)
+	VPUNPCKHQDQ  Y4, Y5, Y1
+	VPSHUFB      aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 952(SP)
+	VPUNPCKLQDQ  Y0, Y2, Y1
+	VPSHUFB      aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 984(SP)
+	VPUNPCKHQDQ  Y0, Y2, Y0
+	VPSHUFB      aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU      Y0, 1016(SP)
+	VMOVDQU      520(SP), Y0
+	VMOVDQU      552(SP), Y1
+	VMOVDQU      584(SP), Y2
+	VPSRLW       $0x04, Y0, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y0, Y0
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y0, Y5, Y0
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y0, Y0
+	VPSRLW       $0x04, Y1, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y1, Y5, Y1
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y1, Y1
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y2, Y5, Y2
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y2, Y2
+	VPSRLW       $0x04, Y3, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y3, Y3
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y3, Y5, Y3
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y3, Y3
+	VPUNPCKLDQ   Y2, Y3, Y4
+	VPUNPCKHDQ   Y2, Y3, Y2
+	VPUNPCKLDQ   Y0, Y1, Y3
+	VPUNPCKHDQ   Y0, Y1, Y0
+	VPUNPCKLQDQ  Y3, Y4, Y1
+	VPSHUFB      aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 1048(SP)
+	VPUNPCKHQDQ  Y3, Y4, Y1
+	VPSHUFB      aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 1080(SP)
+	VPUNPCKLQDQ  Y0, Y2, Y1
+	VPSHUFB      aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU      Y1, 1112(SP)
+	VPUNPCKHQDQ  Y0, Y2, Y0
+	VPSHUFB      aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU      Y0, 1144(SP)
+	MOVQ         $0x00000200, DI
+	SUBQ         SI, DI
+	CMPQ         DI, BX
+	CMOVQGT      BX, DI
+	SUBQ         DI, BX
+
+c6_x32:
+	CMPQ    DI, $0x00000020
+	JB      c6_x32_end
+	VMOVDQU (DX), Y0
+	VPXOR   (AX), Y0, Y0
+	VMOVDQU Y0, (CX)
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, AX
+	SUBQ    $0x00000020, DI
+	JMP     c6_x32
+
+c6_x32_end:
+c6_x16:
+	CMPQ    DI, $0x00000010
+	JB      c6_x16_end
+	VMOVDQU (DX), X0
+	VPXOR   (AX), X0, X0
+	VMOVDQU X0, (CX)
+	ADDQ    $0x00000010, DX
+	ADDQ    $0x00000010, CX
+	ADDQ    $0x00000010, AX
+	SUBQ    $0x00000010, DI
+	JMP     c6_x16
+
+c6_x16_end:
+	TESTQ   DI, DI
+	JZ      c6_end
+	VMOVDQU -16(DX)(DI*1), X0
+	VMOVDQU -16(CX)(DI*1), X1
+	VPXOR   -16(AX)(DI*1), X0, X0
+	VPXOR   X1, X0, X0
+	LEAQ    topBytes<>+0(SB), AX
+	VPAND   (AX)(DI*1), X0, X0
+	VPXOR   X1, X0, X0
+	VMOVDQU X0, -16(CX)(DI*1)
+	ADDQ    DI, DX
+	ADDQ    DI, CX
+
+c6_end:
+aligned:
+full:
+	CMPQ         BX, $0x00000200
+	JB           full_end
+	VPBROADCASTD 132(SP), Y0
+	VMOVDQU      Y0, 136(SP)
+	VPBROADCASTD 128(SP), Y0
+	VMOVDQU      Y0, 168(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, Y1
+	VPADDQ       aesniOffsetsA<>+0(SB), Y1, Y0
+	VPADDQ       aesniOffsetsB<>+0(SB), Y1, Y1
+	VSHUFPS      $0xdd, Y1, Y0, Y2
+	VSHUFPS      $0x88, Y1, Y0, Y0
+	ADDQ         $0x08, R8
+	VPSRLW       $0x04, Y2, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VMOVDQU      aesniInLo<>+0(SB), Y3
+	VPSHUFB      Y2, Y3, Y2
+	VMOVDQU      aesniInHi<>+0(SB), Y3
+	VPSHUFB      Y1, Y3, Y1
+	VPXOR        Y1, Y2, Y2
+	VMOVDQU      Y2, 200(SP)
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y0, Y0
+	VMOVDQU      aesniInLo<>+0(SB), Y2
+	VPSHUFB      Y0, Y2, Y0
+	VMOVDQU      aesniInHi<>+0(SB), Y2
+	VPSHUFB      Y1, Y2, Y1
+	VPXOR        Y1, Y0, Y0
+	VPBROADCASTD 132(SP), Y1
+	VMOVDQU      Y1, 264(SP)
+	VPBROADCASTD 128(SP), Y1
+	VMOVDQU      Y1, 296(SP)
+	VMOVQ        R8, X1
+	VPBROADCASTQ X1, Y2
+	VPADDQ       aesniOffsetsA<>+0(SB), Y2, Y1
+	VPADDQ       aesniOffsetsB<>+0(SB), Y2, Y2
+	VSHUFPS      $0xdd, Y2, Y1, Y3
+	VSHUFPS      $0x88, Y2, Y1, Y1
+	ADDQ         $0x08, R8
+	VPSRLW       $0x04, Y3, Y2
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VPAND        aesniNibbleMask<>+0(SB), Y3, Y3
+	VMOVDQU      aesniInLo<>+0(SB), Y4
+	VPSHUFB      Y3, Y4, Y3
+	VMOVDQU      aesniInHi<>+0(SB), Y4
+	VPSHUFB      Y2, Y4, Y2
+	VPXOR        Y2, Y3, Y3
+	VMOVDQU      Y3, 328(SP)
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VMOVDQU      aesniInLo<>+0(SB), Y3
+	VPSHUFB      Y1, Y3, Y1
+	VMOVDQU      aesniInHi<>+0(SB), Y3
+	VPSHUFB      Y2, Y3, Y2
+	VPXOR        Y2, Y1, Y1
+	VPBROADCASTD 132(SP), Y2
+	VMOVDQU      Y2, 392(SP)
+	VPBROADCASTD 128(SP), Y2
+	VMOVDQU      Y2, 424(SP)
+	VMOVQ        R8, X2
+	VPBROADCASTQ X2, Y3
+	VPADDQ       aesniOffsetsA<>+0(SB), Y3, Y2
+	VPADDQ       aesniOffsetsB<>+0(SB), Y3, Y3
+	VSHUFPS      $0xdd, Y3, Y2, Y4
+	VSHUFPS      $0x88, Y3, Y2, Y2
+	ADDQ         $0x08, R8
+	VPSRLW       $0x04, Y4, Y3
+	VPAND        aesniNibbleMask<>+0(SB), Y3, Y3
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VMOVDQU      aesniInLo<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VMOVDQU      aesniInHi<>+0(SB), Y5
+	VPSHUFB      Y3, Y5, Y3
+	VPXOR        Y3, Y4, Y4
+	VMOVDQU      Y4, 456(SP)
+	VPSRLW       $0x04, Y2, Y3
+	VPAND        aesniNibbleMask<>+0(SB), Y3, Y3
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VMOVDQU      aesniInLo<>+0(SB), Y4
+	VPSHUFB      Y2, Y4, Y2
+	VMOVDQU      aesniInHi<>+0(SB), Y4
+	VPSHUFB      Y3, Y4, Y3
+	VPXOR        Y3, Y2, Y2
+	VPBROADCASTD 132(SP), Y3
+	VMOVDQU      Y3, 520(SP)
+	VPBROADCASTD 128(SP), Y3
+	VMOVDQU      Y3, 552(SP)
+	VMOVQ        R8, X3
+	VPBROADCASTQ X3, Y4
+	VPADDQ       aesniOffsetsA<>+0(SB), Y4, Y3
+	VPADDQ       aesniOffsetsB<>+0(SB), Y4, Y4
+	VSHUFPS      $0xdd, Y4, Y3, Y5
+	VSHUFPS      $0x88, Y4, Y3, Y3
+	ADDQ         $0x08, R8
+	VPSRLW       $0x04, Y5, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y5, Y5
+	VMOVDQU      aesniInLo<>+0(SB), Y6
+	VPSHUFB      Y5, Y6, Y5
+	VMOVDQU      aesniInHi<>+0(SB), Y6
+	VPSHUFB      Y4, Y6, Y4
+	VPXOR        Y4, Y5, Y5
+	VMOVDQU      Y5, 584(SP)
+	VPSRLW       $0x04, Y3, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y3, Y3
+	VMOVDQU      aesniInLo<>+0(SB), Y5
+	VPSHUFB      Y3, Y5, Y3
+	VMOVDQU      aesniInHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y3, Y3
+	VMOVDQU      aesniNibbleMask<>+0(SB), Y4
+	VMOVDQU      aesniQLo<>+0(SB), Y5
+	VMOVDQU      aesniQHi<>+0(SB), Y6
+	VMOVDQU      aesniPLo<>+0(SB), Y7
+	VMOVDQU      aesniPHi<>+0(SB), Y8
+	VMOVDQU      aesniInvShiftRows<>+0(SB), Y9
+	VMOVDQU      aesniRotl8<>+0(SB), Y10
+	VMOVDQU      aesniRotl16<>+0(SB), Y11
+	LEAQ         (SP), AX
+	MOVQ         $0x00000008, SI
+
+rounds4:
+	VPBROADCASTD (AX), Y12
+	VPXOR        168(SP), Y12, Y12
+	VPXOR        200(SP), Y12, Y12
+	VPXOR        Y0, Y12, Y12
+	VMOVDQU      Y0, 232(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X0
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X0, X0
+	VINSERTI128  $0x01, X0, Y12, Y12
+	VPSRLW       $0x04, Y12, Y0
+	VPAND        Y4, Y0, Y0
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y0, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y0, Y8, Y0
+	VPXOR        Y0, Y12, Y12
+	VPXOR        136(SP), Y12, Y0
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y0, Y0
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y0, Y0
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y0, Y0
+	VPBROADCASTD (AX), Y12
+	VPXOR        296(SP), Y12, Y12
+	VPXOR        328(SP), Y12, Y12
+	VPXOR        Y1, Y12, Y12
+	VMOVDQU      Y1, 360(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X1
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X1, X1
+	VINSERTI128  $0x01, X1, Y12, Y12
+	VPSRLW       $0x04, Y12, Y1
+	VPAND        Y4, Y1, Y1
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y1, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y1, Y8, Y1
+	VPXOR        Y1, Y12, Y12
+	VPXOR        264(SP), Y12, Y1
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y1, Y1
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y1, Y1
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y1, Y1
+	VPBROADCASTD (AX), Y12
+	VPXOR        424(SP), Y12, Y12
+	VPXOR        456(SP), Y12, Y12
+	VPXOR        Y2, Y12, Y12
+	VMOVDQU      Y2, 488(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X2
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X2, X2
+	VINSERTI128  $0x01, X2, Y12, Y12
+	VPSRLW       $0x04, Y12, Y2
+	VPAND        Y4, Y2, Y2
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y2, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y2, Y8, Y2
+	VPXOR        Y2, Y12, Y12
+	VPXOR        392(SP), Y12, Y2
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y2, Y2
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y2, Y2
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y2, Y2
+	VPBROADCASTD (AX), Y12
+	VPXOR        552(SP), Y12, Y12
+	VPXOR        584(SP), Y12, Y12
+	VPXOR        Y3, Y12, Y12
+	VMOVDQU      Y3, 616(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X3
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X3, X3
+	VINSERTI128  $0x01, X3, Y12, Y12
+	VPSRLW       $0x04, Y12, Y3
+	VPAND        Y4, Y3, Y3
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y3, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y3, Y8, Y3
+	VPXOR        Y3, Y12, Y12
+	VPXOR        520(SP), Y12, Y3
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y3, Y3
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y3, Y3
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y3, Y3
+	VPBROADCASTD 4(AX), Y12
+	VPXOR        200(SP), Y12, Y12
+	VPXOR        232(SP), Y12, Y12
+	VPXOR        Y0, Y12, Y12
+	VMOVDQU      Y0, 136(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X0
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X0, X0
+	VINSERTI128  $0x01, X0, Y12, Y12
+	VPSRLW       $0x04, Y12, Y0
+	VPAND        Y4, Y0, Y0
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y0, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y0, Y8, Y0
+	VPXOR        Y0, Y12, Y12
+	VPXOR        168(SP), Y12, Y0
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y0, Y0
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y0, Y0
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y0, Y0
+	VPBROADCASTD 4(AX), Y12
+	VPXOR        328(SP), Y12, Y12
+	VPXOR        360(SP), Y12, Y12
+	VPXOR        Y1, Y12, Y12
+	VMOVDQU      Y1, 264(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X1
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X1, X1
+	VINSERTI128  $0x01, X1, Y12, Y12
+	VPSRLW       $0x04, Y12, Y1
+	VPAND        Y4, Y1, Y1
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y1, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y1, Y8, Y1
+	VPXOR        Y1, Y12, Y12
+	VPXOR        296(SP), Y12, Y1
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y1, Y1
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y1, Y1
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y1, Y1
+	VPBROADCASTD 4(AX), Y12
+	VPXOR        456(SP), Y12, Y12
+	VPXOR        488(SP), Y12, Y12
+	VPXOR        Y2, Y12, Y12
+	VMOVDQU      Y2, 392(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X2
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X2, X2
+	VINSERTI128  $0x01, X2, Y12, Y12
+	VPSRLW       $0x04, Y12, Y2
+	VPAND        Y4, Y2, Y2
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y2, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y2, Y8, Y2
+	VPXOR        Y2, Y12, Y12
+	VPXOR        424(SP), Y12, Y2
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y2, Y2
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y2, Y2
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y2, Y2
+	VPBROADCASTD 4(AX), Y12
+	VPXOR        584(SP), Y12, Y12
+	VPXOR        616(SP), Y12, Y12
+	VPXOR        Y3, Y12, Y12
+	VMOVDQU      Y3, 520(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X3
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X3, X3
+	VINSERTI128  $0x01, X3, Y12, Y12
+	VPSRLW       $0x04, Y12, Y3
+	VPAND        Y4, Y3, Y3
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y3, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y3, Y8, Y3
+	VPXOR        Y3, Y12, Y12
+	VPXOR        552(SP), Y12, Y3
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y3, Y3
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y3, Y3
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y3, Y3
+	VPBROADCASTD 8(AX), Y12
+	VPXOR        232(SP), Y12, Y12
+	VPXOR        136(SP), Y12, Y12
+	VPXOR        Y0, Y12, Y12
+	VMOVDQU      Y0, 168(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X0
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X0, X0
+	VINSERTI128  $0x01, X0, Y12, Y12
+	VPSRLW       $0x04, Y12, Y0
+	VPAND        Y4, Y0, Y0
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y0, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y0, Y8, Y0
+	VPXOR        Y0, Y12, Y12
+	VPXOR        200(SP), Y12, Y0
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y0, Y0
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y0, Y0
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y0, Y0
+	VPBROADCASTD 8(AX), Y12
+	VPXOR        360(SP), Y12, Y12
+	VPXOR        264(SP), Y12, Y12
+	VPXOR        Y1, Y12, Y12
+	VMOVDQU      Y1, 296(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X1
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X1, X1
+	VINSERTI128  $0x01, X1, Y12, Y12
+	VPSRLW       $0x04, Y12, Y1
+	VPAND        Y4, Y1, Y1
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y1, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y1, Y8, Y1
+	VPXOR        Y1, Y12, Y12
+	VPXOR        328(SP), Y12, Y1
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y1, Y1
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y1, Y1
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y1, Y1
+	VPBROADCASTD 8(AX), Y12
+	VPXOR        488(SP), Y12, Y12
+	VPXOR        392(SP), Y12, Y12
+	VPXOR        Y2, Y12, Y12
+	VMOVDQU      Y2, 424(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X2
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X2, X2
+	VINSERTI128  $0x01, X2, Y12, Y12
+	VPSRLW       $0x04, Y12, Y2
+	VPAND        Y4, Y2, Y2
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y2, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y2, Y8, Y2
+	VPXOR        Y2, Y12, Y12
+	VPXOR        456(SP), Y12, Y2
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y2, Y2
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y2, Y2
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y2, Y2
+	VPBROADCASTD 8(AX), Y12
+	VPXOR        616(SP), Y12, Y12
+	VPXOR        520(SP), Y12, Y12
+	VPXOR        Y3, Y12, Y12
+	VMOVDQU      Y3, 552(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X3
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X3, X3
+	VINSERTI128  $0x01, X3, Y12, Y12
+	VPSRLW       $0x04, Y12, Y3
+	VPAND        Y4, Y3, Y3
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y3, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y3, Y8, Y3
+	VPXOR        Y3, Y12, Y12
+	VPXOR        584(SP), Y12, Y3
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y3, Y3
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y3, Y3
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y3, Y3
+	VPBROADCASTD 12(AX), Y12
+	VPXOR        136(SP), Y12, Y12
+	VPXOR        168(SP), Y12, Y12
+	VPXOR        Y0, Y12, Y12
+	VMOVDQU      Y0, 200(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X0
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X0, X0
+	VINSERTI128  $0x01, X0, Y12, Y12
+	VPSRLW       $0x04, Y12, Y0
+	VPAND        Y4, Y0, Y0
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y0, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y0, Y8, Y0
+	VPXOR        Y0, Y12, Y12
+	VPXOR        232(SP), Y12, Y0
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y0, Y0
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y0, Y0
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y0, Y0
+	VPBROADCASTD 12(AX), Y12
+	VPXOR        264(SP), Y12, Y12
+	VPXOR        296(SP), Y12, Y12
+	VPXOR        Y1, Y12, Y12
+	VMOVDQU      Y1, 328(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X1
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X1, X1
+	VINSERTI128  $0x01, X1, Y12, Y12
+	VPSRLW       $0x04, Y12, Y1
+	VPAND        Y4, Y1, Y1
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y1, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y1, Y8, Y1
+	VPXOR        Y1, Y12, Y12
+	VPXOR        360(SP), Y12, Y1
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y1, Y1
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y1, Y1
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y1, Y1
+	VPBROADCASTD 12(AX), Y12
+	VPXOR        392(SP), Y12, Y12
+	VPXOR        424(SP), Y12, Y12
+	VPXOR        Y2, Y12, Y12
+	VMOVDQU      Y2, 456(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X2
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X2, X2
+	VINSERTI128  $0x01, X2, Y12, Y12
+	VPSRLW       $0x04, Y12, Y2
+	VPAND        Y4, Y2, Y2
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y2, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y2, Y8, Y2
+	VPXOR        Y2, Y12, Y12
+	VPXOR        488(SP), Y12, Y2
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y2, Y2
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y2, Y2
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y2, Y2
+	VPBROADCASTD 12(AX), Y12
+	VPXOR        520(SP), Y12, Y12
+	VPXOR        552(SP), Y12, Y12
+	VPXOR        Y3, Y12, Y12
+	VMOVDQU      Y3, 584(SP)
+	VPSHUFB      Y9, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X3
+	VAESENCLAST  X4, X12, X12
+	VAESENCLAST  X4, X3, X3
+	VINSERTI128  $0x01, X3, Y12, Y12
+	VPSRLW       $0x04, Y12, Y3
+	VPAND        Y4, Y3, Y3
+	VPAND        Y4, Y12, Y12
+	VPSHUFB      Y12, Y5, Y13
+	VPSHUFB      Y3, Y6, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y7, Y12
+	VPSHUFB      Y3, Y8, Y3
+	VPXOR        Y3, Y12, Y12
+	VPXOR        616(SP), Y12, Y3
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y10, Y13, Y14
+	VPXOR        Y14, Y3, Y3
+	VPSHUFB      Y11, Y13, Y13
+	VPXOR        Y13, Y3, Y3
+	VPSHUFB      aesniRotl24<>+0(SB), Y12, Y12
+	VPXOR        Y12, Y3, Y3
+	ADDQ         $0x10, AX
+	DECQ         SI
+	JNZ          rounds4
+	VMOVDQU      136(SP), Y4
+	VMOVDQU      168(SP), Y5
+	VMOVDQU      200(SP), Y6
+	VPSRLW       $0x04, Y4, Y7
+	VPAND        aesniNibbleMask<>+0(SB), Y7, Y7
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VMOVDQU      aesniOutLo<>+0(SB), Y8
+	VPSHUFB      Y4, Y8, Y4
+	VMOVDQU      aesniOutHi<>+0(SB), Y8
+	VPSHUFB      Y7, Y8, Y7
+	VPXOR        Y7, Y4, Y4
+	VPSRLW       $0x04, Y5, Y7
+	VPAND        aesniNibbleMask<>+0(SB), Y7, Y7
+	VPAND        aesniNibbleMask<>+0(SB), Y5, Y5
+	VMOVDQU      aesniOutLo<>+0(SB), Y8
+	VPSHUFB      Y5, Y8, Y5
+	VMOVDQU      aesniOutHi<>+0(SB), Y8
+	VPSHUFB      Y7, Y8, Y7
+	VPXOR        Y7, Y5, Y5
+	VPSRLW       $0x04, Y6, Y7
+	VPAND        aesniNibbleMask<>+0(SB), Y7, Y7
+	VPAND        aesniNibbleMask<>+0(SB), Y6, Y6
+	VMOVDQU      aesniOutLo<>+0(SB), Y8
+	VPSHUFB      Y6, Y8, Y6
+	VMOVDQU      aesniOutHi<>+0(SB), Y8
+	VPSHUFB      Y7, Y8, Y7
+	VPXOR        Y7, Y6, Y6
+	VPSRLW       $0x04, Y0, Y7
+	VPAND        aesniNibbleMask<>+0(SB), Y7, Y7
+	VPAND        aesniNibbleMask<>+0(SB), Y0, Y0
+	VMOVDQU      aesniOutLo<>+0(SB), Y8
+	VPSHUFB      Y0, Y8, Y0
+	VMOVDQU      aesniOutHi<>+0(SB), Y8
+	VPSHUFB      Y7, Y8, Y7
+	VPXOR        Y7, Y0, Y0
+	VPUNPCKLDQ   Y6, Y0, Y7
+	VPUNPCKHDQ   Y6, Y0, Y0
+	VPUNPCKLDQ   Y4, Y5, Y6
+	VPUNPCKHDQ   Y4, Y5, Y4
+	VPUNPCKLQDQ  Y6, Y7, Y5
+	VPSHUFB      aesniBswap<>+0(SB), Y5, Y5
+	VPXOR        (DX), Y5, Y5
+	VMOVDQU      Y5, (CX)
+	VPUNPCKHQDQ  Y6, Y7, Y5
+	VPSHUFB      aesniBswap<>+0(SB), Y5, Y5
+	VPXOR        32(DX), Y5, Y5
+	VMOVDQU      Y5, 32(CX)
+	VPUNPCKLQDQ  Y4, Y0, Y5
+	VPSHUFB      aesniBswap<>+0(SB), Y5, Y5
+	VPXOR        64(DX), Y5, Y5
+	VMOVDQU      Y5, 64(CX)
+	VPUNPCKHQDQ  Y4, Y0, Y0
+	VPSHUFB      aesniBswap<>+0(SB), Y0, Y0
+	VPXOR        96(DX), Y0, Y0
+	VMOVDQU      Y0, 96(CX)
+	VMOVDQU      264(SP), Y0
+	VMOVDQU      296(SP), Y4
+	VMOVDQU      328(SP), Y5
+	VPSRLW       $0x04, Y0, Y6
+	VPAND        aesniNibbleMask<>+0(SB), Y6, Y6
+	VPAND        aesniNibbleMask<>+0(SB), Y0, Y0
+	VMOVDQU      aesniOutLo<>+0(SB), Y7
+	VPSHUFB      Y0, Y7, Y0
+	VMOVDQU      aesniOutHi<>+0(SB), Y7
+	VPSHUFB      Y6, Y7, Y6
+	VPXOR        Y6, Y0, Y0
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        aesniNibbleMask<>+0(SB), Y6, Y6
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VMOVDQU      aesniOutLo<>+0(SB), Y7
+	VPSHUFB      Y4, Y7, Y4
+	VMOVDQU      aesniOutHi<>+0(SB), Y7
+	VPSHUFB      Y6, Y7, Y6
+	VPXOR        Y6, Y4, Y4
+	VPSRLW       $0x04, Y5, Y6
+	VPAND        aesniNibbleMask<>+0(SB), Y6, Y6
+	VPAND        aesniNibbleMask<>+0(SB), Y5, Y5
+	VMOVDQU      aesniOutLo<>+0(SB), Y7
+	VPSHUFB      Y5, Y7, Y5
+	VMOVDQU      aesniOutHi<>+0(SB), Y7
+	VPSHUFB      Y6, Y7, Y6
+	VPXOR        Y6, Y5, Y5
+	VPSRLW       $0x04, Y1, Y6
+	VPAND        aesniNibbleMask<>+0(SB), Y6, Y6
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VMOVDQU      aesniOutLo<>+0(SB), Y7
+	VPSHUFB      Y1, Y7, Y1
+	VMOVDQU      aesniOutHi<>+0(SB), Y7
+	VPSHUFB      Y6, Y7, Y6
+	VPXOR        Y6, Y1, Y1
+	VPUNPCKLDQ   Y5, Y1, Y6
+	VPUNPCKHDQ   Y5, Y1, Y1
+	VPUNPCKLDQ   Y0, Y4, Y5
+	VPUNPCKHDQ   Y0, Y4, Y0
+	VPUNPCKLQDQ  Y5, Y6, Y4
+	VPSHUFB      aesniBswap<>+0(SB), Y4, Y4
+	VPXOR        128(DX), Y4, Y4
+	VMOVDQU      Y4, 128(CX)
+	VPUNPCKHQDQ  Y5, Y6, Y4
+	VPSHUFB      aesniBswap<>+0(SB), Y4, Y4
+	VPXOR        160(DX), Y4, Y4
+	VMOVDQU      Y4, 160(CX)
+	VPUNPCKLQDQ  Y0, Y1, Y4
+	VPSHUFB      aesniBswap<>+0(SB), Y4, Y4
+	VPXOR        192(DX), Y4, Y4
+	VMOVDQU      Y4, 192(CX)
+	VPUNPCKHQDQ  Y0, Y1, Y0
+	VPSHUFB      aesniBswap<>+0(SB), Y0, Y0
+	VPXOR        224(DX), Y0, Y0
+	VMOVDQU      Y0, 224(CX)
+	VMOVDQU      392(SP), Y0
+	VMOVDQU      424(SP), Y1
+	VMOVDQU      456(SP), Y4
+	VPSRLW       $0x04, Y0, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y5, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y0, Y0
+	VMOVDQU      aesniOutLo<>+0(SB), Y6
+	VPSHUFB      Y0, Y6, Y0
+	VMOVDQU      aesniOutHi<>+0(SB), Y6
+	VPSHUFB      Y5, Y6, Y5
+	VPXOR        Y5, Y0, Y0
+	VPSRLW       $0x04, Y1, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y5, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VMOVDQU      aesniOutLo<>+0(SB), Y6
+	VPSHUFB      Y1, Y6, Y1
+	VMOVDQU      aesniOutHi<>+0(SB), Y6
+	VPSHUFB      Y5, Y6, Y5
+	VPXOR        Y5, Y1, Y1
+	VPSRLW       $0x04, Y4, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y5, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VMOVDQU      aesniOutLo<>+0(SB), Y6
+	VPSHUFB      Y4, Y6, Y4
+	VMOVDQU      aesniOutHi<>+0(SB), Y6
+	VPSHUFB      Y5, Y6, Y5
+	VPXOR        Y5, Y4, Y4
+	VPSRLW       $0x04, Y2, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y5, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VMOVDQU      aesniOutLo<>+0(SB), Y6
+	VPSHUFB      Y2, Y6, Y2
+	VMOVDQU      aesniOutHi<>+0(SB), Y6
+	VPSHUFB      Y5, Y6, Y5
+	VPXOR        Y5, Y2, Y2
+	VPUNPCKLDQ   Y4, Y2, Y5
+	VPUNPCKHDQ   Y4, Y2, Y2
+	VPUNPCKLDQ   Y0, Y1, Y4
+	VPUNPCKHDQ   Y0, Y1, Y0
+	VPUNPCKLQDQ  Y4, Y5, Y1
+	VPSHUFB      aesniBswap<>+0(SB), Y1, Y1
+	VPXOR        256(DX), Y1, Y1
+	VMOVDQU      Y1, 256(CX)
+	VPUNPCKHQDQ  Y4, Y5, Y1
+	VPSHUFB      aesniBswap<>+0(SB), Y1, Y1
+	VPXOR        288(DX), Y1, Y1
+	VMOVDQU      Y1, 288(CX)
+	VPUNPCKLQDQ  Y0, Y2, Y1
+	VPSHUFB      aesniBswap<>+0(SB), Y1, Y1
+	VPXOR        320(DX), Y1, Y1
+	VMOVDQU      Y1, 320(CX)
+	VPUNPCKHQDQ  Y0, Y2, Y0
+	VPSHUFB      aesniBswap<>+0(SB), Y0, Y0
+	VPXOR        352(DX), Y0, Y0
+	VMOVDQU      Y0, 352(CX)
+	VMOVDQU      520(SP), Y0
+	VMOVDQU      552(SP), Y1
+	VMOVDQU      584(SP), Y2
+	VPSRLW       $0x04, Y0, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y0, Y0
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y0, Y5, Y0
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y0, Y0
+	VPSRLW       $0x04, Y1, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y1, Y5, Y1
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y1, Y1
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y2, Y5, Y2
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y2, Y2
+	VPSRLW       $0x04, Y3, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y3, Y3
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y3, Y5, Y3
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y3, Y3
+	VPUNPCKLDQ   Y2, Y3, Y4
+	VPUNPCKHDQ   Y2, Y3, Y2
+	VPUNPCKLDQ   Y0, Y1, Y3
+	VPUNPCKHDQ   Y0, Y1, Y0
+	VPUNPCKLQDQ  Y3, Y4, Y1
+	VPSHUFB      aesniBswap<>+0(SB), Y1, Y1
+	VPXOR        384(DX), Y1, Y1
+	VMOVDQU      Y1, 384(CX)
+	VPUNPCKHQDQ  Y3, Y4, Y1
+	VPSHUFB      aesniBswap<>+0(SB), Y1, Y1
+	VPXOR        416(DX), Y1, Y1
+	VMOVDQU      Y1, 416(CX)
+	VPUNPCKLQDQ  Y0, Y2, Y1
+	VPSHUFB      aesniBswap<>+0(SB), Y1, Y1
+	VPXOR        448(DX), Y1, Y1
+	VMOVDQU      Y1, 448(CX)
+	VPUNPCKHQDQ  Y0, Y2, Y0
+	VPSHUFB      aesniBswap<>+0(SB), Y0, Y0
+	VPXOR        480(DX), Y0, Y0
+	VMOVDQU      Y0, 480(CX)
+	ADDQ         $0x00000200, DX
+	ADDQ         $0x00000200, CX
+	SUBQ         $0x00000200, BX
+	JMP          full
+
+full_end:
+	CMPQ         BX, $0x00000180
+	JB           g3_end
+	VPBROADCASTD 132(SP), Y0
+	VMOVDQU      Y0, 136(SP)
+	VPBROADCASTD 128(SP), Y0
+	VMOVDQU      Y0, 168(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, Y1
+	VPADDQ       aesniOffsetsA<>+0(SB), Y1, Y0
+	VPADDQ       aesniOffsetsB<>+0(SB), Y1, Y1
+	VSHUFPS      $0xdd, Y1, Y0, Y2
+	VSHUFPS      $0x88, Y1, Y0, Y0
+	ADDQ         $0x08, R8
+	VPSRLW       $0x04, Y2, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VMOVDQU      aesniInLo<>+0(SB), Y3
+	VPSHUFB      Y2, Y3, Y2
+	VMOVDQU      aesniInHi<>+0(SB), Y3
+	VPSHUFB      Y1, Y3, Y1
+	VPXOR        Y1, Y2, Y2
+	VMOVDQU      Y2, 200(SP)
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y0, Y0
+	VMOVDQU      aesniInLo<>+0(SB), Y2
+	VPSHUFB      Y0, Y2, Y0
+	VMOVDQU      aesniInHi<>+0(SB), Y2
+	VPSHUFB      Y1, Y2, Y1
+	VPXOR        Y1, Y0, Y0
+	VPBROADCASTD 132(SP), Y1
+	VMOVDQU      Y1, 264(SP)
+	VPBROADCASTD 128(SP), Y1
+	VMOVDQU      Y1, 296(SP)
+	VMOVQ        R8, X1
+	VPBROADCASTQ X1, Y2
+	VPADDQ       aesniOffsetsA<>+0(SB), Y2, Y1
+	VPADDQ       aesniOffsetsB<>+0(SB), Y2, Y2
+	VSHUFPS      $0xdd, Y2, Y1, Y3
+	VSHUFPS      $0x88, Y2, Y1, Y1
+	ADDQ         $0x08, R8
+	VPSRLW       $0x04, Y3, Y2
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VPAND        aesniNibbleMask<>+0(SB), Y3, Y3
+	VMOVDQU      aesniInLo<>+0(SB), Y4
+	VPSHUFB      Y3, Y4, Y3
+	VMOVDQU      aesniInHi<>+0(SB), Y4
+	VPSHUFB      Y2, Y4, Y2
+	VPXOR        Y2, Y3, Y3
+	VMOVDQU      Y3, 328(SP)
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VMOVDQU      aesniInLo<>+0(SB), Y3
+	VPSHUFB      Y1, Y3, Y1
+	VMOVDQU      aesniInHi<>+0(SB), Y3
+	VPSHUFB      Y2, Y3, Y2
+	VPXOR        Y2, Y1, Y1
+	VPBROADCASTD 132(SP), Y2
+	VMOVDQU      Y2, 392(SP)
+	VPBROADCASTD 128(SP), Y2
+	VMOVDQU      Y2, 424(SP)
+	VMOVQ        R8, X2
+	VPBROADCASTQ X2, Y3
+	VPADDQ       aesniOffsetsA<>+0(SB), Y3, Y2
+	VPADDQ       aesniOffsetsB<>+0(SB), Y3, Y3
+	VSHUFPS      $0xdd, Y3, Y2, Y4
+	VSHUFPS      $0x88, Y3, Y2, Y2
+	ADDQ         $0x08, R8
+	VPSRLW       $0x04, Y4, Y3
+	VPAND        aesniNibbleMask<>+0(SB), Y3, Y3
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VMOVDQU      aesniInLo<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VMOVDQU      aesniInHi<>+0(SB), Y5
+	VPSHUFB      Y3, Y5, Y3
+	VPXOR        Y3, Y4, Y4
+	VMOVDQU      Y4, 456(SP)
+	VPSRLW       $0x04, Y2, Y3
+	VPAND        aesniNibbleMask<>+0(SB), Y3, Y3
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VMOVDQU      aesniInLo<>+0(SB), Y4
+	VPSHUFB      Y2, Y4, Y2
+	VMOVDQU      aesniInHi<>+0(SB), Y4
+	VPSHUFB      Y3, Y4, Y3
+	VPXOR        Y3, Y2, Y2
+	VMOVDQU      aesniNibbleMask<>+0(SB), Y3
+	VMOVDQU      aesniQLo<>+0(SB), Y4
+	VMOVDQU      aesniQHi<>+0(SB), Y5
+	VMOVDQU      aesniPLo<>+0(SB), Y6
+	VMOVDQU      aesniPHi<>+0(SB), Y7
+	VMOVDQU      aesniInvShiftRows<>+0(SB), Y8
+	VMOVDQU      aesniRotl8<>+0(SB), Y9
+	VMOVDQU      aesniRotl16<>+0(SB), Y10
+	VMOVDQU      aesniRotl24<>+0(SB), Y11
+	LEAQ         (SP), AX
+	MOVQ         $0x00000008, SI
+
+rounds5:
+	VPBROADCASTD (AX), Y12
+	VPXOR        168(SP), Y12, Y12
+	VPXOR        200(SP), Y12, Y12
+	VPXOR        Y0, Y12, Y12
+	VMOVDQU      Y0, 232(SP)
+	VPSHUFB      Y8, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X0
+	VAESENCLAST  X3, X12, X12
+	VAESENCLAST  X3, X0, X0
+	VINSERTI128  $0x01, X0, Y12, Y12
+	VPSRLW       $0x04, Y12, Y0
+	VPAND        Y3, Y0, Y0
+	VPAND        Y3, Y12, Y12
+	VPSHUFB      Y12, Y4, Y13
+	VPSHUFB      Y0, Y5, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y6, Y12
+	VPSHUFB      Y0, Y7, Y0
+	VPXOR        Y0, Y12, Y12
+	VPXOR        136(SP), Y12, Y0
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y9, Y13, Y14
+	VPXOR        Y14, Y0, Y0
+	VPSHUFB      Y10, Y13, Y13
+	VPXOR        Y13, Y0, Y0
+	VPSHUFB      Y11, Y12, Y12
+	VPXOR        Y12, Y0, Y0
+	VPBROADCASTD (AX), Y12
+	VPXOR        296(SP), Y12, Y12
+	VPXOR        328(SP), Y12, Y12
+	VPXOR        Y1, Y12, Y12
+	VMOVDQU      Y1, 360(SP)
+	VPSHUFB      Y8, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X1
+	VAESENCLAST  X3, X12, X12
+	VAESENCLAST  X3, X1, X1
+	VINSERTI128  $0x01, X1, Y12, Y12
+	VPSRLW       $0x04, Y12, Y1
+	VPAND        Y3, Y1, Y1
+	VPAND        Y3, Y12, Y12
+	VPSHUFB      Y12, Y4, Y13
+	VPSHUFB      Y1, Y5, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y6, Y12
+	VPSHUFB      Y1, Y7, Y1
+	VPXOR        Y1, Y12, Y12
+	VPXOR        264(SP), Y12, Y1
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y9, Y13, Y14
+	VPXOR        Y14, Y1, Y1
+	VPSHUFB      Y10, Y13, Y13
+	VPXOR        Y13, Y1, Y1
+	VPSHUFB      Y11, Y12, Y12
+	VPXOR        Y12, Y1, Y1
+	VPBROADCASTD (AX), Y12
+	VPXOR        424(SP), Y12, Y12
+	VPXOR        456(SP), Y12, Y12
+	VPXOR        Y2, Y12, Y12
+	VMOVDQU      Y2, 488(SP)
+	VPSHUFB      Y8, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X2
+	VAESENCLAST  X3, X12, X12
+	VAESENCLAST  X3, X2, X2
+	VINSERTI128  $0x01, X2, Y12, Y12
+	VPSRLW       $0x04, Y12, Y2
+	VPAND        Y3, Y2, Y2
+	VPAND        Y3, Y12, Y12
+	VPSHUFB      Y12, Y4, Y13
+	VPSHUFB      Y2, Y5, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y6, Y12
+	VPSHUFB      Y2, Y7, Y2
+	VPXOR        Y2, Y12, Y12
+	VPXOR        392(SP), Y12, Y2
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y9, Y13, Y14
+	VPXOR        Y14, Y2, Y2
+	VPSHUFB      Y10, Y13, Y13
+	VPXOR        Y13, Y2, Y2
+	VPSHUFB      Y11, Y12, Y12
+	VPXOR        Y12, Y2, Y2
+	VPBROADCASTD 4(AX), Y12
+	VPXOR        200(SP), Y12, Y12
+	VPXOR        232(SP), Y12, Y12
+	VPXOR        Y0, Y12, Y12
+	VMOVDQU      Y0, 136(SP)
+	VPSHUFB      Y8, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X0
+	VAESENCLAST  X3, X12, X12
+	VAESENCLAST  X3, X0, X0
+	VINSERTI128  $0x01, X0, Y12, Y12
+	VPSRLW       $0x04, Y12, Y0
+	VPAND        Y3, Y0, Y0
+	VPAND        Y3, Y12, Y12
+	VPSHUFB      Y12, Y4, Y13
+	VPSHUFB      Y0, Y5, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y6, Y12
+	VPSHUFB      Y0, Y7, Y0
+	VPXOR        Y0, Y12, Y12
+	VPXOR        168(SP), Y12, Y0
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y9, Y13, Y14
+	VPXOR        Y14, Y0, Y0
+	VPSHUFB      Y10, Y13, Y13
+	VPXOR        Y13, Y0, Y0
+	VPSHUFB      Y11, Y12, Y12
+	VPXOR        Y12, Y0, Y0
+	VPBROADCASTD 4(AX), Y12
+	VPXOR        328(SP), Y12, Y12
+	VPXOR        360(SP), Y12, Y12
+	VPXOR        Y1, Y12, Y12
+	VMOVDQU      Y1, 264(SP)
+	VPSHUFB      Y8, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X1
+	VAESENCLAST  X3, X12, X12
+	VAESENCLAST  X3, X1, X1
+	VINSERTI128  $0x01, X1, Y12, Y12
+	VPSRLW       $0x04, Y12, Y1
+	VPAND        Y3, Y1, Y1
+	VPAND        Y3, Y12, Y12
+	VPSHUFB      Y12, Y4, Y13
+	VPSHUFB      Y1, Y5, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y6, Y12
+	VPSHUFB      Y1, Y7, Y1
+	VPXOR        Y1, Y12, Y12
+	VPXOR        296(SP), Y12, Y1
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y9, Y13, Y14
+	VPXOR        Y14, Y1, Y1
+	VPSHUFB      Y10, Y13, Y13
+	VPXOR        Y13, Y1, Y1
+	VPSHUFB      Y11, Y12, Y12
+	VPXOR        Y12, Y1, Y1
+	VPBROADCASTD 4(AX), Y12
+	VPXOR        456(SP), Y12, Y12
+	VPXOR        488(SP), Y12, Y12
+	VPXOR        Y2, Y12, Y12
+	VMOVDQU      Y2, 392(SP)
+	VPSHUFB      Y8, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X2
+	VAESENCLAST  X3, X12, X12
+	VAESENCLAST  X3, X2, X2
+	VINSERTI128  $0x01, X2, Y12, Y12
+	VPSRLW       $0x04, Y12, Y2
+	VPAND        Y3, Y2, Y2
+	VPAND        Y3, Y12, Y12
+	VPSHUFB      Y12, Y4, Y13
+	VPSHUFB      Y2, Y5, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y6, Y12
+	VPSHUFB      Y2, Y7, Y2
+	VPXOR        Y2, Y12, Y12
+	VPXOR        424(SP), Y12, Y2
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y9, Y13, Y14
+	VPXOR        Y14, Y2, Y2
+	VPSHUFB      Y10, Y13, Y13
+	VPXOR        Y13, Y2, Y2
+	VPSHUFB      Y11, Y12, Y12
+	VPXOR        Y12, Y2, Y2
+	VPBROADCASTD 8(AX), Y12
+	VPXOR        232(SP), Y12, Y12
+	VPXOR        136(SP), Y12, Y12
+	VPXOR        Y0, Y12, Y12
+	VMOVDQU      Y0, 168(SP)
+	VPSHUFB      Y8, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X0
+	VAESENCLAST  X3, X12, X12
+	VAESENCLAST  X3, X0, X0
+	VINSERTI128  $0x01, X0, Y12, Y12
+	VPSRLW       $0x04, Y12, Y0
+	VPAND        Y3, Y0, Y0
+	VPAND        Y3, Y12, Y12
+	VPSHUFB      Y12, Y4, Y13
+	VPSHUFB      Y0, Y5, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y6, Y12
+	VPSHUFB      Y0, Y7, Y0
+	VPXOR        Y0, Y12, Y12
+	VPXOR        200(SP), Y12, Y0
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y9, Y13, Y14
+	VPXOR        Y14, Y0, Y0
+	VPSHUFB      Y10, Y13, Y13
+	VPXOR        Y13, Y0, Y0
+	VPSHUFB      Y11, Y12, Y12
+	VPXOR        Y12, Y0, Y0
+	VPBROADCASTD 8(AX), Y12
+	VPXOR        360(SP), Y12, Y12
+	VPXOR        264(SP), Y12, Y12
+	VPXOR        Y1, Y12, Y12
+	VMOVDQU      Y1, 296(SP)
+	VPSHUFB      Y8, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X1
+	VAESENCLAST  X3, X12, X12
+	VAESENCLAST  X3, X1, X1
+	VINSERTI128  $0x01, X1, Y12, Y12
+	VPSRLW       $0x04, Y12, Y1
+	VPAND        Y3, Y1, Y1
+	VPAND        Y3, Y12, Y12
+	VPSHUFB      Y12, Y4, Y13
+	VPSHUFB      Y1, Y5, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y6, Y12
+	VPSHUFB      Y1, Y7, Y1
+	VPXOR        Y1, Y12, Y12
+	VPXOR        328(SP), Y12, Y1
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y9, Y13, Y14
+	VPXOR        Y14, Y1, Y1
+	VPSHUFB      Y10, Y13, Y13
+	VPXOR        Y13, Y1, Y1
+	VPSHUFB      Y11, Y12, Y12
+	VPXOR        Y12, Y1, Y1
+	VPBROADCASTD 8(AX), Y12
+	VPXOR        488(SP), Y12, Y12
+	VPXOR        392(SP), Y12, Y12
+	VPXOR        Y2, Y12, Y12
+	VMOVDQU      Y2, 424(SP)
+	VPSHUFB      Y8, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X2
+	VAESENCLAST  X3, X12, X12
+	VAESENCLAST  X3, X2, X2
+	VINSERTI128  $0x01, X2, Y12, Y12
+	VPSRLW       $0x04, Y12, Y2
+	VPAND        Y3, Y2, Y2
+	VPAND        Y3, Y12, Y12
+	VPSHUFB      Y12, Y4, Y13
+	VPSHUFB      Y2, Y5, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y6, Y12
+	VPSHUFB      Y2, Y7, Y2
+	VPXOR        Y2, Y12, Y12
+	VPXOR        456(SP), Y12, Y2
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y9, Y13, Y14
+	VPXOR        Y14, Y2, Y2
+	VPSHUFB      Y10, Y13, Y13
+	VPXOR        Y13, Y2, Y2
+	VPSHUFB      Y11, Y12, Y12
+	VPXOR        Y12, Y2, Y2
+	VPBROADCASTD 12(AX), Y12
+	VPXOR        136(SP), Y12, Y12
+	VPXOR        168(SP), Y12, Y12
+	VPXOR        Y0, Y12, Y12
+	VMOVDQU      Y0, 200(SP)
+	VPSHUFB      Y8, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X0
+	VAESENCLAST  X3, X12, X12
+	VAESENCLAST  X3, X0, X0
+	VINSERTI128  $0x01, X0, Y12, Y12
+	VPSRLW       $0x04, Y12, Y0
+	VPAND        Y3, Y0, Y0
+	VPAND        Y3, Y12, Y12
+	VPSHUFB      Y12, Y4, Y13
+	VPSHUFB      Y0, Y5, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y6, Y12
+	VPSHUFB      Y0, Y7, Y0
+	VPXOR        Y0, Y12, Y12
+	VPXOR        232(SP), Y12, Y0
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y9, Y13, Y14
+	VPXOR        Y14, Y0, Y0
+	VPSHUFB      Y10, Y13, Y13
+	VPXOR        Y13, Y0, Y0
+	VPSHUFB      Y11, Y12, Y12
+	VPXOR        Y12, Y0, Y0
+	VPBROADCASTD 12(AX), Y12
+	VPXOR        264(SP), Y12, Y12
+	VPXOR        296(SP), Y12, Y12
+	VPXOR        Y1, Y12, Y12
+	VMOVDQU      Y1, 328(SP)
+	VPSHUFB      Y8, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X1
+	VAESENCLAST  X3, X12, X12
+	VAESENCLAST  X3, X1, X1
+	VINSERTI128  $0x01, X1, Y12, Y12
+	VPSRLW       $0x04, Y12, Y1
+	VPAND        Y3, Y1, Y1
+	VPAND        Y3, Y12, Y12
+	VPSHUFB      Y12, Y4, Y13
+	VPSHUFB      Y1, Y5, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y6, Y12
+	VPSHUFB      Y1, Y7, Y1
+	VPXOR        Y1, Y12, Y12
+	VPXOR        360(SP), Y12, Y1
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y9, Y13, Y14
+	VPXOR        Y14, Y1, Y1
+	VPSHUFB      Y10, Y13, Y13
+	VPXOR        Y13, Y1, Y1
+	VPSHUFB      Y11, Y12, Y12
+	VPXOR        Y12, Y1, Y1
+	VPBROADCASTD 12(AX), Y12
+	VPXOR        392(SP), Y12, Y12
+	VPXOR        424(SP), Y12, Y12
+	VPXOR        Y2, Y12, Y12
+	VMOVDQU      Y2, 456(SP)
+	VPSHUFB      Y8, Y12, Y12
+	VEXTRACTI128 $0x01, Y12, X2
+	VAESENCLAST  X3, X12, X12
+	VAESENCLAST  X3, X2, X2
+	VINSERTI128  $0x01, X2, Y12, Y12
+	VPSRLW       $0x04, Y12, Y2
+	VPAND        Y3, Y2, Y2
+	VPAND        Y3, Y12, Y12
+	VPSHUFB      Y12, Y4, Y13
+	VPSHUFB      Y2, Y5, Y14
+	VPXOR        Y14, Y13, Y13
+	VPSHUFB      Y12, Y6, Y12
+	VPSHUFB      Y2, Y7, Y2
+	VPXOR        Y2, Y12, Y12
+	VPXOR        488(SP), Y12, Y2
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y9, Y13, Y14
+	VPXOR        Y14, Y2, Y2
+	VPSHUFB      Y10, Y13, Y13
+	VPXOR        Y13, Y2, Y2
+	VPSHUFB      Y11, Y12, Y12
+	VPXOR        Y12, Y2, Y2
+	ADDQ         $0x10, AX
+	DECQ         SI
+	JNZ          rounds5
+	VMOVDQU      136(SP), Y3
+	VMOVDQU      168(SP), Y4
+	VMOVDQU      200(SP), Y5
+	VPSRLW       $0x04, Y3, Y6
+	VPAND        aesniNibbleMask<>+0(SB), Y6, Y6
+	VPAND        aesniNibbleMask<>+0(SB), Y3, Y3
+	VMOVDQU      aesniOutLo<>+0(SB), Y7
+	VPSHUFB      Y3, Y7, Y3
+	VMOVDQU      aesniOutHi<>+0(SB), Y7
+	VPSHUFB      Y6, Y7, Y6
+	VPXOR        Y6, Y3, Y3
+	VPSRLW       $0x04, Y4, Y6
+	VPAND        aesniNibbleMask<>+0(SB), Y6, Y6
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VMOVDQU      aesniOutLo<>+0(SB), Y7
+	VPSHUFB      Y4, Y7, Y4
+	VMOVDQU      aesniOutHi<>+0(SB), Y7
+	VPSHUFB      Y6, Y7, Y6
+	VPXOR        Y6, Y4, Y4
+	VPSRLW       $0x04, Y5, Y6
+	VPAND        aesniNibbleMask<>+0(SB), Y6, Y6
+	VPAND        aesniNibbleMask<>+0(SB), Y5, Y5
+	VMOVDQU      aesniOutLo<>+0(SB), Y7
+	VPSHUFB      Y5, Y7, Y5
+	VMOVDQU      aesniOutHi<>+0(SB), Y7
+	VPSHUFB      Y6, Y7, Y6
+	VPXOR        Y6, Y5, Y5
+	VPSRLW       $0x04, Y0, Y6
+	VPAND        aesniNibbleMask<>+0(SB), Y6, Y6
+	VPAND        aesniNibbleMask<>+0(SB), Y0, Y0
+	VMOVDQU      aesniOutLo<>+0(SB), Y7
+	VPSHUFB      Y0, Y7, Y0
+	VMOVDQU      aesniOutHi<>+0(SB), Y7
+	VPSHUFB      Y6, Y7, Y6
+	VPXOR        Y6, Y0, Y0
+	VPUNPCKLDQ   Y5, Y0, Y6
+	VPUNPCKHDQ   Y5, Y0, Y0
+	VPUNPCKLDQ   Y3, Y4, Y5
+	VPUNPCKHDQ   Y3, Y4, Y3
+	VPUNPCKLQDQ  Y5, Y6, Y4
+	VPSHUFB      aesniBswap<>+0(SB), Y4, Y4
+	VPXOR        (DX), Y4, Y4
+	VMOVDQU      Y4, (CX)
+	VPUNPCKHQDQ  Y5, Y6, Y4
+	VPSHUFB      aesniBswap<>+0(SB), Y4, Y4
+	VPXOR        32(DX), Y4, Y4
+	VMOVDQU      Y4, 32(CX)
+	VPUNPCKLQDQ  Y3, Y0, Y4
+	VPSHUFB      aesniBswap<>+0(SB), Y4, Y4
+	VPXOR        64(DX), Y4, Y4
+	VMOVDQU      Y4, 64(CX)
+	VPUNPCKHQDQ  Y3, Y0, Y0
+	VPSHUFB      aesniBswap<>+0(SB), Y0, Y0
+	VPXOR        96(DX), Y0, Y0
+	VMOVDQU      Y0, 96(CX)
+	VMOVDQU      264(SP), Y0
+	VMOVDQU      296(SP), Y3
+	VMOVDQU      328(SP), Y4
+	VPSRLW       $0x04, Y0, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y5, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y0, Y0
+	VMOVDQU      aesniOutLo<>+0(SB), Y6
+	VPSHUFB      Y0, Y6, Y0
+	VMOVDQU      aesniOutHi<>+0(SB), Y6
+	VPSHUFB      Y5, Y6, Y5
+	VPXOR        Y5, Y0, Y0
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y5, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y3, Y3
+	VMOVDQU      aesniOutLo<>+0(SB), Y6
+	VPSHUFB      Y3, Y6, Y3
+	VMOVDQU      aesniOutHi<>+0(SB), Y6
+	VPSHUFB      Y5, Y6, Y5
+	VPXOR        Y5, Y3, Y3
+	VPSRLW       $0x04, Y4, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y5, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VMOVDQU      aesniOutLo<>+0(SB), Y6
+	VPSHUFB      Y4, Y6, Y4
+	VMOVDQU      aesniOutHi<>+0(SB), Y6
+	VPSHUFB      Y5, Y6, Y5
+	VPXOR        Y5, Y4, Y4
+	VPSRLW       $0x04, Y1, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y5, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VMOVDQU      aesniOutLo<>+0(SB), Y6
+	VPSHUFB      Y1, Y6, Y1
+	VMOVDQU      aesniOutHi<>+0(SB), Y6
+	VPSHUFB      Y5, Y6, Y5
+	VPXOR        Y5, Y1, Y1
+	VPUNPCKLDQ   Y4, Y1, Y5
+	VPUNPCKHDQ   Y4, Y1, Y1
+	VPUNPCKLDQ   Y0, Y3, Y4
+	VPUNPCKHDQ   Y0, Y3, Y0
+	VPUNPCKLQDQ  Y4, Y5, Y3
+	VPSHUFB      aesniBswap<>+0(SB), Y3, Y3
+	VPXOR        128(DX), Y3, Y3
+	VMOVDQU      Y3, 128(CX)
+	VPUNPCKHQDQ  Y4, Y5, Y3
+	VPSHUFB      aesniBswap<>+0(SB), Y3, Y3
+	VPXOR        160(DX), Y3, Y3
+	VMOVDQU      Y3, 160(CX)
+	VPUNPCKLQDQ  Y0, Y1, Y3
+	VPSHUFB      aesniBswap<>+0(SB), Y3, Y3
+	VPXOR        192(DX), Y3, Y3
+	VMOVDQU      Y3, 192(CX)
+	VPUNPCKHQDQ  Y0, Y1, Y0
+	VPSHUFB      aesniBswap<>+0(SB), Y0, Y0
+	VPXOR        224(DX), Y0, Y0
+	VMOVDQU      Y0, 224(CX)
+	VMOVDQU      392(SP), Y0
+	VMOVDQU      424(SP), Y1
+	VMOVDQU      456(SP), Y3
+	VPSRLW       $0x04, Y0, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y0, Y0
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y0, Y5, Y0
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y0, Y0
+	VPSRLW       $0x04, Y1, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y1, Y5, Y1
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y1, Y1
+	VPSRLW       $0x04, Y3, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y3, Y3
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y3, Y5, Y3
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y3, Y3
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y2, Y5, Y2
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y2, Y2
+	VPUNPCKLDQ   Y3, Y2, Y4
+	VPUNPCKHDQ   Y3, Y2, Y2
+	VPUNPCKLDQ   Y0, Y1, Y3
+	VPUNPCKHDQ   Y0, Y1, Y0
+	VPUNPCKLQDQ  Y3, Y4, Y1
+	VPSHUFB      aesniBswap<>+0(SB), Y1, Y1
+	VPXOR        256(DX), Y1, Y1
+	VMOVDQU      Y1, 256(CX)
+	VPUNPCKHQDQ  Y3, Y4, Y1
+	VPSHUFB      aesniBswap<>+0(SB), Y1, Y1
+	VPXOR        288(DX), Y1, Y1
+	VMOVDQU      Y1, 288(CX)
+	VPUNPCKLQDQ  Y0, Y2, Y1
+	VPSHUFB      aesniBswap<>+0(SB), Y1, Y1
+	VPXOR        320(DX), Y1, Y1
+	VMOVDQU      Y1, 320(CX)
+	VPUNPCKHQDQ  Y0, Y2, Y0
+	VPSHUFB      aesniBswap<>+0(SB), Y0, Y0
+	VPXOR        352(DX), Y0, Y0
+	VMOVDQU      Y0, 352(CX)
+	ADDQ         $0x00000180, DX
+	ADDQ         $0x00000180, CX
+	SUBQ         $0x00000180, BX
+
+g3_end:
+	CMPQ         BX, $0x00000100
+	JB           g2_end
+	VPBROADCASTD 132(SP), Y0
+	VMOVDQU      Y0, 136(SP)
+	VPBROADCASTD 128(SP), Y0
+	VMOVDQU      Y0, 168(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, Y1
+	VPADDQ       aesniOffsetsA<>+0(SB), Y1, Y0
+	VPADDQ       aesniOffsetsB<>+0(SB), Y1, Y1
+	VSHUFPS      $0xdd, Y1, Y0, Y2
+	VSHUFPS      $0x88, Y1, Y0, Y0
+	ADDQ         $0x08, R8
+	VPSRLW       $0x04, Y2, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VMOVDQU      aesniInLo<>+0(SB), Y3
+	VPSHUFB      Y2, Y3, Y2
+	VMOVDQU      aesniInHi<>+0(SB), Y3
+	VPSHUFB      Y1, Y3, Y1
+	VPXOR        Y1, Y2, Y2
+	VMOVDQU      Y2, 200(SP)
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y0, Y0
+	VMOVDQU      aesniInLo<>+0(SB), Y2
+	VPSHUFB      Y0, Y2, Y0
+	VMOVDQU      aesniInHi<>+0(SB), Y2
+	VPSHUFB      Y1, Y2, Y1
+	VPXOR        Y1, Y0, Y0
+	VPBROADCASTD 132(SP), Y1
+	VMOVDQU      Y1, 264(SP)
+	VPBROADCASTD 128(SP), Y1
+	VMOVDQU      Y1, 296(SP)
+	VMOVQ        R8, X1
+	VPBROADCASTQ X1, Y2
+	VPADDQ       aesniOffsetsA<>+0(SB), Y2, Y1
+	VPADDQ       aesniOffsetsB<>+0(SB), Y2, Y2
+	VSHUFPS      $0xdd, Y2, Y1, Y3
+	VSHUFPS      $0x88, Y2, Y1, Y1
+	ADDQ         $0x08, R8
+	VPSRLW       $0x04, Y3, Y2
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VPAND        aesniNibbleMask<>+0(SB), Y3, Y3
+	VMOVDQU      aesniInLo<>+0(SB), Y4
+	VPSHUFB      Y3, Y4, Y3
+	VMOVDQU      aesniInHi<>+0(SB), Y4
+	VPSHUFB      Y2, Y4, Y2
+	VPXOR        Y2, Y3, Y3
+	VMOVDQU      Y3, 328(SP)
+	VPSRLW       $0x04, Y1, Y2
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VMOVDQU      aesniInLo<>+0(SB), Y3
+	VPSHUFB      Y1, Y3, Y1
+	VMOVDQU      aesniInHi<>+0(SB), Y3
+	VPSHUFB      Y2, Y3, Y2
+	VPXOR        Y2, Y1, Y1
+	VMOVDQU      aesniNibbleMask<>+0(SB), Y2
+	VMOVDQU      aesniQLo<>+0(SB), Y3
+	VMOVDQU      aesniQHi<>+0(SB), Y4
+	VMOVDQU      aesniPLo<>+0(SB), Y5
+	VMOVDQU      aesniPHi<>+0(SB), Y6
+	VMOVDQU      aesniInvShiftRows<>+0(SB), Y7
+	VMOVDQU      aesniRotl8<>+0(SB), Y8
+	VMOVDQU      aesniRotl16<>+0(SB), Y9
+	VMOVDQU      aesniRotl24<>+0(SB), Y10
+	LEAQ         (SP), AX
+	MOVQ         $0x00000008, SI
+
+rounds6:
+	VPBROADCASTD (AX), Y11
+	VPXOR        168(SP), Y11, Y11
+	VPXOR        200(SP), Y11, Y11
+	VPXOR        Y0, Y11, Y11
+	VMOVDQU      Y0, 232(SP)
+	VPSHUFB      Y7, Y11, Y11
+	VEXTRACTI128 $0x01, Y11, X0
+	VAESENCLAST  X2, X11, X11
+	VAESENCLAST  X2, X0, X0
+	VINSERTI128  $0x01, X0, Y11, Y11
+	VPSRLW       $0x04, Y11, Y0
+	VPAND        Y2, Y0, Y0
+	VPAND        Y2, Y11, Y11
+	VPSHUFB      Y11, Y3, Y12
+	VPSHUFB      Y0, Y4, Y13
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y11, Y5, Y11
+	VPSHUFB      Y0, Y6, Y0
+	VPXOR        Y0, Y11, Y11
+	VPXOR        136(SP), Y11, Y0
+	VPXOR        Y12, Y11, Y11
+	VPSHUFB      Y8, Y12, Y13
+	VPXOR        Y13, Y0, Y0
+	VPSHUFB      Y9, Y12, Y12
+	VPXOR        Y12, Y0, Y0
+	VPSHUFB      Y10, Y11, Y11
+	VPXOR        Y11, Y0, Y0
+	VPBROADCASTD (AX), Y11
+	VPXOR        296(SP), Y11, Y11
+	VPXOR        328(SP), Y11, Y11
+	VPXOR        Y1, Y11, Y11
+	VMOVDQU      Y1, 360(SP)
+	VPSHUFB      Y7, Y11, Y11
+	VEXTRACTI128 $0x01, Y11, X1
+	VAESENCLAST  X2, X11, X11
+	VAESENCLAST  X2, X1, X1
+	VINSERTI128  $0x01, X1, Y11, Y11
+	VPSRLW       $0x04, Y11, Y1
+	VPAND        Y2, Y1, Y1
+	VPAND        Y2, Y11, Y11
+	VPSHUFB      Y11, Y3, Y12
+	VPSHUFB      Y1, Y4, Y13
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y11, Y5, Y11
+	VPSHUFB      Y1, Y6, Y1
+	VPXOR        Y1, Y11, Y11
+	VPXOR        264(SP), Y11, Y1
+	VPXOR        Y12, Y11, Y11
+	VPSHUFB      Y8, Y12, Y13
+	VPXOR        Y13, Y1, Y1
+	VPSHUFB      Y9, Y12, Y12
+	VPXOR        Y12, Y1, Y1
+	VPSHUFB      Y10, Y11, Y11
+	VPXOR        Y11, Y1, Y1
+	VPBROADCASTD 4(AX), Y11
+	VPXOR        200(SP), Y11, Y11
+	VPXOR        232(SP), Y11, Y11
+	VPXOR        Y0, Y11, Y11
+	VMOVDQU      Y0, 136(SP)
+	VPSHUFB      Y7, Y11, Y11
+	VEXTRACTI128 $0x01, Y11, X0
+	VAESENCLAST  X2, X11, X11
+	VAESENCLAST  X2, X0, X0
+	VINSERTI128  $0x01, X0, Y11, Y11
+	VPSRLW       $0x04, Y11, Y0
+	VPAND        Y2, Y0, Y0
+	VPAND        Y2, Y11, Y11
+	VPSHUFB      Y11, Y3, Y12
+	VPSHUFB      Y0, Y4, Y13
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y11, Y5, Y11
+	VPSHUFB      Y0, Y6, Y0
+	VPXOR        Y0, Y11, Y11
+	VPXOR        168(SP), Y11, Y0
+	VPXOR        Y12, Y11, Y11
+	VPSHUFB      Y8, Y12, Y13
+	VPXOR        Y13, Y0, Y0
+	VPSHUFB      Y9, Y12, Y12
+	VPXOR        Y12, Y0, Y0
+	VPSHUFB      Y10, Y11, Y11
+	VPXOR        Y11, Y0, Y0
+	VPBROADCASTD 4(AX), Y11
+	VPXOR        328(SP), Y11, Y11
+	VPXOR        360(SP), Y11, Y11
+	VPXOR        Y1, Y11, Y11
+	VMOVDQU      Y1, 264(SP)
+	VPSHUFB      Y7, Y11, Y11
+	VEXTRACTI128 $0x01, Y11, X1
+	VAESENCLAST  X2, X11, X11
+	VAESENCLAST  X2, X1, X1
+	VINSERTI128  $0x01, X1, Y11, Y11
+	VPSRLW       $0x04, Y11, Y1
+	VPAND        Y2, Y1, Y1
+	VPAND        Y2, Y11, Y11
+	VPSHUFB      Y11, Y3, Y12
+	VPSHUFB      Y1, Y4, Y13
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y11, Y5, Y11
+	VPSHUFB      Y1, Y6, Y1
+	VPXOR        Y1, Y11, Y11
+	VPXOR        296(SP), Y11, Y1
+	VPXOR        Y12, Y11, Y11
+	VPSHUFB      Y8, Y12, Y13
+	VPXOR        Y13, Y1, Y1
+	VPSHUFB      Y9, Y12, Y12
+	VPXOR        Y12, Y1, Y1
+	VPSHUFB      Y10, Y11, Y11
+	VPXOR        Y11, Y1, Y1
+	VPBROADCASTD 8(AX), Y11
+	VPXOR        232(SP), Y11, Y11
+	VPXOR        136(SP), Y11, Y11
+	VPXOR        Y0, Y11, Y11
+	VMOVDQU      Y0, 168(SP)
+	VPSHUFB      Y7, Y11, Y11
+	VEXTRACTI128 $0x01, Y11, X0
+	VAESENCLAST  X2, X11, X11
+	VAESENCLAST  X2, X0, X0
+	VINSERTI128  $0x01, X0, Y11, Y11
+	VPSRLW       $0x04, Y11, Y0
+	VPAND        Y2, Y0, Y0
+	VPAND        Y2, Y11, Y11
+	VPSHUFB      Y11, Y3, Y12
+	VPSHUFB      Y0, Y4, Y13
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y11, Y5, Y11
+	VPSHUFB      Y0, Y6, Y0
+	VPXOR        Y0, Y11, Y11
+	VPXOR        200(SP), Y11, Y0
+	VPXOR        Y12, Y11, Y11
+	VPSHUFB      Y8, Y12, Y13
+	VPXOR        Y13, Y0, Y0
+	VPSHUFB      Y9, Y12, Y12
+	VPXOR        Y12, Y0, Y0
+	VPSHUFB      Y10, Y11, Y11
+	VPXOR        Y11, Y0, Y0
+	VPBROADCASTD 8(AX), Y11
+	VPXOR        360(SP), Y11, Y11
+	VPXOR        264(SP), Y11, Y11
+	VPXOR        Y1, Y11, Y11
+	VMOVDQU      Y1, 296(SP)
+	VPSHUFB      Y7, Y11, Y11
+	VEXTRACTI128 $0x01, Y11, X1
+	VAESENCLAST  X2, X11, X11
+	VAESENCLAST  X2, X1, X1
+	VINSERTI128  $0x01, X1, Y11, Y11
+	VPSRLW       $0x04, Y11, Y1
+	VPAND        Y2, Y1, Y1
+	VPAND        Y2, Y11, Y11
+	VPSHUFB      Y11, Y3, Y12
+	VPSHUFB      Y1, Y4, Y13
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y11, Y5, Y11
+	VPSHUFB      Y1, Y6, Y1
+	VPXOR        Y1, Y11, Y11
+	VPXOR        328(SP), Y11, Y1
+	VPXOR        Y12, Y11, Y11
+	VPSHUFB      Y8, Y12, Y13
+	VPXOR        Y13, Y1, Y1
+	VPSHUFB      Y9, Y12, Y12
+	VPXOR        Y12, Y1, Y1
+	VPSHUFB      Y10, Y11, Y11
+	VPXOR        Y11, Y1, Y1
+	VPBROADCASTD 12(AX), Y11
+	VPXOR        136(SP), Y11, Y11
+	VPXOR        168(SP), Y11, Y11
+	VPXOR        Y0, Y11, Y11
+	VMOVDQU      Y0, 200(SP)
+	VPSHUFB      Y7, Y11, Y11
+	VEXTRACTI128 $0x01, Y11, X0
+	VAESENCLAST  X2, X11, X11
+	VAESENCLAST  X2, X0, X0
+	VINSERTI128  $0x01, X0, Y11, Y11
+	VPSRLW       $0x04, Y11, Y0
+	VPAND        Y2, Y0, Y0
+	VPAND        Y2, Y11, Y11
+	VPSHUFB      Y11, Y3, Y12
+	VPSHUFB      Y0, Y4, Y13
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y11, Y5, Y11
+	VPSHUFB      Y0, Y6, Y0
+	VPXOR        Y0, Y11, Y11
+	VPXOR        232(SP), Y11, Y0
+	VPXOR        Y12, Y11, Y11
+	VPSHUFB      Y8, Y12, Y13
+	VPXOR        Y13, Y0, Y0
+	VPSHUFB      Y9, Y12, Y12
+	VPXOR        Y12, Y0, Y0
+	VPSHUFB      Y10, Y11, Y11
+	VPXOR        Y11, Y0, Y0
+	VPBROADCASTD 12(AX), Y11
+	VPXOR        264(SP), Y11, Y11
+	VPXOR        296(SP), Y11, Y11
+	VPXOR        Y1, Y11, Y11
+	VMOVDQU      Y1, 328(SP)
+	VPSHUFB      Y7, Y11, Y11
+	VEXTRACTI128 $0x01, Y11, X1
+	VAESENCLAST  X2, X11, X11
+	VAESENCLAST  X2, X1, X1
+	VINSERTI128  $0x01, X1, Y11, Y11
+	VPSRLW       $0x04, Y11, Y1
+	VPAND        Y2, Y1, Y1
+	VPAND        Y2, Y11, Y11
+	VPSHUFB      Y11, Y3, Y12
+	VPSHUFB      Y1, Y4, Y13
+	VPXOR        Y13, Y12, Y12
+	VPSHUFB      Y11, Y5, Y11
+	VPSHUFB      Y1, Y6, Y1
+	VPXOR        Y1, Y11, Y11
+	VPXOR        360(SP), Y11, Y1
+	VPXOR        Y12, Y11, Y11
+	VPSHUFB      Y8, Y12, Y13
+	VPXOR        Y13, Y1, Y1
+	VPSHUFB      Y9, Y12, Y12
+	VPXOR        Y12, Y1, Y1
+	VPSHUFB      Y10, Y11, Y11
+	VPXOR        Y11, Y1, Y1
+	ADDQ         $0x10, AX
+	DECQ         SI
+	JNZ          rounds6
+	VMOVDQU      136(SP), Y2
+	VMOVDQU      168(SP), Y3
+	VMOVDQU      200(SP), Y4
+	VPSRLW       $0x04, Y2, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y5, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VMOVDQU      aesniOutLo<>+0(SB), Y6
+	VPSHUFB      Y2, Y6, Y2
+	VMOVDQU      aesniOutHi<>+0(SB), Y6
+	VPSHUFB      Y5, Y6, Y5
+	VPXOR        Y5, Y2, Y2
+	VPSRLW       $0x04, Y3, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y5, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y3, Y3
+	VMOVDQU      aesniOutLo<>+0(SB), Y6
+	VPSHUFB      Y3, Y6, Y3
+	VMOVDQU      aesniOutHi<>+0(SB), Y6
+	VPSHUFB      Y5, Y6, Y5
+	VPXOR        Y5, Y3, Y3
+	VPSRLW       $0x04, Y4, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y5, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VMOVDQU      aesniOutLo<>+0(SB), Y6
+	VPSHUFB      Y4, Y6, Y4
+	VMOVDQU      aesniOutHi<>+0(SB), Y6
+	VPSHUFB      Y5, Y6, Y5
+	VPXOR        Y5, Y4, Y4
+	VPSRLW       $0x04, Y0, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y5, Y5
+	VPAND        aesniNibbleMask<>+0(SB), Y0, Y0
+	VMOVDQU      aesniOutLo<>+0(SB), Y6
+	VPSHUFB      Y0, Y6, Y0
+	VMOVDQU      aesniOutHi<>+0(SB), Y6
+	VPSHUFB      Y5, Y6, Y5
+	VPXOR        Y5, Y0, Y0
+	VPUNPCKLDQ   Y4, Y0, Y5
+	VPUNPCKHDQ   Y4, Y0, Y0
+	VPUNPCKLDQ   Y2, Y3, Y4
+	VPUNPCKHDQ   Y2, Y3, Y2
+	VPUNPCKLQDQ  Y4, Y5, Y3
+	VPSHUFB      aesniBswap<>+0(SB), Y3, Y3
+	VPXOR        (DX), Y3, Y3
+	VMOVDQU      Y3, (CX)
+	VPUNPCKHQDQ  Y4, Y5, Y3
+	VPSHUFB      aesniBswap<>+0(SB), Y3, Y3
+	VPXOR        32(DX), Y3, Y3
+	VMOVDQU      Y3, 32(CX)
+	VPUNPCKLQDQ  Y2, Y0, Y3
+	VPSHUFB      aesniBswap<>+0(SB), Y3, Y3
+	VPXOR        64(DX), Y3, Y3
+	VMOVDQU      Y3, 64(CX)
+	VPUNPCKHQDQ  Y2, Y0, Y0
+	VPSHUFB      aesniBswap<>+0(SB), Y0, Y0
+	VPXOR        96(DX), Y0, Y0
+	VMOVDQU      Y0, 96(CX)
+	VMOVDQU      264(SP), Y0
+	VMOVDQU      296(SP), Y2
+	VMOVDQU      328(SP), Y3
+	VPSRLW       $0x04, Y0, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y0, Y0
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y0, Y5, Y0
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y0, Y0
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y2, Y5, Y2
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y2, Y2
+	VPSRLW       $0x04, Y3, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y3, Y3
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y3, Y5, Y3
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y3, Y3
+	VPSRLW       $0x04, Y1, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y1, Y5, Y1
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y1, Y1
+	VPUNPCKLDQ   Y3, Y1, Y4
+	VPUNPCKHDQ   Y3, Y1, Y1
+	VPUNPCKLDQ   Y0, Y2, Y3
+	VPUNPCKHDQ   Y0, Y2, Y0
+	VPUNPCKLQDQ  Y3, Y4, Y2
+	VPSHUFB      aesniBswap<>+0(SB), Y2, Y2
+	VPXOR        128(DX), Y2, Y2
+	VMOVDQU      Y2, 128(CX)
+	VPUNPCKHQDQ  Y3, Y4, Y2
+	VPSHUFB      aesniBswap<>+0(SB), Y2, Y2
+	VPXOR        160(DX), Y2, Y2
+	VMOVDQU      Y2, 160(CX)
+	VPUNPCKLQDQ  Y0, Y1, Y2
+	VPSHUFB      aesniBswap<>+0(SB), Y2, Y2
+	VPXOR        192(DX), Y2, Y2
+	VMOVDQU      Y2, 192(CX)
+	VPUNPCKHQDQ  Y0, Y1, Y0
+	VPSHUFB      aesniBswap<>+0(SB), Y0, Y0
+	VPXOR        224(DX), Y0, Y0
+	VMOVDQU      Y0, 224(CX)
+	ADDQ         $0x00000100, DX
+	ADDQ         $0x00000100, CX
+	SUBQ         $0x00000100, BX
+
+g2_end:
+	CMPQ         BX, $0x00000080
+	JB           g1_end
+	VPBROADCASTD 132(SP), Y0
+	VMOVDQU      Y0, 136(SP)
+	VPBROADCASTD 128(SP), Y0
+	VMOVDQU      Y0, 168(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, Y1
+	VPADDQ       aesniOffsetsA<>+0(SB), Y1, Y0
+	VPADDQ       aesniOffsetsB<>+0(SB), Y1, Y1
+	VSHUFPS      $0xdd, Y1, Y0, Y2
+	VSHUFPS      $0x88, Y1, Y0, Y0
+	ADDQ         $0x08, R8
+	VPSRLW       $0x04, Y2, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VMOVDQU      aesniInLo<>+0(SB), Y3
+	VPSHUFB      Y2, Y3, Y2
+	VMOVDQU      aesniInHi<>+0(SB), Y3
+	VPSHUFB      Y1, Y3, Y1
+	VPXOR        Y1, Y2, Y2
+	VMOVDQU      Y2, 200(SP)
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y0, Y0
+	VMOVDQU      aesniInLo<>+0(SB), Y2
+	VPSHUFB      Y0, Y2, Y0
+	VMOVDQU      aesniInHi<>+0(SB), Y2
+	VPSHUFB      Y1, Y2, Y1
+	VPXOR        Y1, Y0, Y0
+	VMOVDQU      aesniNibbleMask<>+0(SB), Y1
+	VMOVDQU      aesniQLo<>+0(SB), Y2
+	VMOVDQU      aesniQHi<>+0(SB), Y3
+	VMOVDQU      aesniPLo<>+0(SB), Y4
+	VMOVDQU      aesniPHi<>+0(SB), Y5
+	VMOVDQU      aesniInvShiftRows<>+0(SB), Y6
+	VMOVDQU      aesniRotl8<>+0(SB), Y7
+	VMOVDQU      aesniRotl16<>+0(SB), Y8
+	VMOVDQU      aesniRotl24<>+0(SB), Y9
+	LEAQ         (SP), AX
+	MOVQ         $0x00000008, SI
+
+rounds7:
+	VPBROADCASTD (AX), Y10
+	VPXOR        168(SP), Y10, Y10
+	VPXOR        200(SP), Y10, Y10
+	VPXOR        Y0, Y10, Y10
+	VMOVDQU      Y0, 232(SP)
+	VPSHUFB      Y6, Y10, Y10
+	VEXTRACTI128 $0x01, Y10, X0
+	VAESENCLAST  X1, X10, X10
+	VAESENCLAST  X1, X0, X0
+	VINSERTI128  $0x01, X0, Y10, Y10
+	VPSRLW       $0x04, Y10, Y0
+	VPAND        Y1, Y0, Y0
+	VPAND        Y1, Y10, Y10
+	VPSHUFB      Y10, Y2, Y11
+	VPSHUFB      Y0, Y3, Y12
+	VPXOR        Y12, Y11, Y11
+	VPSHUFB      Y10, Y4, Y10
+	VPSHUFB      Y0, Y5, Y0
+	VPXOR        Y0, Y10, Y10
+	VPXOR        136(SP), Y10, Y0
+	VPXOR        Y11, Y10, Y10
+	VPSHUFB      Y7, Y11, Y12
+	VPXOR        Y12, Y0, Y0
+	VPSHUFB      Y8, Y11, Y11
+	VPXOR        Y11, Y0, Y0
+	VPSHUFB      Y9, Y10, Y10
+	VPXOR        Y10, Y0, Y0
+	VPBROADCASTD 4(AX), Y10
+	VPXOR        200(SP), Y10, Y10
+	VPXOR        232(SP), Y10, Y10
+	VPXOR        Y0, Y10, Y10
+	VMOVDQU      Y0, 136(SP)
+	VPSHUFB      Y6, Y10, Y10
+	VEXTRACTI128 $0x01, Y10, X0
+	VAESENCLAST  X1, X10, X10
+	VAESENCLAST  X1, X0, X0
+	VINSERTI128  $0x01, X0, Y10, Y10
+	VPSRLW       $0x04, Y10, Y0
+	VPAND        Y1, Y0, Y0
+	VPAND        Y1, Y10, Y10
+	VPSHUFB      Y10, Y2, Y11
+	VPSHUFB      Y0, Y3, Y12
+	VPXOR        Y12, Y11, Y11
+	VPSHUFB      Y10, Y4, Y10
+	VPSHUFB      Y0, Y5, Y0
+	VPXOR        Y0, Y10, Y10
+	VPXOR        168(SP), Y10, Y0
+	VPXOR        Y11, Y10, Y10
+	VPSHUFB      Y7, Y11, Y12
+	VPXOR        Y12, Y0, Y0
+	VPSHUFB      Y8, Y11, Y11
+	VPXOR        Y11, Y0, Y0
+	VPSHUFB      Y9, Y10, Y10
+	VPXOR        Y10, Y0, Y0
+	VPBROADCASTD 8(AX), Y10
+	VPXOR        232(SP), Y10, Y10
+	VPXOR        136(SP), Y10, Y10
+	VPXOR        Y0, Y10, Y10
+	VMOVDQU      Y0, 168(SP)
+	VPSHUFB      Y6, Y10, Y10
+	VEXTRACTI128 $0x01, Y10, X0
+	VAESENCLAST  X1, X10, X10
+	VAESENCLAST  X1, X0, X0
+	VINSERTI128  $0x01, X0, Y10, Y10
+	VPSRLW       $0x04, Y10, Y0
+	VPAND        Y1, Y0, Y0
+	VPAND        Y1, Y10, Y10
+	VPSHUFB      Y10, Y2, Y11
+	VPSHUFB      Y0, Y3, Y12
+	VPXOR        Y12, Y11, Y11
+	VPSHUFB      Y10, Y4, Y10
+	VPSHUFB      Y0, Y5, Y0
+	VPXOR        Y0, Y10, Y10
+	VPXOR        200(SP), Y10, Y0
+	VPXOR        Y11, Y10, Y10
+	VPSHUFB      Y7, Y11, Y12
+	VPXOR        Y12, Y0, Y0
+	VPSHUFB      Y8, Y11, Y11
+	VPXOR        Y11, Y0, Y0
+	VPSHUFB      Y9, Y10, Y10
+	VPXOR        Y10, Y0, Y0
+	VPBROADCASTD 12(AX), Y10
+	VPXOR        136(SP), Y10, Y10
+	VPXOR        168(SP), Y10, Y10
+	VPXOR        Y0, Y10, Y10
+	VMOVDQU      Y0, 200(SP)
+	VPSHUFB      Y6, Y10, Y10
+	VEXTRACTI128 $0x01, Y10, X0
+	VAESENCLAST  X1, X10, X10
+	VAESENCLAST  X1, X0, X0
+	VINSERTI128  $0x01, X0, Y10, Y10
+	VPSRLW       $0x04, Y10, Y0
+	VPAND        Y1, Y0, Y0
+	VPAND        Y1, Y10, Y10
+	VPSHUFB      Y10, Y2, Y11
+	VPSHUFB      Y0, Y3, Y12
+	VPXOR        Y12, Y11, Y11
+	VPSHUFB      Y10, Y4, Y10
+	VPSHUFB      Y0, Y5, Y0
+	VPXOR        Y0, Y10, Y10
+	VPXOR        232(SP), Y10, Y0
+	VPXOR        Y11, Y10, Y10
+	VPSHUFB      Y7, Y11, Y12
+	VPXOR        Y12, Y0, Y0
+	VPSHUFB      Y8, Y11, Y11
+	VPXOR        Y11, Y0, Y0
+	VPSHUFB      Y9, Y10, Y10
+	VPXOR        Y10, Y0, Y0
+	ADDQ         $0x10, AX
+	DECQ         SI
+	JNZ          rounds7
+	VMOVDQU      136(SP), Y1
+	VMOVDQU      168(SP), Y2
+	VMOVDQU      200(SP), Y3
+	VPSRLW       $0x04, Y1, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y1, Y5, Y1
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y1, Y1
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y2, Y5, Y2
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y2, Y2
+	VPSRLW       $0x04, Y3, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y3, Y3
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y3, Y5, Y3
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y3, Y3
+	VPSRLW       $0x04, Y0, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y0, Y0
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y0, Y5, Y0
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y0, Y0
+	VPUNPCKLDQ   Y3, Y0, Y4
+	VPUNPCKHDQ   Y3, Y0, Y0
+	VPUNPCKLDQ   Y1, Y2, Y3
+	VPUNPCKHDQ   Y1, Y2, Y1
+	VPUNPCKLQDQ  Y3, Y4, Y2
+	VPSHUFB      aesniBswap<>+0(SB), Y2, Y2
+	VPXOR        (DX), Y2, Y2
+	VMOVDQU      Y2, (CX)
+	VPUNPCKHQDQ  Y3, Y4, Y2
+	VPSHUFB      aesniBswap<>+0(SB), Y2, Y2
+	VPXOR        32(DX), Y2, Y2
+	VMOVDQU      Y2, 32(CX)
+	VPUNPCKLQDQ  Y1, Y0, Y2
+	VPSHUFB      aesniBswap<>+0(SB), Y2, Y2
+	VPXOR        64(DX), Y2, Y2
+	VMOVDQU      Y2, 64(CX)
+	VPUNPCKHQDQ  Y1, Y0, Y0
+	VPSHUFB      aesniBswap<>+0(SB), Y0, Y0
+	VPXOR        96(DX), Y0, Y0
+	VMOVDQU      Y0, 96(CX)
+	ADDQ         $0x00000080, DX
+	ADDQ         $0x00000080, CX
+	SUBQ         $0x00000080, BX
+
+g1_end:
+	TESTQ        BX, BX
+	JZ           done
+	LEAQ         664(SP), AX
+	XORQ         SI, SI
+	CMPQ         BX, $0x00000040
+	JA           last_group
+	VPBROADCASTD 132(SP), X0
+	VMOVDQU      X0, 136(SP)
+	VPBROADCASTD 128(SP), X0
+	VMOVDQU      X0, 168(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, X1
+	VPADDQ       aesniOffsetsAX<>+0(SB), X1, X0
+	VPADDQ       aesniOffsetsBX<>+0(SB), X1, X1
+	VSHUFPS      $0xdd, X1, X0, X2
+	VSHUFPS      $0x88, X1, X0, X0
+	ADDQ         $0x04, R8
+	VPSRLW       $0x04, X2, X1
+	VPAND        aesniNibbleMask<>+0(SB), X1, X1
+	VPAND        aesniNibbleMask<>+0(SB), X2, X2
+	VMOVDQU      aesniInLo<>+0(SB), X3
+	VPSHUFB      X2, X3, X2
+	VMOVDQU      aesniInHi<>+0(SB), X3
+	VPSHUFB      X1, X3, X1
+	VPXOR        X1, X2, X2
+	VMOVDQU      X2, 200(SP)
+	VPSRLW       $0x04, X0, X1
+	VPAND        aesniNibbleMask<>+0(SB), X1, X1
+	VPAND        aesniNibbleMask<>+0(SB), X0, X0
+	VMOVDQU      aesniInLo<>+0(SB), X2
+	VPSHUFB      X0, X2, X0
+	VMOVDQU      aesniInHi<>+0(SB), X2
+	VPSHUFB      X1, X2, X1
+	VPXOR        X1, X0, X0
+	VMOVDQU      aesniNibbleMask<>+0(SB), X1
+	VMOVDQU      aesniQLo<>+0(SB), X2
+	VMOVDQU      aesniQHi<>+0(SB), X3
+	VMOVDQU      aesniPLo<>+0(SB), X4
+	VMOVDQU      aesniPHi<>+0(SB), X5
+	VMOVDQU      aesniInvShiftRows<>+0(SB), X6
+	VMOVDQU      aesniRotl8<>+0(SB), X7
+	VMOVDQU      aesniRotl16<>+0(SB), X8
+	VMOVDQU      aesniRotl24<>+0(SB), X9
+	LEAQ         (SP), DI
+	MOVQ         $0x00000008, R8
+
+rounds8:
+	VPBROADCASTD (DI), X10
+	VPXOR        168(SP), X10, X10
+	VPXOR        200(SP), X10, X10
+	VPXOR        X0, X10, X10
+	VMOVDQU      X0, 232(SP)
+	VPSHUFB      X6, X10, X10
+	VAESENCLAST  X1, X10, X10
+	VPSRLW       $0x04, X10, X0
+	VPAND        X1, X0, X0
+	VPAND        X1, X10, X10
+	VPSHUFB      X10, X2, X11
+	VPSHUFB      X0, X3, X12
+	VPXOR        X12, X11, X11
+	VPSHUFB      X10, X4, X10
+	VPSHUFB      X0, X5, X0
+	VPXOR        X0, X10, X10
+	VPXOR        136(SP), X10, X0
+	VPXOR        X11, X10, X10
+	VPSHUFB      X7, X11, X12
+	VPXOR        X12, X0, X0
+	VPSHUFB      X8, X11, X11
+	VPXOR        X11, X0, X0
+	VPSHUFB      X9, X10, X10
+	VPXOR        X10, X0, X0
+	VPBROADCASTD 4(DI), X10
+	VPXOR        200(SP), X10, X10
+	VPXOR        232(SP), X10, X10
+	VPXOR        X0, X10, X10
+	VMOVDQU      X0, 136(SP)
+	VPSHUFB      X6, X10, X10
+	VAESENCLAST  X1, X10, X10
+	VPSRLW       $0x04, X10, X0
+	VPAND        X1, X0, X0
+	VPAND        X1, X10, X10
+	VPSHUFB      X10, X2, X11
+	VPSHUFB      X0, X3, X12
+	VPXOR        X12, X11, X11
+	VPSHUFB      X10, X4, X10
+	VPSHUFB      X0, X5, X0
+	VPXOR        X0, X10, X10
+	VPXOR        168(SP), X10, X0
+	VPXOR        X11, X10, X10
+	VPSHUFB      X7, X11, X12
+	VPXOR        X12, X0, X0
+	VPSHUFB      X8, X11, X11
+	VPXOR        X11, X0, X0
+	VPSHUFB      X9, X10, X10
+	VPXOR        X10, X0, X0
+	VPBROADCASTD 8(DI), X10
+	VPXOR        232(SP), X10, X10
+	VPXOR        136(SP), X10, X10
+	VPXOR        X0, X10, X10
+	VMOVDQU      X0, 168(SP)
+	VPSHUFB      X6, X10, X10
+	VAESENCLAST  X1, X10, X10
+	VPSRLW       $0x04, X10, X0
+	VPAND        X1, X0, X0
+	VPAND        X1, X10, X10
+	VPSHUFB      X10, X2, X11
+	VPSHUFB      X0, X3, X12
+	VPXOR        X12, X11, X11
+	VPSHUFB      X10, X4, X10
+	VPSHUFB      X0, X5, X0
+	VPXOR        X0, X10, X10
+	VPXOR        200(SP), X10, X0
+	VPXOR        X11, X10, X10
+	VPSHUFB      X7, X11, X12
+	VPXOR        X12, X0, X0
+	VPSHUFB      X8, X11, X11
+	VPXOR        X11, X0, X0
+	VPSHUFB      X9, X10, X10
+	VPXOR        X10, X0, X0
+	VPBROADCASTD 12(DI), X10
+	VPXOR        136(SP), X10, X10
+	VPXOR        168(SP), X10, X10
+	VPXOR        X0, X10, X10
+	VMOVDQU      X0, 200(SP)
+	VPSHUFB      X6, X10, X10
+	VAESENCLAST  X1, X10, X10
+	VPSRLW       $0x04, X10, X0
+	VPAND        X1, X0, X0
+	VPAND        X1, X10, X10
+	VPSHUFB      X10, X2, X11
+	VPSHUFB      X0, X3, X12
+	VPXOR        X12, X11, X11
+	VPSHUFB      X10, X4, X10
+	VPSHUFB      X0, X5, X0
+	VPXOR        X0, X10, X10
+	VPXOR        232(SP), X10, X0
+	VPXOR        X11, X10, X10
+	VPSHUFB      X7, X11, X12
+	VPXOR        X12, X0, X0
+	VPSHUFB      X8, X11, X11
+	VPXOR        X11, X0, X0
+	VPSHUFB      X9, X10, X10
+	VPXOR        X10, X0, X0
+	ADDQ         $0x10, DI
+	DECQ         R8
+	JNZ          rounds8
+	VMOVDQU      136(SP), X1
+	VMOVDQU      168(SP), X2
+	VMOVDQU      200(SP), X3
+	VPSRLW       $0x04, X1, X4
+	VPAND        aesniNibbleMask<>+0(SB), X4, X4
+	VPAND        aesniNibbleMask<>+0(SB), X1, X1
+	VMOVDQU      aesniOutLo<>+0(SB), X5
+	VPSHUFB      X1, X5, X1
+	VMOVDQU      aesniOutHi<>+0(SB), X5
+	VPSHUFB      X4, X5, X4
+	VPXOR        X4, X1, X1
+	VPSRLW       $0x04, X2, X4
+	VPAND        aesniNibbleMask<>+0(SB), X4, X4
+	VPAND        aesniNibbleMask<>+0(SB), X2, X2
+	VMOVDQU      aesniOutLo<>+0(SB), X5
+	VPSHUFB      X2, X5, X2
+	VMOVDQU      aesniOutHi<>+0(SB), X5
+	VPSHUFB      X4, X5, X4
+	VPXOR        X4, X2, X2
+	VPSRLW       $0x04, X3, X4
+	VPAND        aesniNibbleMask<>+0(SB), X4, X4
+	VPAND        aesniNibbleMask<>+0(SB), X3, X3
+	VMOVDQU      aesniOutLo<>+0(SB), X5
+	VPSHUFB      X3, X5, X3
+	VMOVDQU      aesniOutHi<>+0(SB), X5
+	VPSHUFB      X4, X5, X4
+	VPXOR        X4, X3, X3
+	VPSRLW       $0x04, X0, X4
+	VPAND        aesniNibbleMask<>+0(SB), X4, X4
+	VPAND        aesniNibbleMask<>+0(SB), X0, X0
+	VMOVDQU      aesniOutLo<>+0(SB), X5
+	VPSHUFB      X0, X5, X0
+	VMOVDQU      aesniOutHi<>+0(SB), X5
+	VPSHUFB      X4, X5, X4
+	VPXOR        X4, X0, X0
+	VPUNPCKLDQ   X3, X0, X4
+	VPUNPCKHDQ   X3, X0, X0
+	VPUNPCKLDQ   X1, X2, X3
+	VPUNPCKHDQ   X1, X2, X1
+	VPUNPCKLQDQ  X3, X4, X2
+	VPSHUFB      aesniBswap<>+0(SB), X2, X2
+	VMOVDQU      X2, 664(SP)
+	VPUNPCKHQDQ  X3, X4, X2
+	VPSHUFB      aesniBswap<>+0(SB), X2, X2
+	VMOVDQU      X2, 680(SP)
+	VPUNPCKLQDQ  X1, X0, X2
+	VPSHUFB      aesniBswap<>+0(SB), X2, X2
+	VMOVDQU      X2, 696(SP)
+	VPUNPCKHQDQ  X1, X0, X0
+	VPSHUFB      aesniBswap<>+0(SB), X0, X0
+	VMOVDQU      X0, 712(SP)
+	MOVQ         $0x00000040, DI
+	SUBQ         SI, DI
+	CMPQ         DI, BX
+	CMOVQGT      BX, DI
+	SUBQ         DI, BX
+
+c7_x32:
+	CMPQ    DI, $0x00000020
+	JB      c7_x32_end
+	VMOVDQU (DX), Y0
+	VPXOR   (AX), Y0, Y0
+	VMOVDQU Y0, (CX)
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, AX
+	SUBQ    $0x00000020, DI
+	JMP     c7_x32
+
+c7_x32_end:
+c7_x16:
+	CMPQ    DI, $0x00000010
+	JB      c7_x16_end
+	VMOVDQU (DX), X0
+	VPXOR   (AX), X0, X0
+	VMOVDQU X0, (CX)
+	ADDQ    $0x00000010, DX
+	ADDQ    $0x00000010, CX
+	ADDQ    $0x00000010, AX
+	SUBQ    $0x00000010, DI
+	JMP     c7_x16
+
+c7_x16_end:
+	TESTQ   DI, DI
+	JZ      c7_end
+	VMOVDQU -16(DX)(DI*1), X0
+	VMOVDQU -16(CX)(DI*1), X1
+	VPXOR   -16(AX)(DI*1), X0, X0
+	VPXOR   X1, X0, X0
+	LEAQ    topBytes<>+0(SB), AX
+	VPAND   (AX)(DI*1), X0, X0
+	VPXOR   X1, X0, X0
+	VMOVDQU X0, -16(CX)(DI*1)
+	ADDQ    DI, DX
+	ADDQ    DI, CX
+
+c7_end:
+	JMP done
+
+last_group:
+	VPBROADCASTD 132(SP), Y0
+	VMOVDQU      Y0, 136(SP)
+	VPBROADCASTD 128(SP), Y0
+	VMOVDQU      Y0, 168(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, Y1
+	VPADDQ       aesniOffsetsA<>+0(SB), Y1, Y0
+	VPADDQ       aesniOffsetsB<>+0(SB), Y1, Y1
+	VSHUFPS      $0xdd, Y1, Y0, Y2
+	VSHUFPS      $0x88, Y1, Y0, Y0
+	ADDQ         $0x08, R8
+	VPSRLW       $0x04, Y2, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VMOVDQU      aesniInLo<>+0(SB), Y3
+	VPSHUFB      Y2, Y3, Y2
+	VMOVDQU      aesniInHi<>+0(SB), Y3
+	VPSHUFB      Y1, Y3, Y1
+	VPXOR        Y1, Y2, Y2
+	VMOVDQU      Y2, 200(SP)
+	VPSRLW       $0x04, Y0, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VPAND        aesniNibbleMask<>+0(SB), Y0, Y0
+	VMOVDQU      aesniInLo<>+0(SB), Y2
+	VPSHUFB      Y0, Y2, Y0
+	VMOVDQU      aesniInHi<>+0(SB), Y2
+	VPSHUFB      Y1, Y2, Y1
+	VPXOR        Y1, Y0, Y0
+	VMOVDQU      aesniNibbleMask<>+0(SB), Y1
+	VMOVDQU      aesniQLo<>+0(SB), Y2
+	VMOVDQU      aesniQHi<>+0(SB), Y3
+	VMOVDQU      aesniPLo<>+0(SB), Y4
+	VMOVDQU      aesniPHi<>+0(SB), Y5
+	VMOVDQU      aesniInvShiftRows<>+0(SB), Y6
+	VMOVDQU      aesniRotl8<>+0(SB), Y7
+	VMOVDQU      aesniRotl16<>+0(SB), Y8
+	VMOVDQU      aesniRotl24<>+0(SB), Y9
+	LEAQ         (SP), DI
+	MOVQ         $0x00000008, R8
+
+rounds9:
+	VPBROADCASTD (DI), Y10
+	VPXOR        168(SP), Y10, Y10
+	VPXOR        200(SP), Y10, Y10
+	VPXOR        Y0, Y10, Y10
+	VMOVDQU      Y0, 232(SP)
+	VPSHUFB      Y6, Y10, Y10
+	VEXTRACTI128 $0x01, Y10, X0
+	VAESENCLAST  X1, X10, X10
+	VAESENCLAST  X1, X0, X0
+	VINSERTI128  $0x01, X0, Y10, Y10
+	VPSRLW       $0x04, Y10, Y0
+	VPAND        Y1, Y0, Y0
+	VPAND        Y1, Y10, Y10
+	VPSHUFB      Y10, Y2, Y11
+	VPSHUFB      Y0, Y3, Y12
+	VPXOR        Y12, Y11, Y11
+	VPSHUFB      Y10, Y4, Y10
+	VPSHUFB      Y0, Y5, Y0
+	VPXOR        Y0, Y10, Y10
+	VPXOR        136(SP), Y10, Y0
+	VPXOR        Y11, Y10, Y10
+	VPSHUFB      Y7, Y11, Y12
+	VPXOR        Y12, Y0, Y0
+	VPSHUFB      Y8, Y11, Y11
+	VPXOR        Y11, Y0, Y0
+	VPSHUFB      Y9, Y10, Y10
+	VPXOR        Y10, Y0, Y0
+	VPBROADCASTD 4(DI), Y10
+	VPXOR        200(SP), Y10, Y10
+	VPXOR        232(SP), Y10, Y10
+	VPXOR        Y0, Y10, Y10
+	VMOVDQU      Y0, 136(SP)
+	VPSHUFB      Y6, Y10, Y10
+	VEXTRACTI128 $0x01, Y10, X0
+	VAESENCLAST  X1, X10, X10
+	VAESENCLAST  X1, X0, X0
+	VINSERTI128  $0x01, X0, Y10, Y10
+	VPSRLW       $0x04, Y10, Y0
+	VPAND        Y1, Y0, Y0
+	VPAND        Y1, Y10, Y10
+	VPSHUFB      Y10, Y2, Y11
+	VPSHUFB      Y0, Y3, Y12
+	VPXOR        Y12, Y11, Y11
+	VPSHUFB      Y10, Y4, Y10
+	VPSHUFB      Y0, Y5, Y0
+	VPXOR        Y0, Y10, Y10
+	VPXOR        168(SP), Y10, Y0
+	VPXOR        Y11, Y10, Y10
+	VPSHUFB      Y7, Y11, Y12
+	VPXOR        Y12, Y0, Y0
+	VPSHUFB      Y8, Y11, Y11
+	VPXOR        Y11, Y0, Y0
+	VPSHUFB      Y9, Y10, Y10
+	VPXOR        Y10, Y0, Y0
+	VPBROADCASTD 8(DI), Y10
+	VPXOR        232(SP), Y10, Y10
+	VPXOR        136(SP), Y10, Y10
+	VPXOR        Y0, Y10, Y10
+	VMOVDQU      Y0, 168(SP)
+	VPSHUFB      Y6, Y10, Y10
+	VEXTRACTI128 $0x01, Y10, X0
+	VAESENCLAST  X1, X10, X10
+	VAESENCLAST  X1, X0, X0
+	VINSERTI128  $0x01, X0, Y10, Y10
+	VPSRLW       $0x04, Y10, Y0
+	VPAND        Y1, Y0, Y0
+	VPAND        Y1, Y10, Y10
+	VPSHUFB      Y10, Y2, Y11
+	VPSHUFB      Y0, Y3, Y12
+	VPXOR        Y12, Y11, Y11
+	VPSHUFB      Y10, Y4, Y10
+	VPSHUFB      Y0, Y5, Y0
+	VPXOR        Y0, Y10, Y10
+	VPXOR        200(SP), Y10, Y0
+	VPXOR        Y11, Y10, Y10
+	VPSHUFB      Y7, Y11, Y12
+	VPXOR        Y12, Y0, Y0
+	VPSHUFB      Y8, Y11, Y11
+	VPXOR        Y11, Y0, Y0
+	VPSHUFB      Y9, Y10, Y10
+	VPXOR        Y10, Y0, Y0
+	VPBROADCASTD 12(DI), Y10
+	VPXOR        136(SP), Y10, Y10
+	VPXOR        168(SP), Y10, Y10
+	VPXOR        Y0, Y10, Y10
+	VMOVDQU      Y0, 200(SP)
+	VPSHUFB      Y6, Y10, Y10
+	VEXTRACTI128 $0x01, Y10, X0
+	VAESENCLAST  X1, X10, X10
+	VAESENCLAST  X1, X0, X0
+	VINSERTI128  $0x01, X0, Y10, Y10
+	VPSRLW       $0x04, Y10, Y0
+	VPAND        Y1, Y0, Y0
+	VPAND        Y1, Y10, Y10
+	VPSHUFB      Y10, Y2, Y11
+	VPSHUFB      Y0, Y3, Y12
+	VPXOR        Y12, Y11, Y11
+	VPSHUFB      Y10, Y4, Y10
+	VPSHUFB      Y0, Y5, Y0
+	VPXOR        Y0, Y10, Y10
+	VPXOR        232(SP), Y10, Y0
+	VPXOR        Y11, Y10, Y10
+	VPSHUFB      Y7, Y11, Y12
+	VPXOR        Y12, Y0, Y0
+	VPSHUFB      Y8, Y11, Y11
+	VPXOR        Y11, Y0, Y0
+	VPSHUFB      Y9, Y10, Y10
+	VPXOR        Y10, Y0, Y0
+	ADDQ         $0x10, DI
+	DECQ         R8
+	JNZ          rounds9
+	VMOVDQU      136(SP), Y1
+	VMOVDQU      168(SP), Y2
+	VMOVDQU      200(SP), Y3
+	VPSRLW       $0x04, Y1, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y1, Y1
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y1, Y5, Y1
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y1, Y1
+	VPSRLW       $0x04, Y2, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y2, Y2
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y2, Y5, Y2
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y2, Y2
+	VPSRLW       $0x04, Y3, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y3, Y3
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y3, Y5, Y3
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y3, Y3
+	VPSRLW       $0x04, Y0, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y4, Y4
+	VPAND        aesniNibbleMask<>+0(SB), Y0, Y0
+	VMOVDQU      aesniOutLo<>+0(SB), Y5
+	VPSHUFB      Y0, Y5, Y0
+	VMOVDQU      aesniOutHi<>+0(SB), Y5
+	VPSHUFB      Y4, Y5, Y4
+	VPXOR        Y4, Y0, Y0
+	VPUNPCKLDQ   Y3, Y0, Y4
+	VPUNPCKHDQ   Y3, Y0, Y0
+	VPUNPCKLDQ   Y1, Y2, Y3
+	VPUNPCKHDQ   Y1, Y2, Y1
+	VPUNPCKLQDQ  Y3, Y4, Y2
+	VPSHUFB      aesniBswap<>+0(SB), Y2, Y2
+	VMOVDQU      Y2, 664(SP)
+	VPUNPCKHQDQ  Y3, Y4, Y2
+	VPSHUFB      aesniBswap<>+0(SB), Y2, Y2
+	VMOVDQU      Y2, 696(SP)
+	VPUNPCKLQDQ  Y1, Y0, Y2
+	VPSHUFB      aesniBswap<>+0(SB), Y2, Y2
+	VMOVDQU      Y2, 728(SP)
+	VPUNPCKHQDQ  Y1, Y0, Y0
+	VPSHUFB      aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU      Y0, 760(SP)
+	MOVQ         $0x00000080, DI
+	SUBQ         SI, DI
+	CMPQ         DI, BX
+	CMOVQGT      BX, DI
+	SUBQ         DI, BX
+
+c8_x32:
+	CMPQ    DI, $0x00000020
+	JB      c8_x32_end
+	VMOVDQU (DX), Y0
+	VPXOR   (AX), Y0, Y0
+	VMOVDQU Y0, (CX)
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, AX
+	SUBQ    $0x00000020, DI
+	JMP     c8_x32
+
+c8_x32_end:
+c8_x16:
+	CMPQ    DI, $0x00000010
+	JB      c8_x16_end
+	VMOVDQU (DX), X0
+	VPXOR   (AX), X0, X0
+	VMOVDQU X0, (CX)
+	ADDQ    $0x00000010, DX
+	ADDQ    $0x00000010, CX
+	ADDQ    $0x00000010, AX
+	SUBQ    $0x00000010, DI
+	JMP     c8_x16
+
+c8_x16_end:
+	TESTQ   DI, DI
+	JZ      c8_end
+	VMOVDQU -16(DX)(DI*1), X0
+	VMOVDQU -16(CX)(DI*1), X1
+	VPXOR   -16(AX)(DI*1), X0, X0
+	VPXOR   X1, X0, X0
+	LEAQ    topBytes<>+0(SB), AX
+	VPAND   (AX)(DI*1), X0, X0
+	VPXOR   X1, X0, X0
+	VMOVDQU X0, -16(CX)(DI*1)
+	ADDQ    DI, DX
+	ADDQ    DI, CX
+
+c8_end:
+done:
+	VZEROUPPER
+	RET
+
+DATA aesniNibbleMask<>+0(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA aesniNibbleMask<>+8(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA aesniNibbleMask<>+16(SB)/8, $0x0f0f0f0f0f0f0f0f
+DATA aesniNibbleMask<>+24(SB)/8, $0x0f0f0f0f0f0f0f0f
+GLOBL aesniNibbleMask<>(SB), RODATA|NOPTR, $32
+
+DATA aesniInLo<>+0(SB)/8, $0x078b37bb820eb23e
+DATA aesniInLo<>+8(SB)/8, $0x9814a8241d912da1
+DATA aesniInLo<>+16(SB)/8, $0x078b37bb820eb23e
+DATA aesniInLo<>+24(SB)/8, $0x9814a8241d912da1
+GLOBL aesniInLo<>(SB), RODATA|NOPTR, $32
+
+DATA aesniInHi<>+0(SB)/8, $0x37eb19c5f22edc00
+DATA aesniInHi<>+8(SB)/8, $0x3fe311cdfa26d408
+DATA aesniInHi<>+16(SB)/8, $0x37eb19c5f22edc00
+DATA aesniInHi<>+24(SB)/8, $0x3fe311cdfa26d408
+GLOBL aesniInHi<>(SB), RODATA|NOPTR, $32
+
+DATA aesniKeyLo<>+0(SB)/8, $0x39b50985bc308c00
+DATA aesniKeyLo<>+8(SB)/8, $0xa62a961a23af139f
+DATA aesniKeyLo<>+16(SB)/8, $0x39b50985bc308c00
+DATA aesniKeyLo<>+24(SB)/8, $0xa62a961a23af139f
+GLOBL aesniKeyLo<>(SB), RODATA|NOPTR, $32
+
+DATA aesniKeyHi<>+0(SB)/8, $0x37eb19c5f22edc00
+DATA aesniKeyHi<>+8(SB)/8, $0x3fe311cdfa26d408
+DATA aesniKeyHi<>+16(SB)/8, $0x37eb19c5f22edc00
+DATA aesniKeyHi<>+24(SB)/8, $0x3fe311cdfa26d408
+GLOBL aesniKeyHi<>(SB), RODATA|NOPTR, $32
+
+DATA aesniOutLo<>+0(SB)/8, $0x0782de5b29acf075
+DATA aesniOutLo<>+8(SB)/8, $0x87025edba92c70f5
+DATA aesniOutLo<>+16(SB)/8, $0x0782de5b29acf075
+DATA aesniOutLo<>+24(SB)/8, $0x87025edba92c70f5
+GLOBL aesniOutLo<>(SB), RODATA|NOPTR, $32
+
+DATA aesniOutHi<>+0(SB)/8, $0x4613114402575500
+DATA aesniOutHi<>+8(SB)/8, $0xe9bcbeebadf8faaf
+DATA aesniOutHi<>+16(SB)/8, $0x4613114402575500
+DATA aesniOutHi<>+24(SB)/8, $0xe9bcbeebadf8faaf
+GLOBL aesniOutHi<>(SB), RODATA|NOPTR, $32
+
+DATA aesniPLo<>+0(SB)/8, $0x1791c4426fe9bc3a
+DATA aesniPLo<>+8(SB)/8, $0x0b8dd85e73f5a026
+DATA aesniPLo<>+16(SB)/8, $0x1791c4426fe9bc3a
+DATA aesniPLo<>+24(SB)/8, $0x0b8dd85e73f5a026
+GLOBL aesniPLo<>(SB), RODATA|NOPTR, $32
+
+DATA aesniPHi<>+0(SB)/8, $0xc72c1bf037dceb00
+DATA aesniPHi<>+8(SB)/8, $0x0ae1d63dfa1126cd
+DATA aesniPHi<>+16(SB)/8, $0xc72c1bf037dceb00
+DATA aesniPHi<>+24(SB)/8, $0x0ae1d63dfa1126cd
+GLOBL aesniPHi<>(SB), RODATA|NOPTR, $32
+
+DATA aesniQLo<>+0(SB)/8, $0x34e739ea9447994a
+DATA aesniQLo<>+8(SB)/8, $0x76a57ba8d605db08
+DATA aesniQLo<>+16(SB)/8, $0x34e739ea9447994a
+DATA aesniQLo<>+24(SB)/8, $0x76a57ba8d605db08
+GLOBL aesniQLo<>(SB), RODATA|NOPTR, $32
+
+DATA aesniQHi<>+0(SB)/8, $0x7fcb3682fd49b400
+DATA aesniQHi<>+8(SB)/8, $0xc3778a3e41f508bc
+DATA aesniQHi<>+16(SB)/8, $0x7fcb3682fd49b400
+DATA aesniQHi<>+24(SB)/8, $0xc3778a3e41f508bc
+GLOBL aesniQHi<>(SB), RODATA|NOPTR, $32
+
+DATA aesniInvShiftRows<>+0(SB)/8, $0x0b0e0104070a0d00
+DATA aesniInvShiftRows<>+8(SB)/8, $0x0306090c0f020508
+DATA aesniInvShiftRows<>+16(SB)/8, $0x0b0e0104070a0d00
+DATA aesniInvShiftRows<>+24(SB)/8, $0x0306090c0f020508
+GLOBL aesniInvShiftRows<>(SB), RODATA|NOPTR, $32
+
+DATA aesniRotl8<>+0(SB)/8, $0x0605040702010003
+DATA aesniRotl8<>+8(SB)/8, $0x0e0d0c0f0a09080b
+DATA aesniRotl8<>+16(SB)/8, $0x0605040702010003
+DATA aesniRotl8<>+24(SB)/8, $0x0e0d0c0f0a09080b
+GLOBL aesniRotl8<>(SB), RODATA|NOPTR, $32
+
+DATA aesniRotl16<>+0(SB)/8, $0x0504070601000302
+DATA aesniRotl16<>+8(SB)/8, $0x0d0c0f0e09080b0a
+DATA aesniRotl16<>+16(SB)/8, $0x0504070601000302
+DATA aesniRotl16<>+24(SB)/8, $0x0d0c0f0e09080b0a
+GLOBL aesniRotl16<>(SB), RODATA|NOPTR, $32
+
+DATA aesniRotl24<>+0(SB)/8, $0x0407060500030201
+DATA aesniRotl24<>+8(SB)/8, $0x0c0f0e0d080b0a09
+DATA aesniRotl24<>+16(SB)/8, $0x0407060500030201
+DATA aesniRotl24<>+24(SB)/8, $0x0c0f0e0d080b0a09
+GLOBL aesniRotl24<>(SB), RODATA|NOPTR, $32
+
+DATA aesniBswap<>+0(SB)/8, $0x0405060700010203
+DATA aesniBswap<>+8(SB)/8, $0x0c0d0e0f08090a0b
+DATA aesniBswap<>+16(SB)/8, $0x0405060700010203
+DATA aesniBswap<>+24(SB)/8, $0x0c0d0e0f08090a0b
+GLOBL aesniBswap<>(SB), RODATA|NOPTR, $32
+
+DATA aesniOffsetsA<>+0(SB)/8, $0x0000000000000000
+DATA aesniOffsetsA<>+8(SB)/8, $0x0000000000000002
+DATA aesniOffsetsA<>+16(SB)/8, $0x0000000000000001
+DATA aesniOffsetsA<>+24(SB)/8, $0x0000000000000003
+GLOBL aesniOffsetsA<>(SB), RODATA|NOPTR, $32
+
+DATA aesniOffsetsB<>+0(SB)/8, $0x0000000000000004
+DATA aesniOffsetsB<>+8(SB)/8, $0x0000000000000006
+DATA aesniOffsetsB<>+16(SB)/8, $0x0000000000000005
+DATA aesniOffsetsB<>+24(SB)/8, $0x0000000000000007
+GLOBL aesniOffsetsB<>(SB), RODATA|NOPTR, $32
+
+DATA aesniOffsetsAX<>+0(SB)/8, $0x0000000000000000
+DATA aesniOffsetsAX<>+8(SB)/8, $0x0000000000000001
+GLOBL aesniOffsetsAX<>(SB), RODATA|NOPTR, $16
+
+DATA aesniOffsetsBX<>+0(SB)/8, $0x0000000000000002
+DATA aesniOffsetsBX<>+8(SB)/8, $0x0000000000000003
+GLOBL aesniOffsetsBX<>(SB), RODATA|NOPTR, $16

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
@@ -50,11 +48,11 @@ func gfniZMM(s sboxAffine) {
 	CMPQ(t, U32(256))
 	JA(LabelRef("first4"))
 	k.groups(1, true)
-	k.consume(bp, 256, skip)
+	k.consume(evex, bp, 256, skip)
 	JMP(LabelRef("aligned"))
 	Label("first4")
 	k.groups(4, true)
-	k.consume(bp, 1024, skip)
+	k.consume(evex, bp, 1024, skip)
 
 	Label("aligned")
 	Label("wide")
@@ -75,74 +73,17 @@ func gfniZMM(s sboxAffine) {
 	k.groups(1, true)
 	LEAQ(k.buf.Offset(16), bp)
 	XORQ(skip, skip)
-	k.consume(bp, 256, skip)
+	k.consume(evex, bp, 256, skip)
 
 	Label("done")
 	VZEROUPPER()
 	RET()
 }
 
-var consumeCount int
-
-// consume XORs min(n, size-skip) bytes of keystream from the buffer at bp
-// into src → dst and advances src, dst and n. size-skip bytes are all the
-// buffer holds from bp on.
-func (k *kernel) consume(bp Register, size int, skip Register) {
-	consumeCount++
-	lbl := func(s string) string { return fmt.Sprintf("c%d_%s", consumeCount, s) }
-	m := GP64()
-	MOVQ(U32(size), m)
-	SUBQ(skip, m)
-	CMPQ(m, k.n)
-	CMOVQGT(k.n, m)
-	SUBQ(m, k.n)
-
-	for _, step := range []int{64, 16} {
-		loop, end := lbl(fmt.Sprint("x", step)), lbl(fmt.Sprint("x", step, "_end"))
-		Label(loop)
-		CMPQ(m, U32(step))
-		JB(LabelRef(end))
-		x := ZMM()
-		if step == 16 {
-			x = XMM()
-		}
-		VMOVDQU64(Mem{Base: k.src}, x)
-		VPXORQ(Mem{Base: bp}, x, x)
-		VMOVDQU64(x, Mem{Base: k.dst})
-		for _, p := range []Register{k.src, k.dst, bp} {
-			ADDQ(U32(step), p)
-		}
-		SUBQ(U32(step), m)
-		JMP(LabelRef(loop))
-		Label(end)
-	}
-
-	// The last m < 16 bytes: the window [m-16, m) from the current position
-	// lies inside the data (every call has n >= 16) and inside the buffer
-	// (16 bytes of pad before it); its low 16-m bytes are already final.
-	// dst = D ^ ((S ^ D ^ K) & M), M selecting the top m bytes.
-	end := lbl("end")
-	TESTQ(m, m)
-	JZ(LabelRef(end))
-	win := func(base Register) Mem { return Mem{Base: base, Index: m, Scale: 1, Disp: -16} }
-	sv, dv, kv := XMM(), XMM(), XMM()
-	VMOVDQU64(win(k.src), sv)
-	VMOVDQU64(win(k.dst), dv)
-	VMOVDQU64(win(bp), kv)
-	VPTERNLOGD(U8(0x96), dv, kv, sv) // sv = S ^ K ^ D
-	tbl := GP64()
-	LEAQ(consts().topBytes, tbl)
-	VPANDQ(Mem{Base: tbl, Index: m, Scale: 1}, sv, sv)
-	VPXORQ(dv, sv, sv)
-	VMOVDQU64(sv, win(k.dst))
-	ADDQ(m, k.src)
-	ADDQ(m, k.dst)
-	Label(end)
-}
-
 type kernel struct {
+	call
 	s               sboxAffine
-	rk, dst, src, n Register
+	rk              Register
 	pre, post       VecVirtual // the S-box's affine matrices
 	bswap           VecVirtual // reverses the bytes of each dword
 	hiW0, hiW1      VecVirtual // the counter's high words, broadcast

@@ -11,6 +11,8 @@ import (
 func main() {
 	Package("github.com/tde-go/tde/sm4")
 	ConstraintExpr("!purego")
-	gfniZMM(deriveSbox())
+	s := deriveSbox()
+	gfniZMM(s)
+	aesniAVX2(s)
 	Generate()
 }
