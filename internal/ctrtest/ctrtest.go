@@ -121,11 +121,21 @@ func Differential(t *testing.T, s *Subject) {
 }
 
 // CrossKernels compares every kernel with the portable one at every length
-// from 0 to 40 blocks and every start in a block, for every key size, so
-// each kernel's batch sizes and remainders meet both ends of a call.
+// from 0 to 40 blocks and around every batch size up to 4 KiB, at every
+// start in a block, for every key size, so each kernel's batch sizes and
+// remainders (first, middle and last batches) meet both ends of a call.
 func CrossKernels(t *testing.T, s *Subject) {
 	r := rand.New(rand.NewPCG(3, 4))
-	src := make([]byte, 41*16)
+	var lengths []int
+	for n := 0; n <= 41*16; n++ {
+		lengths = append(lengths, n)
+	}
+	for _, batch := range []int{256, 512, 1024, 2048, 3072, 4096} {
+		for n := batch - 17; n <= batch+17; n++ {
+			lengths = append(lengths, n)
+		}
+	}
+	src := make([]byte, 4096+17+16)
 	Fill(r, src)
 	want := make([]byte, len(src))
 	got := make([]byte, len(src))
@@ -137,7 +147,7 @@ func CrossKernels(t *testing.T, s *Subject) {
 		for _, k := range s.Kernels[1:] {
 			ks := s.New(k, key, iv)
 			for off := range 16 {
-				for n := 0; n+off <= len(src); n++ {
+				for _, n := range lengths {
 					ref.XORKeyStreamAt(want[:n], src[:n], uint64(off))
 					ks.XORKeyStreamAt(got[:n], src[:n], uint64(off))
 					if !bytes.Equal(got[:n], want[:n]) {
