@@ -5,6 +5,7 @@ package sm4
 import (
 	"os"
 
+	"github.com/klauspost/cpuid/v2"
 	"golang.org/x/sys/cpu"
 
 	"github.com/tde-go/tde/internal/ctrmode"
@@ -12,17 +13,21 @@ import (
 
 //go:generate sh -c "cd _asm && GOARCH=amd64 go run . -out ../sm4_amd64.s"
 
-// The dispatch decision, made once.
+// The dispatch decision, made once. golang.org/x/sys/cpu reports GFNI only
+// together with AVX-512, so GFNI with AVX2 alone (Alder Lake, Sierra
+// Forest) is read from cpuid, which also checks that the OS saves the ymm
+// state.
 //
-// DISABLE_GFNI=1 in the environment (the switch gmsm reads) leaves the GFNI
-// kernel out of supportedImpls and so out of the default, so the AES-NI
-// kernel can be run and benchmarked as the default on a machine with GFNI.
-// It is read once, at package initialization.
+// DISABLE_GFNI=1 in the environment (the switch gmsm reads) leaves both
+// GFNI kernels out of supportedImpls and so out of the default, so the
+// AES-NI kernel can be run and benchmarked as the default on a machine with
+// GFNI. It is read once, at package initialization.
 var (
 	disableGFNI = os.Getenv("DISABLE_GFNI") == "1"
 
 	hasGFNIZMM = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL &&
 		cpu.X86.HasAVX512GFNI && !disableGFNI
+	hasGFNIYMM   = cpu.X86.HasAVX2 && cpuid.CPU.Supports(cpuid.GFNI, cpuid.AVX2) && !disableGFNI
 	hasAESNIAVX2 = cpu.X86.HasAES && cpu.X86.HasAVX2
 
 	defaultImpl = supportedImpls()[len(supportedImpls())-1]
@@ -33,6 +38,9 @@ func supportedImpls() []impl {
 	impls := []impl{implGeneric}
 	if hasAESNIAVX2 {
 		impls = append(impls, implAESNI)
+	}
+	if hasGFNIYMM {
+		impls = append(impls, implGFNIYMM)
 	}
 	if hasGFNIZMM {
 		impls = append(impls, implGFNIZMM)
@@ -56,6 +64,13 @@ func ctrGFNIZMM(rk *roundKeys, dst, src *byte, n, skip int, hi, lo uint64)
 //go:noescape
 func ctrAESNIAVX2(rk *roundKeys, dst, src *byte, n, skip int, hi, lo uint64)
 
+// ctrGFNIYMM is ctrGFNIZMM on GFNI and AVX2 (VEX, 16 ymm registers): the
+// S-box of ctrGFNIZMM, the rotations of L by byte shuffles and shifts, and
+// the structure of ctrAESNIAVX2, 64 blocks in flight.
+//
+//go:noescape
+func ctrGFNIYMM(rk *roundKeys, dst, src *byte, n, skip int, hi, lo uint64)
+
 // xorAll does a whole XORKeyStreamAt call of at least one block in one
 // kernel call, and reports whether it did. It declines for the portable
 // kernel, and when the low 64 bits of the counter wrap inside the call.
@@ -66,8 +81,12 @@ func (c *Cipher) xorAll(dst, src []byte, skip int, hi, lo uint64) bool {
 	switch c.impl {
 	case implAESNI:
 		ctrAESNIAVX2(c.roundKeys(), &dst[0], &src[0], len(src), skip, hi, lo)
-	default:
+	case implGFNIYMM:
+		ctrGFNIYMM(c.roundKeys(), &dst[0], &src[0], len(src), skip, hi, lo)
+	case implGFNIZMM:
 		ctrGFNIZMM(c.roundKeys(), &dst[0], &src[0], len(src), skip, hi, lo)
+	default:
+		panic("sm4: unknown kernel " + c.impl.String())
 	}
 	return true
 }
@@ -80,7 +99,11 @@ func (c *Cipher) xorBlocks(dst, src []byte, n int, hi, lo uint64) {
 		xorBlocksGeneric(c.roundKeys(), dst, src, n, hi, lo)
 	case implAESNI:
 		ctrAESNIAVX2(c.roundKeys(), &dst[0], &src[0], n*BlockSize, 0, hi, lo)
-	default:
+	case implGFNIYMM:
+		ctrGFNIYMM(c.roundKeys(), &dst[0], &src[0], n*BlockSize, 0, hi, lo)
+	case implGFNIZMM:
 		ctrGFNIZMM(c.roundKeys(), &dst[0], &src[0], n*BlockSize, 0, hi, lo)
+	default:
+		panic("sm4: unknown kernel " + c.impl.String())
 	}
 }

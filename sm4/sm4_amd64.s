@@ -8418,3 +8418,8731 @@ GLOBL aesniOffsetsAX<>(SB), RODATA|NOPTR, $16
 DATA aesniOffsetsBX<>+0(SB)/8, $0x0000000000000002
 DATA aesniOffsetsBX<>+8(SB)/8, $0x0000000000000003
 GLOBL aesniOffsetsBX<>(SB), RODATA|NOPTR, $16
+
+// func ctrGFNIYMM(rk *roundKeys, dst *byte, src *byte, n int, skip int, hi uint64, lo uint64)
+// Requires: AVX, AVX2, CMOV, GFNI
+TEXT ·ctrGFNIYMM(SB), $2072-56
+	MOVQ         rk+0(FP), AX
+	MOVQ         dst+8(FP), CX
+	MOVQ         src+16(FP), DX
+	MOVQ         n+24(FP), BX
+	MOVQ         skip+32(FP), SI
+	MOVQ         hi+40(FP), DI
+	MOVQ         lo+48(FP), R8
+	MOVQ         DI, (SP)
+	LEAQ         1048(SP), DI
+	ADDQ         SI, DI
+	MOVQ         SI, R9
+	ADDQ         BX, R9
+	CMPQ         R9, $0x00000040
+	JA           first_group
+	VPBROADCASTD 4(SP), X0
+	VMOVDQU      X0, 8(SP)
+	VPBROADCASTD (SP), X0
+	VMOVDQU      X0, 40(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, X1
+	VPADDQ       aesniOffsetsAX<>+0(SB), X1, X0
+	VPADDQ       aesniOffsetsBX<>+0(SB), X1, X1
+	VSHUFPS      $0xdd, X1, X0, X2
+	VSHUFPS      $0x88, X1, X0, X0
+	ADDQ         $0x04, R8
+	VMOVDQU      X2, 72(SP)
+	VPBROADCASTQ sboxPre<>+0(SB), X1
+	VPBROADCASTQ sboxPost<>+0(SB), X2
+	VMOVDQU      aesniRotl8<>+0(SB), X3
+	VMOVDQU      aesniRotl16<>+0(SB), X4
+	VMOVDQU      aesniRotl24<>+0(SB), X5
+	MOVQ         AX, R9
+	MOVQ         $0x00000008, R10
+
+rounds1:
+	VPBROADCASTD      (R9), X6
+	VPXOR             40(SP), X6, X6
+	VPXOR             72(SP), X6, X6
+	VPXOR             X0, X6, X6
+	VMOVDQU           X0, 104(SP)
+	VGF2P8AFFINEQB    $0x3e, X1, X6, X6
+	VGF2P8AFFINEINVQB $0xd3, X2, X6, X6
+	VPSHUFB           X3, X6, X7
+	VPSHUFB           X4, X6, X8
+	VPXOR             X8, X7, X7
+	VPXOR             X6, X7, X7
+	VPXOR             8(SP), X6, X0
+	VPSHUFB           X5, X6, X6
+	VPXOR             X6, X0, X0
+	VPSLLD            $0x02, X7, X8
+	VPSRLD            $0x1e, X7, X7
+	VPOR              X7, X8, X8
+	VPXOR             X8, X0, X0
+	VPBROADCASTD      4(R9), X6
+	VPXOR             72(SP), X6, X6
+	VPXOR             104(SP), X6, X6
+	VPXOR             X0, X6, X6
+	VMOVDQU           X0, 8(SP)
+	VGF2P8AFFINEQB    $0x3e, X1, X6, X6
+	VGF2P8AFFINEINVQB $0xd3, X2, X6, X6
+	VPSHUFB           X3, X6, X7
+	VPSHUFB           X4, X6, X8
+	VPXOR             X8, X7, X7
+	VPXOR             X6, X7, X7
+	VPXOR             40(SP), X6, X0
+	VPSHUFB           X5, X6, X6
+	VPXOR             X6, X0, X0
+	VPSLLD            $0x02, X7, X8
+	VPSRLD            $0x1e, X7, X7
+	VPOR              X7, X8, X8
+	VPXOR             X8, X0, X0
+	VPBROADCASTD      8(R9), X6
+	VPXOR             104(SP), X6, X6
+	VPXOR             8(SP), X6, X6
+	VPXOR             X0, X6, X6
+	VMOVDQU           X0, 40(SP)
+	VGF2P8AFFINEQB    $0x3e, X1, X6, X6
+	VGF2P8AFFINEINVQB $0xd3, X2, X6, X6
+	VPSHUFB           X3, X6, X7
+	VPSHUFB           X4, X6, X8
+	VPXOR             X8, X7, X7
+	VPXOR             X6, X7, X7
+	VPXOR             72(SP), X6, X0
+	VPSHUFB           X5, X6, X6
+	VPXOR             X6, X0, X0
+	VPSLLD            $0x02, X7, X8
+	VPSRLD            $0x1e, X7, X7
+	VPOR              X7, X8, X8
+	VPXOR             X8, X0, X0
+	VPBROADCASTD      12(R9), X6
+	VPXOR             8(SP), X6, X6
+	VPXOR             40(SP), X6, X6
+	VPXOR             X0, X6, X6
+	VMOVDQU           X0, 72(SP)
+	VGF2P8AFFINEQB    $0x3e, X1, X6, X6
+	VGF2P8AFFINEINVQB $0xd3, X2, X6, X6
+	VPSHUFB           X3, X6, X7
+	VPSHUFB           X4, X6, X8
+	VPXOR             X8, X7, X7
+	VPXOR             X6, X7, X7
+	VPXOR             104(SP), X6, X0
+	VPSHUFB           X5, X6, X6
+	VPXOR             X6, X0, X0
+	VPSLLD            $0x02, X7, X8
+	VPSRLD            $0x1e, X7, X7
+	VPOR              X7, X8, X8
+	VPXOR             X8, X0, X0
+	ADDQ              $0x10, R9
+	DECQ              R10
+	JNZ               rounds1
+	VMOVDQU           8(SP), X1
+	VMOVDQU           40(SP), X2
+	VMOVDQU           72(SP), X3
+	VPUNPCKLDQ        X3, X0, X4
+	VPUNPCKHDQ        X3, X0, X0
+	VPUNPCKLDQ        X1, X2, X3
+	VPUNPCKHDQ        X1, X2, X1
+	VPUNPCKLQDQ       X3, X4, X2
+	VPSHUFB           aesniBswap<>+0(SB), X2, X2
+	VMOVDQU           X2, 1048(SP)
+	VPUNPCKHQDQ       X3, X4, X2
+	VPSHUFB           aesniBswap<>+0(SB), X2, X2
+	VMOVDQU           X2, 1064(SP)
+	VPUNPCKLQDQ       X1, X0, X2
+	VPSHUFB           aesniBswap<>+0(SB), X2, X2
+	VMOVDQU           X2, 1080(SP)
+	VPUNPCKHQDQ       X1, X0, X0
+	VPSHUFB           aesniBswap<>+0(SB), X0, X0
+	VMOVDQU           X0, 1096(SP)
+	MOVQ              $0x00000040, R9
+	SUBQ              SI, R9
+	CMPQ              R9, BX
+	CMOVQGT           BX, R9
+	SUBQ              R9, BX
+
+c9_x32:
+	CMPQ    R9, $0x00000020
+	JB      c9_x32_end
+	VMOVDQU (DX), Y0
+	VPXOR   (DI), Y0, Y0
+	VMOVDQU Y0, (CX)
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000020, R9
+	JMP     c9_x32
+
+c9_x32_end:
+c9_x16:
+	CMPQ    R9, $0x00000010
+	JB      c9_x16_end
+	VMOVDQU (DX), X0
+	VPXOR   (DI), X0, X0
+	VMOVDQU X0, (CX)
+	ADDQ    $0x00000010, DX
+	ADDQ    $0x00000010, CX
+	ADDQ    $0x00000010, DI
+	SUBQ    $0x00000010, R9
+	JMP     c9_x16
+
+c9_x16_end:
+	TESTQ   R9, R9
+	JZ      c9_end
+	VMOVDQU -16(DX)(R9*1), X0
+	VMOVDQU -16(CX)(R9*1), X1
+	VPXOR   -16(DI)(R9*1), X0, X0
+	VPXOR   X1, X0, X0
+	LEAQ    topBytes<>+0(SB), SI
+	VPAND   (SI)(R9*1), X0, X0
+	VPXOR   X1, X0, X0
+	VMOVDQU X0, -16(CX)(R9*1)
+	ADDQ    R9, DX
+	ADDQ    R9, CX
+
+c9_end:
+	JMP aligned
+
+first_group:
+	CMPQ         R9, $0x00000080
+	JA           first_2
+	VPBROADCASTD 4(SP), Y0
+	VMOVDQU      Y0, 8(SP)
+	VPBROADCASTD (SP), Y0
+	VMOVDQU      Y0, 40(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, Y1
+	VPADDQ       aesniOffsetsA<>+0(SB), Y1, Y0
+	VPADDQ       aesniOffsetsB<>+0(SB), Y1, Y1
+	VSHUFPS      $0xdd, Y1, Y0, Y2
+	VSHUFPS      $0x88, Y1, Y0, Y0
+	ADDQ         $0x08, R8
+	VMOVDQU      Y2, 72(SP)
+	VPBROADCASTQ sboxPre<>+0(SB), Y1
+	VPBROADCASTQ sboxPost<>+0(SB), Y2
+	VMOVDQU      aesniRotl8<>+0(SB), Y3
+	VMOVDQU      aesniRotl16<>+0(SB), Y4
+	VMOVDQU      aesniRotl24<>+0(SB), Y5
+	MOVQ         AX, R9
+	MOVQ         $0x00000008, R10
+
+rounds2:
+	VPBROADCASTD      (R9), Y6
+	VPXOR             40(SP), Y6, Y6
+	VPXOR             72(SP), Y6, Y6
+	VPXOR             Y0, Y6, Y6
+	VMOVDQU           Y0, 104(SP)
+	VGF2P8AFFINEQB    $0x3e, Y1, Y6, Y6
+	VGF2P8AFFINEINVQB $0xd3, Y2, Y6, Y6
+	VPSHUFB           Y3, Y6, Y7
+	VPSHUFB           Y4, Y6, Y8
+	VPXOR             Y8, Y7, Y7
+	VPXOR             Y6, Y7, Y7
+	VPXOR             8(SP), Y6, Y0
+	VPSHUFB           Y5, Y6, Y6
+	VPXOR             Y6, Y0, Y0
+	VPSLLD            $0x02, Y7, Y8
+	VPSRLD            $0x1e, Y7, Y7
+	VPOR              Y7, Y8, Y8
+	VPXOR             Y8, Y0, Y0
+	VPBROADCASTD      4(R9), Y6
+	VPXOR             72(SP), Y6, Y6
+	VPXOR             104(SP), Y6, Y6
+	VPXOR             Y0, Y6, Y6
+	VMOVDQU           Y0, 8(SP)
+	VGF2P8AFFINEQB    $0x3e, Y1, Y6, Y6
+	VGF2P8AFFINEINVQB $0xd3, Y2, Y6, Y6
+	VPSHUFB           Y3, Y6, Y7
+	VPSHUFB           Y4, Y6, Y8
+	VPXOR             Y8, Y7, Y7
+	VPXOR             Y6, Y7, Y7
+	VPXOR             40(SP), Y6, Y0
+	VPSHUFB           Y5, Y6, Y6
+	VPXOR             Y6, Y0, Y0
+	VPSLLD            $0x02, Y7, Y8
+	VPSRLD            $0x1e, Y7, Y7
+	VPOR              Y7, Y8, Y8
+	VPXOR             Y8, Y0, Y0
+	VPBROADCASTD      8(R9), Y6
+	VPXOR             104(SP), Y6, Y6
+	VPXOR             8(SP), Y6, Y6
+	VPXOR             Y0, Y6, Y6
+	VMOVDQU           Y0, 40(SP)
+	VGF2P8AFFINEQB    $0x3e, Y1, Y6, Y6
+	VGF2P8AFFINEINVQB $0xd3, Y2, Y6, Y6
+	VPSHUFB           Y3, Y6, Y7
+	VPSHUFB           Y4, Y6, Y8
+	VPXOR             Y8, Y7, Y7
+	VPXOR             Y6, Y7, Y7
+	VPXOR             72(SP), Y6, Y0
+	VPSHUFB           Y5, Y6, Y6
+	VPXOR             Y6, Y0, Y0
+	VPSLLD            $0x02, Y7, Y8
+	VPSRLD            $0x1e, Y7, Y7
+	VPOR              Y7, Y8, Y8
+	VPXOR             Y8, Y0, Y0
+	VPBROADCASTD      12(R9), Y6
+	VPXOR             8(SP), Y6, Y6
+	VPXOR             40(SP), Y6, Y6
+	VPXOR             Y0, Y6, Y6
+	VMOVDQU           Y0, 72(SP)
+	VGF2P8AFFINEQB    $0x3e, Y1, Y6, Y6
+	VGF2P8AFFINEINVQB $0xd3, Y2, Y6, Y6
+	VPSHUFB           Y3, Y6, Y7
+	VPSHUFB           Y4, Y6, Y8
+	VPXOR             Y8, Y7, Y7
+	VPXOR             Y6, Y7, Y7
+	VPXOR             104(SP), Y6, Y0
+	VPSHUFB           Y5, Y6, Y6
+	VPXOR             Y6, Y0, Y0
+	VPSLLD            $0x02, Y7, Y8
+	VPSRLD            $0x1e, Y7, Y7
+	VPOR              Y7, Y8, Y8
+	VPXOR             Y8, Y0, Y0
+	ADDQ              $0x10, R9
+	DECQ              R10
+	JNZ               rounds2
+	VMOVDQU           8(SP), Y1
+	VMOVDQU           40(SP), Y2
+	VMOVDQU           72(SP), Y3
+	VPUNPCKLDQ        Y3, Y0, Y4
+	VPUNPCKHDQ        Y3, Y0, Y0
+	VPUNPCKLDQ        Y1, Y2, Y3
+	VPUNPCKHDQ        Y1, Y2, Y1
+	VPUNPCKLQDQ       Y3, Y4, Y2
+	VPSHUFB           aesniBswap<>+0(SB), Y2, Y2
+	VMOVDQU           Y2, 1048(SP)
+	VPUNPCKHQDQ       Y3, Y4, Y2
+	VPSHUFB           aesniBswap<>+0(SB), Y2, Y2
+	VMOVDQU           Y2, 1080(SP)
+	VPUNPCKLQDQ       Y1, Y0, Y2
+	VPSHUFB           aesniBswap<>+0(SB), Y2, Y2
+	VMOVDQU           Y2, 1112(SP)
+	VPUNPCKHQDQ       Y1, Y0, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1144(SP)
+	MOVQ              $0x00000080, R9
+	SUBQ              SI, R9
+	CMPQ              R9, BX
+	CMOVQGT           BX, R9
+	SUBQ              R9, BX
+
+c10_x32:
+	CMPQ    R9, $0x00000020
+	JB      c10_x32_end
+	VMOVDQU (DX), Y0
+	VPXOR   (DI), Y0, Y0
+	VMOVDQU Y0, (CX)
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000020, R9
+	JMP     c10_x32
+
+c10_x32_end:
+c10_x16:
+	CMPQ    R9, $0x00000010
+	JB      c10_x16_end
+	VMOVDQU (DX), X0
+	VPXOR   (DI), X0, X0
+	VMOVDQU X0, (CX)
+	ADDQ    $0x00000010, DX
+	ADDQ    $0x00000010, CX
+	ADDQ    $0x00000010, DI
+	SUBQ    $0x00000010, R9
+	JMP     c10_x16
+
+c10_x16_end:
+	TESTQ   R9, R9
+	JZ      c10_end
+	VMOVDQU -16(DX)(R9*1), X0
+	VMOVDQU -16(CX)(R9*1), X1
+	VPXOR   -16(DI)(R9*1), X0, X0
+	VPXOR   X1, X0, X0
+	LEAQ    topBytes<>+0(SB), SI
+	VPAND   (SI)(R9*1), X0, X0
+	VPXOR   X1, X0, X0
+	VMOVDQU X0, -16(CX)(R9*1)
+	ADDQ    R9, DX
+	ADDQ    R9, CX
+
+c10_end:
+	JMP aligned
+
+first_2:
+	CMPQ         R9, $0x00000100
+	JA           first_3
+	VPBROADCASTD 4(SP), Y0
+	VMOVDQU      Y0, 8(SP)
+	VPBROADCASTD (SP), Y0
+	VMOVDQU      Y0, 40(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, Y1
+	VPADDQ       aesniOffsetsA<>+0(SB), Y1, Y0
+	VPADDQ       aesniOffsetsB<>+0(SB), Y1, Y1
+	VSHUFPS      $0xdd, Y1, Y0, Y2
+	VSHUFPS      $0x88, Y1, Y0, Y0
+	ADDQ         $0x08, R8
+	VMOVDQU      Y2, 72(SP)
+	VPBROADCASTD 4(SP), Y1
+	VMOVDQU      Y1, 136(SP)
+	VPBROADCASTD (SP), Y1
+	VMOVDQU      Y1, 168(SP)
+	VMOVQ        R8, X1
+	VPBROADCASTQ X1, Y2
+	VPADDQ       aesniOffsetsA<>+0(SB), Y2, Y1
+	VPADDQ       aesniOffsetsB<>+0(SB), Y2, Y2
+	VSHUFPS      $0xdd, Y2, Y1, Y3
+	VSHUFPS      $0x88, Y2, Y1, Y1
+	ADDQ         $0x08, R8
+	VMOVDQU      Y3, 200(SP)
+	VPBROADCASTQ sboxPre<>+0(SB), Y2
+	VPBROADCASTQ sboxPost<>+0(SB), Y3
+	VMOVDQU      aesniRotl8<>+0(SB), Y4
+	VMOVDQU      aesniRotl16<>+0(SB), Y5
+	VMOVDQU      aesniRotl24<>+0(SB), Y6
+	MOVQ         AX, R9
+	MOVQ         $0x00000008, R10
+
+rounds3:
+	VPBROADCASTD      (R9), Y7
+	VPXOR             40(SP), Y7, Y7
+	VPXOR             72(SP), Y7, Y7
+	VPXOR             Y0, Y7, Y7
+	VMOVDQU           Y0, 104(SP)
+	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
+	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
+	VPSHUFB           Y4, Y7, Y8
+	VPSHUFB           Y5, Y7, Y9
+	VPXOR             Y9, Y8, Y8
+	VPXOR             Y7, Y8, Y8
+	VPXOR             8(SP), Y7, Y0
+	VPSHUFB           Y6, Y7, Y7
+	VPXOR             Y7, Y0, Y0
+	VPSLLD            $0x02, Y8, Y9
+	VPSRLD            $0x1e, Y8, Y8
+	VPOR              Y8, Y9, Y9
+	VPXOR             Y9, Y0, Y0
+	VPBROADCASTD      (R9), Y7
+	VPXOR             168(SP), Y7, Y7
+	VPXOR             200(SP), Y7, Y7
+	VPXOR             Y1, Y7, Y7
+	VMOVDQU           Y1, 232(SP)
+	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
+	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
+	VPSHUFB           Y4, Y7, Y8
+	VPSHUFB           Y5, Y7, Y9
+	VPXOR             Y9, Y8, Y8
+	VPXOR             Y7, Y8, Y8
+	VPXOR             136(SP), Y7, Y1
+	VPSHUFB           Y6, Y7, Y7
+	VPXOR             Y7, Y1, Y1
+	VPSLLD            $0x02, Y8, Y9
+	VPSRLD            $0x1e, Y8, Y8
+	VPOR              Y8, Y9, Y9
+	VPXOR             Y9, Y1, Y1
+	VPBROADCASTD      4(R9), Y7
+	VPXOR             72(SP), Y7, Y7
+	VPXOR             104(SP), Y7, Y7
+	VPXOR             Y0, Y7, Y7
+	VMOVDQU           Y0, 8(SP)
+	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
+	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
+	VPSHUFB           Y4, Y7, Y8
+	VPSHUFB           Y5, Y7, Y9
+	VPXOR             Y9, Y8, Y8
+	VPXOR             Y7, Y8, Y8
+	VPXOR             40(SP), Y7, Y0
+	VPSHUFB           Y6, Y7, Y7
+	VPXOR             Y7, Y0, Y0
+	VPSLLD            $0x02, Y8, Y9
+	VPSRLD            $0x1e, Y8, Y8
+	VPOR              Y8, Y9, Y9
+	VPXOR             Y9, Y0, Y0
+	VPBROADCASTD      4(R9), Y7
+	VPXOR             200(SP), Y7, Y7
+	VPXOR             232(SP), Y7, Y7
+	VPXOR             Y1, Y7, Y7
+	VMOVDQU           Y1, 136(SP)
+	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
+	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
+	VPSHUFB           Y4, Y7, Y8
+	VPSHUFB           Y5, Y7, Y9
+	VPXOR             Y9, Y8, Y8
+	VPXOR             Y7, Y8, Y8
+	VPXOR             168(SP), Y7, Y1
+	VPSHUFB           Y6, Y7, Y7
+	VPXOR             Y7, Y1, Y1
+	VPSLLD            $0x02, Y8, Y9
+	VPSRLD            $0x1e, Y8, Y8
+	VPOR              Y8, Y9, Y9
+	VPXOR             Y9, Y1, Y1
+	VPBROADCASTD      8(R9), Y7
+	VPXOR             104(SP), Y7, Y7
+	VPXOR             8(SP), Y7, Y7
+	VPXOR             Y0, Y7, Y7
+	VMOVDQU           Y0, 40(SP)
+	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
+	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
+	VPSHUFB           Y4, Y7, Y8
+	VPSHUFB           Y5, Y7, Y9
+	VPXOR             Y9, Y8, Y8
+	VPXOR             Y7, Y8, Y8
+	VPXOR             72(SP), Y7, Y0
+	VPSHUFB           Y6, Y7, Y7
+	VPXOR             Y7, Y0, Y0
+	VPSLLD            $0x02, Y8, Y9
+	VPSRLD            $0x1e, Y8, Y8
+	VPOR              Y8, Y9, Y9
+	VPXOR             Y9, Y0, Y0
+	VPBROADCASTD      8(R9), Y7
+	VPXOR             232(SP), Y7, Y7
+	VPXOR             136(SP), Y7, Y7
+	VPXOR             Y1, Y7, Y7
+	VMOVDQU           Y1, 168(SP)
+	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
+	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
+	VPSHUFB           Y4, Y7, Y8
+	VPSHUFB           Y5, Y7, Y9
+	VPXOR             Y9, Y8, Y8
+	VPXOR             Y7, Y8, Y8
+	VPXOR             200(SP), Y7, Y1
+	VPSHUFB           Y6, Y7, Y7
+	VPXOR             Y7, Y1, Y1
+	VPSLLD            $0x02, Y8, Y9
+	VPSRLD            $0x1e, Y8, Y8
+	VPOR              Y8, Y9, Y9
+	VPXOR             Y9, Y1, Y1
+	VPBROADCASTD      12(R9), Y7
+	VPXOR             8(SP), Y7, Y7
+	VPXOR             40(SP), Y7, Y7
+	VPXOR             Y0, Y7, Y7
+	VMOVDQU           Y0, 72(SP)
+	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
+	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
+	VPSHUFB           Y4, Y7, Y8
+	VPSHUFB           Y5, Y7, Y9
+	VPXOR             Y9, Y8, Y8
+	VPXOR             Y7, Y8, Y8
+	VPXOR             104(SP), Y7, Y0
+	VPSHUFB           Y6, Y7, Y7
+	VPXOR             Y7, Y0, Y0
+	VPSLLD            $0x02, Y8, Y9
+	VPSRLD            $0x1e, Y8, Y8
+	VPOR              Y8, Y9, Y9
+	VPXOR             Y9, Y0, Y0
+	VPBROADCASTD      12(R9), Y7
+	VPXOR             136(SP), Y7, Y7
+	VPXOR             168(SP), Y7, Y7
+	VPXOR             Y1, Y7, Y7
+	VMOVDQU           Y1, 200(SP)
+	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
+	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
+	VPSHUFB           Y4, Y7, Y8
+	VPSHUFB           Y5, Y7, Y9
+	VPXOR             Y9, Y8, Y8
+	VPXOR             Y7, Y8, Y8
+	VPXOR             232(SP), Y7, Y1
+	VPSHUFB           Y6, Y7, Y7
+	VPXOR             Y7, Y1, Y1
+	VPSLLD            $0x02, Y8, Y9
+	VPSRLD            $0x1e, Y8, Y8
+	VPOR              Y8, Y9, Y9
+	VPXOR             Y9, Y1, Y1
+	ADDQ              $0x10, R9
+	DECQ              R10
+	JNZ               rounds3
+	VMOVDQU           8(SP), Y2
+	VMOVDQU           40(SP), Y3
+	VMOVDQU           72(SP), Y4
+	VPUNPCKLDQ        Y4, Y0, Y5
+	VPUNPCKHDQ        Y4, Y0, Y0
+	VPUNPCKLDQ        Y2, Y3, Y4
+	VPUNPCKHDQ        Y2, Y3, Y2
+	VPUNPCKLQDQ       Y4, Y5, Y3
+	VPSHUFB           aesniBswap<>+0(SB), Y3, Y3
+	VMOVDQU           Y3, 1048(SP)
+	VPUNPCKHQDQ       Y4, Y5, Y3
+	VPSHUFB           aesniBswap<>+0(SB), Y3, Y3
+	VMOVDQU           Y3, 1080(SP)
+	VPUNPCKLQDQ       Y2, Y0, Y3
+	VPSHUFB           aesniBswap<>+0(SB), Y3, Y3
+	VMOVDQU           Y3, 1112(SP)
+	VPUNPCKHQDQ       Y2, Y0, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1144(SP)
+	VMOVDQU           136(SP), Y0
+	VMOVDQU           168(SP), Y2
+	VMOVDQU           200(SP), Y3
+	VPUNPCKLDQ        Y3, Y1, Y4
+	VPUNPCKHDQ        Y3, Y1, Y1
+	VPUNPCKLDQ        Y0, Y2, Y3
+	VPUNPCKHDQ        Y0, Y2, Y0
+	VPUNPCKLQDQ       Y3, Y4, Y2
+	VPSHUFB           aesniBswap<>+0(SB), Y2, Y2
+	VMOVDQU           Y2, 1176(SP)
+	VPUNPCKHQDQ       Y3, Y4, Y2
+	VPSHUFB           aesniBswap<>+0(SB), Y2, Y2
+	VMOVDQU           Y2, 1208(SP)
+	VPUNPCKLQDQ       Y0, Y1, Y2
+	VPSHUFB           aesniBswap<>+0(SB), Y2, Y2
+	VMOVDQU           Y2, 1240(SP)
+	VPUNPCKHQDQ       Y0, Y1, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1272(SP)
+	MOVQ              $0x00000100, R9
+	SUBQ              SI, R9
+	CMPQ              R9, BX
+	CMOVQGT           BX, R9
+	SUBQ              R9, BX
+
+c11_x32:
+	CMPQ    R9, $0x00000020
+	JB      c11_x32_end
+	VMOVDQU (DX), Y0
+	VPXOR   (DI), Y0, Y0
+	VMOVDQU Y0, (CX)
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000020, R9
+	JMP     c11_x32
+
+c11_x32_end:
+c11_x16:
+	CMPQ    R9, $0x00000010
+	JB      c11_x16_end
+	VMOVDQU (DX), X0
+	VPXOR   (DI), X0, X0
+	VMOVDQU X0, (CX)
+	ADDQ    $0x00000010, DX
+	ADDQ    $0x00000010, CX
+	ADDQ    $0x00000010, DI
+	SUBQ    $0x00000010, R9
+	JMP     c11_x16
+
+c11_x16_end:
+	TESTQ   R9, R9
+	JZ      c11_end
+	VMOVDQU -16(DX)(R9*1), X0
+	VMOVDQU -16(CX)(R9*1), X1
+	VPXOR   -16(DI)(R9*1), X0, X0
+	VPXOR   X1, X0, X0
+	LEAQ    topBytes<>+0(SB), SI
+	VPAND   (SI)(R9*1), X0, X0
+	VPXOR   X1, X0, X0
+	VMOVDQU X0, -16(CX)(R9*1)
+	ADDQ    R9, DX
+	ADDQ    R9, CX
+
+c11_end:
+	JMP aligned
+
+first_3:
+	CMPQ         R9, $0x00000180
+	JA           first_4
+	VPBROADCASTD 4(SP), Y0
+	VMOVDQU      Y0, 8(SP)
+	VPBROADCASTD (SP), Y0
+	VMOVDQU      Y0, 40(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, Y1
+	VPADDQ       aesniOffsetsA<>+0(SB), Y1, Y0
+	VPADDQ       aesniOffsetsB<>+0(SB), Y1, Y1
+	VSHUFPS      $0xdd, Y1, Y0, Y2
+	VSHUFPS      $0x88, Y1, Y0, Y0
+	ADDQ         $0x08, R8
+	VMOVDQU      Y2, 72(SP)
+	VPBROADCASTD 4(SP), Y1
+	VMOVDQU      Y1, 136(SP)
+	VPBROADCASTD (SP), Y1
+	VMOVDQU      Y1, 168(SP)
+	VMOVQ        R8, X1
+	VPBROADCASTQ X1, Y2
+	VPADDQ       aesniOffsetsA<>+0(SB), Y2, Y1
+	VPADDQ       aesniOffsetsB<>+0(SB), Y2, Y2
+	VSHUFPS      $0xdd, Y2, Y1, Y3
+	VSHUFPS      $0x88, Y2, Y1, Y1
+	ADDQ         $0x08, R8
+	VMOVDQU      Y3, 200(SP)
+	VPBROADCASTD 4(SP), Y2
+	VMOVDQU      Y2, 264(SP)
+	VPBROADCASTD (SP), Y2
+	VMOVDQU      Y2, 296(SP)
+	VMOVQ        R8, X2
+	VPBROADCASTQ X2, Y3
+	VPADDQ       aesniOffsetsA<>+0(SB), Y3, Y2
+	VPADDQ       aesniOffsetsB<>+0(SB), Y3, Y3
+	VSHUFPS      $0xdd, Y3, Y2, Y4
+	VSHUFPS      $0x88, Y3, Y2, Y2
+	ADDQ         $0x08, R8
+	VMOVDQU      Y4, 328(SP)
+	VPBROADCASTQ sboxPre<>+0(SB), Y3
+	VPBROADCASTQ sboxPost<>+0(SB), Y4
+	VMOVDQU      aesniRotl8<>+0(SB), Y5
+	VMOVDQU      aesniRotl16<>+0(SB), Y6
+	VMOVDQU      aesniRotl24<>+0(SB), Y7
+	MOVQ         AX, R9
+	MOVQ         $0x00000008, R10
+
+rounds4:
+	VPBROADCASTD      (R9), Y8
+	VPXOR             40(SP), Y8, Y8
+	VPXOR             72(SP), Y8, Y8
+	VPXOR             Y0, Y8, Y8
+	VMOVDQU           Y0, 104(SP)
+	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
+	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
+	VPSHUFB           Y5, Y8, Y9
+	VPSHUFB           Y6, Y8, Y10
+	VPXOR             Y10, Y9, Y9
+	VPXOR             Y8, Y9, Y9
+	VPXOR             8(SP), Y8, Y0
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             Y8, Y0, Y0
+	VPSLLD            $0x02, Y9, Y10
+	VPSRLD            $0x1e, Y9, Y9
+	VPOR              Y9, Y10, Y10
+	VPXOR             Y10, Y0, Y0
+	VPBROADCASTD      (R9), Y8
+	VPXOR             168(SP), Y8, Y8
+	VPXOR             200(SP), Y8, Y8
+	VPXOR             Y1, Y8, Y8
+	VMOVDQU           Y1, 232(SP)
+	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
+	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
+	VPSHUFB           Y5, Y8, Y9
+	VPSHUFB           Y6, Y8, Y10
+	VPXOR             Y10, Y9, Y9
+	VPXOR             Y8, Y9, Y9
+	VPXOR             136(SP), Y8, Y1
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             Y8, Y1, Y1
+	VPSLLD            $0x02, Y9, Y10
+	VPSRLD            $0x1e, Y9, Y9
+	VPOR              Y9, Y10, Y10
+	VPXOR             Y10, Y1, Y1
+	VPBROADCASTD      (R9), Y8
+	VPXOR             296(SP), Y8, Y8
+	VPXOR             328(SP), Y8, Y8
+	VPXOR             Y2, Y8, Y8
+	VMOVDQU           Y2, 360(SP)
+	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
+	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
+	VPSHUFB           Y5, Y8, Y9
+	VPSHUFB           Y6, Y8, Y10
+	VPXOR             Y10, Y9, Y9
+	VPXOR             Y8, Y9, Y9
+	VPXOR             264(SP), Y8, Y2
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             Y8, Y2, Y2
+	VPSLLD            $0x02, Y9, Y10
+	VPSRLD            $0x1e, Y9, Y9
+	VPOR              Y9, Y10, Y10
+	VPXOR             Y10, Y2, Y2
+	VPBROADCASTD      4(R9), Y8
+	VPXOR             72(SP), Y8, Y8
+	VPXOR             104(SP), Y8, Y8
+	VPXOR             Y0, Y8, Y8
+	VMOVDQU           Y0, 8(SP)
+	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
+	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
+	VPSHUFB           Y5, Y8, Y9
+	VPSHUFB           Y6, Y8, Y10
+	VPXOR             Y10, Y9, Y9
+	VPXOR             Y8, Y9, Y9
+	VPXOR             40(SP), Y8, Y0
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             Y8, Y0, Y0
+	VPSLLD            $0x02, Y9, Y10
+	VPSRLD            $0x1e, Y9, Y9
+	VPOR              Y9, Y10, Y10
+	VPXOR             Y10, Y0, Y0
+	VPBROADCASTD      4(R9), Y8
+	VPXOR             200(SP), Y8, Y8
+	VPXOR             232(SP), Y8, Y8
+	VPXOR             Y1, Y8, Y8
+	VMOVDQU           Y1, 136(SP)
+	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
+	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
+	VPSHUFB           Y5, Y8, Y9
+	VPSHUFB           Y6, Y8, Y10
+	VPXOR             Y10, Y9, Y9
+	VPXOR             Y8, Y9, Y9
+	VPXOR             168(SP), Y8, Y1
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             Y8, Y1, Y1
+	VPSLLD            $0x02, Y9, Y10
+	VPSRLD            $0x1e, Y9, Y9
+	VPOR              Y9, Y10, Y10
+	VPXOR             Y10, Y1, Y1
+	VPBROADCASTD      4(R9), Y8
+	VPXOR             328(SP), Y8, Y8
+	VPXOR             360(SP), Y8, Y8
+	VPXOR             Y2, Y8, Y8
+	VMOVDQU           Y2, 264(SP)
+	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
+	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
+	VPSHUFB           Y5, Y8, Y9
+	VPSHUFB           Y6, Y8, Y10
+	VPXOR             Y10, Y9, Y9
+	VPXOR             Y8, Y9, Y9
+	VPXOR             296(SP), Y8, Y2
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             Y8, Y2, Y2
+	VPSLLD            $0x02, Y9, Y10
+	VPSRLD            $0x1e, Y9, Y9
+	VPOR              Y9, Y10, Y10
+	VPXOR             Y10, Y2, Y2
+	VPBROADCASTD      8(R9), Y8
+	VPXOR             104(SP), Y8, Y8
+	VPXOR             8(SP), Y8, Y8
+	VPXOR             Y0, Y8, Y8
+	VMOVDQU           Y0, 40(SP)
+	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
+	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
+	VPSHUFB           Y5, Y8, Y9
+	VPSHUFB           Y6, Y8, Y10
+	VPXOR             Y10, Y9, Y9
+	VPXOR             Y8, Y9, Y9
+	VPXOR             72(SP), Y8, Y0
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             Y8, Y0, Y0
+	VPSLLD            $0x02, Y9, Y10
+	VPSRLD            $0x1e, Y9, Y9
+	VPOR              Y9, Y10, Y10
+	VPXOR             Y10, Y0, Y0
+	VPBROADCASTD      8(R9), Y8
+	VPXOR             232(SP), Y8, Y8
+	VPXOR             136(SP), Y8, Y8
+	VPXOR             Y1, Y8, Y8
+	VMOVDQU           Y1, 168(SP)
+	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
+	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
+	VPSHUFB           Y5, Y8, Y9
+	VPSHUFB           Y6, Y8, Y10
+	VPXOR             Y10, Y9, Y9
+	VPXOR             Y8, Y9, Y9
+	VPXOR             200(SP), Y8, Y1
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             Y8, Y1, Y1
+	VPSLLD            $0x02, Y9, Y10
+	VPSRLD            $0x1e, Y9, Y9
+	VPOR              Y9, Y10, Y10
+	VPXOR             Y10, Y1, Y1
+	VPBROADCASTD      8(R9), Y8
+	VPXOR             360(SP), Y8, Y8
+	VPXOR             264(SP), Y8, Y8
+	VPXOR             Y2, Y8, Y8
+	VMOVDQU           Y2, 296(SP)
+	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
+	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
+	VPSHUFB           Y5, Y8, Y9
+	VPSHUFB           Y6, Y8, Y10
+	VPXOR             Y10, Y9, Y9
+	VPXOR             Y8, Y9, Y9
+	VPXOR             328(SP), Y8, Y2
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             Y8, Y2, Y2
+	VPSLLD            $0x02, Y9, Y10
+	VPSRLD            $0x1e, Y9, Y9
+	VPOR              Y9, Y10, Y10
+	VPXOR             Y10, Y2, Y2
+	VPBROADCASTD      12(R9), Y8
+	VPXOR             8(SP), Y8, Y8
+	VPXOR             40(SP), Y8, Y8
+	VPXOR             Y0, Y8, Y8
+	VMOVDQU           Y0, 72(SP)
+	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
+	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
+	VPSHUFB           Y5, Y8, Y9
+	VPSHUFB           Y6, Y8, Y10
+	VPXOR             Y10, Y9, Y9
+	VPXOR             Y8, Y9, Y9
+	VPXOR             104(SP), Y8, Y0
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             Y8, Y0, Y0
+	VPSLLD            $0x02, Y9, Y10
+	VPSRLD            $0x1e, Y9, Y9
+	VPOR              Y9, Y10, Y10
+	VPXOR             Y10, Y0, Y0
+	VPBROADCASTD      12(R9), Y8
+	VPXOR             136(SP), Y8, Y8
+	VPXOR             168(SP), Y8, Y8
+	VPXOR             Y1, Y8, Y8
+	VMOVDQU           Y1, 200(SP)
+	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
+	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
+	VPSHUFB           Y5, Y8, Y9
+	VPSHUFB           Y6, Y8, Y10
+	VPXOR             Y10, Y9, Y9
+	VPXOR             Y8, Y9, Y9
+	VPXOR             232(SP), Y8, Y1
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             Y8, Y1, Y1
+	VPSLLD            $0x02, Y9, Y10
+	VPSRLD            $0x1e, Y9, Y9
+	VPOR              Y9, Y10, Y10
+	VPXOR             Y10, Y1, Y1
+	VPBROADCASTD      12(R9), Y8
+	VPXOR             264(SP), Y8, Y8
+	VPXOR             296(SP), Y8, Y8
+	VPXOR             Y2, Y8, Y8
+	VMOVDQU           Y2, 328(SP)
+	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
+	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
+	VPSHUFB           Y5, Y8, Y9
+	VPSHUFB           Y6, Y8, Y10
+	VPXOR             Y10, Y9, Y9
+	VPXOR             Y8, Y9, Y9
+	VPXOR             360(SP), Y8, Y2
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             Y8, Y2, Y2
+	VPSLLD            $0x02, Y9, Y10
+	VPSRLD            $0x1e, Y9, Y9
+	VPOR              Y9, Y10, Y10
+	VPXOR             Y10, Y2, Y2
+	ADDQ              $0x10, R9
+	DECQ              R10
+	JNZ               rounds4
+	VMOVDQU           8(SP), Y3
+	VMOVDQU           40(SP), Y4
+	VMOVDQU           72(SP), Y5
+	VPUNPCKLDQ        Y5, Y0, Y6
+	VPUNPCKHDQ        Y5, Y0, Y0
+	VPUNPCKLDQ        Y3, Y4, Y5
+	VPUNPCKHDQ        Y3, Y4, Y3
+	VPUNPCKLQDQ       Y5, Y6, Y4
+	VPSHUFB           aesniBswap<>+0(SB), Y4, Y4
+	VMOVDQU           Y4, 1048(SP)
+	VPUNPCKHQDQ       Y5, Y6, Y4
+	VPSHUFB           aesniBswap<>+0(SB), Y4, Y4
+	VMOVDQU           Y4, 1080(SP)
+	VPUNPCKLQDQ       Y3, Y0, Y4
+	VPSHUFB           aesniBswap<>+0(SB), Y4, Y4
+	VMOVDQU           Y4, 1112(SP)
+	VPUNPCKHQDQ       Y3, Y0, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1144(SP)
+	VMOVDQU           136(SP), Y0
+	VMOVDQU           168(SP), Y3
+	VMOVDQU           200(SP), Y4
+	VPUNPCKLDQ        Y4, Y1, Y5
+	VPUNPCKHDQ        Y4, Y1, Y1
+	VPUNPCKLDQ        Y0, Y3, Y4
+	VPUNPCKHDQ        Y0, Y3, Y0
+	VPUNPCKLQDQ       Y4, Y5, Y3
+	VPSHUFB           aesniBswap<>+0(SB), Y3, Y3
+	VMOVDQU           Y3, 1176(SP)
+	VPUNPCKHQDQ       Y4, Y5, Y3
+	VPSHUFB           aesniBswap<>+0(SB), Y3, Y3
+	VMOVDQU           Y3, 1208(SP)
+	VPUNPCKLQDQ       Y0, Y1, Y3
+	VPSHUFB           aesniBswap<>+0(SB), Y3, Y3
+	VMOVDQU           Y3, 1240(SP)
+	VPUNPCKHQDQ       Y0, Y1, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1272(SP)
+	VMOVDQU           264(SP), Y0
+	VMOVDQU           296(SP), Y1
+	VMOVDQU           328(SP), Y3
+	VPUNPCKLDQ        Y3, Y2, Y4
+	VPUNPCKHDQ        Y3, Y2, Y2
+	VPUNPCKLDQ        Y0, Y1, Y3
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y3, Y4, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1304(SP)
+	VPUNPCKHQDQ       Y3, Y4, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1336(SP)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1368(SP)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1400(SP)
+	MOVQ              $0x00000180, R9
+	SUBQ              SI, R9
+	CMPQ              R9, BX
+	CMOVQGT           BX, R9
+	SUBQ              R9, BX
+
+c12_x32:
+	CMPQ    R9, $0x00000020
+	JB      c12_x32_end
+	VMOVDQU (DX), Y0
+	VPXOR   (DI), Y0, Y0
+	VMOVDQU Y0, (CX)
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000020, R9
+	JMP     c12_x32
+
+c12_x32_end:
+c12_x16:
+	CMPQ    R9, $0x00000010
+	JB      c12_x16_end
+	VMOVDQU (DX), X0
+	VPXOR   (DI), X0, X0
+	VMOVDQU X0, (CX)
+	ADDQ    $0x00000010, DX
+	ADDQ    $0x00000010, CX
+	ADDQ    $0x00000010, DI
+	SUBQ    $0x00000010, R9
+	JMP     c12_x16
+
+c12_x16_end:
+	TESTQ   R9, R9
+	JZ      c12_end
+	VMOVDQU -16(DX)(R9*1), X0
+	VMOVDQU -16(CX)(R9*1), X1
+	VPXOR   -16(DI)(R9*1), X0, X0
+	VPXOR   X1, X0, X0
+	LEAQ    topBytes<>+0(SB), SI
+	VPAND   (SI)(R9*1), X0, X0
+	VPXOR   X1, X0, X0
+	VMOVDQU X0, -16(CX)(R9*1)
+	ADDQ    R9, DX
+	ADDQ    R9, CX
+
+c12_end:
+	JMP aligned
+
+first_4:
+	CMPQ         R9, $0x00000200
+	JA           first_5
+	VPBROADCASTD 4(SP), Y0
+	VMOVDQU      Y0, 8(SP)
+	VPBROADCASTD (SP), Y0
+	VMOVDQU      Y0, 40(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, Y1
+	VPADDQ       aesniOffsetsA<>+0(SB), Y1, Y0
+	VPADDQ       aesniOffsetsB<>+0(SB), Y1, Y1
+	VSHUFPS      $0xdd, Y1, Y0, Y2
+	VSHUFPS      $0x88, Y1, Y0, Y0
+	ADDQ         $0x08, R8
+	VMOVDQU      Y2, 72(SP)
+	VPBROADCASTD 4(SP), Y1
+	VMOVDQU      Y1, 136(SP)
+	VPBROADCASTD (SP), Y1
+	VMOVDQU      Y1, 168(SP)
+	VMOVQ        R8, X1
+	VPBROADCASTQ X1, Y2
+	VPADDQ       aesniOffsetsA<>+0(SB), Y2, Y1
+	VPADDQ       aesniOffsetsB<>+0(SB), Y2, Y2
+	VSHUFPS      $0xdd, Y2, Y1, Y3
+	VSHUFPS      $0x88, Y2, Y1, Y1
+	ADDQ         $0x08, R8
+	VMOVDQU      Y3, 200(SP)
+	VPBROADCASTD 4(SP), Y2
+	VMOVDQU      Y2, 264(SP)
+	VPBROADCASTD (SP), Y2
+	VMOVDQU      Y2, 296(SP)
+	VMOVQ        R8, X2
+	VPBROADCASTQ X2, Y3
+	VPADDQ       aesniOffsetsA<>+0(SB), Y3, Y2
+	VPADDQ       aesniOffsetsB<>+0(SB), Y3, Y3
+	VSHUFPS      $0xdd, Y3, Y2, Y4
+	VSHUFPS      $0x88, Y3, Y2, Y2
+	ADDQ         $0x08, R8
+	VMOVDQU      Y4, 328(SP)
+	VPBROADCASTD 4(SP), Y3
+	VMOVDQU      Y3, 392(SP)
+	VPBROADCASTD (SP), Y3
+	VMOVDQU      Y3, 424(SP)
+	VMOVQ        R8, X3
+	VPBROADCASTQ X3, Y4
+	VPADDQ       aesniOffsetsA<>+0(SB), Y4, Y3
+	VPADDQ       aesniOffsetsB<>+0(SB), Y4, Y4
+	VSHUFPS      $0xdd, Y4, Y3, Y5
+	VSHUFPS      $0x88, Y4, Y3, Y3
+	ADDQ         $0x08, R8
+	VMOVDQU      Y5, 456(SP)
+	VPBROADCASTQ sboxPre<>+0(SB), Y4
+	VPBROADCASTQ sboxPost<>+0(SB), Y5
+	VMOVDQU      aesniRotl8<>+0(SB), Y6
+	VMOVDQU      aesniRotl16<>+0(SB), Y7
+	VMOVDQU      aesniRotl24<>+0(SB), Y8
+	MOVQ         AX, R9
+	MOVQ         $0x00000008, R10
+
+rounds5:
+	VPBROADCASTD      (R9), Y9
+	VPXOR             40(SP), Y9, Y9
+	VPXOR             72(SP), Y9, Y9
+	VPXOR             Y0, Y9, Y9
+	VMOVDQU           Y0, 104(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             8(SP), Y9, Y0
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y0, Y0
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y0, Y0
+	VPBROADCASTD      (R9), Y9
+	VPXOR             168(SP), Y9, Y9
+	VPXOR             200(SP), Y9, Y9
+	VPXOR             Y1, Y9, Y9
+	VMOVDQU           Y1, 232(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             136(SP), Y9, Y1
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y1, Y1
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y1, Y1
+	VPBROADCASTD      (R9), Y9
+	VPXOR             296(SP), Y9, Y9
+	VPXOR             328(SP), Y9, Y9
+	VPXOR             Y2, Y9, Y9
+	VMOVDQU           Y2, 360(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             264(SP), Y9, Y2
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y2, Y2
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y2, Y2
+	VPBROADCASTD      (R9), Y9
+	VPXOR             424(SP), Y9, Y9
+	VPXOR             456(SP), Y9, Y9
+	VPXOR             Y3, Y9, Y9
+	VMOVDQU           Y3, 488(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             392(SP), Y9, Y3
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y3, Y3
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y3, Y3
+	VPBROADCASTD      4(R9), Y9
+	VPXOR             72(SP), Y9, Y9
+	VPXOR             104(SP), Y9, Y9
+	VPXOR             Y0, Y9, Y9
+	VMOVDQU           Y0, 8(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             40(SP), Y9, Y0
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y0, Y0
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y0, Y0
+	VPBROADCASTD      4(R9), Y9
+	VPXOR             200(SP), Y9, Y9
+	VPXOR             232(SP), Y9, Y9
+	VPXOR             Y1, Y9, Y9
+	VMOVDQU           Y1, 136(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             168(SP), Y9, Y1
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y1, Y1
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y1, Y1
+	VPBROADCASTD      4(R9), Y9
+	VPXOR             328(SP), Y9, Y9
+	VPXOR             360(SP), Y9, Y9
+	VPXOR             Y2, Y9, Y9
+	VMOVDQU           Y2, 264(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             296(SP), Y9, Y2
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y2, Y2
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y2, Y2
+	VPBROADCASTD      4(R9), Y9
+	VPXOR             456(SP), Y9, Y9
+	VPXOR             488(SP), Y9, Y9
+	VPXOR             Y3, Y9, Y9
+	VMOVDQU           Y3, 392(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             424(SP), Y9, Y3
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y3, Y3
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y3, Y3
+	VPBROADCASTD      8(R9), Y9
+	VPXOR             104(SP), Y9, Y9
+	VPXOR             8(SP), Y9, Y9
+	VPXOR             Y0, Y9, Y9
+	VMOVDQU           Y0, 40(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             72(SP), Y9, Y0
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y0, Y0
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y0, Y0
+	VPBROADCASTD      8(R9), Y9
+	VPXOR             232(SP), Y9, Y9
+	VPXOR             136(SP), Y9, Y9
+	VPXOR             Y1, Y9, Y9
+	VMOVDQU           Y1, 168(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             200(SP), Y9, Y1
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y1, Y1
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y1, Y1
+	VPBROADCASTD      8(R9), Y9
+	VPXOR             360(SP), Y9, Y9
+	VPXOR             264(SP), Y9, Y9
+	VPXOR             Y2, Y9, Y9
+	VMOVDQU           Y2, 296(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             328(SP), Y9, Y2
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y2, Y2
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y2, Y2
+	VPBROADCASTD      8(R9), Y9
+	VPXOR             488(SP), Y9, Y9
+	VPXOR             392(SP), Y9, Y9
+	VPXOR             Y3, Y9, Y9
+	VMOVDQU           Y3, 424(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             456(SP), Y9, Y3
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y3, Y3
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y3, Y3
+	VPBROADCASTD      12(R9), Y9
+	VPXOR             8(SP), Y9, Y9
+	VPXOR             40(SP), Y9, Y9
+	VPXOR             Y0, Y9, Y9
+	VMOVDQU           Y0, 72(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             104(SP), Y9, Y0
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y0, Y0
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y0, Y0
+	VPBROADCASTD      12(R9), Y9
+	VPXOR             136(SP), Y9, Y9
+	VPXOR             168(SP), Y9, Y9
+	VPXOR             Y1, Y9, Y9
+	VMOVDQU           Y1, 200(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             232(SP), Y9, Y1
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y1, Y1
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y1, Y1
+	VPBROADCASTD      12(R9), Y9
+	VPXOR             264(SP), Y9, Y9
+	VPXOR             296(SP), Y9, Y9
+	VPXOR             Y2, Y9, Y9
+	VMOVDQU           Y2, 328(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             360(SP), Y9, Y2
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y2, Y2
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y2, Y2
+	VPBROADCASTD      12(R9), Y9
+	VPXOR             392(SP), Y9, Y9
+	VPXOR             424(SP), Y9, Y9
+	VPXOR             Y3, Y9, Y9
+	VMOVDQU           Y3, 456(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             488(SP), Y9, Y3
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y3, Y3
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y3, Y3
+	ADDQ              $0x10, R9
+	DECQ              R10
+	JNZ               rounds5
+	VMOVDQU           8(SP), Y4
+	VMOVDQU           40(SP), Y5
+	VMOVDQU           72(SP), Y6
+	VPUNPCKLDQ        Y6, Y0, Y7
+	VPUNPCKHDQ        Y6, Y0, Y0
+	VPUNPCKLDQ        Y4, Y5, Y6
+	VPUNPCKHDQ        Y4, Y5, Y4
+	VPUNPCKLQDQ       Y6, Y7, Y5
+	VPSHUFB           aesniBswap<>+0(SB), Y5, Y5
+	VMOVDQU           Y5, 1048(SP)
+	VPUNPCKHQDQ       Y6, Y7, Y5
+	VPSHUFB           aesniBswap<>+0(SB), Y5, Y5
+	VMOVDQU           Y5, 1080(SP)
+	VPUNPCKLQDQ       Y4, Y0, Y5
+	VPSHUFB           aesniBswap<>+0(SB), Y5, Y5
+	VMOVDQU           Y5, 1112(SP)
+	VPUNPCKHQDQ       Y4, Y0, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1144(SP)
+	VMOVDQU           136(SP), Y0
+	VMOVDQU           168(SP), Y4
+	VMOVDQU           200(SP), Y5
+	VPUNPCKLDQ        Y5, Y1, Y6
+	VPUNPCKHDQ        Y5, Y1, Y1
+	VPUNPCKLDQ        Y0, Y4, Y5
+	VPUNPCKHDQ        Y0, Y4, Y0
+	VPUNPCKLQDQ       Y5, Y6, Y4
+	VPSHUFB           aesniBswap<>+0(SB), Y4, Y4
+	VMOVDQU           Y4, 1176(SP)
+	VPUNPCKHQDQ       Y5, Y6, Y4
+	VPSHUFB           aesniBswap<>+0(SB), Y4, Y4
+	VMOVDQU           Y4, 1208(SP)
+	VPUNPCKLQDQ       Y0, Y1, Y4
+	VPSHUFB           aesniBswap<>+0(SB), Y4, Y4
+	VMOVDQU           Y4, 1240(SP)
+	VPUNPCKHQDQ       Y0, Y1, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1272(SP)
+	VMOVDQU           264(SP), Y0
+	VMOVDQU           296(SP), Y1
+	VMOVDQU           328(SP), Y4
+	VPUNPCKLDQ        Y4, Y2, Y5
+	VPUNPCKHDQ        Y4, Y2, Y2
+	VPUNPCKLDQ        Y0, Y1, Y4
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y4, Y5, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1304(SP)
+	VPUNPCKHQDQ       Y4, Y5, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1336(SP)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1368(SP)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1400(SP)
+	VMOVDQU           392(SP), Y0
+	VMOVDQU           424(SP), Y1
+	VMOVDQU           456(SP), Y2
+	VPUNPCKLDQ        Y2, Y3, Y4
+	VPUNPCKHDQ        Y2, Y3, Y2
+	VPUNPCKLDQ        Y0, Y1, Y3
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y3, Y4, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1432(SP)
+	VPUNPCKHQDQ       Y3, Y4, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1464(SP)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1496(SP)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1528(SP)
+	MOVQ              $0x00000200, R9
+	SUBQ              SI, R9
+	CMPQ              R9, BX
+	CMOVQGT           BX, R9
+	SUBQ              R9, BX
+
+c13_x32:
+	CMPQ    R9, $0x00000020
+	JB      c13_x32_end
+	VMOVDQU (DX), Y0
+	VPXOR   (DI), Y0, Y0
+	VMOVDQU Y0, (CX)
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000020, R9
+	JMP     c13_x32
+
+c13_x32_end:
+c13_x16:
+	CMPQ    R9, $0x00000010
+	JB      c13_x16_end
+	VMOVDQU (DX), X0
+	VPXOR   (DI), X0, X0
+	VMOVDQU X0, (CX)
+	ADDQ    $0x00000010, DX
+	ADDQ    $0x00000010, CX
+	ADDQ    $0x00000010, DI
+	SUBQ    $0x00000010, R9
+	JMP     c13_x16
+
+c13_x16_end:
+	TESTQ   R9, R9
+	JZ      c13_end
+	VMOVDQU -16(DX)(R9*1), X0
+	VMOVDQU -16(CX)(R9*1), X1
+	VPXOR   -16(DI)(R9*1), X0, X0
+	VPXOR   X1, X0, X0
+	LEAQ    topBytes<>+0(SB), SI
+	VPAND   (SI)(R9*1), X0, X0
+	VPXOR   X1, X0, X0
+	VMOVDQU X0, -16(CX)(R9*1)
+	ADDQ    R9, DX
+	ADDQ    R9, CX
+
+c13_end:
+	JMP aligned
+
+first_5:
+	CMPQ         R9, $0x00000280
+	JA           first_6
+	VPBROADCASTD 4(SP), Y0
+	VMOVDQU      Y0, 8(SP)
+	VPBROADCASTD (SP), Y0
+	VMOVDQU      Y0, 40(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, Y1
+	VPADDQ       aesniOffsetsA<>+0(SB), Y1, Y0
+	VPADDQ       aesniOffsetsB<>+0(SB), Y1, Y1
+	VSHUFPS      $0xdd, Y1, Y0, Y2
+	VSHUFPS      $0x88, Y1, Y0, Y0
+	ADDQ         $0x08, R8
+	VMOVDQU      Y2, 72(SP)
+	VPBROADCASTD 4(SP), Y1
+	VMOVDQU      Y1, 136(SP)
+	VPBROADCASTD (SP), Y1
+	VMOVDQU      Y1, 168(SP)
+	VMOVQ        R8, X1
+	VPBROADCASTQ X1, Y2
+	VPADDQ       aesniOffsetsA<>+0(SB), Y2, Y1
+	VPADDQ       aesniOffsetsB<>+0(SB), Y2, Y2
+	VSHUFPS      $0xdd, Y2, Y1, Y3
+	VSHUFPS      $0x88, Y2, Y1, Y1
+	ADDQ         $0x08, R8
+	VMOVDQU      Y3, 200(SP)
+	VPBROADCASTD 4(SP), Y2
+	VMOVDQU      Y2, 264(SP)
+	VPBROADCASTD (SP), Y2
+	VMOVDQU      Y2, 296(SP)
+	VMOVQ        R8, X2
+	VPBROADCASTQ X2, Y3
+	VPADDQ       aesniOffsetsA<>+0(SB), Y3, Y2
+	VPADDQ       aesniOffsetsB<>+0(SB), Y3, Y3
+	VSHUFPS      $0xdd, Y3, Y2, Y4
+	VSHUFPS      $0x88, Y3, Y2, Y2
+	ADDQ         $0x08, R8
+	VMOVDQU      Y4, 328(SP)
+	VPBROADCASTD 4(SP), Y3
+	VMOVDQU      Y3, 392(SP)
+	VPBROADCASTD (SP), Y3
+	VMOVDQU      Y3, 424(SP)
+	VMOVQ        R8, X3
+	VPBROADCASTQ X3, Y4
+	VPADDQ       aesniOffsetsA<>+0(SB), Y4, Y3
+	VPADDQ       aesniOffsetsB<>+0(SB), Y4, Y4
+	VSHUFPS      $0xdd, Y4, Y3, Y5
+	VSHUFPS      $0x88, Y4, Y3, Y3
+	ADDQ         $0x08, R8
+	VMOVDQU      Y5, 456(SP)
+	VPBROADCASTD 4(SP), Y4
+	VMOVDQU      Y4, 520(SP)
+	VPBROADCASTD (SP), Y4
+	VMOVDQU      Y4, 552(SP)
+	VMOVQ        R8, X4
+	VPBROADCASTQ X4, Y5
+	VPADDQ       aesniOffsetsA<>+0(SB), Y5, Y4
+	VPADDQ       aesniOffsetsB<>+0(SB), Y5, Y5
+	VSHUFPS      $0xdd, Y5, Y4, Y6
+	VSHUFPS      $0x88, Y5, Y4, Y4
+	ADDQ         $0x08, R8
+	VMOVDQU      Y6, 584(SP)
+	VPBROADCASTQ sboxPre<>+0(SB), Y5
+	VPBROADCASTQ sboxPost<>+0(SB), Y6
+	VMOVDQU      aesniRotl8<>+0(SB), Y7
+	VMOVDQU      aesniRotl16<>+0(SB), Y8
+	VMOVDQU      aesniRotl24<>+0(SB), Y9
+	MOVQ         AX, R9
+	MOVQ         $0x00000008, R10
+
+rounds6:
+	VPBROADCASTD      (R9), Y10
+	VPXOR             40(SP), Y10, Y10
+	VPXOR             72(SP), Y10, Y10
+	VPXOR             Y0, Y10, Y10
+	VMOVDQU           Y0, 104(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             8(SP), Y10, Y0
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y0, Y0
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y0, Y0
+	VPBROADCASTD      (R9), Y10
+	VPXOR             168(SP), Y10, Y10
+	VPXOR             200(SP), Y10, Y10
+	VPXOR             Y1, Y10, Y10
+	VMOVDQU           Y1, 232(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             136(SP), Y10, Y1
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y1, Y1
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y1, Y1
+	VPBROADCASTD      (R9), Y10
+	VPXOR             296(SP), Y10, Y10
+	VPXOR             328(SP), Y10, Y10
+	VPXOR             Y2, Y10, Y10
+	VMOVDQU           Y2, 360(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             264(SP), Y10, Y2
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y2, Y2
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y2, Y2
+	VPBROADCASTD      (R9), Y10
+	VPXOR             424(SP), Y10, Y10
+	VPXOR             456(SP), Y10, Y10
+	VPXOR             Y3, Y10, Y10
+	VMOVDQU           Y3, 488(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             392(SP), Y10, Y3
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y3, Y3
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y3, Y3
+	VPBROADCASTD      (R9), Y10
+	VPXOR             552(SP), Y10, Y10
+	VPXOR             584(SP), Y10, Y10
+	VPXOR             Y4, Y10, Y10
+	VMOVDQU           Y4, 616(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             520(SP), Y10, Y4
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y4, Y4
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y4, Y4
+	VPBROADCASTD      4(R9), Y10
+	VPXOR             72(SP), Y10, Y10
+	VPXOR             104(SP), Y10, Y10
+	VPXOR             Y0, Y10, Y10
+	VMOVDQU           Y0, 8(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             40(SP), Y10, Y0
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y0, Y0
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y0, Y0
+	VPBROADCASTD      4(R9), Y10
+	VPXOR             200(SP), Y10, Y10
+	VPXOR             232(SP), Y10, Y10
+	VPXOR             Y1, Y10, Y10
+	VMOVDQU           Y1, 136(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             168(SP), Y10, Y1
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y1, Y1
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y1, Y1
+	VPBROADCASTD      4(R9), Y10
+	VPXOR             328(SP), Y10, Y10
+	VPXOR             360(SP), Y10, Y10
+	VPXOR             Y2, Y10, Y10
+	VMOVDQU           Y2, 264(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             296(SP), Y10, Y2
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y2, Y2
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y2, Y2
+	VPBROADCASTD      4(R9), Y10
+	VPXOR             456(SP), Y10, Y10
+	VPXOR             488(SP), Y10, Y10
+	VPXOR             Y3, Y10, Y10
+	VMOVDQU           Y3, 392(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             424(SP), Y10, Y3
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y3, Y3
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y3, Y3
+	VPBROADCASTD      4(R9), Y10
+	VPXOR             584(SP), Y10, Y10
+	VPXOR             616(SP), Y10, Y10
+	VPXOR             Y4, Y10, Y10
+	VMOVDQU           Y4, 520(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             552(SP), Y10, Y4
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y4, Y4
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y4, Y4
+	VPBROADCASTD      8(R9), Y10
+	VPXOR             104(SP), Y10, Y10
+	VPXOR             8(SP), Y10, Y10
+	VPXOR             Y0, Y10, Y10
+	VMOVDQU           Y0, 40(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             72(SP), Y10, Y0
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y0, Y0
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y0, Y0
+	VPBROADCASTD      8(R9), Y10
+	VPXOR             232(SP), Y10, Y10
+	VPXOR             136(SP), Y10, Y10
+	VPXOR             Y1, Y10, Y10
+	VMOVDQU           Y1, 168(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             200(SP), Y10, Y1
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y1, Y1
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y1, Y1
+	VPBROADCASTD      8(R9), Y10
+	VPXOR             360(SP), Y10, Y10
+	VPXOR             264(SP), Y10, Y10
+	VPXOR             Y2, Y10, Y10
+	VMOVDQU           Y2, 296(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             328(SP), Y10, Y2
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y2, Y2
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y2, Y2
+	VPBROADCASTD      8(R9), Y10
+	VPXOR             488(SP), Y10, Y10
+	VPXOR             392(SP), Y10, Y10
+	VPXOR             Y3, Y10, Y10
+	VMOVDQU           Y3, 424(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             456(SP), Y10, Y3
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y3, Y3
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y3, Y3
+	VPBROADCASTD      8(R9), Y10
+	VPXOR             616(SP), Y10, Y10
+	VPXOR             520(SP), Y10, Y10
+	VPXOR             Y4, Y10, Y10
+	VMOVDQU           Y4, 552(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             584(SP), Y10, Y4
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y4, Y4
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y4, Y4
+	VPBROADCASTD      12(R9), Y10
+	VPXOR             8(SP), Y10, Y10
+	VPXOR             40(SP), Y10, Y10
+	VPXOR             Y0, Y10, Y10
+	VMOVDQU           Y0, 72(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             104(SP), Y10, Y0
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y0, Y0
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y0, Y0
+	VPBROADCASTD      12(R9), Y10
+	VPXOR             136(SP), Y10, Y10
+	VPXOR             168(SP), Y10, Y10
+	VPXOR             Y1, Y10, Y10
+	VMOVDQU           Y1, 200(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             232(SP), Y10, Y1
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y1, Y1
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y1, Y1
+	VPBROADCASTD      12(R9), Y10
+	VPXOR             264(SP), Y10, Y10
+	VPXOR             296(SP), Y10, Y10
+	VPXOR             Y2, Y10, Y10
+	VMOVDQU           Y2, 328(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             360(SP), Y10, Y2
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y2, Y2
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y2, Y2
+	VPBROADCASTD      12(R9), Y10
+	VPXOR             392(SP), Y10, Y10
+	VPXOR             424(SP), Y10, Y10
+	VPXOR             Y3, Y10, Y10
+	VMOVDQU           Y3, 456(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             488(SP), Y10, Y3
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y3, Y3
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y3, Y3
+	VPBROADCASTD      12(R9), Y10
+	VPXOR             520(SP), Y10, Y10
+	VPXOR             552(SP), Y10, Y10
+	VPXOR             Y4, Y10, Y10
+	VMOVDQU           Y4, 584(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             616(SP), Y10, Y4
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y4, Y4
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y4, Y4
+	ADDQ              $0x10, R9
+	DECQ              R10
+	JNZ               rounds6
+	VMOVDQU           8(SP), Y5
+	VMOVDQU           40(SP), Y6
+	VMOVDQU           72(SP), Y7
+	VPUNPCKLDQ        Y7, Y0, Y8
+	VPUNPCKHDQ        Y7, Y0, Y0
+	VPUNPCKLDQ        Y5, Y6, Y7
+	VPUNPCKHDQ        Y5, Y6, Y5
+	VPUNPCKLQDQ       Y7, Y8, Y6
+	VPSHUFB           aesniBswap<>+0(SB), Y6, Y6
+	VMOVDQU           Y6, 1048(SP)
+	VPUNPCKHQDQ       Y7, Y8, Y6
+	VPSHUFB           aesniBswap<>+0(SB), Y6, Y6
+	VMOVDQU           Y6, 1080(SP)
+	VPUNPCKLQDQ       Y5, Y0, Y6
+	VPSHUFB           aesniBswap<>+0(SB), Y6, Y6
+	VMOVDQU           Y6, 1112(SP)
+	VPUNPCKHQDQ       Y5, Y0, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1144(SP)
+	VMOVDQU           136(SP), Y0
+	VMOVDQU           168(SP), Y5
+	VMOVDQU           200(SP), Y6
+	VPUNPCKLDQ        Y6, Y1, Y7
+	VPUNPCKHDQ        Y6, Y1, Y1
+	VPUNPCKLDQ        Y0, Y5, Y6
+	VPUNPCKHDQ        Y0, Y5, Y0
+	VPUNPCKLQDQ       Y6, Y7, Y5
+	VPSHUFB           aesniBswap<>+0(SB), Y5, Y5
+	VMOVDQU           Y5, 1176(SP)
+	VPUNPCKHQDQ       Y6, Y7, Y5
+	VPSHUFB           aesniBswap<>+0(SB), Y5, Y5
+	VMOVDQU           Y5, 1208(SP)
+	VPUNPCKLQDQ       Y0, Y1, Y5
+	VPSHUFB           aesniBswap<>+0(SB), Y5, Y5
+	VMOVDQU           Y5, 1240(SP)
+	VPUNPCKHQDQ       Y0, Y1, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1272(SP)
+	VMOVDQU           264(SP), Y0
+	VMOVDQU           296(SP), Y1
+	VMOVDQU           328(SP), Y5
+	VPUNPCKLDQ        Y5, Y2, Y6
+	VPUNPCKHDQ        Y5, Y2, Y2
+	VPUNPCKLDQ        Y0, Y1, Y5
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y5, Y6, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1304(SP)
+	VPUNPCKHQDQ       Y5, Y6, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1336(SP)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1368(SP)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1400(SP)
+	VMOVDQU           392(SP), Y0
+	VMOVDQU           424(SP), Y1
+	VMOVDQU           456(SP), Y2
+	VPUNPCKLDQ        Y2, Y3, Y5
+	VPUNPCKHDQ        Y2, Y3, Y2
+	VPUNPCKLDQ        Y0, Y1, Y3
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y3, Y5, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1432(SP)
+	VPUNPCKHQDQ       Y3, Y5, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1464(SP)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1496(SP)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1528(SP)
+	VMOVDQU           520(SP), Y0
+	VMOVDQU           552(SP), Y1
+	VMOVDQU           584(SP), Y2
+	VPUNPCKLDQ        Y2, Y4, Y3
+	VPUNPCKHDQ        Y2, Y4, Y2
+	VPUNPCKLDQ        Y0, Y1, Y4
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1560(SP)
+	VPUNPCKHQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1592(SP)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1624(SP)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1656(SP)
+	MOVQ              $0x00000280, R9
+	SUBQ              SI, R9
+	CMPQ              R9, BX
+	CMOVQGT           BX, R9
+	SUBQ              R9, BX
+
+c14_x32:
+	CMPQ    R9, $0x00000020
+	JB      c14_x32_end
+	VMOVDQU (DX), Y0
+	VPXOR   (DI), Y0, Y0
+	VMOVDQU Y0, (CX)
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000020, R9
+	JMP     c14_x32
+
+c14_x32_end:
+c14_x16:
+	CMPQ    R9, $0x00000010
+	JB      c14_x16_end
+	VMOVDQU (DX), X0
+	VPXOR   (DI), X0, X0
+	VMOVDQU X0, (CX)
+	ADDQ    $0x00000010, DX
+	ADDQ    $0x00000010, CX
+	ADDQ    $0x00000010, DI
+	SUBQ    $0x00000010, R9
+	JMP     c14_x16
+
+c14_x16_end:
+	TESTQ   R9, R9
+	JZ      c14_end
+	VMOVDQU -16(DX)(R9*1), X0
+	VMOVDQU -16(CX)(R9*1), X1
+	VPXOR   -16(DI)(R9*1), X0, X0
+	VPXOR   X1, X0, X0
+	LEAQ    topBytes<>+0(SB), SI
+	VPAND   (SI)(R9*1), X0, X0
+	VPXOR   X1, X0, X0
+	VMOVDQU X0, -16(CX)(R9*1)
+	ADDQ    R9, DX
+	ADDQ    R9, CX
+
+c14_end:
+	JMP aligned
+
+first_6:
+	CMPQ         R9, $0x00000300
+	JA           first_7
+	VPBROADCASTD 4(SP), Y0
+	VMOVDQU      Y0, 8(SP)
+	VPBROADCASTD (SP), Y0
+	VMOVDQU      Y0, 40(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, Y1
+	VPADDQ       aesniOffsetsA<>+0(SB), Y1, Y0
+	VPADDQ       aesniOffsetsB<>+0(SB), Y1, Y1
+	VSHUFPS      $0xdd, Y1, Y0, Y2
+	VSHUFPS      $0x88, Y1, Y0, Y0
+	ADDQ         $0x08, R8
+	VMOVDQU      Y2, 72(SP)
+	VPBROADCASTD 4(SP), Y1
+	VMOVDQU      Y1, 136(SP)
+	VPBROADCASTD (SP), Y1
+	VMOVDQU      Y1, 168(SP)
+	VMOVQ        R8, X1
+	VPBROADCASTQ X1, Y2
+	VPADDQ       aesniOffsetsA<>+0(SB), Y2, Y1
+	VPADDQ       aesniOffsetsB<>+0(SB), Y2, Y2
+	VSHUFPS      $0xdd, Y2, Y1, Y3
+	VSHUFPS      $0x88, Y2, Y1, Y1
+	ADDQ         $0x08, R8
+	VMOVDQU      Y3, 200(SP)
+	VPBROADCASTD 4(SP), Y2
+	VMOVDQU      Y2, 264(SP)
+	VPBROADCASTD (SP), Y2
+	VMOVDQU      Y2, 296(SP)
+	VMOVQ        R8, X2
+	VPBROADCASTQ X2, Y3
+	VPADDQ       aesniOffsetsA<>+0(SB), Y3, Y2
+	VPADDQ       aesniOffsetsB<>+0(SB), Y3, Y3
+	VSHUFPS      $0xdd, Y3, Y2, Y4
+	VSHUFPS      $0x88, Y3, Y2, Y2
+	ADDQ         $0x08, R8
+	VMOVDQU      Y4, 328(SP)
+	VPBROADCASTD 4(SP), Y3
+	VMOVDQU      Y3, 392(SP)
+	VPBROADCASTD (SP), Y3
+	VMOVDQU      Y3, 424(SP)
+	VMOVQ        R8, X3
+	VPBROADCASTQ X3, Y4
+	VPADDQ       aesniOffsetsA<>+0(SB), Y4, Y3
+	VPADDQ       aesniOffsetsB<>+0(SB), Y4, Y4
+	VSHUFPS      $0xdd, Y4, Y3, Y5
+	VSHUFPS      $0x88, Y4, Y3, Y3
+	ADDQ         $0x08, R8
+	VMOVDQU      Y5, 456(SP)
+	VPBROADCASTD 4(SP), Y4
+	VMOVDQU      Y4, 520(SP)
+	VPBROADCASTD (SP), Y4
+	VMOVDQU      Y4, 552(SP)
+	VMOVQ        R8, X4
+	VPBROADCASTQ X4, Y5
+	VPADDQ       aesniOffsetsA<>+0(SB), Y5, Y4
+	VPADDQ       aesniOffsetsB<>+0(SB), Y5, Y5
+	VSHUFPS      $0xdd, Y5, Y4, Y6
+	VSHUFPS      $0x88, Y5, Y4, Y4
+	ADDQ         $0x08, R8
+	VMOVDQU      Y6, 584(SP)
+	VPBROADCASTD 4(SP), Y5
+	VMOVDQU      Y5, 648(SP)
+	VPBROADCASTD (SP), Y5
+	VMOVDQU      Y5, 680(SP)
+	VMOVQ        R8, X5
+	VPBROADCASTQ X5, Y6
+	VPADDQ       aesniOffsetsA<>+0(SB), Y6, Y5
+	VPADDQ       aesniOffsetsB<>+0(SB), Y6, Y6
+	VSHUFPS      $0xdd, Y6, Y5, Y7
+	VSHUFPS      $0x88, Y6, Y5, Y5
+	ADDQ         $0x08, R8
+	VMOVDQU      Y7, 712(SP)
+	VPBROADCASTQ sboxPre<>+0(SB), Y6
+	VPBROADCASTQ sboxPost<>+0(SB), Y7
+	VMOVDQU      aesniRotl8<>+0(SB), Y8
+	VMOVDQU      aesniRotl16<>+0(SB), Y9
+	VMOVDQU      aesniRotl24<>+0(SB), Y10
+	MOVQ         AX, R9
+	MOVQ         $0x00000008, R10
+
+rounds7:
+	VPBROADCASTD      (R9), Y11
+	VPXOR             40(SP), Y11, Y11
+	VPXOR             72(SP), Y11, Y11
+	VPXOR             Y0, Y11, Y11
+	VMOVDQU           Y0, 104(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             8(SP), Y11, Y0
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y0, Y0
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y0, Y0
+	VPBROADCASTD      (R9), Y11
+	VPXOR             168(SP), Y11, Y11
+	VPXOR             200(SP), Y11, Y11
+	VPXOR             Y1, Y11, Y11
+	VMOVDQU           Y1, 232(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             136(SP), Y11, Y1
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y1, Y1
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y1, Y1
+	VPBROADCASTD      (R9), Y11
+	VPXOR             296(SP), Y11, Y11
+	VPXOR             328(SP), Y11, Y11
+	VPXOR             Y2, Y11, Y11
+	VMOVDQU           Y2, 360(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             264(SP), Y11, Y2
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y2, Y2
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y2, Y2
+	VPBROADCASTD      (R9), Y11
+	VPXOR             424(SP), Y11, Y11
+	VPXOR             456(SP), Y11, Y11
+	VPXOR             Y3, Y11, Y11
+	VMOVDQU           Y3, 488(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             392(SP), Y11, Y3
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y3, Y3
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y3, Y3
+	VPBROADCASTD      (R9), Y11
+	VPXOR             552(SP), Y11, Y11
+	VPXOR             584(SP), Y11, Y11
+	VPXOR             Y4, Y11, Y11
+	VMOVDQU           Y4, 616(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             520(SP), Y11, Y4
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y4, Y4
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y4, Y4
+	VPBROADCASTD      (R9), Y11
+	VPXOR             680(SP), Y11, Y11
+	VPXOR             712(SP), Y11, Y11
+	VPXOR             Y5, Y11, Y11
+	VMOVDQU           Y5, 744(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             648(SP), Y11, Y5
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y5, Y5
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y5, Y5
+	VPBROADCASTD      4(R9), Y11
+	VPXOR             72(SP), Y11, Y11
+	VPXOR             104(SP), Y11, Y11
+	VPXOR             Y0, Y11, Y11
+	VMOVDQU           Y0, 8(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             40(SP), Y11, Y0
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y0, Y0
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y0, Y0
+	VPBROADCASTD      4(R9), Y11
+	VPXOR             200(SP), Y11, Y11
+	VPXOR             232(SP), Y11, Y11
+	VPXOR             Y1, Y11, Y11
+	VMOVDQU           Y1, 136(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             168(SP), Y11, Y1
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y1, Y1
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y1, Y1
+	VPBROADCASTD      4(R9), Y11
+	VPXOR             328(SP), Y11, Y11
+	VPXOR             360(SP), Y11, Y11
+	VPXOR             Y2, Y11, Y11
+	VMOVDQU           Y2, 264(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             296(SP), Y11, Y2
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y2, Y2
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y2, Y2
+	VPBROADCASTD      4(R9), Y11
+	VPXOR             456(SP), Y11, Y11
+	VPXOR             488(SP), Y11, Y11
+	VPXOR             Y3, Y11, Y11
+	VMOVDQU           Y3, 392(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             424(SP), Y11, Y3
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y3, Y3
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y3, Y3
+	VPBROADCASTD      4(R9), Y11
+	VPXOR             584(SP), Y11, Y11
+	VPXOR             616(SP), Y11, Y11
+	VPXOR             Y4, Y11, Y11
+	VMOVDQU           Y4, 520(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             552(SP), Y11, Y4
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y4, Y4
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y4, Y4
+	VPBROADCASTD      4(R9), Y11
+	VPXOR             712(SP), Y11, Y11
+	VPXOR             744(SP), Y11, Y11
+	VPXOR             Y5, Y11, Y11
+	VMOVDQU           Y5, 648(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             680(SP), Y11, Y5
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y5, Y5
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y5, Y5
+	VPBROADCASTD      8(R9), Y11
+	VPXOR             104(SP), Y11, Y11
+	VPXOR             8(SP), Y11, Y11
+	VPXOR             Y0, Y11, Y11
+	VMOVDQU           Y0, 40(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             72(SP), Y11, Y0
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y0, Y0
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y0, Y0
+	VPBROADCASTD      8(R9), Y11
+	VPXOR             232(SP), Y11, Y11
+	VPXOR             136(SP), Y11, Y11
+	VPXOR             Y1, Y11, Y11
+	VMOVDQU           Y1, 168(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             200(SP), Y11, Y1
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y1, Y1
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y1, Y1
+	VPBROADCASTD      8(R9), Y11
+	VPXOR             360(SP), Y11, Y11
+	VPXOR             264(SP), Y11, Y11
+	VPXOR             Y2, Y11, Y11
+	VMOVDQU           Y2, 296(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             328(SP), Y11, Y2
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y2, Y2
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y2, Y2
+	VPBROADCASTD      8(R9), Y11
+	VPXOR             488(SP), Y11, Y11
+	VPXOR             392(SP), Y11, Y11
+	VPXOR             Y3, Y11, Y11
+	VMOVDQU           Y3, 424(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             456(SP), Y11, Y3
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y3, Y3
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y3, Y3
+	VPBROADCASTD      8(R9), Y11
+	VPXOR             616(SP), Y11, Y11
+	VPXOR             520(SP), Y11, Y11
+	VPXOR             Y4, Y11, Y11
+	VMOVDQU           Y4, 552(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             584(SP), Y11, Y4
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y4, Y4
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y4, Y4
+	VPBROADCASTD      8(R9), Y11
+	VPXOR             744(SP), Y11, Y11
+	VPXOR             648(SP), Y11, Y11
+	VPXOR             Y5, Y11, Y11
+	VMOVDQU           Y5, 680(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             712(SP), Y11, Y5
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y5, Y5
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y5, Y5
+	VPBROADCASTD      12(R9), Y11
+	VPXOR             8(SP), Y11, Y11
+	VPXOR             40(SP), Y11, Y11
+	VPXOR             Y0, Y11, Y11
+	VMOVDQU           Y0, 72(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             104(SP), Y11, Y0
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y0, Y0
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y0, Y0
+	VPBROADCASTD      12(R9), Y11
+	VPXOR             136(SP), Y11, Y11
+	VPXOR             168(SP), Y11, Y11
+	VPXOR             Y1, Y11, Y11
+	VMOVDQU           Y1, 200(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             232(SP), Y11, Y1
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y1, Y1
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y1, Y1
+	VPBROADCASTD      12(R9), Y11
+	VPXOR             264(SP), Y11, Y11
+	VPXOR             296(SP), Y11, Y11
+	VPXOR             Y2, Y11, Y11
+	VMOVDQU           Y2, 328(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             360(SP), Y11, Y2
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y2, Y2
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y2, Y2
+	VPBROADCASTD      12(R9), Y11
+	VPXOR             392(SP), Y11, Y11
+	VPXOR             424(SP), Y11, Y11
+	VPXOR             Y3, Y11, Y11
+	VMOVDQU           Y3, 456(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             488(SP), Y11, Y3
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y3, Y3
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y3, Y3
+	VPBROADCASTD      12(R9), Y11
+	VPXOR             520(SP), Y11, Y11
+	VPXOR             552(SP), Y11, Y11
+	VPXOR             Y4, Y11, Y11
+	VMOVDQU           Y4, 584(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             616(SP), Y11, Y4
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y4, Y4
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y4, Y4
+	VPBROADCASTD      12(R9), Y11
+	VPXOR             648(SP), Y11, Y11
+	VPXOR             680(SP), Y11, Y11
+	VPXOR             Y5, Y11, Y11
+	VMOVDQU           Y5, 712(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             744(SP), Y11, Y5
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y5, Y5
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y5, Y5
+	ADDQ              $0x10, R9
+	DECQ              R10
+	JNZ               rounds7
+	VMOVDQU           8(SP), Y6
+	VMOVDQU           40(SP), Y7
+	VMOVDQU           72(SP), Y8
+	VPUNPCKLDQ        Y8, Y0, Y9
+	VPUNPCKHDQ        Y8, Y0, Y0
+	VPUNPCKLDQ        Y6, Y7, Y8
+	VPUNPCKHDQ        Y6, Y7, Y6
+	VPUNPCKLQDQ       Y8, Y9, Y7
+	VPSHUFB           aesniBswap<>+0(SB), Y7, Y7
+	VMOVDQU           Y7, 1048(SP)
+	VPUNPCKHQDQ       Y8, Y9, Y7
+	VPSHUFB           aesniBswap<>+0(SB), Y7, Y7
+	VMOVDQU           Y7, 1080(SP)
+	VPUNPCKLQDQ       Y6, Y0, Y7
+	VPSHUFB           aesniBswap<>+0(SB), Y7, Y7
+	VMOVDQU           Y7, 1112(SP)
+	VPUNPCKHQDQ       Y6, Y0, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1144(SP)
+	VMOVDQU           136(SP), Y0
+	VMOVDQU           168(SP), Y6
+	VMOVDQU           200(SP), Y7
+	VPUNPCKLDQ        Y7, Y1, Y8
+	VPUNPCKHDQ        Y7, Y1, Y1
+	VPUNPCKLDQ        Y0, Y6, Y7
+	VPUNPCKHDQ        Y0, Y6, Y0
+	VPUNPCKLQDQ       Y7, Y8, Y6
+	VPSHUFB           aesniBswap<>+0(SB), Y6, Y6
+	VMOVDQU           Y6, 1176(SP)
+	VPUNPCKHQDQ       Y7, Y8, Y6
+	VPSHUFB           aesniBswap<>+0(SB), Y6, Y6
+	VMOVDQU           Y6, 1208(SP)
+	VPUNPCKLQDQ       Y0, Y1, Y6
+	VPSHUFB           aesniBswap<>+0(SB), Y6, Y6
+	VMOVDQU           Y6, 1240(SP)
+	VPUNPCKHQDQ       Y0, Y1, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1272(SP)
+	VMOVDQU           264(SP), Y0
+	VMOVDQU           296(SP), Y1
+	VMOVDQU           328(SP), Y6
+	VPUNPCKLDQ        Y6, Y2, Y7
+	VPUNPCKHDQ        Y6, Y2, Y2
+	VPUNPCKLDQ        Y0, Y1, Y6
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y6, Y7, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1304(SP)
+	VPUNPCKHQDQ       Y6, Y7, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1336(SP)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1368(SP)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1400(SP)
+	VMOVDQU           392(SP), Y0
+	VMOVDQU           424(SP), Y1
+	VMOVDQU           456(SP), Y2
+	VPUNPCKLDQ        Y2, Y3, Y6
+	VPUNPCKHDQ        Y2, Y3, Y2
+	VPUNPCKLDQ        Y0, Y1, Y3
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y3, Y6, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1432(SP)
+	VPUNPCKHQDQ       Y3, Y6, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1464(SP)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1496(SP)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1528(SP)
+	VMOVDQU           520(SP), Y0
+	VMOVDQU           552(SP), Y1
+	VMOVDQU           584(SP), Y2
+	VPUNPCKLDQ        Y2, Y4, Y3
+	VPUNPCKHDQ        Y2, Y4, Y2
+	VPUNPCKLDQ        Y0, Y1, Y4
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1560(SP)
+	VPUNPCKHQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1592(SP)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1624(SP)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1656(SP)
+	VMOVDQU           648(SP), Y0
+	VMOVDQU           680(SP), Y1
+	VMOVDQU           712(SP), Y2
+	VPUNPCKLDQ        Y2, Y5, Y3
+	VPUNPCKHDQ        Y2, Y5, Y2
+	VPUNPCKLDQ        Y0, Y1, Y4
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1688(SP)
+	VPUNPCKHQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1720(SP)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1752(SP)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1784(SP)
+	MOVQ              $0x00000300, R9
+	SUBQ              SI, R9
+	CMPQ              R9, BX
+	CMOVQGT           BX, R9
+	SUBQ              R9, BX
+
+c15_x32:
+	CMPQ    R9, $0x00000020
+	JB      c15_x32_end
+	VMOVDQU (DX), Y0
+	VPXOR   (DI), Y0, Y0
+	VMOVDQU Y0, (CX)
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000020, R9
+	JMP     c15_x32
+
+c15_x32_end:
+c15_x16:
+	CMPQ    R9, $0x00000010
+	JB      c15_x16_end
+	VMOVDQU (DX), X0
+	VPXOR   (DI), X0, X0
+	VMOVDQU X0, (CX)
+	ADDQ    $0x00000010, DX
+	ADDQ    $0x00000010, CX
+	ADDQ    $0x00000010, DI
+	SUBQ    $0x00000010, R9
+	JMP     c15_x16
+
+c15_x16_end:
+	TESTQ   R9, R9
+	JZ      c15_end
+	VMOVDQU -16(DX)(R9*1), X0
+	VMOVDQU -16(CX)(R9*1), X1
+	VPXOR   -16(DI)(R9*1), X0, X0
+	VPXOR   X1, X0, X0
+	LEAQ    topBytes<>+0(SB), SI
+	VPAND   (SI)(R9*1), X0, X0
+	VPXOR   X1, X0, X0
+	VMOVDQU X0, -16(CX)(R9*1)
+	ADDQ    R9, DX
+	ADDQ    R9, CX
+
+c15_end:
+	JMP aligned
+
+first_7:
+	CMPQ         R9, $0x00000380
+	JA           first_full
+	VPBROADCASTD 4(SP), Y0
+	VMOVDQU      Y0, 8(SP)
+	VPBROADCASTD (SP), Y0
+	VMOVDQU      Y0, 40(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, Y1
+	VPADDQ       aesniOffsetsA<>+0(SB), Y1, Y0
+	VPADDQ       aesniOffsetsB<>+0(SB), Y1, Y1
+	VSHUFPS      $0xdd, Y1, Y0, Y2
+	VSHUFPS      $0x88, Y1, Y0, Y0
+	ADDQ         $0x08, R8
+	VMOVDQU      Y2, 72(SP)
+	VPBROADCASTD 4(SP), Y1
+	VMOVDQU      Y1, 136(SP)
+	VPBROADCASTD (SP), Y1
+	VMOVDQU      Y1, 168(SP)
+	VMOVQ        R8, X1
+	VPBROADCASTQ X1, Y2
+	VPADDQ       aesniOffsetsA<>+0(SB), Y2, Y1
+	VPADDQ       aesniOffsetsB<>+0(SB), Y2, Y2
+	VSHUFPS      $0xdd, Y2, Y1, Y3
+	VSHUFPS      $0x88, Y2, Y1, Y1
+	ADDQ         $0x08, R8
+	VMOVDQU      Y3, 200(SP)
+	VPBROADCASTD 4(SP), Y2
+	VMOVDQU      Y2, 264(SP)
+	VPBROADCASTD (SP), Y2
+	VMOVDQU      Y2, 296(SP)
+	VMOVQ        R8, X2
+	VPBROADCASTQ X2, Y3
+	VPADDQ       aesniOffsetsA<>+0(SB), Y3, Y2
+	VPADDQ       aesniOffsetsB<>+0(SB), Y3, Y3
+	VSHUFPS      $0xdd, Y3, Y2, Y4
+	VSHUFPS      $0x88, Y3, Y2, Y2
+	ADDQ         $0x08, R8
+	VMOVDQU      Y4, 328(SP)
+	VPBROADCASTD 4(SP), Y3
+	VMOVDQU      Y3, 392(SP)
+	VPBROADCASTD (SP), Y3
+	VMOVDQU      Y3, 424(SP)
+	VMOVQ        R8, X3
+	VPBROADCASTQ X3, Y4
+	VPADDQ       aesniOffsetsA<>+0(SB), Y4, Y3
+	VPADDQ       aesniOffsetsB<>+0(SB), Y4, Y4
+	VSHUFPS      $0xdd, Y4, Y3, Y5
+	VSHUFPS      $0x88, Y4, Y3, Y3
+	ADDQ         $0x08, R8
+	VMOVDQU      Y5, 456(SP)
+	VPBROADCASTD 4(SP), Y4
+	VMOVDQU      Y4, 520(SP)
+	VPBROADCASTD (SP), Y4
+	VMOVDQU      Y4, 552(SP)
+	VMOVQ        R8, X4
+	VPBROADCASTQ X4, Y5
+	VPADDQ       aesniOffsetsA<>+0(SB), Y5, Y4
+	VPADDQ       aesniOffsetsB<>+0(SB), Y5, Y5
+	VSHUFPS      $0xdd, Y5, Y4, Y6
+	VSHUFPS      $0x88, Y5, Y4, Y4
+	ADDQ         $0x08, R8
+	VMOVDQU      Y6, 584(SP)
+	VPBROADCASTD 4(SP), Y5
+	VMOVDQU      Y5, 648(SP)
+	VPBROADCASTD (SP), Y5
+	VMOVDQU      Y5, 680(SP)
+	VMOVQ        R8, X5
+	VPBROADCASTQ X5, Y6
+	VPADDQ       aesniOffsetsA<>+0(SB), Y6, Y5
+	VPADDQ       aesniOffsetsB<>+0(SB), Y6, Y6
+	VSHUFPS      $0xdd, Y6, Y5, Y7
+	VSHUFPS      $0x88, Y6, Y5, Y5
+	ADDQ         $0x08, R8
+	VMOVDQU      Y7, 712(SP)
+	VPBROADCASTD 4(SP), Y6
+	VMOVDQU      Y6, 776(SP)
+	VPBROADCASTD (SP), Y6
+	VMOVDQU      Y6, 808(SP)
+	VMOVQ        R8, X6
+	VPBROADCASTQ X6, Y7
+	VPADDQ       aesniOffsetsA<>+0(SB), Y7, Y6
+	VPADDQ       aesniOffsetsB<>+0(SB), Y7, Y7
+	VSHUFPS      $0xdd, Y7, Y6, Y8
+	VSHUFPS      $0x88, Y7, Y6, Y6
+	ADDQ         $0x08, R8
+	VMOVDQU      Y8, 840(SP)
+	VPBROADCASTQ sboxPre<>+0(SB), Y7
+	VPBROADCASTQ sboxPost<>+0(SB), Y8
+	VMOVDQU      aesniRotl8<>+0(SB), Y9
+	VMOVDQU      aesniRotl16<>+0(SB), Y10
+	VMOVDQU      aesniRotl24<>+0(SB), Y11
+	MOVQ         AX, R9
+	MOVQ         $0x00000008, R10
+
+rounds8:
+	VPBROADCASTD      (R9), Y12
+	VPXOR             40(SP), Y12, Y12
+	VPXOR             72(SP), Y12, Y12
+	VPXOR             Y0, Y12, Y12
+	VMOVDQU           Y0, 104(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             8(SP), Y12, Y0
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y0, Y0
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y0, Y0
+	VPBROADCASTD      (R9), Y12
+	VPXOR             168(SP), Y12, Y12
+	VPXOR             200(SP), Y12, Y12
+	VPXOR             Y1, Y12, Y12
+	VMOVDQU           Y1, 232(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             136(SP), Y12, Y1
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y1, Y1
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y1, Y1
+	VPBROADCASTD      (R9), Y12
+	VPXOR             296(SP), Y12, Y12
+	VPXOR             328(SP), Y12, Y12
+	VPXOR             Y2, Y12, Y12
+	VMOVDQU           Y2, 360(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             264(SP), Y12, Y2
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y2, Y2
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y2, Y2
+	VPBROADCASTD      (R9), Y12
+	VPXOR             424(SP), Y12, Y12
+	VPXOR             456(SP), Y12, Y12
+	VPXOR             Y3, Y12, Y12
+	VMOVDQU           Y3, 488(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             392(SP), Y12, Y3
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y3, Y3
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y3, Y3
+	VPBROADCASTD      (R9), Y12
+	VPXOR             552(SP), Y12, Y12
+	VPXOR             584(SP), Y12, Y12
+	VPXOR             Y4, Y12, Y12
+	VMOVDQU           Y4, 616(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             520(SP), Y12, Y4
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y4, Y4
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y4, Y4
+	VPBROADCASTD      (R9), Y12
+	VPXOR             680(SP), Y12, Y12
+	VPXOR             712(SP), Y12, Y12
+	VPXOR             Y5, Y12, Y12
+	VMOVDQU           Y5, 744(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             648(SP), Y12, Y5
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y5, Y5
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y5, Y5
+	VPBROADCASTD      (R9), Y12
+	VPXOR             808(SP), Y12, Y12
+	VPXOR             840(SP), Y12, Y12
+	VPXOR             Y6, Y12, Y12
+	VMOVDQU           Y6, 872(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             776(SP), Y12, Y6
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y6, Y6
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y6, Y6
+	VPBROADCASTD      4(R9), Y12
+	VPXOR             72(SP), Y12, Y12
+	VPXOR             104(SP), Y12, Y12
+	VPXOR             Y0, Y12, Y12
+	VMOVDQU           Y0, 8(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             40(SP), Y12, Y0
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y0, Y0
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y0, Y0
+	VPBROADCASTD      4(R9), Y12
+	VPXOR             200(SP), Y12, Y12
+	VPXOR             232(SP), Y12, Y12
+	VPXOR             Y1, Y12, Y12
+	VMOVDQU           Y1, 136(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             168(SP), Y12, Y1
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y1, Y1
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y1, Y1
+	VPBROADCASTD      4(R9), Y12
+	VPXOR             328(SP), Y12, Y12
+	VPXOR             360(SP), Y12, Y12
+	VPXOR             Y2, Y12, Y12
+	VMOVDQU           Y2, 264(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             296(SP), Y12, Y2
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y2, Y2
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y2, Y2
+	VPBROADCASTD      4(R9), Y12
+	VPXOR             456(SP), Y12, Y12
+	VPXOR             488(SP), Y12, Y12
+	VPXOR             Y3, Y12, Y12
+	VMOVDQU           Y3, 392(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             424(SP), Y12, Y3
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y3, Y3
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y3, Y3
+	VPBROADCASTD      4(R9), Y12
+	VPXOR             584(SP), Y12, Y12
+	VPXOR             616(SP), Y12, Y12
+	VPXOR             Y4, Y12, Y12
+	VMOVDQU           Y4, 520(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             552(SP), Y12, Y4
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y4, Y4
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y4, Y4
+	VPBROADCASTD      4(R9), Y12
+	VPXOR             712(SP), Y12, Y12
+	VPXOR             744(SP), Y12, Y12
+	VPXOR             Y5, Y12, Y12
+	VMOVDQU           Y5, 648(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             680(SP), Y12, Y5
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y5, Y5
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y5, Y5
+	VPBROADCASTD      4(R9), Y12
+	VPXOR             840(SP), Y12, Y12
+	VPXOR             872(SP), Y12, Y12
+	VPXOR             Y6, Y12, Y12
+	VMOVDQU           Y6, 776(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             808(SP), Y12, Y6
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y6, Y6
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y6, Y6
+	VPBROADCASTD      8(R9), Y12
+	VPXOR             104(SP), Y12, Y12
+	VPXOR             8(SP), Y12, Y12
+	VPXOR             Y0, Y12, Y12
+	VMOVDQU           Y0, 40(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             72(SP), Y12, Y0
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y0, Y0
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y0, Y0
+	VPBROADCASTD      8(R9), Y12
+	VPXOR             232(SP), Y12, Y12
+	VPXOR             136(SP), Y12, Y12
+	VPXOR             Y1, Y12, Y12
+	VMOVDQU           Y1, 168(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             200(SP), Y12, Y1
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y1, Y1
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y1, Y1
+	VPBROADCASTD      8(R9), Y12
+	VPXOR             360(SP), Y12, Y12
+	VPXOR             264(SP), Y12, Y12
+	VPXOR             Y2, Y12, Y12
+	VMOVDQU           Y2, 296(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             328(SP), Y12, Y2
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y2, Y2
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y2, Y2
+	VPBROADCASTD      8(R9), Y12
+	VPXOR             488(SP), Y12, Y12
+	VPXOR             392(SP), Y12, Y12
+	VPXOR             Y3, Y12, Y12
+	VMOVDQU           Y3, 424(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             456(SP), Y12, Y3
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y3, Y3
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y3, Y3
+	VPBROADCASTD      8(R9), Y12
+	VPXOR             616(SP), Y12, Y12
+	VPXOR             520(SP), Y12, Y12
+	VPXOR             Y4, Y12, Y12
+	VMOVDQU           Y4, 552(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             584(SP), Y12, Y4
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y4, Y4
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y4, Y4
+	VPBROADCASTD      8(R9), Y12
+	VPXOR             744(SP), Y12, Y12
+	VPXOR             648(SP), Y12, Y12
+	VPXOR             Y5, Y12, Y12
+	VMOVDQU           Y5, 680(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             712(SP), Y12, Y5
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y5, Y5
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y5, Y5
+	VPBROADCASTD      8(R9), Y12
+	VPXOR             872(SP), Y12, Y12
+	VPXOR             776(SP), Y12, Y12
+	VPXOR             Y6, Y12, Y12
+	VMOVDQU           Y6, 808(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             840(SP), Y12, Y6
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y6, Y6
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y6, Y6
+	VPBROADCASTD      12(R9), Y12
+	VPXOR             8(SP), Y12, Y12
+	VPXOR             40(SP), Y12, Y12
+	VPXOR             Y0, Y12, Y12
+	VMOVDQU           Y0, 72(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             104(SP), Y12, Y0
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y0, Y0
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y0, Y0
+	VPBROADCASTD      12(R9), Y12
+	VPXOR             136(SP), Y12, Y12
+	VPXOR             168(SP), Y12, Y12
+	VPXOR             Y1, Y12, Y12
+	VMOVDQU           Y1, 200(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             232(SP), Y12, Y1
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y1, Y1
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y1, Y1
+	VPBROADCASTD      12(R9), Y12
+	VPXOR             264(SP), Y12, Y12
+	VPXOR             296(SP), Y12, Y12
+	VPXOR             Y2, Y12, Y12
+	VMOVDQU           Y2, 328(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             360(SP), Y12, Y2
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y2, Y2
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y2, Y2
+	VPBROADCASTD      12(R9), Y12
+	VPXOR             392(SP), Y12, Y12
+	VPXOR             424(SP), Y12, Y12
+	VPXOR             Y3, Y12, Y12
+	VMOVDQU           Y3, 456(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             488(SP), Y12, Y3
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y3, Y3
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y3, Y3
+	VPBROADCASTD      12(R9), Y12
+	VPXOR             520(SP), Y12, Y12
+	VPXOR             552(SP), Y12, Y12
+	VPXOR             Y4, Y12, Y12
+	VMOVDQU           Y4, 584(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             616(SP), Y12, Y4
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y4, Y4
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y4, Y4
+	VPBROADCASTD      12(R9), Y12
+	VPXOR             648(SP), Y12, Y12
+	VPXOR             680(SP), Y12, Y12
+	VPXOR             Y5, Y12, Y12
+	VMOVDQU           Y5, 712(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             744(SP), Y12, Y5
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y5, Y5
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y5, Y5
+	VPBROADCASTD      12(R9), Y12
+	VPXOR             776(SP), Y12, Y12
+	VPXOR             808(SP), Y12, Y12
+	VPXOR             Y6, Y12, Y12
+	VMOVDQU           Y6, 840(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             872(SP), Y12, Y6
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y6, Y6
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y6, Y6
+	ADDQ              $0x10, R9
+	DECQ              R10
+	JNZ               rounds8
+	VMOVDQU           8(SP), Y7
+	VMOVDQU           40(SP), Y8
+	VMOVDQU           72(SP), Y9
+	VPUNPCKLDQ        Y9, Y0, Y10
+	VPUNPCKHDQ        Y9, Y0, Y0
+	VPUNPCKLDQ        Y7, Y8, Y9
+	VPUNPCKHDQ        Y7, Y8, Y7
+	VPUNPCKLQDQ       Y9, Y10, Y8
+	VPSHUFB           aesniBswap<>+0(SB), Y8, Y8
+	VMOVDQU           Y8, 1048(SP)
+	VPUNPCKHQDQ       Y9, Y10, Y8
+	VPSHUFB           aesniBswap<>+0(SB), Y8, Y8
+	VMOVDQU           Y8, 1080(SP)
+	VPUNPCKLQDQ       Y7, Y0, Y8
+	VPSHUFB           aesniBswap<>+0(SB), Y8, Y8
+	VMOVDQU           Y8, 1112(SP)
+	VPUNPCKHQDQ       Y7, Y0, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1144(SP)
+	VMOVDQU           136(SP), Y0
+	VMOVDQU           168(SP), Y7
+	VMOVDQU           200(SP), Y8
+	VPUNPCKLDQ        Y8, Y1, Y9
+	VPUNPCKHDQ        Y8, Y1, Y1
+	VPUNPCKLDQ        Y0, Y7, Y8
+	VPUNPCKHDQ        Y0, Y7, Y0
+	VPUNPCKLQDQ       Y8, Y9, Y7
+	VPSHUFB           aesniBswap<>+0(SB), Y7, Y7
+	VMOVDQU           Y7, 1176(SP)
+	VPUNPCKHQDQ       Y8, Y9, Y7
+	VPSHUFB           aesniBswap<>+0(SB), Y7, Y7
+	VMOVDQU           Y7, 1208(SP)
+	VPUNPCKLQDQ       Y0, Y1, Y7
+	VPSHUFB           aesniBswap<>+0(SB), Y7, Y7
+	VMOVDQU           Y7, 1240(SP)
+	VPUNPCKHQDQ       Y0, Y1, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1272(SP)
+	VMOVDQU           264(SP), Y0
+	VMOVDQU           296(SP), Y1
+	VMOVDQU           328(SP), Y7
+	VPUNPCKLDQ        Y7, Y2, Y8
+	VPUNPCKHDQ        Y7, Y2, Y2
+	VPUNPCKLDQ        Y0, Y1, Y7
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y7, Y8, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1304(SP)
+	VPUNPCKHQDQ       Y7, Y8, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1336(SP)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1368(SP)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1400(SP)
+	VMOVDQU           392(SP), Y0
+	VMOVDQU           424(SP), Y1
+	VMOVDQU           456(SP), Y2
+	VPUNPCKLDQ        Y2, Y3, Y7
+	VPUNPCKHDQ        Y2, Y3, Y2
+	VPUNPCKLDQ        Y0, Y1, Y3
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y3, Y7, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1432(SP)
+	VPUNPCKHQDQ       Y3, Y7, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1464(SP)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1496(SP)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1528(SP)
+	VMOVDQU           520(SP), Y0
+	VMOVDQU           552(SP), Y1
+	VMOVDQU           584(SP), Y2
+	VPUNPCKLDQ        Y2, Y4, Y3
+	VPUNPCKHDQ        Y2, Y4, Y2
+	VPUNPCKLDQ        Y0, Y1, Y4
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1560(SP)
+	VPUNPCKHQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1592(SP)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1624(SP)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1656(SP)
+	VMOVDQU           648(SP), Y0
+	VMOVDQU           680(SP), Y1
+	VMOVDQU           712(SP), Y2
+	VPUNPCKLDQ        Y2, Y5, Y3
+	VPUNPCKHDQ        Y2, Y5, Y2
+	VPUNPCKLDQ        Y0, Y1, Y4
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1688(SP)
+	VPUNPCKHQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1720(SP)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1752(SP)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1784(SP)
+	VMOVDQU           776(SP), Y0
+	VMOVDQU           808(SP), Y1
+	VMOVDQU           840(SP), Y2
+	VPUNPCKLDQ        Y2, Y6, Y3
+	VPUNPCKHDQ        Y2, Y6, Y2
+	VPUNPCKLDQ        Y0, Y1, Y4
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1816(SP)
+	VPUNPCKHQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1848(SP)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1880(SP)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1912(SP)
+	MOVQ              $0x00000380, R9
+	SUBQ              SI, R9
+	CMPQ              R9, BX
+	CMOVQGT           BX, R9
+	SUBQ              R9, BX
+
+c16_x32:
+	CMPQ    R9, $0x00000020
+	JB      c16_x32_end
+	VMOVDQU (DX), Y0
+	VPXOR   (DI), Y0, Y0
+	VMOVDQU Y0, (CX)
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000020, R9
+	JMP     c16_x32
+
+c16_x32_end:
+c16_x16:
+	CMPQ    R9, $0x00000010
+	JB      c16_x16_end
+	VMOVDQU (DX), X0
+	VPXOR   (DI), X0, X0
+	VMOVDQU X0, (CX)
+	ADDQ    $0x00000010, DX
+	ADDQ    $0x00000010, CX
+	ADDQ    $0x00000010, DI
+	SUBQ    $0x00000010, R9
+	JMP     c16_x16
+
+c16_x16_end:
+	TESTQ   R9, R9
+	JZ      c16_end
+	VMOVDQU -16(DX)(R9*1), X0
+	VMOVDQU -16(CX)(R9*1), X1
+	VPXOR   -16(DI)(R9*1), X0, X0
+	VPXOR   X1, X0, X0
+	LEAQ    topBytes<>+0(SB), SI
+	VPAND   (SI)(R9*1), X0, X0
+	VPXOR   X1, X0, X0
+	VMOVDQU X0, -16(CX)(R9*1)
+	ADDQ    R9, DX
+	ADDQ    R9, CX
+
+c16_end:
+	JMP aligned
+
+first_full:
+	VPBROADCASTD 4(SP), Y0
+	VMOVDQU      Y0, 8(SP)
+	VPBROADCASTD (SP), Y0
+	VMOVDQU      Y0, 40(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, Y1
+	VPADDQ       aesniOffsetsA<>+0(SB), Y1, Y0
+	VPADDQ       aesniOffsetsB<>+0(SB), Y1, Y1
+	VSHUFPS      $0xdd, Y1, Y0, Y2
+	VSHUFPS      $0x88, Y1, Y0, Y0
+	ADDQ         $0x08, R8
+	VMOVDQU      Y2, 72(SP)
+	VPBROADCASTD 4(SP), Y1
+	VMOVDQU      Y1, 136(SP)
+	VPBROADCASTD (SP), Y1
+	VMOVDQU      Y1, 168(SP)
+	VMOVQ        R8, X1
+	VPBROADCASTQ X1, Y2
+	VPADDQ       aesniOffsetsA<>+0(SB), Y2, Y1
+	VPADDQ       aesniOffsetsB<>+0(SB), Y2, Y2
+	VSHUFPS      $0xdd, Y2, Y1, Y3
+	VSHUFPS      $0x88, Y2, Y1, Y1
+	ADDQ         $0x08, R8
+	VMOVDQU      Y3, 200(SP)
+	VPBROADCASTD 4(SP), Y2
+	VMOVDQU      Y2, 264(SP)
+	VPBROADCASTD (SP), Y2
+	VMOVDQU      Y2, 296(SP)
+	VMOVQ        R8, X2
+	VPBROADCASTQ X2, Y3
+	VPADDQ       aesniOffsetsA<>+0(SB), Y3, Y2
+	VPADDQ       aesniOffsetsB<>+0(SB), Y3, Y3
+	VSHUFPS      $0xdd, Y3, Y2, Y4
+	VSHUFPS      $0x88, Y3, Y2, Y2
+	ADDQ         $0x08, R8
+	VMOVDQU      Y4, 328(SP)
+	VPBROADCASTD 4(SP), Y3
+	VMOVDQU      Y3, 392(SP)
+	VPBROADCASTD (SP), Y3
+	VMOVDQU      Y3, 424(SP)
+	VMOVQ        R8, X3
+	VPBROADCASTQ X3, Y4
+	VPADDQ       aesniOffsetsA<>+0(SB), Y4, Y3
+	VPADDQ       aesniOffsetsB<>+0(SB), Y4, Y4
+	VSHUFPS      $0xdd, Y4, Y3, Y5
+	VSHUFPS      $0x88, Y4, Y3, Y3
+	ADDQ         $0x08, R8
+	VMOVDQU      Y5, 456(SP)
+	VPBROADCASTD 4(SP), Y4
+	VMOVDQU      Y4, 520(SP)
+	VPBROADCASTD (SP), Y4
+	VMOVDQU      Y4, 552(SP)
+	VMOVQ        R8, X4
+	VPBROADCASTQ X4, Y5
+	VPADDQ       aesniOffsetsA<>+0(SB), Y5, Y4
+	VPADDQ       aesniOffsetsB<>+0(SB), Y5, Y5
+	VSHUFPS      $0xdd, Y5, Y4, Y6
+	VSHUFPS      $0x88, Y5, Y4, Y4
+	ADDQ         $0x08, R8
+	VMOVDQU      Y6, 584(SP)
+	VPBROADCASTD 4(SP), Y5
+	VMOVDQU      Y5, 648(SP)
+	VPBROADCASTD (SP), Y5
+	VMOVDQU      Y5, 680(SP)
+	VMOVQ        R8, X5
+	VPBROADCASTQ X5, Y6
+	VPADDQ       aesniOffsetsA<>+0(SB), Y6, Y5
+	VPADDQ       aesniOffsetsB<>+0(SB), Y6, Y6
+	VSHUFPS      $0xdd, Y6, Y5, Y7
+	VSHUFPS      $0x88, Y6, Y5, Y5
+	ADDQ         $0x08, R8
+	VMOVDQU      Y7, 712(SP)
+	VPBROADCASTD 4(SP), Y6
+	VMOVDQU      Y6, 776(SP)
+	VPBROADCASTD (SP), Y6
+	VMOVDQU      Y6, 808(SP)
+	VMOVQ        R8, X6
+	VPBROADCASTQ X6, Y7
+	VPADDQ       aesniOffsetsA<>+0(SB), Y7, Y6
+	VPADDQ       aesniOffsetsB<>+0(SB), Y7, Y7
+	VSHUFPS      $0xdd, Y7, Y6, Y8
+	VSHUFPS      $0x88, Y7, Y6, Y6
+	ADDQ         $0x08, R8
+	VMOVDQU      Y8, 840(SP)
+	VPBROADCASTD 4(SP), Y7
+	VMOVDQU      Y7, 904(SP)
+	VPBROADCASTD (SP), Y7
+	VMOVDQU      Y7, 936(SP)
+	VMOVQ        R8, X7
+	VPBROADCASTQ X7, Y8
+	VPADDQ       aesniOffsetsA<>+0(SB), Y8, Y7
+	VPADDQ       aesniOffsetsB<>+0(SB), Y8, Y8
+	VSHUFPS      $0xdd, Y8, Y7, Y9
+	VSHUFPS      $0x88, Y8, Y7, Y7
+	ADDQ         $0x08, R8
+	VMOVDQU      Y9, 968(SP)
+	VPBROADCASTQ sboxPre<>+0(SB), Y8
+	VPBROADCASTQ sboxPost<>+0(SB), Y9
+	VMOVDQU      aesniRotl8<>+0(SB), Y10
+	VMOVDQU      aesniRotl16<>+0(SB), Y11
+	VMOVDQU      aesniRotl24<>+0(SB), Y12
+	MOVQ         AX, R9
+	MOVQ         $0x00000008, R10
+
+rounds9:
+	VPBROADCASTD      (R9), Y13
+	VPXOR             40(SP), Y13, Y13
+	VPXOR             72(SP), Y13, Y13
+	VPXOR             Y0, Y13, Y13
+	VMOVDQU           Y0, 104(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             8(SP), Y13, Y0
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y0, Y0
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y0, Y0
+	VPBROADCASTD      (R9), Y13
+	VPXOR             168(SP), Y13, Y13
+	VPXOR             200(SP), Y13, Y13
+	VPXOR             Y1, Y13, Y13
+	VMOVDQU           Y1, 232(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             136(SP), Y13, Y1
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y1, Y1
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y1, Y1
+	VPBROADCASTD      (R9), Y13
+	VPXOR             296(SP), Y13, Y13
+	VPXOR             328(SP), Y13, Y13
+	VPXOR             Y2, Y13, Y13
+	VMOVDQU           Y2, 360(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             264(SP), Y13, Y2
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y2, Y2
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y2, Y2
+	VPBROADCASTD      (R9), Y13
+	VPXOR             424(SP), Y13, Y13
+	VPXOR             456(SP), Y13, Y13
+	VPXOR             Y3, Y13, Y13
+	VMOVDQU           Y3, 488(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             392(SP), Y13, Y3
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y3, Y3
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y3, Y3
+	VPBROADCASTD      (R9), Y13
+	VPXOR             552(SP), Y13, Y13
+	VPXOR             584(SP), Y13, Y13
+	VPXOR             Y4, Y13, Y13
+	VMOVDQU           Y4, 616(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             520(SP), Y13, Y4
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y4, Y4
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y4, Y4
+	VPBROADCASTD      (R9), Y13
+	VPXOR             680(SP), Y13, Y13
+	VPXOR             712(SP), Y13, Y13
+	VPXOR             Y5, Y13, Y13
+	VMOVDQU           Y5, 744(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             648(SP), Y13, Y5
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y5, Y5
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y5, Y5
+	VPBROADCASTD      (R9), Y13
+	VPXOR             808(SP), Y13, Y13
+	VPXOR             840(SP), Y13, Y13
+	VPXOR             Y6, Y13, Y13
+	VMOVDQU           Y6, 872(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             776(SP), Y13, Y6
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y6, Y6
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y6, Y6
+	VPBROADCASTD      (R9), Y13
+	VPXOR             936(SP), Y13, Y13
+	VPXOR             968(SP), Y13, Y13
+	VPXOR             Y7, Y13, Y13
+	VMOVDQU           Y7, 1000(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             904(SP), Y13, Y7
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y7, Y7
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y7, Y7
+	VPBROADCASTD      4(R9), Y13
+	VPXOR             72(SP), Y13, Y13
+	VPXOR             104(SP), Y13, Y13
+	VPXOR             Y0, Y13, Y13
+	VMOVDQU           Y0, 8(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             40(SP), Y13, Y0
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y0, Y0
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y0, Y0
+	VPBROADCASTD      4(R9), Y13
+	VPXOR             200(SP), Y13, Y13
+	VPXOR             232(SP), Y13, Y13
+	VPXOR             Y1, Y13, Y13
+	VMOVDQU           Y1, 136(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             168(SP), Y13, Y1
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y1, Y1
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y1, Y1
+	VPBROADCASTD      4(R9), Y13
+	VPXOR             328(SP), Y13, Y13
+	VPXOR             360(SP), Y13, Y13
+	VPXOR             Y2, Y13, Y13
+	VMOVDQU           Y2, 264(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             296(SP), Y13, Y2
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y2, Y2
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y2, Y2
+	VPBROADCASTD      4(R9), Y13
+	VPXOR             456(SP), Y13, Y13
+	VPXOR             488(SP), Y13, Y13
+	VPXOR             Y3, Y13, Y13
+	VMOVDQU           Y3, 392(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             424(SP), Y13, Y3
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y3, Y3
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y3, Y3
+	VPBROADCASTD      4(R9), Y13
+	VPXOR             584(SP), Y13, Y13
+	VPXOR             616(SP), Y13, Y13
+	VPXOR             Y4, Y13, Y13
+	VMOVDQU           Y4, 520(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             552(SP), Y13, Y4
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y4, Y4
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y4, Y4
+	VPBROADCASTD      4(R9), Y13
+	VPXOR             712(SP), Y13, Y13
+	VPXOR             744(SP), Y13, Y13
+	VPXOR             Y5, Y13, Y13
+	VMOVDQU           Y5, 648(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             680(SP), Y13, Y5
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y5, Y5
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y5, Y5
+	VPBROADCASTD      4(R9), Y13
+	VPXOR             840(SP), Y13, Y13
+	VPXOR             872(SP), Y13, Y13
+	VPXOR             Y6, Y13, Y13
+	VMOVDQU           Y6, 776(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             808(SP), Y13, Y6
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y6, Y6
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y6, Y6
+	VPBROADCASTD      4(R9), Y13
+	VPXOR             968(SP), Y13, Y13
+	VPXOR             1000(SP), Y13, Y13
+	VPXOR             Y7, Y13, Y13
+	VMOVDQU           Y7, 904(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             936(SP), Y13, Y7
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y7, Y7
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y7, Y7
+	VPBROADCASTD      8(R9), Y13
+	VPXOR             104(SP), Y13, Y13
+	VPXOR             8(SP), Y13, Y13
+	VPXOR             Y0, Y13, Y13
+	VMOVDQU           Y0, 40(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             72(SP), Y13, Y0
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y0, Y0
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y0, Y0
+	VPBROADCASTD      8(R9), Y13
+	VPXOR             232(SP), Y13, Y13
+	VPXOR             136(SP), Y13, Y13
+	VPXOR             Y1, Y13, Y13
+	VMOVDQU           Y1, 168(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             200(SP), Y13, Y1
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y1, Y1
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y1, Y1
+	VPBROADCASTD      8(R9), Y13
+	VPXOR             360(SP), Y13, Y13
+	VPXOR             264(SP), Y13, Y13
+	VPXOR             Y2, Y13, Y13
+	VMOVDQU           Y2, 296(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             328(SP), Y13, Y2
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y2, Y2
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y2, Y2
+	VPBROADCASTD      8(R9), Y13
+	VPXOR             488(SP), Y13, Y13
+	VPXOR             392(SP), Y13, Y13
+	VPXOR             Y3, Y13, Y13
+	VMOVDQU           Y3, 424(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             456(SP), Y13, Y3
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y3, Y3
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y3, Y3
+	VPBROADCASTD      8(R9), Y13
+	VPXOR             616(SP), Y13, Y13
+	VPXOR             520(SP), Y13, Y13
+	VPXOR             Y4, Y13, Y13
+	VMOVDQU           Y4, 552(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             584(SP), Y13, Y4
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y4, Y4
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y4, Y4
+	VPBROADCASTD      8(R9), Y13
+	VPXOR             744(SP), Y13, Y13
+	VPXOR             648(SP), Y13, Y13
+	VPXOR             Y5, Y13, Y13
+	VMOVDQU           Y5, 680(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             712(SP), Y13, Y5
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y5, Y5
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y5, Y5
+	VPBROADCASTD      8(R9), Y13
+	VPXOR             872(SP), Y13, Y13
+	VPXOR             776(SP), Y13, Y13
+	VPXOR             Y6, Y13, Y13
+	VMOVDQU           Y6, 808(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             840(SP), Y13, Y6
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y6, Y6
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y6, Y6
+	VPBROADCASTD      8(R9), Y13
+	VPXOR             1000(SP), Y13, Y13
+	VPXOR             904(SP), Y13, Y13
+	VPXOR             Y7, Y13, Y13
+	VMOVDQU           Y7, 936(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             968(SP), Y13, Y7
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y7, Y7
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y7, Y7
+	VPBROADCASTD      12(R9), Y13
+	VPXOR             8(SP), Y13, Y13
+	VPXOR             40(SP), Y13, Y13
+	VPXOR             Y0, Y13, Y13
+	VMOVDQU           Y0, 72(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             104(SP), Y13, Y0
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y0, Y0
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y0, Y0
+	VPBROADCASTD      12(R9), Y13
+	VPXOR             136(SP), Y13, Y13
+	VPXOR             168(SP), Y13, Y13
+	VPXOR             Y1, Y13, Y13
+	VMOVDQU           Y1, 200(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             232(SP), Y13, Y1
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y1, Y1
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y1, Y1
+	VPBROADCASTD      12(R9), Y13
+	VPXOR             264(SP), Y13, Y13
+	VPXOR             296(SP), Y13, Y13
+	VPXOR             Y2, Y13, Y13
+	VMOVDQU           Y2, 328(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             360(SP), Y13, Y2
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y2, Y2
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y2, Y2
+	VPBROADCASTD      12(R9), Y13
+	VPXOR             392(SP), Y13, Y13
+	VPXOR             424(SP), Y13, Y13
+	VPXOR             Y3, Y13, Y13
+	VMOVDQU           Y3, 456(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             488(SP), Y13, Y3
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y3, Y3
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y3, Y3
+	VPBROADCASTD      12(R9), Y13
+	VPXOR             520(SP), Y13, Y13
+	VPXOR             552(SP), Y13, Y13
+	VPXOR             Y4, Y13, Y13
+	VMOVDQU           Y4, 584(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             616(SP), Y13, Y4
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y4, Y4
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y4, Y4
+	VPBROADCASTD      12(R9), Y13
+	VPXOR             648(SP), Y13, Y13
+	VPXOR             680(SP), Y13, Y13
+	VPXOR             Y5, Y13, Y13
+	VMOVDQU           Y5, 712(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             744(SP), Y13, Y5
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y5, Y5
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y5, Y5
+	VPBROADCASTD      12(R9), Y13
+	VPXOR             776(SP), Y13, Y13
+	VPXOR             808(SP), Y13, Y13
+	VPXOR             Y6, Y13, Y13
+	VMOVDQU           Y6, 840(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             872(SP), Y13, Y6
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y6, Y6
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y6, Y6
+	VPBROADCASTD      12(R9), Y13
+	VPXOR             904(SP), Y13, Y13
+	VPXOR             936(SP), Y13, Y13
+	VPXOR             Y7, Y13, Y13
+	VMOVDQU           Y7, 968(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             1000(SP), Y13, Y7
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y7, Y7
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y7, Y7
+	ADDQ              $0x10, R9
+	DECQ              R10
+	JNZ               rounds9
+	VMOVDQU           8(SP), Y8
+	VMOVDQU           40(SP), Y9
+	VMOVDQU           72(SP), Y10
+	VPUNPCKLDQ        Y10, Y0, Y11
+	VPUNPCKHDQ        Y10, Y0, Y0
+	VPUNPCKLDQ        Y8, Y9, Y10
+	VPUNPCKHDQ        Y8, Y9, Y8
+	VPUNPCKLQDQ       Y10, Y11, Y9
+	VPSHUFB           aesniBswap<>+0(SB), Y9, Y9
+	VMOVDQU           Y9, 1048(SP)
+	VPUNPCKHQDQ       Y10, Y11, Y9
+	VPSHUFB           aesniBswap<>+0(SB), Y9, Y9
+	VMOVDQU           Y9, 1080(SP)
+	VPUNPCKLQDQ       Y8, Y0, Y9
+	VPSHUFB           aesniBswap<>+0(SB), Y9, Y9
+	VMOVDQU           Y9, 1112(SP)
+	VPUNPCKHQDQ       Y8, Y0, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1144(SP)
+	VMOVDQU           136(SP), Y0
+	VMOVDQU           168(SP), Y8
+	VMOVDQU           200(SP), Y9
+	VPUNPCKLDQ        Y9, Y1, Y10
+	VPUNPCKHDQ        Y9, Y1, Y1
+	VPUNPCKLDQ        Y0, Y8, Y9
+	VPUNPCKHDQ        Y0, Y8, Y0
+	VPUNPCKLQDQ       Y9, Y10, Y8
+	VPSHUFB           aesniBswap<>+0(SB), Y8, Y8
+	VMOVDQU           Y8, 1176(SP)
+	VPUNPCKHQDQ       Y9, Y10, Y8
+	VPSHUFB           aesniBswap<>+0(SB), Y8, Y8
+	VMOVDQU           Y8, 1208(SP)
+	VPUNPCKLQDQ       Y0, Y1, Y8
+	VPSHUFB           aesniBswap<>+0(SB), Y8, Y8
+	VMOVDQU           Y8, 1240(SP)
+	VPUNPCKHQDQ       Y0, Y1, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1272(SP)
+	VMOVDQU           264(SP), Y0
+	VMOVDQU           296(SP), Y1
+	VMOVDQU           328(SP), Y8
+	VPUNPCKLDQ        Y8, Y2, Y9
+	VPUNPCKHDQ        Y8, Y2, Y2
+	VPUNPCKLDQ        Y0, Y1, Y8
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y8, Y9, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1304(SP)
+	VPUNPCKHQDQ       Y8, Y9, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1336(SP)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1368(SP)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1400(SP)
+	VMOVDQU           392(SP), Y0
+	VMOVDQU           424(SP), Y1
+	VMOVDQU           456(SP), Y2
+	VPUNPCKLDQ        Y2, Y3, Y8
+	VPUNPCKHDQ        Y2, Y3, Y2
+	VPUNPCKLDQ        Y0, Y1, Y3
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y3, Y8, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1432(SP)
+	VPUNPCKHQDQ       Y3, Y8, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1464(SP)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1496(SP)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1528(SP)
+	VMOVDQU           520(SP), Y0
+	VMOVDQU           552(SP), Y1
+	VMOVDQU           584(SP), Y2
+	VPUNPCKLDQ        Y2, Y4, Y3
+	VPUNPCKHDQ        Y2, Y4, Y2
+	VPUNPCKLDQ        Y0, Y1, Y4
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1560(SP)
+	VPUNPCKHQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1592(SP)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1624(SP)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1656(SP)
+	VMOVDQU           648(SP), Y0
+	VMOVDQU           680(SP), Y1
+	VMOVDQU           712(SP), Y2
+	VPUNPCKLDQ        Y2, Y5, Y3
+	VPUNPCKHDQ        Y2, Y5, Y2
+	VPUNPCKLDQ        Y0, Y1, Y4
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1688(SP)
+	VPUNPCKHQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1720(SP)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1752(SP)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1784(SP)
+	VMOVDQU           776(SP), Y0
+	VMOVDQU           808(SP), Y1
+	VMOVDQU           840(SP), Y2
+	VPUNPCKLDQ        Y2, Y6, Y3
+	VPUNPCKHDQ        Y2, Y6, Y2
+	VPUNPCKLDQ        Y0, Y1, Y4
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1816(SP)
+	VPUNPCKHQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1848(SP)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1880(SP)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1912(SP)
+	VMOVDQU           904(SP), Y0
+	VMOVDQU           936(SP), Y1
+	VMOVDQU           968(SP), Y2
+	VPUNPCKLDQ        Y2, Y7, Y3
+	VPUNPCKHDQ        Y2, Y7, Y2
+	VPUNPCKLDQ        Y0, Y1, Y4
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1944(SP)
+	VPUNPCKHQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 1976(SP)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VMOVDQU           Y1, 2008(SP)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 2040(SP)
+	MOVQ              $0x00000400, R9
+	SUBQ              SI, R9
+	CMPQ              R9, BX
+	CMOVQGT           BX, R9
+	SUBQ              R9, BX
+
+c17_x32:
+	CMPQ    R9, $0x00000020
+	JB      c17_x32_end
+	VMOVDQU (DX), Y0
+	VPXOR   (DI), Y0, Y0
+	VMOVDQU Y0, (CX)
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000020, R9
+	JMP     c17_x32
+
+c17_x32_end:
+c17_x16:
+	CMPQ    R9, $0x00000010
+	JB      c17_x16_end
+	VMOVDQU (DX), X0
+	VPXOR   (DI), X0, X0
+	VMOVDQU X0, (CX)
+	ADDQ    $0x00000010, DX
+	ADDQ    $0x00000010, CX
+	ADDQ    $0x00000010, DI
+	SUBQ    $0x00000010, R9
+	JMP     c17_x16
+
+c17_x16_end:
+	TESTQ   R9, R9
+	JZ      c17_end
+	VMOVDQU -16(DX)(R9*1), X0
+	VMOVDQU -16(CX)(R9*1), X1
+	VPXOR   -16(DI)(R9*1), X0, X0
+	VPXOR   X1, X0, X0
+	LEAQ    topBytes<>+0(SB), SI
+	VPAND   (SI)(R9*1), X0, X0
+	VPXOR   X1, X0, X0
+	VMOVDQU X0, -16(CX)(R9*1)
+	ADDQ    R9, DX
+	ADDQ    R9, CX
+
+c17_end:
+aligned:
+full:
+	CMPQ         BX, $0x00000400
+	JB           full_end
+	VPBROADCASTD 4(SP), Y0
+	VMOVDQU      Y0, 8(SP)
+	VPBROADCASTD (SP), Y0
+	VMOVDQU      Y0, 40(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, Y1
+	VPADDQ       aesniOffsetsA<>+0(SB), Y1, Y0
+	VPADDQ       aesniOffsetsB<>+0(SB), Y1, Y1
+	VSHUFPS      $0xdd, Y1, Y0, Y2
+	VSHUFPS      $0x88, Y1, Y0, Y0
+	ADDQ         $0x08, R8
+	VMOVDQU      Y2, 72(SP)
+	VPBROADCASTD 4(SP), Y1
+	VMOVDQU      Y1, 136(SP)
+	VPBROADCASTD (SP), Y1
+	VMOVDQU      Y1, 168(SP)
+	VMOVQ        R8, X1
+	VPBROADCASTQ X1, Y2
+	VPADDQ       aesniOffsetsA<>+0(SB), Y2, Y1
+	VPADDQ       aesniOffsetsB<>+0(SB), Y2, Y2
+	VSHUFPS      $0xdd, Y2, Y1, Y3
+	VSHUFPS      $0x88, Y2, Y1, Y1
+	ADDQ         $0x08, R8
+	VMOVDQU      Y3, 200(SP)
+	VPBROADCASTD 4(SP), Y2
+	VMOVDQU      Y2, 264(SP)
+	VPBROADCASTD (SP), Y2
+	VMOVDQU      Y2, 296(SP)
+	VMOVQ        R8, X2
+	VPBROADCASTQ X2, Y3
+	VPADDQ       aesniOffsetsA<>+0(SB), Y3, Y2
+	VPADDQ       aesniOffsetsB<>+0(SB), Y3, Y3
+	VSHUFPS      $0xdd, Y3, Y2, Y4
+	VSHUFPS      $0x88, Y3, Y2, Y2
+	ADDQ         $0x08, R8
+	VMOVDQU      Y4, 328(SP)
+	VPBROADCASTD 4(SP), Y3
+	VMOVDQU      Y3, 392(SP)
+	VPBROADCASTD (SP), Y3
+	VMOVDQU      Y3, 424(SP)
+	VMOVQ        R8, X3
+	VPBROADCASTQ X3, Y4
+	VPADDQ       aesniOffsetsA<>+0(SB), Y4, Y3
+	VPADDQ       aesniOffsetsB<>+0(SB), Y4, Y4
+	VSHUFPS      $0xdd, Y4, Y3, Y5
+	VSHUFPS      $0x88, Y4, Y3, Y3
+	ADDQ         $0x08, R8
+	VMOVDQU      Y5, 456(SP)
+	VPBROADCASTD 4(SP), Y4
+	VMOVDQU      Y4, 520(SP)
+	VPBROADCASTD (SP), Y4
+	VMOVDQU      Y4, 552(SP)
+	VMOVQ        R8, X4
+	VPBROADCASTQ X4, Y5
+	VPADDQ       aesniOffsetsA<>+0(SB), Y5, Y4
+	VPADDQ       aesniOffsetsB<>+0(SB), Y5, Y5
+	VSHUFPS      $0xdd, Y5, Y4, Y6
+	VSHUFPS      $0x88, Y5, Y4, Y4
+	ADDQ         $0x08, R8
+	VMOVDQU      Y6, 584(SP)
+	VPBROADCASTD 4(SP), Y5
+	VMOVDQU      Y5, 648(SP)
+	VPBROADCASTD (SP), Y5
+	VMOVDQU      Y5, 680(SP)
+	VMOVQ        R8, X5
+	VPBROADCASTQ X5, Y6
+	VPADDQ       aesniOffsetsA<>+0(SB), Y6, Y5
+	VPADDQ       aesniOffsetsB<>+0(SB), Y6, Y6
+	VSHUFPS      $0xdd, Y6, Y5, Y7
+	VSHUFPS      $0x88, Y6, Y5, Y5
+	ADDQ         $0x08, R8
+	VMOVDQU      Y7, 712(SP)
+	VPBROADCASTD 4(SP), Y6
+	VMOVDQU      Y6, 776(SP)
+	VPBROADCASTD (SP), Y6
+	VMOVDQU      Y6, 808(SP)
+	VMOVQ        R8, X6
+	VPBROADCASTQ X6, Y7
+	VPADDQ       aesniOffsetsA<>+0(SB), Y7, Y6
+	VPADDQ       aesniOffsetsB<>+0(SB), Y7, Y7
+	VSHUFPS      $0xdd, Y7, Y6, Y8
+	VSHUFPS      $0x88, Y7, Y6, Y6
+	ADDQ         $0x08, R8
+	VMOVDQU      Y8, 840(SP)
+	VPBROADCASTD 4(SP), Y7
+	VMOVDQU      Y7, 904(SP)
+	VPBROADCASTD (SP), Y7
+	VMOVDQU      Y7, 936(SP)
+	VMOVQ        R8, X7
+	VPBROADCASTQ X7, Y8
+	VPADDQ       aesniOffsetsA<>+0(SB), Y8, Y7
+	VPADDQ       aesniOffsetsB<>+0(SB), Y8, Y8
+	VSHUFPS      $0xdd, Y8, Y7, Y9
+	VSHUFPS      $0x88, Y8, Y7, Y7
+	ADDQ         $0x08, R8
+	VMOVDQU      Y9, 968(SP)
+	VPBROADCASTQ sboxPre<>+0(SB), Y8
+	VPBROADCASTQ sboxPost<>+0(SB), Y9
+	VMOVDQU      aesniRotl8<>+0(SB), Y10
+	VMOVDQU      aesniRotl16<>+0(SB), Y11
+	VMOVDQU      aesniRotl24<>+0(SB), Y12
+	MOVQ         AX, SI
+	MOVQ         $0x00000008, DI
+
+rounds10:
+	VPBROADCASTD      (SI), Y13
+	VPXOR             40(SP), Y13, Y13
+	VPXOR             72(SP), Y13, Y13
+	VPXOR             Y0, Y13, Y13
+	VMOVDQU           Y0, 104(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             8(SP), Y13, Y0
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y0, Y0
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y0, Y0
+	VPBROADCASTD      (SI), Y13
+	VPXOR             168(SP), Y13, Y13
+	VPXOR             200(SP), Y13, Y13
+	VPXOR             Y1, Y13, Y13
+	VMOVDQU           Y1, 232(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             136(SP), Y13, Y1
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y1, Y1
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y1, Y1
+	VPBROADCASTD      (SI), Y13
+	VPXOR             296(SP), Y13, Y13
+	VPXOR             328(SP), Y13, Y13
+	VPXOR             Y2, Y13, Y13
+	VMOVDQU           Y2, 360(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             264(SP), Y13, Y2
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y2, Y2
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y2, Y2
+	VPBROADCASTD      (SI), Y13
+	VPXOR             424(SP), Y13, Y13
+	VPXOR             456(SP), Y13, Y13
+	VPXOR             Y3, Y13, Y13
+	VMOVDQU           Y3, 488(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             392(SP), Y13, Y3
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y3, Y3
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y3, Y3
+	VPBROADCASTD      (SI), Y13
+	VPXOR             552(SP), Y13, Y13
+	VPXOR             584(SP), Y13, Y13
+	VPXOR             Y4, Y13, Y13
+	VMOVDQU           Y4, 616(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             520(SP), Y13, Y4
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y4, Y4
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y4, Y4
+	VPBROADCASTD      (SI), Y13
+	VPXOR             680(SP), Y13, Y13
+	VPXOR             712(SP), Y13, Y13
+	VPXOR             Y5, Y13, Y13
+	VMOVDQU           Y5, 744(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             648(SP), Y13, Y5
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y5, Y5
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y5, Y5
+	VPBROADCASTD      (SI), Y13
+	VPXOR             808(SP), Y13, Y13
+	VPXOR             840(SP), Y13, Y13
+	VPXOR             Y6, Y13, Y13
+	VMOVDQU           Y6, 872(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             776(SP), Y13, Y6
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y6, Y6
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y6, Y6
+	VPBROADCASTD      (SI), Y13
+	VPXOR             936(SP), Y13, Y13
+	VPXOR             968(SP), Y13, Y13
+	VPXOR             Y7, Y13, Y13
+	VMOVDQU           Y7, 1000(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             904(SP), Y13, Y7
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y7, Y7
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y7, Y7
+	VPBROADCASTD      4(SI), Y13
+	VPXOR             72(SP), Y13, Y13
+	VPXOR             104(SP), Y13, Y13
+	VPXOR             Y0, Y13, Y13
+	VMOVDQU           Y0, 8(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             40(SP), Y13, Y0
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y0, Y0
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y0, Y0
+	VPBROADCASTD      4(SI), Y13
+	VPXOR             200(SP), Y13, Y13
+	VPXOR             232(SP), Y13, Y13
+	VPXOR             Y1, Y13, Y13
+	VMOVDQU           Y1, 136(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             168(SP), Y13, Y1
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y1, Y1
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y1, Y1
+	VPBROADCASTD      4(SI), Y13
+	VPXOR             328(SP), Y13, Y13
+	VPXOR             360(SP), Y13, Y13
+	VPXOR             Y2, Y13, Y13
+	VMOVDQU           Y2, 264(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             296(SP), Y13, Y2
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y2, Y2
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y2, Y2
+	VPBROADCASTD      4(SI), Y13
+	VPXOR             456(SP), Y13, Y13
+	VPXOR             488(SP), Y13, Y13
+	VPXOR             Y3, Y13, Y13
+	VMOVDQU           Y3, 392(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             424(SP), Y13, Y3
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y3, Y3
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y3, Y3
+	VPBROADCASTD      4(SI), Y13
+	VPXOR             584(SP), Y13, Y13
+	VPXOR             616(SP), Y13, Y13
+	VPXOR             Y4, Y13, Y13
+	VMOVDQU           Y4, 520(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             552(SP), Y13, Y4
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y4, Y4
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y4, Y4
+	VPBROADCASTD      4(SI), Y13
+	VPXOR             712(SP), Y13, Y13
+	VPXOR             744(SP), Y13, Y13
+	VPXOR             Y5, Y13, Y13
+	VMOVDQU           Y5, 648(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             680(SP), Y13, Y5
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y5, Y5
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y5, Y5
+	VPBROADCASTD      4(SI), Y13
+	VPXOR             840(SP), Y13, Y13
+	VPXOR             872(SP), Y13, Y13
+	VPXOR             Y6, Y13, Y13
+	VMOVDQU           Y6, 776(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             808(SP), Y13, Y6
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y6, Y6
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y6, Y6
+	VPBROADCASTD      4(SI), Y13
+	VPXOR             968(SP), Y13, Y13
+	VPXOR             1000(SP), Y13, Y13
+	VPXOR             Y7, Y13, Y13
+	VMOVDQU           Y7, 904(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             936(SP), Y13, Y7
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y7, Y7
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y7, Y7
+	VPBROADCASTD      8(SI), Y13
+	VPXOR             104(SP), Y13, Y13
+	VPXOR             8(SP), Y13, Y13
+	VPXOR             Y0, Y13, Y13
+	VMOVDQU           Y0, 40(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             72(SP), Y13, Y0
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y0, Y0
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y0, Y0
+	VPBROADCASTD      8(SI), Y13
+	VPXOR             232(SP), Y13, Y13
+	VPXOR             136(SP), Y13, Y13
+	VPXOR             Y1, Y13, Y13
+	VMOVDQU           Y1, 168(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             200(SP), Y13, Y1
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y1, Y1
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y1, Y1
+	VPBROADCASTD      8(SI), Y13
+	VPXOR             360(SP), Y13, Y13
+	VPXOR             264(SP), Y13, Y13
+	VPXOR             Y2, Y13, Y13
+	VMOVDQU           Y2, 296(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             328(SP), Y13, Y2
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y2, Y2
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y2, Y2
+	VPBROADCASTD      8(SI), Y13
+	VPXOR             488(SP), Y13, Y13
+	VPXOR             392(SP), Y13, Y13
+	VPXOR             Y3, Y13, Y13
+	VMOVDQU           Y3, 424(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             456(SP), Y13, Y3
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y3, Y3
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y3, Y3
+	VPBROADCASTD      8(SI), Y13
+	VPXOR             616(SP), Y13, Y13
+	VPXOR             520(SP), Y13, Y13
+	VPXOR             Y4, Y13, Y13
+	VMOVDQU           Y4, 552(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             584(SP), Y13, Y4
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y4, Y4
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y4, Y4
+	VPBROADCASTD      8(SI), Y13
+	VPXOR             744(SP), Y13, Y13
+	VPXOR             648(SP), Y13, Y13
+	VPXOR             Y5, Y13, Y13
+	VMOVDQU           Y5, 680(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             712(SP), Y13, Y5
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y5, Y5
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y5, Y5
+	VPBROADCASTD      8(SI), Y13
+	VPXOR             872(SP), Y13, Y13
+	VPXOR             776(SP), Y13, Y13
+	VPXOR             Y6, Y13, Y13
+	VMOVDQU           Y6, 808(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             840(SP), Y13, Y6
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y6, Y6
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y6, Y6
+	VPBROADCASTD      8(SI), Y13
+	VPXOR             1000(SP), Y13, Y13
+	VPXOR             904(SP), Y13, Y13
+	VPXOR             Y7, Y13, Y13
+	VMOVDQU           Y7, 936(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             968(SP), Y13, Y7
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y7, Y7
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y7, Y7
+	VPBROADCASTD      12(SI), Y13
+	VPXOR             8(SP), Y13, Y13
+	VPXOR             40(SP), Y13, Y13
+	VPXOR             Y0, Y13, Y13
+	VMOVDQU           Y0, 72(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             104(SP), Y13, Y0
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y0, Y0
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y0, Y0
+	VPBROADCASTD      12(SI), Y13
+	VPXOR             136(SP), Y13, Y13
+	VPXOR             168(SP), Y13, Y13
+	VPXOR             Y1, Y13, Y13
+	VMOVDQU           Y1, 200(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             232(SP), Y13, Y1
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y1, Y1
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y1, Y1
+	VPBROADCASTD      12(SI), Y13
+	VPXOR             264(SP), Y13, Y13
+	VPXOR             296(SP), Y13, Y13
+	VPXOR             Y2, Y13, Y13
+	VMOVDQU           Y2, 328(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             360(SP), Y13, Y2
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y2, Y2
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y2, Y2
+	VPBROADCASTD      12(SI), Y13
+	VPXOR             392(SP), Y13, Y13
+	VPXOR             424(SP), Y13, Y13
+	VPXOR             Y3, Y13, Y13
+	VMOVDQU           Y3, 456(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             488(SP), Y13, Y3
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y3, Y3
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y3, Y3
+	VPBROADCASTD      12(SI), Y13
+	VPXOR             520(SP), Y13, Y13
+	VPXOR             552(SP), Y13, Y13
+	VPXOR             Y4, Y13, Y13
+	VMOVDQU           Y4, 584(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             616(SP), Y13, Y4
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y4, Y4
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y4, Y4
+	VPBROADCASTD      12(SI), Y13
+	VPXOR             648(SP), Y13, Y13
+	VPXOR             680(SP), Y13, Y13
+	VPXOR             Y5, Y13, Y13
+	VMOVDQU           Y5, 712(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             744(SP), Y13, Y5
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y5, Y5
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y5, Y5
+	VPBROADCASTD      12(SI), Y13
+	VPXOR             776(SP), Y13, Y13
+	VPXOR             808(SP), Y13, Y13
+	VPXOR             Y6, Y13, Y13
+	VMOVDQU           Y6, 840(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             872(SP), Y13, Y6
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y6, Y6
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y6, Y6
+	VPBROADCASTD      12(SI), Y13
+	VPXOR             904(SP), Y13, Y13
+	VPXOR             936(SP), Y13, Y13
+	VPXOR             Y7, Y13, Y13
+	VMOVDQU           Y7, 968(SP)
+	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
+	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
+	VPSHUFB           Y10, Y13, Y14
+	VPSHUFB           Y11, Y13, Y15
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y14, Y14
+	VPXOR             1000(SP), Y13, Y7
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             Y13, Y7, Y7
+	VPSLLD            $0x02, Y14, Y15
+	VPSRLD            $0x1e, Y14, Y14
+	VPOR              Y14, Y15, Y15
+	VPXOR             Y15, Y7, Y7
+	ADDQ              $0x10, SI
+	DECQ              DI
+	JNZ               rounds10
+	VMOVDQU           8(SP), Y8
+	VMOVDQU           40(SP), Y9
+	VMOVDQU           72(SP), Y10
+	VPUNPCKLDQ        Y10, Y0, Y11
+	VPUNPCKHDQ        Y10, Y0, Y0
+	VPUNPCKLDQ        Y8, Y9, Y10
+	VPUNPCKHDQ        Y8, Y9, Y8
+	VPUNPCKLQDQ       Y10, Y11, Y9
+	VPSHUFB           aesniBswap<>+0(SB), Y9, Y9
+	VPXOR             (DX), Y9, Y9
+	VMOVDQU           Y9, (CX)
+	VPUNPCKHQDQ       Y10, Y11, Y9
+	VPSHUFB           aesniBswap<>+0(SB), Y9, Y9
+	VPXOR             32(DX), Y9, Y9
+	VMOVDQU           Y9, 32(CX)
+	VPUNPCKLQDQ       Y8, Y0, Y9
+	VPSHUFB           aesniBswap<>+0(SB), Y9, Y9
+	VPXOR             64(DX), Y9, Y9
+	VMOVDQU           Y9, 64(CX)
+	VPUNPCKHQDQ       Y8, Y0, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             96(DX), Y0, Y0
+	VMOVDQU           Y0, 96(CX)
+	VMOVDQU           136(SP), Y0
+	VMOVDQU           168(SP), Y8
+	VMOVDQU           200(SP), Y9
+	VPUNPCKLDQ        Y9, Y1, Y10
+	VPUNPCKHDQ        Y9, Y1, Y1
+	VPUNPCKLDQ        Y0, Y8, Y9
+	VPUNPCKHDQ        Y0, Y8, Y0
+	VPUNPCKLQDQ       Y9, Y10, Y8
+	VPSHUFB           aesniBswap<>+0(SB), Y8, Y8
+	VPXOR             128(DX), Y8, Y8
+	VMOVDQU           Y8, 128(CX)
+	VPUNPCKHQDQ       Y9, Y10, Y8
+	VPSHUFB           aesniBswap<>+0(SB), Y8, Y8
+	VPXOR             160(DX), Y8, Y8
+	VMOVDQU           Y8, 160(CX)
+	VPUNPCKLQDQ       Y0, Y1, Y8
+	VPSHUFB           aesniBswap<>+0(SB), Y8, Y8
+	VPXOR             192(DX), Y8, Y8
+	VMOVDQU           Y8, 192(CX)
+	VPUNPCKHQDQ       Y0, Y1, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             224(DX), Y0, Y0
+	VMOVDQU           Y0, 224(CX)
+	VMOVDQU           264(SP), Y0
+	VMOVDQU           296(SP), Y1
+	VMOVDQU           328(SP), Y8
+	VPUNPCKLDQ        Y8, Y2, Y9
+	VPUNPCKHDQ        Y8, Y2, Y2
+	VPUNPCKLDQ        Y0, Y1, Y8
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y8, Y9, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             256(DX), Y1, Y1
+	VMOVDQU           Y1, 256(CX)
+	VPUNPCKHQDQ       Y8, Y9, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             288(DX), Y1, Y1
+	VMOVDQU           Y1, 288(CX)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             320(DX), Y1, Y1
+	VMOVDQU           Y1, 320(CX)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             352(DX), Y0, Y0
+	VMOVDQU           Y0, 352(CX)
+	VMOVDQU           392(SP), Y0
+	VMOVDQU           424(SP), Y1
+	VMOVDQU           456(SP), Y2
+	VPUNPCKLDQ        Y2, Y3, Y8
+	VPUNPCKHDQ        Y2, Y3, Y2
+	VPUNPCKLDQ        Y0, Y1, Y3
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y3, Y8, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             384(DX), Y1, Y1
+	VMOVDQU           Y1, 384(CX)
+	VPUNPCKHQDQ       Y3, Y8, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             416(DX), Y1, Y1
+	VMOVDQU           Y1, 416(CX)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             448(DX), Y1, Y1
+	VMOVDQU           Y1, 448(CX)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             480(DX), Y0, Y0
+	VMOVDQU           Y0, 480(CX)
+	VMOVDQU           520(SP), Y0
+	VMOVDQU           552(SP), Y1
+	VMOVDQU           584(SP), Y2
+	VPUNPCKLDQ        Y2, Y4, Y3
+	VPUNPCKHDQ        Y2, Y4, Y2
+	VPUNPCKLDQ        Y0, Y1, Y4
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             512(DX), Y1, Y1
+	VMOVDQU           Y1, 512(CX)
+	VPUNPCKHQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             544(DX), Y1, Y1
+	VMOVDQU           Y1, 544(CX)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             576(DX), Y1, Y1
+	VMOVDQU           Y1, 576(CX)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             608(DX), Y0, Y0
+	VMOVDQU           Y0, 608(CX)
+	VMOVDQU           648(SP), Y0
+	VMOVDQU           680(SP), Y1
+	VMOVDQU           712(SP), Y2
+	VPUNPCKLDQ        Y2, Y5, Y3
+	VPUNPCKHDQ        Y2, Y5, Y2
+	VPUNPCKLDQ        Y0, Y1, Y4
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             640(DX), Y1, Y1
+	VMOVDQU           Y1, 640(CX)
+	VPUNPCKHQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             672(DX), Y1, Y1
+	VMOVDQU           Y1, 672(CX)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             704(DX), Y1, Y1
+	VMOVDQU           Y1, 704(CX)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             736(DX), Y0, Y0
+	VMOVDQU           Y0, 736(CX)
+	VMOVDQU           776(SP), Y0
+	VMOVDQU           808(SP), Y1
+	VMOVDQU           840(SP), Y2
+	VPUNPCKLDQ        Y2, Y6, Y3
+	VPUNPCKHDQ        Y2, Y6, Y2
+	VPUNPCKLDQ        Y0, Y1, Y4
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             768(DX), Y1, Y1
+	VMOVDQU           Y1, 768(CX)
+	VPUNPCKHQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             800(DX), Y1, Y1
+	VMOVDQU           Y1, 800(CX)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             832(DX), Y1, Y1
+	VMOVDQU           Y1, 832(CX)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             864(DX), Y0, Y0
+	VMOVDQU           Y0, 864(CX)
+	VMOVDQU           904(SP), Y0
+	VMOVDQU           936(SP), Y1
+	VMOVDQU           968(SP), Y2
+	VPUNPCKLDQ        Y2, Y7, Y3
+	VPUNPCKHDQ        Y2, Y7, Y2
+	VPUNPCKLDQ        Y0, Y1, Y4
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             896(DX), Y1, Y1
+	VMOVDQU           Y1, 896(CX)
+	VPUNPCKHQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             928(DX), Y1, Y1
+	VMOVDQU           Y1, 928(CX)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             960(DX), Y1, Y1
+	VMOVDQU           Y1, 960(CX)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             992(DX), Y0, Y0
+	VMOVDQU           Y0, 992(CX)
+	ADDQ              $0x00000400, DX
+	ADDQ              $0x00000400, CX
+	SUBQ              $0x00000400, BX
+	JMP               full
+
+full_end:
+	CMPQ         BX, $0x00000380
+	JB           g7_end
+	VPBROADCASTD 4(SP), Y0
+	VMOVDQU      Y0, 8(SP)
+	VPBROADCASTD (SP), Y0
+	VMOVDQU      Y0, 40(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, Y1
+	VPADDQ       aesniOffsetsA<>+0(SB), Y1, Y0
+	VPADDQ       aesniOffsetsB<>+0(SB), Y1, Y1
+	VSHUFPS      $0xdd, Y1, Y0, Y2
+	VSHUFPS      $0x88, Y1, Y0, Y0
+	ADDQ         $0x08, R8
+	VMOVDQU      Y2, 72(SP)
+	VPBROADCASTD 4(SP), Y1
+	VMOVDQU      Y1, 136(SP)
+	VPBROADCASTD (SP), Y1
+	VMOVDQU      Y1, 168(SP)
+	VMOVQ        R8, X1
+	VPBROADCASTQ X1, Y2
+	VPADDQ       aesniOffsetsA<>+0(SB), Y2, Y1
+	VPADDQ       aesniOffsetsB<>+0(SB), Y2, Y2
+	VSHUFPS      $0xdd, Y2, Y1, Y3
+	VSHUFPS      $0x88, Y2, Y1, Y1
+	ADDQ         $0x08, R8
+	VMOVDQU      Y3, 200(SP)
+	VPBROADCASTD 4(SP), Y2
+	VMOVDQU      Y2, 264(SP)
+	VPBROADCASTD (SP), Y2
+	VMOVDQU      Y2, 296(SP)
+	VMOVQ        R8, X2
+	VPBROADCASTQ X2, Y3
+	VPADDQ       aesniOffsetsA<>+0(SB), Y3, Y2
+	VPADDQ       aesniOffsetsB<>+0(SB), Y3, Y3
+	VSHUFPS      $0xdd, Y3, Y2, Y4
+	VSHUFPS      $0x88, Y3, Y2, Y2
+	ADDQ         $0x08, R8
+	VMOVDQU      Y4, 328(SP)
+	VPBROADCASTD 4(SP), Y3
+	VMOVDQU      Y3, 392(SP)
+	VPBROADCASTD (SP), Y3
+	VMOVDQU      Y3, 424(SP)
+	VMOVQ        R8, X3
+	VPBROADCASTQ X3, Y4
+	VPADDQ       aesniOffsetsA<>+0(SB), Y4, Y3
+	VPADDQ       aesniOffsetsB<>+0(SB), Y4, Y4
+	VSHUFPS      $0xdd, Y4, Y3, Y5
+	VSHUFPS      $0x88, Y4, Y3, Y3
+	ADDQ         $0x08, R8
+	VMOVDQU      Y5, 456(SP)
+	VPBROADCASTD 4(SP), Y4
+	VMOVDQU      Y4, 520(SP)
+	VPBROADCASTD (SP), Y4
+	VMOVDQU      Y4, 552(SP)
+	VMOVQ        R8, X4
+	VPBROADCASTQ X4, Y5
+	VPADDQ       aesniOffsetsA<>+0(SB), Y5, Y4
+	VPADDQ       aesniOffsetsB<>+0(SB), Y5, Y5
+	VSHUFPS      $0xdd, Y5, Y4, Y6
+	VSHUFPS      $0x88, Y5, Y4, Y4
+	ADDQ         $0x08, R8
+	VMOVDQU      Y6, 584(SP)
+	VPBROADCASTD 4(SP), Y5
+	VMOVDQU      Y5, 648(SP)
+	VPBROADCASTD (SP), Y5
+	VMOVDQU      Y5, 680(SP)
+	VMOVQ        R8, X5
+	VPBROADCASTQ X5, Y6
+	VPADDQ       aesniOffsetsA<>+0(SB), Y6, Y5
+	VPADDQ       aesniOffsetsB<>+0(SB), Y6, Y6
+	VSHUFPS      $0xdd, Y6, Y5, Y7
+	VSHUFPS      $0x88, Y6, Y5, Y5
+	ADDQ         $0x08, R8
+	VMOVDQU      Y7, 712(SP)
+	VPBROADCASTD 4(SP), Y6
+	VMOVDQU      Y6, 776(SP)
+	VPBROADCASTD (SP), Y6
+	VMOVDQU      Y6, 808(SP)
+	VMOVQ        R8, X6
+	VPBROADCASTQ X6, Y7
+	VPADDQ       aesniOffsetsA<>+0(SB), Y7, Y6
+	VPADDQ       aesniOffsetsB<>+0(SB), Y7, Y7
+	VSHUFPS      $0xdd, Y7, Y6, Y8
+	VSHUFPS      $0x88, Y7, Y6, Y6
+	ADDQ         $0x08, R8
+	VMOVDQU      Y8, 840(SP)
+	VPBROADCASTQ sboxPre<>+0(SB), Y7
+	VPBROADCASTQ sboxPost<>+0(SB), Y8
+	VMOVDQU      aesniRotl8<>+0(SB), Y9
+	VMOVDQU      aesniRotl16<>+0(SB), Y10
+	VMOVDQU      aesniRotl24<>+0(SB), Y11
+	MOVQ         AX, SI
+	MOVQ         $0x00000008, DI
+
+rounds11:
+	VPBROADCASTD      (SI), Y12
+	VPXOR             40(SP), Y12, Y12
+	VPXOR             72(SP), Y12, Y12
+	VPXOR             Y0, Y12, Y12
+	VMOVDQU           Y0, 104(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             8(SP), Y12, Y0
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y0, Y0
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y0, Y0
+	VPBROADCASTD      (SI), Y12
+	VPXOR             168(SP), Y12, Y12
+	VPXOR             200(SP), Y12, Y12
+	VPXOR             Y1, Y12, Y12
+	VMOVDQU           Y1, 232(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             136(SP), Y12, Y1
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y1, Y1
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y1, Y1
+	VPBROADCASTD      (SI), Y12
+	VPXOR             296(SP), Y12, Y12
+	VPXOR             328(SP), Y12, Y12
+	VPXOR             Y2, Y12, Y12
+	VMOVDQU           Y2, 360(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             264(SP), Y12, Y2
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y2, Y2
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y2, Y2
+	VPBROADCASTD      (SI), Y12
+	VPXOR             424(SP), Y12, Y12
+	VPXOR             456(SP), Y12, Y12
+	VPXOR             Y3, Y12, Y12
+	VMOVDQU           Y3, 488(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             392(SP), Y12, Y3
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y3, Y3
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y3, Y3
+	VPBROADCASTD      (SI), Y12
+	VPXOR             552(SP), Y12, Y12
+	VPXOR             584(SP), Y12, Y12
+	VPXOR             Y4, Y12, Y12
+	VMOVDQU           Y4, 616(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             520(SP), Y12, Y4
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y4, Y4
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y4, Y4
+	VPBROADCASTD      (SI), Y12
+	VPXOR             680(SP), Y12, Y12
+	VPXOR             712(SP), Y12, Y12
+	VPXOR             Y5, Y12, Y12
+	VMOVDQU           Y5, 744(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             648(SP), Y12, Y5
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y5, Y5
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y5, Y5
+	VPBROADCASTD      (SI), Y12
+	VPXOR             808(SP), Y12, Y12
+	VPXOR             840(SP), Y12, Y12
+	VPXOR             Y6, Y12, Y12
+	VMOVDQU           Y6, 872(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             776(SP), Y12, Y6
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y6, Y6
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y6, Y6
+	VPBROADCASTD      4(SI), Y12
+	VPXOR             72(SP), Y12, Y12
+	VPXOR             104(SP), Y12, Y12
+	VPXOR             Y0, Y12, Y12
+	VMOVDQU           Y0, 8(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             40(SP), Y12, Y0
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y0, Y0
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y0, Y0
+	VPBROADCASTD      4(SI), Y12
+	VPXOR             200(SP), Y12, Y12
+	VPXOR             232(SP), Y12, Y12
+	VPXOR             Y1, Y12, Y12
+	VMOVDQU           Y1, 136(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             168(SP), Y12, Y1
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y1, Y1
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y1, Y1
+	VPBROADCASTD      4(SI), Y12
+	VPXOR             328(SP), Y12, Y12
+	VPXOR             360(SP), Y12, Y12
+	VPXOR             Y2, Y12, Y12
+	VMOVDQU           Y2, 264(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             296(SP), Y12, Y2
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y2, Y2
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y2, Y2
+	VPBROADCASTD      4(SI), Y12
+	VPXOR             456(SP), Y12, Y12
+	VPXOR             488(SP), Y12, Y12
+	VPXOR             Y3, Y12, Y12
+	VMOVDQU           Y3, 392(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             424(SP), Y12, Y3
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y3, Y3
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y3, Y3
+	VPBROADCASTD      4(SI), Y12
+	VPXOR             584(SP), Y12, Y12
+	VPXOR             616(SP), Y12, Y12
+	VPXOR             Y4, Y12, Y12
+	VMOVDQU           Y4, 520(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             552(SP), Y12, Y4
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y4, Y4
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y4, Y4
+	VPBROADCASTD      4(SI), Y12
+	VPXOR             712(SP), Y12, Y12
+	VPXOR             744(SP), Y12, Y12
+	VPXOR             Y5, Y12, Y12
+	VMOVDQU           Y5, 648(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             680(SP), Y12, Y5
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y5, Y5
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y5, Y5
+	VPBROADCASTD      4(SI), Y12
+	VPXOR             840(SP), Y12, Y12
+	VPXOR             872(SP), Y12, Y12
+	VPXOR             Y6, Y12, Y12
+	VMOVDQU           Y6, 776(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             808(SP), Y12, Y6
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y6, Y6
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y6, Y6
+	VPBROADCASTD      8(SI), Y12
+	VPXOR             104(SP), Y12, Y12
+	VPXOR             8(SP), Y12, Y12
+	VPXOR             Y0, Y12, Y12
+	VMOVDQU           Y0, 40(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             72(SP), Y12, Y0
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y0, Y0
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y0, Y0
+	VPBROADCASTD      8(SI), Y12
+	VPXOR             232(SP), Y12, Y12
+	VPXOR             136(SP), Y12, Y12
+	VPXOR             Y1, Y12, Y12
+	VMOVDQU           Y1, 168(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             200(SP), Y12, Y1
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y1, Y1
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y1, Y1
+	VPBROADCASTD      8(SI), Y12
+	VPXOR             360(SP), Y12, Y12
+	VPXOR             264(SP), Y12, Y12
+	VPXOR             Y2, Y12, Y12
+	VMOVDQU           Y2, 296(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             328(SP), Y12, Y2
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y2, Y2
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y2, Y2
+	VPBROADCASTD      8(SI), Y12
+	VPXOR             488(SP), Y12, Y12
+	VPXOR             392(SP), Y12, Y12
+	VPXOR             Y3, Y12, Y12
+	VMOVDQU           Y3, 424(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             456(SP), Y12, Y3
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y3, Y3
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y3, Y3
+	VPBROADCASTD      8(SI), Y12
+	VPXOR             616(SP), Y12, Y12
+	VPXOR             520(SP), Y12, Y12
+	VPXOR             Y4, Y12, Y12
+	VMOVDQU           Y4, 552(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             584(SP), Y12, Y4
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y4, Y4
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y4, Y4
+	VPBROADCASTD      8(SI), Y12
+	VPXOR             744(SP), Y12, Y12
+	VPXOR             648(SP), Y12, Y12
+	VPXOR             Y5, Y12, Y12
+	VMOVDQU           Y5, 680(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             712(SP), Y12, Y5
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y5, Y5
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y5, Y5
+	VPBROADCASTD      8(SI), Y12
+	VPXOR             872(SP), Y12, Y12
+	VPXOR             776(SP), Y12, Y12
+	VPXOR             Y6, Y12, Y12
+	VMOVDQU           Y6, 808(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             840(SP), Y12, Y6
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y6, Y6
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y6, Y6
+	VPBROADCASTD      12(SI), Y12
+	VPXOR             8(SP), Y12, Y12
+	VPXOR             40(SP), Y12, Y12
+	VPXOR             Y0, Y12, Y12
+	VMOVDQU           Y0, 72(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             104(SP), Y12, Y0
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y0, Y0
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y0, Y0
+	VPBROADCASTD      12(SI), Y12
+	VPXOR             136(SP), Y12, Y12
+	VPXOR             168(SP), Y12, Y12
+	VPXOR             Y1, Y12, Y12
+	VMOVDQU           Y1, 200(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             232(SP), Y12, Y1
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y1, Y1
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y1, Y1
+	VPBROADCASTD      12(SI), Y12
+	VPXOR             264(SP), Y12, Y12
+	VPXOR             296(SP), Y12, Y12
+	VPXOR             Y2, Y12, Y12
+	VMOVDQU           Y2, 328(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             360(SP), Y12, Y2
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y2, Y2
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y2, Y2
+	VPBROADCASTD      12(SI), Y12
+	VPXOR             392(SP), Y12, Y12
+	VPXOR             424(SP), Y12, Y12
+	VPXOR             Y3, Y12, Y12
+	VMOVDQU           Y3, 456(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             488(SP), Y12, Y3
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y3, Y3
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y3, Y3
+	VPBROADCASTD      12(SI), Y12
+	VPXOR             520(SP), Y12, Y12
+	VPXOR             552(SP), Y12, Y12
+	VPXOR             Y4, Y12, Y12
+	VMOVDQU           Y4, 584(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             616(SP), Y12, Y4
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y4, Y4
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y4, Y4
+	VPBROADCASTD      12(SI), Y12
+	VPXOR             648(SP), Y12, Y12
+	VPXOR             680(SP), Y12, Y12
+	VPXOR             Y5, Y12, Y12
+	VMOVDQU           Y5, 712(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             744(SP), Y12, Y5
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y5, Y5
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y5, Y5
+	VPBROADCASTD      12(SI), Y12
+	VPXOR             776(SP), Y12, Y12
+	VPXOR             808(SP), Y12, Y12
+	VPXOR             Y6, Y12, Y12
+	VMOVDQU           Y6, 840(SP)
+	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
+	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
+	VPSHUFB           Y9, Y12, Y13
+	VPSHUFB           Y10, Y12, Y14
+	VPXOR             Y14, Y13, Y13
+	VPXOR             Y12, Y13, Y13
+	VPXOR             872(SP), Y12, Y6
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             Y12, Y6, Y6
+	VPSLLD            $0x02, Y13, Y14
+	VPSRLD            $0x1e, Y13, Y13
+	VPOR              Y13, Y14, Y14
+	VPXOR             Y14, Y6, Y6
+	ADDQ              $0x10, SI
+	DECQ              DI
+	JNZ               rounds11
+	VMOVDQU           8(SP), Y7
+	VMOVDQU           40(SP), Y8
+	VMOVDQU           72(SP), Y9
+	VPUNPCKLDQ        Y9, Y0, Y10
+	VPUNPCKHDQ        Y9, Y0, Y0
+	VPUNPCKLDQ        Y7, Y8, Y9
+	VPUNPCKHDQ        Y7, Y8, Y7
+	VPUNPCKLQDQ       Y9, Y10, Y8
+	VPSHUFB           aesniBswap<>+0(SB), Y8, Y8
+	VPXOR             (DX), Y8, Y8
+	VMOVDQU           Y8, (CX)
+	VPUNPCKHQDQ       Y9, Y10, Y8
+	VPSHUFB           aesniBswap<>+0(SB), Y8, Y8
+	VPXOR             32(DX), Y8, Y8
+	VMOVDQU           Y8, 32(CX)
+	VPUNPCKLQDQ       Y7, Y0, Y8
+	VPSHUFB           aesniBswap<>+0(SB), Y8, Y8
+	VPXOR             64(DX), Y8, Y8
+	VMOVDQU           Y8, 64(CX)
+	VPUNPCKHQDQ       Y7, Y0, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             96(DX), Y0, Y0
+	VMOVDQU           Y0, 96(CX)
+	VMOVDQU           136(SP), Y0
+	VMOVDQU           168(SP), Y7
+	VMOVDQU           200(SP), Y8
+	VPUNPCKLDQ        Y8, Y1, Y9
+	VPUNPCKHDQ        Y8, Y1, Y1
+	VPUNPCKLDQ        Y0, Y7, Y8
+	VPUNPCKHDQ        Y0, Y7, Y0
+	VPUNPCKLQDQ       Y8, Y9, Y7
+	VPSHUFB           aesniBswap<>+0(SB), Y7, Y7
+	VPXOR             128(DX), Y7, Y7
+	VMOVDQU           Y7, 128(CX)
+	VPUNPCKHQDQ       Y8, Y9, Y7
+	VPSHUFB           aesniBswap<>+0(SB), Y7, Y7
+	VPXOR             160(DX), Y7, Y7
+	VMOVDQU           Y7, 160(CX)
+	VPUNPCKLQDQ       Y0, Y1, Y7
+	VPSHUFB           aesniBswap<>+0(SB), Y7, Y7
+	VPXOR             192(DX), Y7, Y7
+	VMOVDQU           Y7, 192(CX)
+	VPUNPCKHQDQ       Y0, Y1, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             224(DX), Y0, Y0
+	VMOVDQU           Y0, 224(CX)
+	VMOVDQU           264(SP), Y0
+	VMOVDQU           296(SP), Y1
+	VMOVDQU           328(SP), Y7
+	VPUNPCKLDQ        Y7, Y2, Y8
+	VPUNPCKHDQ        Y7, Y2, Y2
+	VPUNPCKLDQ        Y0, Y1, Y7
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y7, Y8, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             256(DX), Y1, Y1
+	VMOVDQU           Y1, 256(CX)
+	VPUNPCKHQDQ       Y7, Y8, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             288(DX), Y1, Y1
+	VMOVDQU           Y1, 288(CX)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             320(DX), Y1, Y1
+	VMOVDQU           Y1, 320(CX)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             352(DX), Y0, Y0
+	VMOVDQU           Y0, 352(CX)
+	VMOVDQU           392(SP), Y0
+	VMOVDQU           424(SP), Y1
+	VMOVDQU           456(SP), Y2
+	VPUNPCKLDQ        Y2, Y3, Y7
+	VPUNPCKHDQ        Y2, Y3, Y2
+	VPUNPCKLDQ        Y0, Y1, Y3
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y3, Y7, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             384(DX), Y1, Y1
+	VMOVDQU           Y1, 384(CX)
+	VPUNPCKHQDQ       Y3, Y7, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             416(DX), Y1, Y1
+	VMOVDQU           Y1, 416(CX)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             448(DX), Y1, Y1
+	VMOVDQU           Y1, 448(CX)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             480(DX), Y0, Y0
+	VMOVDQU           Y0, 480(CX)
+	VMOVDQU           520(SP), Y0
+	VMOVDQU           552(SP), Y1
+	VMOVDQU           584(SP), Y2
+	VPUNPCKLDQ        Y2, Y4, Y3
+	VPUNPCKHDQ        Y2, Y4, Y2
+	VPUNPCKLDQ        Y0, Y1, Y4
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             512(DX), Y1, Y1
+	VMOVDQU           Y1, 512(CX)
+	VPUNPCKHQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             544(DX), Y1, Y1
+	VMOVDQU           Y1, 544(CX)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             576(DX), Y1, Y1
+	VMOVDQU           Y1, 576(CX)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             608(DX), Y0, Y0
+	VMOVDQU           Y0, 608(CX)
+	VMOVDQU           648(SP), Y0
+	VMOVDQU           680(SP), Y1
+	VMOVDQU           712(SP), Y2
+	VPUNPCKLDQ        Y2, Y5, Y3
+	VPUNPCKHDQ        Y2, Y5, Y2
+	VPUNPCKLDQ        Y0, Y1, Y4
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             640(DX), Y1, Y1
+	VMOVDQU           Y1, 640(CX)
+	VPUNPCKHQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             672(DX), Y1, Y1
+	VMOVDQU           Y1, 672(CX)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             704(DX), Y1, Y1
+	VMOVDQU           Y1, 704(CX)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             736(DX), Y0, Y0
+	VMOVDQU           Y0, 736(CX)
+	VMOVDQU           776(SP), Y0
+	VMOVDQU           808(SP), Y1
+	VMOVDQU           840(SP), Y2
+	VPUNPCKLDQ        Y2, Y6, Y3
+	VPUNPCKHDQ        Y2, Y6, Y2
+	VPUNPCKLDQ        Y0, Y1, Y4
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             768(DX), Y1, Y1
+	VMOVDQU           Y1, 768(CX)
+	VPUNPCKHQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             800(DX), Y1, Y1
+	VMOVDQU           Y1, 800(CX)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             832(DX), Y1, Y1
+	VMOVDQU           Y1, 832(CX)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             864(DX), Y0, Y0
+	VMOVDQU           Y0, 864(CX)
+	ADDQ              $0x00000380, DX
+	ADDQ              $0x00000380, CX
+	SUBQ              $0x00000380, BX
+
+g7_end:
+	CMPQ         BX, $0x00000300
+	JB           g6_end
+	VPBROADCASTD 4(SP), Y0
+	VMOVDQU      Y0, 8(SP)
+	VPBROADCASTD (SP), Y0
+	VMOVDQU      Y0, 40(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, Y1
+	VPADDQ       aesniOffsetsA<>+0(SB), Y1, Y0
+	VPADDQ       aesniOffsetsB<>+0(SB), Y1, Y1
+	VSHUFPS      $0xdd, Y1, Y0, Y2
+	VSHUFPS      $0x88, Y1, Y0, Y0
+	ADDQ         $0x08, R8
+	VMOVDQU      Y2, 72(SP)
+	VPBROADCASTD 4(SP), Y1
+	VMOVDQU      Y1, 136(SP)
+	VPBROADCASTD (SP), Y1
+	VMOVDQU      Y1, 168(SP)
+	VMOVQ        R8, X1
+	VPBROADCASTQ X1, Y2
+	VPADDQ       aesniOffsetsA<>+0(SB), Y2, Y1
+	VPADDQ       aesniOffsetsB<>+0(SB), Y2, Y2
+	VSHUFPS      $0xdd, Y2, Y1, Y3
+	VSHUFPS      $0x88, Y2, Y1, Y1
+	ADDQ         $0x08, R8
+	VMOVDQU      Y3, 200(SP)
+	VPBROADCASTD 4(SP), Y2
+	VMOVDQU      Y2, 264(SP)
+	VPBROADCASTD (SP), Y2
+	VMOVDQU      Y2, 296(SP)
+	VMOVQ        R8, X2
+	VPBROADCASTQ X2, Y3
+	VPADDQ       aesniOffsetsA<>+0(SB), Y3, Y2
+	VPADDQ       aesniOffsetsB<>+0(SB), Y3, Y3
+	VSHUFPS      $0xdd, Y3, Y2, Y4
+	VSHUFPS      $0x88, Y3, Y2, Y2
+	ADDQ         $0x08, R8
+	VMOVDQU      Y4, 328(SP)
+	VPBROADCASTD 4(SP), Y3
+	VMOVDQU      Y3, 392(SP)
+	VPBROADCASTD (SP), Y3
+	VMOVDQU      Y3, 424(SP)
+	VMOVQ        R8, X3
+	VPBROADCASTQ X3, Y4
+	VPADDQ       aesniOffsetsA<>+0(SB), Y4, Y3
+	VPADDQ       aesniOffsetsB<>+0(SB), Y4, Y4
+	VSHUFPS      $0xdd, Y4, Y3, Y5
+	VSHUFPS      $0x88, Y4, Y3, Y3
+	ADDQ         $0x08, R8
+	VMOVDQU      Y5, 456(SP)
+	VPBROADCASTD 4(SP), Y4
+	VMOVDQU      Y4, 520(SP)
+	VPBROADCASTD (SP), Y4
+	VMOVDQU      Y4, 552(SP)
+	VMOVQ        R8, X4
+	VPBROADCASTQ X4, Y5
+	VPADDQ       aesniOffsetsA<>+0(SB), Y5, Y4
+	VPADDQ       aesniOffsetsB<>+0(SB), Y5, Y5
+	VSHUFPS      $0xdd, Y5, Y4, Y6
+	VSHUFPS      $0x88, Y5, Y4, Y4
+	ADDQ         $0x08, R8
+	VMOVDQU      Y6, 584(SP)
+	VPBROADCASTD 4(SP), Y5
+	VMOVDQU      Y5, 648(SP)
+	VPBROADCASTD (SP), Y5
+	VMOVDQU      Y5, 680(SP)
+	VMOVQ        R8, X5
+	VPBROADCASTQ X5, Y6
+	VPADDQ       aesniOffsetsA<>+0(SB), Y6, Y5
+	VPADDQ       aesniOffsetsB<>+0(SB), Y6, Y6
+	VSHUFPS      $0xdd, Y6, Y5, Y7
+	VSHUFPS      $0x88, Y6, Y5, Y5
+	ADDQ         $0x08, R8
+	VMOVDQU      Y7, 712(SP)
+	VPBROADCASTQ sboxPre<>+0(SB), Y6
+	VPBROADCASTQ sboxPost<>+0(SB), Y7
+	VMOVDQU      aesniRotl8<>+0(SB), Y8
+	VMOVDQU      aesniRotl16<>+0(SB), Y9
+	VMOVDQU      aesniRotl24<>+0(SB), Y10
+	MOVQ         AX, SI
+	MOVQ         $0x00000008, DI
+
+rounds12:
+	VPBROADCASTD      (SI), Y11
+	VPXOR             40(SP), Y11, Y11
+	VPXOR             72(SP), Y11, Y11
+	VPXOR             Y0, Y11, Y11
+	VMOVDQU           Y0, 104(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             8(SP), Y11, Y0
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y0, Y0
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y0, Y0
+	VPBROADCASTD      (SI), Y11
+	VPXOR             168(SP), Y11, Y11
+	VPXOR             200(SP), Y11, Y11
+	VPXOR             Y1, Y11, Y11
+	VMOVDQU           Y1, 232(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             136(SP), Y11, Y1
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y1, Y1
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y1, Y1
+	VPBROADCASTD      (SI), Y11
+	VPXOR             296(SP), Y11, Y11
+	VPXOR             328(SP), Y11, Y11
+	VPXOR             Y2, Y11, Y11
+	VMOVDQU           Y2, 360(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             264(SP), Y11, Y2
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y2, Y2
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y2, Y2
+	VPBROADCASTD      (SI), Y11
+	VPXOR             424(SP), Y11, Y11
+	VPXOR             456(SP), Y11, Y11
+	VPXOR             Y3, Y11, Y11
+	VMOVDQU           Y3, 488(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             392(SP), Y11, Y3
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y3, Y3
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y3, Y3
+	VPBROADCASTD      (SI), Y11
+	VPXOR             552(SP), Y11, Y11
+	VPXOR             584(SP), Y11, Y11
+	VPXOR             Y4, Y11, Y11
+	VMOVDQU           Y4, 616(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             520(SP), Y11, Y4
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y4, Y4
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y4, Y4
+	VPBROADCASTD      (SI), Y11
+	VPXOR             680(SP), Y11, Y11
+	VPXOR             712(SP), Y11, Y11
+	VPXOR             Y5, Y11, Y11
+	VMOVDQU           Y5, 744(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             648(SP), Y11, Y5
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y5, Y5
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y5, Y5
+	VPBROADCASTD      4(SI), Y11
+	VPXOR             72(SP), Y11, Y11
+	VPXOR             104(SP), Y11, Y11
+	VPXOR             Y0, Y11, Y11
+	VMOVDQU           Y0, 8(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             40(SP), Y11, Y0
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y0, Y0
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y0, Y0
+	VPBROADCASTD      4(SI), Y11
+	VPXOR             200(SP), Y11, Y11
+	VPXOR             232(SP), Y11, Y11
+	VPXOR             Y1, Y11, Y11
+	VMOVDQU           Y1, 136(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             168(SP), Y11, Y1
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y1, Y1
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y1, Y1
+	VPBROADCASTD      4(SI), Y11
+	VPXOR             328(SP), Y11, Y11
+	VPXOR             360(SP), Y11, Y11
+	VPXOR             Y2, Y11, Y11
+	VMOVDQU           Y2, 264(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             296(SP), Y11, Y2
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y2, Y2
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y2, Y2
+	VPBROADCASTD      4(SI), Y11
+	VPXOR             456(SP), Y11, Y11
+	VPXOR             488(SP), Y11, Y11
+	VPXOR             Y3, Y11, Y11
+	VMOVDQU           Y3, 392(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             424(SP), Y11, Y3
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y3, Y3
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y3, Y3
+	VPBROADCASTD      4(SI), Y11
+	VPXOR             584(SP), Y11, Y11
+	VPXOR             616(SP), Y11, Y11
+	VPXOR             Y4, Y11, Y11
+	VMOVDQU           Y4, 520(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             552(SP), Y11, Y4
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y4, Y4
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y4, Y4
+	VPBROADCASTD      4(SI), Y11
+	VPXOR             712(SP), Y11, Y11
+	VPXOR             744(SP), Y11, Y11
+	VPXOR             Y5, Y11, Y11
+	VMOVDQU           Y5, 648(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             680(SP), Y11, Y5
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y5, Y5
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y5, Y5
+	VPBROADCASTD      8(SI), Y11
+	VPXOR             104(SP), Y11, Y11
+	VPXOR             8(SP), Y11, Y11
+	VPXOR             Y0, Y11, Y11
+	VMOVDQU           Y0, 40(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             72(SP), Y11, Y0
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y0, Y0
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y0, Y0
+	VPBROADCASTD      8(SI), Y11
+	VPXOR             232(SP), Y11, Y11
+	VPXOR             136(SP), Y11, Y11
+	VPXOR             Y1, Y11, Y11
+	VMOVDQU           Y1, 168(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             200(SP), Y11, Y1
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y1, Y1
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y1, Y1
+	VPBROADCASTD      8(SI), Y11
+	VPXOR             360(SP), Y11, Y11
+	VPXOR             264(SP), Y11, Y11
+	VPXOR             Y2, Y11, Y11
+	VMOVDQU           Y2, 296(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             328(SP), Y11, Y2
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y2, Y2
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y2, Y2
+	VPBROADCASTD      8(SI), Y11
+	VPXOR             488(SP), Y11, Y11
+	VPXOR             392(SP), Y11, Y11
+	VPXOR             Y3, Y11, Y11
+	VMOVDQU           Y3, 424(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             456(SP), Y11, Y3
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y3, Y3
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y3, Y3
+	VPBROADCASTD      8(SI), Y11
+	VPXOR             616(SP), Y11, Y11
+	VPXOR             520(SP), Y11, Y11
+	VPXOR             Y4, Y11, Y11
+	VMOVDQU           Y4, 552(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             584(SP), Y11, Y4
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y4, Y4
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y4, Y4
+	VPBROADCASTD      8(SI), Y11
+	VPXOR             744(SP), Y11, Y11
+	VPXOR             648(SP), Y11, Y11
+	VPXOR             Y5, Y11, Y11
+	VMOVDQU           Y5, 680(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             712(SP), Y11, Y5
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y5, Y5
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y5, Y5
+	VPBROADCASTD      12(SI), Y11
+	VPXOR             8(SP), Y11, Y11
+	VPXOR             40(SP), Y11, Y11
+	VPXOR             Y0, Y11, Y11
+	VMOVDQU           Y0, 72(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             104(SP), Y11, Y0
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y0, Y0
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y0, Y0
+	VPBROADCASTD      12(SI), Y11
+	VPXOR             136(SP), Y11, Y11
+	VPXOR             168(SP), Y11, Y11
+	VPXOR             Y1, Y11, Y11
+	VMOVDQU           Y1, 200(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             232(SP), Y11, Y1
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y1, Y1
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y1, Y1
+	VPBROADCASTD      12(SI), Y11
+	VPXOR             264(SP), Y11, Y11
+	VPXOR             296(SP), Y11, Y11
+	VPXOR             Y2, Y11, Y11
+	VMOVDQU           Y2, 328(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             360(SP), Y11, Y2
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y2, Y2
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y2, Y2
+	VPBROADCASTD      12(SI), Y11
+	VPXOR             392(SP), Y11, Y11
+	VPXOR             424(SP), Y11, Y11
+	VPXOR             Y3, Y11, Y11
+	VMOVDQU           Y3, 456(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             488(SP), Y11, Y3
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y3, Y3
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y3, Y3
+	VPBROADCASTD      12(SI), Y11
+	VPXOR             520(SP), Y11, Y11
+	VPXOR             552(SP), Y11, Y11
+	VPXOR             Y4, Y11, Y11
+	VMOVDQU           Y4, 584(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             616(SP), Y11, Y4
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y4, Y4
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y4, Y4
+	VPBROADCASTD      12(SI), Y11
+	VPXOR             648(SP), Y11, Y11
+	VPXOR             680(SP), Y11, Y11
+	VPXOR             Y5, Y11, Y11
+	VMOVDQU           Y5, 712(SP)
+	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
+	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
+	VPSHUFB           Y8, Y11, Y12
+	VPSHUFB           Y9, Y11, Y13
+	VPXOR             Y13, Y12, Y12
+	VPXOR             Y11, Y12, Y12
+	VPXOR             744(SP), Y11, Y5
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             Y11, Y5, Y5
+	VPSLLD            $0x02, Y12, Y13
+	VPSRLD            $0x1e, Y12, Y12
+	VPOR              Y12, Y13, Y13
+	VPXOR             Y13, Y5, Y5
+	ADDQ              $0x10, SI
+	DECQ              DI
+	JNZ               rounds12
+	VMOVDQU           8(SP), Y6
+	VMOVDQU           40(SP), Y7
+	VMOVDQU           72(SP), Y8
+	VPUNPCKLDQ        Y8, Y0, Y9
+	VPUNPCKHDQ        Y8, Y0, Y0
+	VPUNPCKLDQ        Y6, Y7, Y8
+	VPUNPCKHDQ        Y6, Y7, Y6
+	VPUNPCKLQDQ       Y8, Y9, Y7
+	VPSHUFB           aesniBswap<>+0(SB), Y7, Y7
+	VPXOR             (DX), Y7, Y7
+	VMOVDQU           Y7, (CX)
+	VPUNPCKHQDQ       Y8, Y9, Y7
+	VPSHUFB           aesniBswap<>+0(SB), Y7, Y7
+	VPXOR             32(DX), Y7, Y7
+	VMOVDQU           Y7, 32(CX)
+	VPUNPCKLQDQ       Y6, Y0, Y7
+	VPSHUFB           aesniBswap<>+0(SB), Y7, Y7
+	VPXOR             64(DX), Y7, Y7
+	VMOVDQU           Y7, 64(CX)
+	VPUNPCKHQDQ       Y6, Y0, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             96(DX), Y0, Y0
+	VMOVDQU           Y0, 96(CX)
+	VMOVDQU           136(SP), Y0
+	VMOVDQU           168(SP), Y6
+	VMOVDQU           200(SP), Y7
+	VPUNPCKLDQ        Y7, Y1, Y8
+	VPUNPCKHDQ        Y7, Y1, Y1
+	VPUNPCKLDQ        Y0, Y6, Y7
+	VPUNPCKHDQ        Y0, Y6, Y0
+	VPUNPCKLQDQ       Y7, Y8, Y6
+	VPSHUFB           aesniBswap<>+0(SB), Y6, Y6
+	VPXOR             128(DX), Y6, Y6
+	VMOVDQU           Y6, 128(CX)
+	VPUNPCKHQDQ       Y7, Y8, Y6
+	VPSHUFB           aesniBswap<>+0(SB), Y6, Y6
+	VPXOR             160(DX), Y6, Y6
+	VMOVDQU           Y6, 160(CX)
+	VPUNPCKLQDQ       Y0, Y1, Y6
+	VPSHUFB           aesniBswap<>+0(SB), Y6, Y6
+	VPXOR             192(DX), Y6, Y6
+	VMOVDQU           Y6, 192(CX)
+	VPUNPCKHQDQ       Y0, Y1, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             224(DX), Y0, Y0
+	VMOVDQU           Y0, 224(CX)
+	VMOVDQU           264(SP), Y0
+	VMOVDQU           296(SP), Y1
+	VMOVDQU           328(SP), Y6
+	VPUNPCKLDQ        Y6, Y2, Y7
+	VPUNPCKHDQ        Y6, Y2, Y2
+	VPUNPCKLDQ        Y0, Y1, Y6
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y6, Y7, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             256(DX), Y1, Y1
+	VMOVDQU           Y1, 256(CX)
+	VPUNPCKHQDQ       Y6, Y7, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             288(DX), Y1, Y1
+	VMOVDQU           Y1, 288(CX)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             320(DX), Y1, Y1
+	VMOVDQU           Y1, 320(CX)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             352(DX), Y0, Y0
+	VMOVDQU           Y0, 352(CX)
+	VMOVDQU           392(SP), Y0
+	VMOVDQU           424(SP), Y1
+	VMOVDQU           456(SP), Y2
+	VPUNPCKLDQ        Y2, Y3, Y6
+	VPUNPCKHDQ        Y2, Y3, Y2
+	VPUNPCKLDQ        Y0, Y1, Y3
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y3, Y6, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             384(DX), Y1, Y1
+	VMOVDQU           Y1, 384(CX)
+	VPUNPCKHQDQ       Y3, Y6, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             416(DX), Y1, Y1
+	VMOVDQU           Y1, 416(CX)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             448(DX), Y1, Y1
+	VMOVDQU           Y1, 448(CX)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             480(DX), Y0, Y0
+	VMOVDQU           Y0, 480(CX)
+	VMOVDQU           520(SP), Y0
+	VMOVDQU           552(SP), Y1
+	VMOVDQU           584(SP), Y2
+	VPUNPCKLDQ        Y2, Y4, Y3
+	VPUNPCKHDQ        Y2, Y4, Y2
+	VPUNPCKLDQ        Y0, Y1, Y4
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             512(DX), Y1, Y1
+	VMOVDQU           Y1, 512(CX)
+	VPUNPCKHQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             544(DX), Y1, Y1
+	VMOVDQU           Y1, 544(CX)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             576(DX), Y1, Y1
+	VMOVDQU           Y1, 576(CX)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             608(DX), Y0, Y0
+	VMOVDQU           Y0, 608(CX)
+	VMOVDQU           648(SP), Y0
+	VMOVDQU           680(SP), Y1
+	VMOVDQU           712(SP), Y2
+	VPUNPCKLDQ        Y2, Y5, Y3
+	VPUNPCKHDQ        Y2, Y5, Y2
+	VPUNPCKLDQ        Y0, Y1, Y4
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             640(DX), Y1, Y1
+	VMOVDQU           Y1, 640(CX)
+	VPUNPCKHQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             672(DX), Y1, Y1
+	VMOVDQU           Y1, 672(CX)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             704(DX), Y1, Y1
+	VMOVDQU           Y1, 704(CX)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             736(DX), Y0, Y0
+	VMOVDQU           Y0, 736(CX)
+	ADDQ              $0x00000300, DX
+	ADDQ              $0x00000300, CX
+	SUBQ              $0x00000300, BX
+
+g6_end:
+	CMPQ         BX, $0x00000280
+	JB           g5_end
+	VPBROADCASTD 4(SP), Y0
+	VMOVDQU      Y0, 8(SP)
+	VPBROADCASTD (SP), Y0
+	VMOVDQU      Y0, 40(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, Y1
+	VPADDQ       aesniOffsetsA<>+0(SB), Y1, Y0
+	VPADDQ       aesniOffsetsB<>+0(SB), Y1, Y1
+	VSHUFPS      $0xdd, Y1, Y0, Y2
+	VSHUFPS      $0x88, Y1, Y0, Y0
+	ADDQ         $0x08, R8
+	VMOVDQU      Y2, 72(SP)
+	VPBROADCASTD 4(SP), Y1
+	VMOVDQU      Y1, 136(SP)
+	VPBROADCASTD (SP), Y1
+	VMOVDQU      Y1, 168(SP)
+	VMOVQ        R8, X1
+	VPBROADCASTQ X1, Y2
+	VPADDQ       aesniOffsetsA<>+0(SB), Y2, Y1
+	VPADDQ       aesniOffsetsB<>+0(SB), Y2, Y2
+	VSHUFPS      $0xdd, Y2, Y1, Y3
+	VSHUFPS      $0x88, Y2, Y1, Y1
+	ADDQ         $0x08, R8
+	VMOVDQU      Y3, 200(SP)
+	VPBROADCASTD 4(SP), Y2
+	VMOVDQU      Y2, 264(SP)
+	VPBROADCASTD (SP), Y2
+	VMOVDQU      Y2, 296(SP)
+	VMOVQ        R8, X2
+	VPBROADCASTQ X2, Y3
+	VPADDQ       aesniOffsetsA<>+0(SB), Y3, Y2
+	VPADDQ       aesniOffsetsB<>+0(SB), Y3, Y3
+	VSHUFPS      $0xdd, Y3, Y2, Y4
+	VSHUFPS      $0x88, Y3, Y2, Y2
+	ADDQ         $0x08, R8
+	VMOVDQU      Y4, 328(SP)
+	VPBROADCASTD 4(SP), Y3
+	VMOVDQU      Y3, 392(SP)
+	VPBROADCASTD (SP), Y3
+	VMOVDQU      Y3, 424(SP)
+	VMOVQ        R8, X3
+	VPBROADCASTQ X3, Y4
+	VPADDQ       aesniOffsetsA<>+0(SB), Y4, Y3
+	VPADDQ       aesniOffsetsB<>+0(SB), Y4, Y4
+	VSHUFPS      $0xdd, Y4, Y3, Y5
+	VSHUFPS      $0x88, Y4, Y3, Y3
+	ADDQ         $0x08, R8
+	VMOVDQU      Y5, 456(SP)
+	VPBROADCASTD 4(SP), Y4
+	VMOVDQU      Y4, 520(SP)
+	VPBROADCASTD (SP), Y4
+	VMOVDQU      Y4, 552(SP)
+	VMOVQ        R8, X4
+	VPBROADCASTQ X4, Y5
+	VPADDQ       aesniOffsetsA<>+0(SB), Y5, Y4
+	VPADDQ       aesniOffsetsB<>+0(SB), Y5, Y5
+	VSHUFPS      $0xdd, Y5, Y4, Y6
+	VSHUFPS      $0x88, Y5, Y4, Y4
+	ADDQ         $0x08, R8
+	VMOVDQU      Y6, 584(SP)
+	VPBROADCASTQ sboxPre<>+0(SB), Y5
+	VPBROADCASTQ sboxPost<>+0(SB), Y6
+	VMOVDQU      aesniRotl8<>+0(SB), Y7
+	VMOVDQU      aesniRotl16<>+0(SB), Y8
+	VMOVDQU      aesniRotl24<>+0(SB), Y9
+	MOVQ         AX, SI
+	MOVQ         $0x00000008, DI
+
+rounds13:
+	VPBROADCASTD      (SI), Y10
+	VPXOR             40(SP), Y10, Y10
+	VPXOR             72(SP), Y10, Y10
+	VPXOR             Y0, Y10, Y10
+	VMOVDQU           Y0, 104(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             8(SP), Y10, Y0
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y0, Y0
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y0, Y0
+	VPBROADCASTD      (SI), Y10
+	VPXOR             168(SP), Y10, Y10
+	VPXOR             200(SP), Y10, Y10
+	VPXOR             Y1, Y10, Y10
+	VMOVDQU           Y1, 232(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             136(SP), Y10, Y1
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y1, Y1
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y1, Y1
+	VPBROADCASTD      (SI), Y10
+	VPXOR             296(SP), Y10, Y10
+	VPXOR             328(SP), Y10, Y10
+	VPXOR             Y2, Y10, Y10
+	VMOVDQU           Y2, 360(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             264(SP), Y10, Y2
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y2, Y2
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y2, Y2
+	VPBROADCASTD      (SI), Y10
+	VPXOR             424(SP), Y10, Y10
+	VPXOR             456(SP), Y10, Y10
+	VPXOR             Y3, Y10, Y10
+	VMOVDQU           Y3, 488(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             392(SP), Y10, Y3
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y3, Y3
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y3, Y3
+	VPBROADCASTD      (SI), Y10
+	VPXOR             552(SP), Y10, Y10
+	VPXOR             584(SP), Y10, Y10
+	VPXOR             Y4, Y10, Y10
+	VMOVDQU           Y4, 616(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             520(SP), Y10, Y4
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y4, Y4
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y4, Y4
+	VPBROADCASTD      4(SI), Y10
+	VPXOR             72(SP), Y10, Y10
+	VPXOR             104(SP), Y10, Y10
+	VPXOR             Y0, Y10, Y10
+	VMOVDQU           Y0, 8(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             40(SP), Y10, Y0
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y0, Y0
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y0, Y0
+	VPBROADCASTD      4(SI), Y10
+	VPXOR             200(SP), Y10, Y10
+	VPXOR             232(SP), Y10, Y10
+	VPXOR             Y1, Y10, Y10
+	VMOVDQU           Y1, 136(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             168(SP), Y10, Y1
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y1, Y1
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y1, Y1
+	VPBROADCASTD      4(SI), Y10
+	VPXOR             328(SP), Y10, Y10
+	VPXOR             360(SP), Y10, Y10
+	VPXOR             Y2, Y10, Y10
+	VMOVDQU           Y2, 264(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             296(SP), Y10, Y2
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y2, Y2
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y2, Y2
+	VPBROADCASTD      4(SI), Y10
+	VPXOR             456(SP), Y10, Y10
+	VPXOR             488(SP), Y10, Y10
+	VPXOR             Y3, Y10, Y10
+	VMOVDQU           Y3, 392(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             424(SP), Y10, Y3
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y3, Y3
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y3, Y3
+	VPBROADCASTD      4(SI), Y10
+	VPXOR             584(SP), Y10, Y10
+	VPXOR             616(SP), Y10, Y10
+	VPXOR             Y4, Y10, Y10
+	VMOVDQU           Y4, 520(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             552(SP), Y10, Y4
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y4, Y4
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y4, Y4
+	VPBROADCASTD      8(SI), Y10
+	VPXOR             104(SP), Y10, Y10
+	VPXOR             8(SP), Y10, Y10
+	VPXOR             Y0, Y10, Y10
+	VMOVDQU           Y0, 40(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             72(SP), Y10, Y0
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y0, Y0
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y0, Y0
+	VPBROADCASTD      8(SI), Y10
+	VPXOR             232(SP), Y10, Y10
+	VPXOR             136(SP), Y10, Y10
+	VPXOR             Y1, Y10, Y10
+	VMOVDQU           Y1, 168(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             200(SP), Y10, Y1
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y1, Y1
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y1, Y1
+	VPBROADCASTD      8(SI), Y10
+	VPXOR             360(SP), Y10, Y10
+	VPXOR             264(SP), Y10, Y10
+	VPXOR             Y2, Y10, Y10
+	VMOVDQU           Y2, 296(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             328(SP), Y10, Y2
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y2, Y2
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y2, Y2
+	VPBROADCASTD      8(SI), Y10
+	VPXOR             488(SP), Y10, Y10
+	VPXOR             392(SP), Y10, Y10
+	VPXOR             Y3, Y10, Y10
+	VMOVDQU           Y3, 424(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             456(SP), Y10, Y3
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y3, Y3
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y3, Y3
+	VPBROADCASTD      8(SI), Y10
+	VPXOR             616(SP), Y10, Y10
+	VPXOR             520(SP), Y10, Y10
+	VPXOR             Y4, Y10, Y10
+	VMOVDQU           Y4, 552(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             584(SP), Y10, Y4
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y4, Y4
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y4, Y4
+	VPBROADCASTD      12(SI), Y10
+	VPXOR             8(SP), Y10, Y10
+	VPXOR             40(SP), Y10, Y10
+	VPXOR             Y0, Y10, Y10
+	VMOVDQU           Y0, 72(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             104(SP), Y10, Y0
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y0, Y0
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y0, Y0
+	VPBROADCASTD      12(SI), Y10
+	VPXOR             136(SP), Y10, Y10
+	VPXOR             168(SP), Y10, Y10
+	VPXOR             Y1, Y10, Y10
+	VMOVDQU           Y1, 200(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             232(SP), Y10, Y1
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y1, Y1
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y1, Y1
+	VPBROADCASTD      12(SI), Y10
+	VPXOR             264(SP), Y10, Y10
+	VPXOR             296(SP), Y10, Y10
+	VPXOR             Y2, Y10, Y10
+	VMOVDQU           Y2, 328(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             360(SP), Y10, Y2
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y2, Y2
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y2, Y2
+	VPBROADCASTD      12(SI), Y10
+	VPXOR             392(SP), Y10, Y10
+	VPXOR             424(SP), Y10, Y10
+	VPXOR             Y3, Y10, Y10
+	VMOVDQU           Y3, 456(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             488(SP), Y10, Y3
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y3, Y3
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y3, Y3
+	VPBROADCASTD      12(SI), Y10
+	VPXOR             520(SP), Y10, Y10
+	VPXOR             552(SP), Y10, Y10
+	VPXOR             Y4, Y10, Y10
+	VMOVDQU           Y4, 584(SP)
+	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
+	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
+	VPSHUFB           Y7, Y10, Y11
+	VPSHUFB           Y8, Y10, Y12
+	VPXOR             Y12, Y11, Y11
+	VPXOR             Y10, Y11, Y11
+	VPXOR             616(SP), Y10, Y4
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             Y10, Y4, Y4
+	VPSLLD            $0x02, Y11, Y12
+	VPSRLD            $0x1e, Y11, Y11
+	VPOR              Y11, Y12, Y12
+	VPXOR             Y12, Y4, Y4
+	ADDQ              $0x10, SI
+	DECQ              DI
+	JNZ               rounds13
+	VMOVDQU           8(SP), Y5
+	VMOVDQU           40(SP), Y6
+	VMOVDQU           72(SP), Y7
+	VPUNPCKLDQ        Y7, Y0, Y8
+	VPUNPCKHDQ        Y7, Y0, Y0
+	VPUNPCKLDQ        Y5, Y6, Y7
+	VPUNPCKHDQ        Y5, Y6, Y5
+	VPUNPCKLQDQ       Y7, Y8, Y6
+	VPSHUFB           aesniBswap<>+0(SB), Y6, Y6
+	VPXOR             (DX), Y6, Y6
+	VMOVDQU           Y6, (CX)
+	VPUNPCKHQDQ       Y7, Y8, Y6
+	VPSHUFB           aesniBswap<>+0(SB), Y6, Y6
+	VPXOR             32(DX), Y6, Y6
+	VMOVDQU           Y6, 32(CX)
+	VPUNPCKLQDQ       Y5, Y0, Y6
+	VPSHUFB           aesniBswap<>+0(SB), Y6, Y6
+	VPXOR             64(DX), Y6, Y6
+	VMOVDQU           Y6, 64(CX)
+	VPUNPCKHQDQ       Y5, Y0, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             96(DX), Y0, Y0
+	VMOVDQU           Y0, 96(CX)
+	VMOVDQU           136(SP), Y0
+	VMOVDQU           168(SP), Y5
+	VMOVDQU           200(SP), Y6
+	VPUNPCKLDQ        Y6, Y1, Y7
+	VPUNPCKHDQ        Y6, Y1, Y1
+	VPUNPCKLDQ        Y0, Y5, Y6
+	VPUNPCKHDQ        Y0, Y5, Y0
+	VPUNPCKLQDQ       Y6, Y7, Y5
+	VPSHUFB           aesniBswap<>+0(SB), Y5, Y5
+	VPXOR             128(DX), Y5, Y5
+	VMOVDQU           Y5, 128(CX)
+	VPUNPCKHQDQ       Y6, Y7, Y5
+	VPSHUFB           aesniBswap<>+0(SB), Y5, Y5
+	VPXOR             160(DX), Y5, Y5
+	VMOVDQU           Y5, 160(CX)
+	VPUNPCKLQDQ       Y0, Y1, Y5
+	VPSHUFB           aesniBswap<>+0(SB), Y5, Y5
+	VPXOR             192(DX), Y5, Y5
+	VMOVDQU           Y5, 192(CX)
+	VPUNPCKHQDQ       Y0, Y1, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             224(DX), Y0, Y0
+	VMOVDQU           Y0, 224(CX)
+	VMOVDQU           264(SP), Y0
+	VMOVDQU           296(SP), Y1
+	VMOVDQU           328(SP), Y5
+	VPUNPCKLDQ        Y5, Y2, Y6
+	VPUNPCKHDQ        Y5, Y2, Y2
+	VPUNPCKLDQ        Y0, Y1, Y5
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y5, Y6, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             256(DX), Y1, Y1
+	VMOVDQU           Y1, 256(CX)
+	VPUNPCKHQDQ       Y5, Y6, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             288(DX), Y1, Y1
+	VMOVDQU           Y1, 288(CX)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             320(DX), Y1, Y1
+	VMOVDQU           Y1, 320(CX)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             352(DX), Y0, Y0
+	VMOVDQU           Y0, 352(CX)
+	VMOVDQU           392(SP), Y0
+	VMOVDQU           424(SP), Y1
+	VMOVDQU           456(SP), Y2
+	VPUNPCKLDQ        Y2, Y3, Y5
+	VPUNPCKHDQ        Y2, Y3, Y2
+	VPUNPCKLDQ        Y0, Y1, Y3
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y3, Y5, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             384(DX), Y1, Y1
+	VMOVDQU           Y1, 384(CX)
+	VPUNPCKHQDQ       Y3, Y5, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             416(DX), Y1, Y1
+	VMOVDQU           Y1, 416(CX)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             448(DX), Y1, Y1
+	VMOVDQU           Y1, 448(CX)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             480(DX), Y0, Y0
+	VMOVDQU           Y0, 480(CX)
+	VMOVDQU           520(SP), Y0
+	VMOVDQU           552(SP), Y1
+	VMOVDQU           584(SP), Y2
+	VPUNPCKLDQ        Y2, Y4, Y3
+	VPUNPCKHDQ        Y2, Y4, Y2
+	VPUNPCKLDQ        Y0, Y1, Y4
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             512(DX), Y1, Y1
+	VMOVDQU           Y1, 512(CX)
+	VPUNPCKHQDQ       Y4, Y3, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             544(DX), Y1, Y1
+	VMOVDQU           Y1, 544(CX)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             576(DX), Y1, Y1
+	VMOVDQU           Y1, 576(CX)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             608(DX), Y0, Y0
+	VMOVDQU           Y0, 608(CX)
+	ADDQ              $0x00000280, DX
+	ADDQ              $0x00000280, CX
+	SUBQ              $0x00000280, BX
+
+g5_end:
+	CMPQ         BX, $0x00000200
+	JB           g4_end
+	VPBROADCASTD 4(SP), Y0
+	VMOVDQU      Y0, 8(SP)
+	VPBROADCASTD (SP), Y0
+	VMOVDQU      Y0, 40(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, Y1
+	VPADDQ       aesniOffsetsA<>+0(SB), Y1, Y0
+	VPADDQ       aesniOffsetsB<>+0(SB), Y1, Y1
+	VSHUFPS      $0xdd, Y1, Y0, Y2
+	VSHUFPS      $0x88, Y1, Y0, Y0
+	ADDQ         $0x08, R8
+	VMOVDQU      Y2, 72(SP)
+	VPBROADCASTD 4(SP), Y1
+	VMOVDQU      Y1, 136(SP)
+	VPBROADCASTD (SP), Y1
+	VMOVDQU      Y1, 168(SP)
+	VMOVQ        R8, X1
+	VPBROADCASTQ X1, Y2
+	VPADDQ       aesniOffsetsA<>+0(SB), Y2, Y1
+	VPADDQ       aesniOffsetsB<>+0(SB), Y2, Y2
+	VSHUFPS      $0xdd, Y2, Y1, Y3
+	VSHUFPS      $0x88, Y2, Y1, Y1
+	ADDQ         $0x08, R8
+	VMOVDQU      Y3, 200(SP)
+	VPBROADCASTD 4(SP), Y2
+	VMOVDQU      Y2, 264(SP)
+	VPBROADCASTD (SP), Y2
+	VMOVDQU      Y2, 296(SP)
+	VMOVQ        R8, X2
+	VPBROADCASTQ X2, Y3
+	VPADDQ       aesniOffsetsA<>+0(SB), Y3, Y2
+	VPADDQ       aesniOffsetsB<>+0(SB), Y3, Y3
+	VSHUFPS      $0xdd, Y3, Y2, Y4
+	VSHUFPS      $0x88, Y3, Y2, Y2
+	ADDQ         $0x08, R8
+	VMOVDQU      Y4, 328(SP)
+	VPBROADCASTD 4(SP), Y3
+	VMOVDQU      Y3, 392(SP)
+	VPBROADCASTD (SP), Y3
+	VMOVDQU      Y3, 424(SP)
+	VMOVQ        R8, X3
+	VPBROADCASTQ X3, Y4
+	VPADDQ       aesniOffsetsA<>+0(SB), Y4, Y3
+	VPADDQ       aesniOffsetsB<>+0(SB), Y4, Y4
+	VSHUFPS      $0xdd, Y4, Y3, Y5
+	VSHUFPS      $0x88, Y4, Y3, Y3
+	ADDQ         $0x08, R8
+	VMOVDQU      Y5, 456(SP)
+	VPBROADCASTQ sboxPre<>+0(SB), Y4
+	VPBROADCASTQ sboxPost<>+0(SB), Y5
+	VMOVDQU      aesniRotl8<>+0(SB), Y6
+	VMOVDQU      aesniRotl16<>+0(SB), Y7
+	VMOVDQU      aesniRotl24<>+0(SB), Y8
+	MOVQ         AX, SI
+	MOVQ         $0x00000008, DI
+
+rounds14:
+	VPBROADCASTD      (SI), Y9
+	VPXOR             40(SP), Y9, Y9
+	VPXOR             72(SP), Y9, Y9
+	VPXOR             Y0, Y9, Y9
+	VMOVDQU           Y0, 104(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             8(SP), Y9, Y0
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y0, Y0
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y0, Y0
+	VPBROADCASTD      (SI), Y9
+	VPXOR             168(SP), Y9, Y9
+	VPXOR             200(SP), Y9, Y9
+	VPXOR             Y1, Y9, Y9
+	VMOVDQU           Y1, 232(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             136(SP), Y9, Y1
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y1, Y1
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y1, Y1
+	VPBROADCASTD      (SI), Y9
+	VPXOR             296(SP), Y9, Y9
+	VPXOR             328(SP), Y9, Y9
+	VPXOR             Y2, Y9, Y9
+	VMOVDQU           Y2, 360(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             264(SP), Y9, Y2
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y2, Y2
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y2, Y2
+	VPBROADCASTD      (SI), Y9
+	VPXOR             424(SP), Y9, Y9
+	VPXOR             456(SP), Y9, Y9
+	VPXOR             Y3, Y9, Y9
+	VMOVDQU           Y3, 488(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             392(SP), Y9, Y3
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y3, Y3
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y3, Y3
+	VPBROADCASTD      4(SI), Y9
+	VPXOR             72(SP), Y9, Y9
+	VPXOR             104(SP), Y9, Y9
+	VPXOR             Y0, Y9, Y9
+	VMOVDQU           Y0, 8(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             40(SP), Y9, Y0
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y0, Y0
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y0, Y0
+	VPBROADCASTD      4(SI), Y9
+	VPXOR             200(SP), Y9, Y9
+	VPXOR             232(SP), Y9, Y9
+	VPXOR             Y1, Y9, Y9
+	VMOVDQU           Y1, 136(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             168(SP), Y9, Y1
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y1, Y1
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y1, Y1
+	VPBROADCASTD      4(SI), Y9
+	VPXOR             328(SP), Y9, Y9
+	VPXOR             360(SP), Y9, Y9
+	VPXOR             Y2, Y9, Y9
+	VMOVDQU           Y2, 264(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             296(SP), Y9, Y2
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y2, Y2
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y2, Y2
+	VPBROADCASTD      4(SI), Y9
+	VPXOR             456(SP), Y9, Y9
+	VPXOR             488(SP), Y9, Y9
+	VPXOR             Y3, Y9, Y9
+	VMOVDQU           Y3, 392(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             424(SP), Y9, Y3
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y3, Y3
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y3, Y3
+	VPBROADCASTD      8(SI), Y9
+	VPXOR             104(SP), Y9, Y9
+	VPXOR             8(SP), Y9, Y9
+	VPXOR             Y0, Y9, Y9
+	VMOVDQU           Y0, 40(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             72(SP), Y9, Y0
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y0, Y0
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y0, Y0
+	VPBROADCASTD      8(SI), Y9
+	VPXOR             232(SP), Y9, Y9
+	VPXOR             136(SP), Y9, Y9
+	VPXOR             Y1, Y9, Y9
+	VMOVDQU           Y1, 168(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             200(SP), Y9, Y1
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y1, Y1
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y1, Y1
+	VPBROADCASTD      8(SI), Y9
+	VPXOR             360(SP), Y9, Y9
+	VPXOR             264(SP), Y9, Y9
+	VPXOR             Y2, Y9, Y9
+	VMOVDQU           Y2, 296(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             328(SP), Y9, Y2
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y2, Y2
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y2, Y2
+	VPBROADCASTD      8(SI), Y9
+	VPXOR             488(SP), Y9, Y9
+	VPXOR             392(SP), Y9, Y9
+	VPXOR             Y3, Y9, Y9
+	VMOVDQU           Y3, 424(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             456(SP), Y9, Y3
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y3, Y3
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y3, Y3
+	VPBROADCASTD      12(SI), Y9
+	VPXOR             8(SP), Y9, Y9
+	VPXOR             40(SP), Y9, Y9
+	VPXOR             Y0, Y9, Y9
+	VMOVDQU           Y0, 72(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             104(SP), Y9, Y0
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y0, Y0
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y0, Y0
+	VPBROADCASTD      12(SI), Y9
+	VPXOR             136(SP), Y9, Y9
+	VPXOR             168(SP), Y9, Y9
+	VPXOR             Y1, Y9, Y9
+	VMOVDQU           Y1, 200(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             232(SP), Y9, Y1
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y1, Y1
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y1, Y1
+	VPBROADCASTD      12(SI), Y9
+	VPXOR             264(SP), Y9, Y9
+	VPXOR             296(SP), Y9, Y9
+	VPXOR             Y2, Y9, Y9
+	VMOVDQU           Y2, 328(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             360(SP), Y9, Y2
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y2, Y2
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y2, Y2
+	VPBROADCASTD      12(SI), Y9
+	VPXOR             392(SP), Y9, Y9
+	VPXOR             424(SP), Y9, Y9
+	VPXOR             Y3, Y9, Y9
+	VMOVDQU           Y3, 456(SP)
+	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
+	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
+	VPSHUFB           Y6, Y9, Y10
+	VPSHUFB           Y7, Y9, Y11
+	VPXOR             Y11, Y10, Y10
+	VPXOR             Y9, Y10, Y10
+	VPXOR             488(SP), Y9, Y3
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             Y9, Y3, Y3
+	VPSLLD            $0x02, Y10, Y11
+	VPSRLD            $0x1e, Y10, Y10
+	VPOR              Y10, Y11, Y11
+	VPXOR             Y11, Y3, Y3
+	ADDQ              $0x10, SI
+	DECQ              DI
+	JNZ               rounds14
+	VMOVDQU           8(SP), Y4
+	VMOVDQU           40(SP), Y5
+	VMOVDQU           72(SP), Y6
+	VPUNPCKLDQ        Y6, Y0, Y7
+	VPUNPCKHDQ        Y6, Y0, Y0
+	VPUNPCKLDQ        Y4, Y5, Y6
+	VPUNPCKHDQ        Y4, Y5, Y4
+	VPUNPCKLQDQ       Y6, Y7, Y5
+	VPSHUFB           aesniBswap<>+0(SB), Y5, Y5
+	VPXOR             (DX), Y5, Y5
+	VMOVDQU           Y5, (CX)
+	VPUNPCKHQDQ       Y6, Y7, Y5
+	VPSHUFB           aesniBswap<>+0(SB), Y5, Y5
+	VPXOR             32(DX), Y5, Y5
+	VMOVDQU           Y5, 32(CX)
+	VPUNPCKLQDQ       Y4, Y0, Y5
+	VPSHUFB           aesniBswap<>+0(SB), Y5, Y5
+	VPXOR             64(DX), Y5, Y5
+	VMOVDQU           Y5, 64(CX)
+	VPUNPCKHQDQ       Y4, Y0, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             96(DX), Y0, Y0
+	VMOVDQU           Y0, 96(CX)
+	VMOVDQU           136(SP), Y0
+	VMOVDQU           168(SP), Y4
+	VMOVDQU           200(SP), Y5
+	VPUNPCKLDQ        Y5, Y1, Y6
+	VPUNPCKHDQ        Y5, Y1, Y1
+	VPUNPCKLDQ        Y0, Y4, Y5
+	VPUNPCKHDQ        Y0, Y4, Y0
+	VPUNPCKLQDQ       Y5, Y6, Y4
+	VPSHUFB           aesniBswap<>+0(SB), Y4, Y4
+	VPXOR             128(DX), Y4, Y4
+	VMOVDQU           Y4, 128(CX)
+	VPUNPCKHQDQ       Y5, Y6, Y4
+	VPSHUFB           aesniBswap<>+0(SB), Y4, Y4
+	VPXOR             160(DX), Y4, Y4
+	VMOVDQU           Y4, 160(CX)
+	VPUNPCKLQDQ       Y0, Y1, Y4
+	VPSHUFB           aesniBswap<>+0(SB), Y4, Y4
+	VPXOR             192(DX), Y4, Y4
+	VMOVDQU           Y4, 192(CX)
+	VPUNPCKHQDQ       Y0, Y1, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             224(DX), Y0, Y0
+	VMOVDQU           Y0, 224(CX)
+	VMOVDQU           264(SP), Y0
+	VMOVDQU           296(SP), Y1
+	VMOVDQU           328(SP), Y4
+	VPUNPCKLDQ        Y4, Y2, Y5
+	VPUNPCKHDQ        Y4, Y2, Y2
+	VPUNPCKLDQ        Y0, Y1, Y4
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y4, Y5, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             256(DX), Y1, Y1
+	VMOVDQU           Y1, 256(CX)
+	VPUNPCKHQDQ       Y4, Y5, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             288(DX), Y1, Y1
+	VMOVDQU           Y1, 288(CX)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             320(DX), Y1, Y1
+	VMOVDQU           Y1, 320(CX)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             352(DX), Y0, Y0
+	VMOVDQU           Y0, 352(CX)
+	VMOVDQU           392(SP), Y0
+	VMOVDQU           424(SP), Y1
+	VMOVDQU           456(SP), Y2
+	VPUNPCKLDQ        Y2, Y3, Y4
+	VPUNPCKHDQ        Y2, Y3, Y2
+	VPUNPCKLDQ        Y0, Y1, Y3
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y3, Y4, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             384(DX), Y1, Y1
+	VMOVDQU           Y1, 384(CX)
+	VPUNPCKHQDQ       Y3, Y4, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             416(DX), Y1, Y1
+	VMOVDQU           Y1, 416(CX)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             448(DX), Y1, Y1
+	VMOVDQU           Y1, 448(CX)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             480(DX), Y0, Y0
+	VMOVDQU           Y0, 480(CX)
+	ADDQ              $0x00000200, DX
+	ADDQ              $0x00000200, CX
+	SUBQ              $0x00000200, BX
+
+g4_end:
+	CMPQ         BX, $0x00000180
+	JB           g3_end
+	VPBROADCASTD 4(SP), Y0
+	VMOVDQU      Y0, 8(SP)
+	VPBROADCASTD (SP), Y0
+	VMOVDQU      Y0, 40(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, Y1
+	VPADDQ       aesniOffsetsA<>+0(SB), Y1, Y0
+	VPADDQ       aesniOffsetsB<>+0(SB), Y1, Y1
+	VSHUFPS      $0xdd, Y1, Y0, Y2
+	VSHUFPS      $0x88, Y1, Y0, Y0
+	ADDQ         $0x08, R8
+	VMOVDQU      Y2, 72(SP)
+	VPBROADCASTD 4(SP), Y1
+	VMOVDQU      Y1, 136(SP)
+	VPBROADCASTD (SP), Y1
+	VMOVDQU      Y1, 168(SP)
+	VMOVQ        R8, X1
+	VPBROADCASTQ X1, Y2
+	VPADDQ       aesniOffsetsA<>+0(SB), Y2, Y1
+	VPADDQ       aesniOffsetsB<>+0(SB), Y2, Y2
+	VSHUFPS      $0xdd, Y2, Y1, Y3
+	VSHUFPS      $0x88, Y2, Y1, Y1
+	ADDQ         $0x08, R8
+	VMOVDQU      Y3, 200(SP)
+	VPBROADCASTD 4(SP), Y2
+	VMOVDQU      Y2, 264(SP)
+	VPBROADCASTD (SP), Y2
+	VMOVDQU      Y2, 296(SP)
+	VMOVQ        R8, X2
+	VPBROADCASTQ X2, Y3
+	VPADDQ       aesniOffsetsA<>+0(SB), Y3, Y2
+	VPADDQ       aesniOffsetsB<>+0(SB), Y3, Y3
+	VSHUFPS      $0xdd, Y3, Y2, Y4
+	VSHUFPS      $0x88, Y3, Y2, Y2
+	ADDQ         $0x08, R8
+	VMOVDQU      Y4, 328(SP)
+	VPBROADCASTQ sboxPre<>+0(SB), Y3
+	VPBROADCASTQ sboxPost<>+0(SB), Y4
+	VMOVDQU      aesniRotl8<>+0(SB), Y5
+	VMOVDQU      aesniRotl16<>+0(SB), Y6
+	VMOVDQU      aesniRotl24<>+0(SB), Y7
+	MOVQ         AX, SI
+	MOVQ         $0x00000008, DI
+
+rounds15:
+	VPBROADCASTD      (SI), Y8
+	VPXOR             40(SP), Y8, Y8
+	VPXOR             72(SP), Y8, Y8
+	VPXOR             Y0, Y8, Y8
+	VMOVDQU           Y0, 104(SP)
+	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
+	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
+	VPSHUFB           Y5, Y8, Y9
+	VPSHUFB           Y6, Y8, Y10
+	VPXOR             Y10, Y9, Y9
+	VPXOR             Y8, Y9, Y9
+	VPXOR             8(SP), Y8, Y0
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             Y8, Y0, Y0
+	VPSLLD            $0x02, Y9, Y10
+	VPSRLD            $0x1e, Y9, Y9
+	VPOR              Y9, Y10, Y10
+	VPXOR             Y10, Y0, Y0
+	VPBROADCASTD      (SI), Y8
+	VPXOR             168(SP), Y8, Y8
+	VPXOR             200(SP), Y8, Y8
+	VPXOR             Y1, Y8, Y8
+	VMOVDQU           Y1, 232(SP)
+	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
+	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
+	VPSHUFB           Y5, Y8, Y9
+	VPSHUFB           Y6, Y8, Y10
+	VPXOR             Y10, Y9, Y9
+	VPXOR             Y8, Y9, Y9
+	VPXOR             136(SP), Y8, Y1
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             Y8, Y1, Y1
+	VPSLLD            $0x02, Y9, Y10
+	VPSRLD            $0x1e, Y9, Y9
+	VPOR              Y9, Y10, Y10
+	VPXOR             Y10, Y1, Y1
+	VPBROADCASTD      (SI), Y8
+	VPXOR             296(SP), Y8, Y8
+	VPXOR             328(SP), Y8, Y8
+	VPXOR             Y2, Y8, Y8
+	VMOVDQU           Y2, 360(SP)
+	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
+	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
+	VPSHUFB           Y5, Y8, Y9
+	VPSHUFB           Y6, Y8, Y10
+	VPXOR             Y10, Y9, Y9
+	VPXOR             Y8, Y9, Y9
+	VPXOR             264(SP), Y8, Y2
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             Y8, Y2, Y2
+	VPSLLD            $0x02, Y9, Y10
+	VPSRLD            $0x1e, Y9, Y9
+	VPOR              Y9, Y10, Y10
+	VPXOR             Y10, Y2, Y2
+	VPBROADCASTD      4(SI), Y8
+	VPXOR             72(SP), Y8, Y8
+	VPXOR             104(SP), Y8, Y8
+	VPXOR             Y0, Y8, Y8
+	VMOVDQU           Y0, 8(SP)
+	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
+	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
+	VPSHUFB           Y5, Y8, Y9
+	VPSHUFB           Y6, Y8, Y10
+	VPXOR             Y10, Y9, Y9
+	VPXOR             Y8, Y9, Y9
+	VPXOR             40(SP), Y8, Y0
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             Y8, Y0, Y0
+	VPSLLD            $0x02, Y9, Y10
+	VPSRLD            $0x1e, Y9, Y9
+	VPOR              Y9, Y10, Y10
+	VPXOR             Y10, Y0, Y0
+	VPBROADCASTD      4(SI), Y8
+	VPXOR             200(SP), Y8, Y8
+	VPXOR             232(SP), Y8, Y8
+	VPXOR             Y1, Y8, Y8
+	VMOVDQU           Y1, 136(SP)
+	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
+	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
+	VPSHUFB           Y5, Y8, Y9
+	VPSHUFB           Y6, Y8, Y10
+	VPXOR             Y10, Y9, Y9
+	VPXOR             Y8, Y9, Y9
+	VPXOR             168(SP), Y8, Y1
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             Y8, Y1, Y1
+	VPSLLD            $0x02, Y9, Y10
+	VPSRLD            $0x1e, Y9, Y9
+	VPOR              Y9, Y10, Y10
+	VPXOR             Y10, Y1, Y1
+	VPBROADCASTD      4(SI), Y8
+	VPXOR             328(SP), Y8, Y8
+	VPXOR             360(SP), Y8, Y8
+	VPXOR             Y2, Y8, Y8
+	VMOVDQU           Y2, 264(SP)
+	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
+	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
+	VPSHUFB           Y5, Y8, Y9
+	VPSHUFB           Y6, Y8, Y10
+	VPXOR             Y10, Y9, Y9
+	VPXOR             Y8, Y9, Y9
+	VPXOR             296(SP), Y8, Y2
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             Y8, Y2, Y2
+	VPSLLD            $0x02, Y9, Y10
+	VPSRLD            $0x1e, Y9, Y9
+	VPOR              Y9, Y10, Y10
+	VPXOR             Y10, Y2, Y2
+	VPBROADCASTD      8(SI), Y8
+	VPXOR             104(SP), Y8, Y8
+	VPXOR             8(SP), Y8, Y8
+	VPXOR             Y0, Y8, Y8
+	VMOVDQU           Y0, 40(SP)
+	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
+	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
+	VPSHUFB           Y5, Y8, Y9
+	VPSHUFB           Y6, Y8, Y10
+	VPXOR             Y10, Y9, Y9
+	VPXOR             Y8, Y9, Y9
+	VPXOR             72(SP), Y8, Y0
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             Y8, Y0, Y0
+	VPSLLD            $0x02, Y9, Y10
+	VPSRLD            $0x1e, Y9, Y9
+	VPOR              Y9, Y10, Y10
+	VPXOR             Y10, Y0, Y0
+	VPBROADCASTD      8(SI), Y8
+	VPXOR             232(SP), Y8, Y8
+	VPXOR             136(SP), Y8, Y8
+	VPXOR             Y1, Y8, Y8
+	VMOVDQU           Y1, 168(SP)
+	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
+	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
+	VPSHUFB           Y5, Y8, Y9
+	VPSHUFB           Y6, Y8, Y10
+	VPXOR             Y10, Y9, Y9
+	VPXOR             Y8, Y9, Y9
+	VPXOR             200(SP), Y8, Y1
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             Y8, Y1, Y1
+	VPSLLD            $0x02, Y9, Y10
+	VPSRLD            $0x1e, Y9, Y9
+	VPOR              Y9, Y10, Y10
+	VPXOR             Y10, Y1, Y1
+	VPBROADCASTD      8(SI), Y8
+	VPXOR             360(SP), Y8, Y8
+	VPXOR             264(SP), Y8, Y8
+	VPXOR             Y2, Y8, Y8
+	VMOVDQU           Y2, 296(SP)
+	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
+	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
+	VPSHUFB           Y5, Y8, Y9
+	VPSHUFB           Y6, Y8, Y10
+	VPXOR             Y10, Y9, Y9
+	VPXOR             Y8, Y9, Y9
+	VPXOR             328(SP), Y8, Y2
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             Y8, Y2, Y2
+	VPSLLD            $0x02, Y9, Y10
+	VPSRLD            $0x1e, Y9, Y9
+	VPOR              Y9, Y10, Y10
+	VPXOR             Y10, Y2, Y2
+	VPBROADCASTD      12(SI), Y8
+	VPXOR             8(SP), Y8, Y8
+	VPXOR             40(SP), Y8, Y8
+	VPXOR             Y0, Y8, Y8
+	VMOVDQU           Y0, 72(SP)
+	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
+	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
+	VPSHUFB           Y5, Y8, Y9
+	VPSHUFB           Y6, Y8, Y10
+	VPXOR             Y10, Y9, Y9
+	VPXOR             Y8, Y9, Y9
+	VPXOR             104(SP), Y8, Y0
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             Y8, Y0, Y0
+	VPSLLD            $0x02, Y9, Y10
+	VPSRLD            $0x1e, Y9, Y9
+	VPOR              Y9, Y10, Y10
+	VPXOR             Y10, Y0, Y0
+	VPBROADCASTD      12(SI), Y8
+	VPXOR             136(SP), Y8, Y8
+	VPXOR             168(SP), Y8, Y8
+	VPXOR             Y1, Y8, Y8
+	VMOVDQU           Y1, 200(SP)
+	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
+	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
+	VPSHUFB           Y5, Y8, Y9
+	VPSHUFB           Y6, Y8, Y10
+	VPXOR             Y10, Y9, Y9
+	VPXOR             Y8, Y9, Y9
+	VPXOR             232(SP), Y8, Y1
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             Y8, Y1, Y1
+	VPSLLD            $0x02, Y9, Y10
+	VPSRLD            $0x1e, Y9, Y9
+	VPOR              Y9, Y10, Y10
+	VPXOR             Y10, Y1, Y1
+	VPBROADCASTD      12(SI), Y8
+	VPXOR             264(SP), Y8, Y8
+	VPXOR             296(SP), Y8, Y8
+	VPXOR             Y2, Y8, Y8
+	VMOVDQU           Y2, 328(SP)
+	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
+	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
+	VPSHUFB           Y5, Y8, Y9
+	VPSHUFB           Y6, Y8, Y10
+	VPXOR             Y10, Y9, Y9
+	VPXOR             Y8, Y9, Y9
+	VPXOR             360(SP), Y8, Y2
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             Y8, Y2, Y2
+	VPSLLD            $0x02, Y9, Y10
+	VPSRLD            $0x1e, Y9, Y9
+	VPOR              Y9, Y10, Y10
+	VPXOR             Y10, Y2, Y2
+	ADDQ              $0x10, SI
+	DECQ              DI
+	JNZ               rounds15
+	VMOVDQU           8(SP), Y3
+	VMOVDQU           40(SP), Y4
+	VMOVDQU           72(SP), Y5
+	VPUNPCKLDQ        Y5, Y0, Y6
+	VPUNPCKHDQ        Y5, Y0, Y0
+	VPUNPCKLDQ        Y3, Y4, Y5
+	VPUNPCKHDQ        Y3, Y4, Y3
+	VPUNPCKLQDQ       Y5, Y6, Y4
+	VPSHUFB           aesniBswap<>+0(SB), Y4, Y4
+	VPXOR             (DX), Y4, Y4
+	VMOVDQU           Y4, (CX)
+	VPUNPCKHQDQ       Y5, Y6, Y4
+	VPSHUFB           aesniBswap<>+0(SB), Y4, Y4
+	VPXOR             32(DX), Y4, Y4
+	VMOVDQU           Y4, 32(CX)
+	VPUNPCKLQDQ       Y3, Y0, Y4
+	VPSHUFB           aesniBswap<>+0(SB), Y4, Y4
+	VPXOR             64(DX), Y4, Y4
+	VMOVDQU           Y4, 64(CX)
+	VPUNPCKHQDQ       Y3, Y0, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             96(DX), Y0, Y0
+	VMOVDQU           Y0, 96(CX)
+	VMOVDQU           136(SP), Y0
+	VMOVDQU           168(SP), Y3
+	VMOVDQU           200(SP), Y4
+	VPUNPCKLDQ        Y4, Y1, Y5
+	VPUNPCKHDQ        Y4, Y1, Y1
+	VPUNPCKLDQ        Y0, Y3, Y4
+	VPUNPCKHDQ        Y0, Y3, Y0
+	VPUNPCKLQDQ       Y4, Y5, Y3
+	VPSHUFB           aesniBswap<>+0(SB), Y3, Y3
+	VPXOR             128(DX), Y3, Y3
+	VMOVDQU           Y3, 128(CX)
+	VPUNPCKHQDQ       Y4, Y5, Y3
+	VPSHUFB           aesniBswap<>+0(SB), Y3, Y3
+	VPXOR             160(DX), Y3, Y3
+	VMOVDQU           Y3, 160(CX)
+	VPUNPCKLQDQ       Y0, Y1, Y3
+	VPSHUFB           aesniBswap<>+0(SB), Y3, Y3
+	VPXOR             192(DX), Y3, Y3
+	VMOVDQU           Y3, 192(CX)
+	VPUNPCKHQDQ       Y0, Y1, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             224(DX), Y0, Y0
+	VMOVDQU           Y0, 224(CX)
+	VMOVDQU           264(SP), Y0
+	VMOVDQU           296(SP), Y1
+	VMOVDQU           328(SP), Y3
+	VPUNPCKLDQ        Y3, Y2, Y4
+	VPUNPCKHDQ        Y3, Y2, Y2
+	VPUNPCKLDQ        Y0, Y1, Y3
+	VPUNPCKHDQ        Y0, Y1, Y0
+	VPUNPCKLQDQ       Y3, Y4, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             256(DX), Y1, Y1
+	VMOVDQU           Y1, 256(CX)
+	VPUNPCKHQDQ       Y3, Y4, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             288(DX), Y1, Y1
+	VMOVDQU           Y1, 288(CX)
+	VPUNPCKLQDQ       Y0, Y2, Y1
+	VPSHUFB           aesniBswap<>+0(SB), Y1, Y1
+	VPXOR             320(DX), Y1, Y1
+	VMOVDQU           Y1, 320(CX)
+	VPUNPCKHQDQ       Y0, Y2, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             352(DX), Y0, Y0
+	VMOVDQU           Y0, 352(CX)
+	ADDQ              $0x00000180, DX
+	ADDQ              $0x00000180, CX
+	SUBQ              $0x00000180, BX
+
+g3_end:
+	CMPQ         BX, $0x00000100
+	JB           g2_end
+	VPBROADCASTD 4(SP), Y0
+	VMOVDQU      Y0, 8(SP)
+	VPBROADCASTD (SP), Y0
+	VMOVDQU      Y0, 40(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, Y1
+	VPADDQ       aesniOffsetsA<>+0(SB), Y1, Y0
+	VPADDQ       aesniOffsetsB<>+0(SB), Y1, Y1
+	VSHUFPS      $0xdd, Y1, Y0, Y2
+	VSHUFPS      $0x88, Y1, Y0, Y0
+	ADDQ         $0x08, R8
+	VMOVDQU      Y2, 72(SP)
+	VPBROADCASTD 4(SP), Y1
+	VMOVDQU      Y1, 136(SP)
+	VPBROADCASTD (SP), Y1
+	VMOVDQU      Y1, 168(SP)
+	VMOVQ        R8, X1
+	VPBROADCASTQ X1, Y2
+	VPADDQ       aesniOffsetsA<>+0(SB), Y2, Y1
+	VPADDQ       aesniOffsetsB<>+0(SB), Y2, Y2
+	VSHUFPS      $0xdd, Y2, Y1, Y3
+	VSHUFPS      $0x88, Y2, Y1, Y1
+	ADDQ         $0x08, R8
+	VMOVDQU      Y3, 200(SP)
+	VPBROADCASTQ sboxPre<>+0(SB), Y2
+	VPBROADCASTQ sboxPost<>+0(SB), Y3
+	VMOVDQU      aesniRotl8<>+0(SB), Y4
+	VMOVDQU      aesniRotl16<>+0(SB), Y5
+	VMOVDQU      aesniRotl24<>+0(SB), Y6
+	MOVQ         AX, SI
+	MOVQ         $0x00000008, DI
+
+rounds16:
+	VPBROADCASTD      (SI), Y7
+	VPXOR             40(SP), Y7, Y7
+	VPXOR             72(SP), Y7, Y7
+	VPXOR             Y0, Y7, Y7
+	VMOVDQU           Y0, 104(SP)
+	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
+	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
+	VPSHUFB           Y4, Y7, Y8
+	VPSHUFB           Y5, Y7, Y9
+	VPXOR             Y9, Y8, Y8
+	VPXOR             Y7, Y8, Y8
+	VPXOR             8(SP), Y7, Y0
+	VPSHUFB           Y6, Y7, Y7
+	VPXOR             Y7, Y0, Y0
+	VPSLLD            $0x02, Y8, Y9
+	VPSRLD            $0x1e, Y8, Y8
+	VPOR              Y8, Y9, Y9
+	VPXOR             Y9, Y0, Y0
+	VPBROADCASTD      (SI), Y7
+	VPXOR             168(SP), Y7, Y7
+	VPXOR             200(SP), Y7, Y7
+	VPXOR             Y1, Y7, Y7
+	VMOVDQU           Y1, 232(SP)
+	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
+	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
+	VPSHUFB           Y4, Y7, Y8
+	VPSHUFB           Y5, Y7, Y9
+	VPXOR             Y9, Y8, Y8
+	VPXOR             Y7, Y8, Y8
+	VPXOR             136(SP), Y7, Y1
+	VPSHUFB           Y6, Y7, Y7
+	VPXOR             Y7, Y1, Y1
+	VPSLLD            $0x02, Y8, Y9
+	VPSRLD            $0x1e, Y8, Y8
+	VPOR              Y8, Y9, Y9
+	VPXOR             Y9, Y1, Y1
+	VPBROADCASTD      4(SI), Y7
+	VPXOR             72(SP), Y7, Y7
+	VPXOR             104(SP), Y7, Y7
+	VPXOR             Y0, Y7, Y7
+	VMOVDQU           Y0, 8(SP)
+	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
+	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
+	VPSHUFB           Y4, Y7, Y8
+	VPSHUFB           Y5, Y7, Y9
+	VPXOR             Y9, Y8, Y8
+	VPXOR             Y7, Y8, Y8
+	VPXOR             40(SP), Y7, Y0
+	VPSHUFB           Y6, Y7, Y7
+	VPXOR             Y7, Y0, Y0
+	VPSLLD            $0x02, Y8, Y9
+	VPSRLD            $0x1e, Y8, Y8
+	VPOR              Y8, Y9, Y9
+	VPXOR             Y9, Y0, Y0
+	VPBROADCASTD      4(SI), Y7
+	VPXOR             200(SP), Y7, Y7
+	VPXOR             232(SP), Y7, Y7
+	VPXOR             Y1, Y7, Y7
+	VMOVDQU           Y1, 136(SP)
+	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
+	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
+	VPSHUFB           Y4, Y7, Y8
+	VPSHUFB           Y5, Y7, Y9
+	VPXOR             Y9, Y8, Y8
+	VPXOR             Y7, Y8, Y8
+	VPXOR             168(SP), Y7, Y1
+	VPSHUFB           Y6, Y7, Y7
+	VPXOR             Y7, Y1, Y1
+	VPSLLD            $0x02, Y8, Y9
+	VPSRLD            $0x1e, Y8, Y8
+	VPOR              Y8, Y9, Y9
+	VPXOR             Y9, Y1, Y1
+	VPBROADCASTD      8(SI), Y7
+	VPXOR             104(SP), Y7, Y7
+	VPXOR             8(SP), Y7, Y7
+	VPXOR             Y0, Y7, Y7
+	VMOVDQU           Y0, 40(SP)
+	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
+	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
+	VPSHUFB           Y4, Y7, Y8
+	VPSHUFB           Y5, Y7, Y9
+	VPXOR             Y9, Y8, Y8
+	VPXOR             Y7, Y8, Y8
+	VPXOR             72(SP), Y7, Y0
+	VPSHUFB           Y6, Y7, Y7
+	VPXOR             Y7, Y0, Y0
+	VPSLLD            $0x02, Y8, Y9
+	VPSRLD            $0x1e, Y8, Y8
+	VPOR              Y8, Y9, Y9
+	VPXOR             Y9, Y0, Y0
+	VPBROADCASTD      8(SI), Y7
+	VPXOR             232(SP), Y7, Y7
+	VPXOR             136(SP), Y7, Y7
+	VPXOR             Y1, Y7, Y7
+	VMOVDQU           Y1, 168(SP)
+	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
+	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
+	VPSHUFB           Y4, Y7, Y8
+	VPSHUFB           Y5, Y7, Y9
+	VPXOR             Y9, Y8, Y8
+	VPXOR             Y7, Y8, Y8
+	VPXOR             200(SP), Y7, Y1
+	VPSHUFB           Y6, Y7, Y7
+	VPXOR             Y7, Y1, Y1
+	VPSLLD            $0x02, Y8, Y9
+	VPSRLD            $0x1e, Y8, Y8
+	VPOR              Y8, Y9, Y9
+	VPXOR             Y9, Y1, Y1
+	VPBROADCASTD      12(SI), Y7
+	VPXOR             8(SP), Y7, Y7
+	VPXOR             40(SP), Y7, Y7
+	VPXOR             Y0, Y7, Y7
+	VMOVDQU           Y0, 72(SP)
+	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
+	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
+	VPSHUFB           Y4, Y7, Y8
+	VPSHUFB           Y5, Y7, Y9
+	VPXOR             Y9, Y8, Y8
+	VPXOR             Y7, Y8, Y8
+	VPXOR             104(SP), Y7, Y0
+	VPSHUFB           Y6, Y7, Y7
+	VPXOR             Y7, Y0, Y0
+	VPSLLD            $0x02, Y8, Y9
+	VPSRLD            $0x1e, Y8, Y8
+	VPOR              Y8, Y9, Y9
+	VPXOR             Y9, Y0, Y0
+	VPBROADCASTD      12(SI), Y7
+	VPXOR             136(SP), Y7, Y7
+	VPXOR             168(SP), Y7, Y7
+	VPXOR             Y1, Y7, Y7
+	VMOVDQU           Y1, 200(SP)
+	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
+	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
+	VPSHUFB           Y4, Y7, Y8
+	VPSHUFB           Y5, Y7, Y9
+	VPXOR             Y9, Y8, Y8
+	VPXOR             Y7, Y8, Y8
+	VPXOR             232(SP), Y7, Y1
+	VPSHUFB           Y6, Y7, Y7
+	VPXOR             Y7, Y1, Y1
+	VPSLLD            $0x02, Y8, Y9
+	VPSRLD            $0x1e, Y8, Y8
+	VPOR              Y8, Y9, Y9
+	VPXOR             Y9, Y1, Y1
+	ADDQ              $0x10, SI
+	DECQ              DI
+	JNZ               rounds16
+	VMOVDQU           8(SP), Y2
+	VMOVDQU           40(SP), Y3
+	VMOVDQU           72(SP), Y4
+	VPUNPCKLDQ        Y4, Y0, Y5
+	VPUNPCKHDQ        Y4, Y0, Y0
+	VPUNPCKLDQ        Y2, Y3, Y4
+	VPUNPCKHDQ        Y2, Y3, Y2
+	VPUNPCKLQDQ       Y4, Y5, Y3
+	VPSHUFB           aesniBswap<>+0(SB), Y3, Y3
+	VPXOR             (DX), Y3, Y3
+	VMOVDQU           Y3, (CX)
+	VPUNPCKHQDQ       Y4, Y5, Y3
+	VPSHUFB           aesniBswap<>+0(SB), Y3, Y3
+	VPXOR             32(DX), Y3, Y3
+	VMOVDQU           Y3, 32(CX)
+	VPUNPCKLQDQ       Y2, Y0, Y3
+	VPSHUFB           aesniBswap<>+0(SB), Y3, Y3
+	VPXOR             64(DX), Y3, Y3
+	VMOVDQU           Y3, 64(CX)
+	VPUNPCKHQDQ       Y2, Y0, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             96(DX), Y0, Y0
+	VMOVDQU           Y0, 96(CX)
+	VMOVDQU           136(SP), Y0
+	VMOVDQU           168(SP), Y2
+	VMOVDQU           200(SP), Y3
+	VPUNPCKLDQ        Y3, Y1, Y4
+	VPUNPCKHDQ        Y3, Y1, Y1
+	VPUNPCKLDQ        Y0, Y2, Y3
+	VPUNPCKHDQ        Y0, Y2, Y0
+	VPUNPCKLQDQ       Y3, Y4, Y2
+	VPSHUFB           aesniBswap<>+0(SB), Y2, Y2
+	VPXOR             128(DX), Y2, Y2
+	VMOVDQU           Y2, 128(CX)
+	VPUNPCKHQDQ       Y3, Y4, Y2
+	VPSHUFB           aesniBswap<>+0(SB), Y2, Y2
+	VPXOR             160(DX), Y2, Y2
+	VMOVDQU           Y2, 160(CX)
+	VPUNPCKLQDQ       Y0, Y1, Y2
+	VPSHUFB           aesniBswap<>+0(SB), Y2, Y2
+	VPXOR             192(DX), Y2, Y2
+	VMOVDQU           Y2, 192(CX)
+	VPUNPCKHQDQ       Y0, Y1, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             224(DX), Y0, Y0
+	VMOVDQU           Y0, 224(CX)
+	ADDQ              $0x00000100, DX
+	ADDQ              $0x00000100, CX
+	SUBQ              $0x00000100, BX
+
+g2_end:
+	CMPQ         BX, $0x00000080
+	JB           g1_end
+	VPBROADCASTD 4(SP), Y0
+	VMOVDQU      Y0, 8(SP)
+	VPBROADCASTD (SP), Y0
+	VMOVDQU      Y0, 40(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, Y1
+	VPADDQ       aesniOffsetsA<>+0(SB), Y1, Y0
+	VPADDQ       aesniOffsetsB<>+0(SB), Y1, Y1
+	VSHUFPS      $0xdd, Y1, Y0, Y2
+	VSHUFPS      $0x88, Y1, Y0, Y0
+	ADDQ         $0x08, R8
+	VMOVDQU      Y2, 72(SP)
+	VPBROADCASTQ sboxPre<>+0(SB), Y1
+	VPBROADCASTQ sboxPost<>+0(SB), Y2
+	VMOVDQU      aesniRotl8<>+0(SB), Y3
+	VMOVDQU      aesniRotl16<>+0(SB), Y4
+	VMOVDQU      aesniRotl24<>+0(SB), Y5
+	MOVQ         AX, SI
+	MOVQ         $0x00000008, DI
+
+rounds17:
+	VPBROADCASTD      (SI), Y6
+	VPXOR             40(SP), Y6, Y6
+	VPXOR             72(SP), Y6, Y6
+	VPXOR             Y0, Y6, Y6
+	VMOVDQU           Y0, 104(SP)
+	VGF2P8AFFINEQB    $0x3e, Y1, Y6, Y6
+	VGF2P8AFFINEINVQB $0xd3, Y2, Y6, Y6
+	VPSHUFB           Y3, Y6, Y7
+	VPSHUFB           Y4, Y6, Y8
+	VPXOR             Y8, Y7, Y7
+	VPXOR             Y6, Y7, Y7
+	VPXOR             8(SP), Y6, Y0
+	VPSHUFB           Y5, Y6, Y6
+	VPXOR             Y6, Y0, Y0
+	VPSLLD            $0x02, Y7, Y8
+	VPSRLD            $0x1e, Y7, Y7
+	VPOR              Y7, Y8, Y8
+	VPXOR             Y8, Y0, Y0
+	VPBROADCASTD      4(SI), Y6
+	VPXOR             72(SP), Y6, Y6
+	VPXOR             104(SP), Y6, Y6
+	VPXOR             Y0, Y6, Y6
+	VMOVDQU           Y0, 8(SP)
+	VGF2P8AFFINEQB    $0x3e, Y1, Y6, Y6
+	VGF2P8AFFINEINVQB $0xd3, Y2, Y6, Y6
+	VPSHUFB           Y3, Y6, Y7
+	VPSHUFB           Y4, Y6, Y8
+	VPXOR             Y8, Y7, Y7
+	VPXOR             Y6, Y7, Y7
+	VPXOR             40(SP), Y6, Y0
+	VPSHUFB           Y5, Y6, Y6
+	VPXOR             Y6, Y0, Y0
+	VPSLLD            $0x02, Y7, Y8
+	VPSRLD            $0x1e, Y7, Y7
+	VPOR              Y7, Y8, Y8
+	VPXOR             Y8, Y0, Y0
+	VPBROADCASTD      8(SI), Y6
+	VPXOR             104(SP), Y6, Y6
+	VPXOR             8(SP), Y6, Y6
+	VPXOR             Y0, Y6, Y6
+	VMOVDQU           Y0, 40(SP)
+	VGF2P8AFFINEQB    $0x3e, Y1, Y6, Y6
+	VGF2P8AFFINEINVQB $0xd3, Y2, Y6, Y6
+	VPSHUFB           Y3, Y6, Y7
+	VPSHUFB           Y4, Y6, Y8
+	VPXOR             Y8, Y7, Y7
+	VPXOR             Y6, Y7, Y7
+	VPXOR             72(SP), Y6, Y0
+	VPSHUFB           Y5, Y6, Y6
+	VPXOR             Y6, Y0, Y0
+	VPSLLD            $0x02, Y7, Y8
+	VPSRLD            $0x1e, Y7, Y7
+	VPOR              Y7, Y8, Y8
+	VPXOR             Y8, Y0, Y0
+	VPBROADCASTD      12(SI), Y6
+	VPXOR             8(SP), Y6, Y6
+	VPXOR             40(SP), Y6, Y6
+	VPXOR             Y0, Y6, Y6
+	VMOVDQU           Y0, 72(SP)
+	VGF2P8AFFINEQB    $0x3e, Y1, Y6, Y6
+	VGF2P8AFFINEINVQB $0xd3, Y2, Y6, Y6
+	VPSHUFB           Y3, Y6, Y7
+	VPSHUFB           Y4, Y6, Y8
+	VPXOR             Y8, Y7, Y7
+	VPXOR             Y6, Y7, Y7
+	VPXOR             104(SP), Y6, Y0
+	VPSHUFB           Y5, Y6, Y6
+	VPXOR             Y6, Y0, Y0
+	VPSLLD            $0x02, Y7, Y8
+	VPSRLD            $0x1e, Y7, Y7
+	VPOR              Y7, Y8, Y8
+	VPXOR             Y8, Y0, Y0
+	ADDQ              $0x10, SI
+	DECQ              DI
+	JNZ               rounds17
+	VMOVDQU           8(SP), Y1
+	VMOVDQU           40(SP), Y2
+	VMOVDQU           72(SP), Y3
+	VPUNPCKLDQ        Y3, Y0, Y4
+	VPUNPCKHDQ        Y3, Y0, Y0
+	VPUNPCKLDQ        Y1, Y2, Y3
+	VPUNPCKHDQ        Y1, Y2, Y1
+	VPUNPCKLQDQ       Y3, Y4, Y2
+	VPSHUFB           aesniBswap<>+0(SB), Y2, Y2
+	VPXOR             (DX), Y2, Y2
+	VMOVDQU           Y2, (CX)
+	VPUNPCKHQDQ       Y3, Y4, Y2
+	VPSHUFB           aesniBswap<>+0(SB), Y2, Y2
+	VPXOR             32(DX), Y2, Y2
+	VMOVDQU           Y2, 32(CX)
+	VPUNPCKLQDQ       Y1, Y0, Y2
+	VPSHUFB           aesniBswap<>+0(SB), Y2, Y2
+	VPXOR             64(DX), Y2, Y2
+	VMOVDQU           Y2, 64(CX)
+	VPUNPCKHQDQ       Y1, Y0, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VPXOR             96(DX), Y0, Y0
+	VMOVDQU           Y0, 96(CX)
+	ADDQ              $0x00000080, DX
+	ADDQ              $0x00000080, CX
+	SUBQ              $0x00000080, BX
+
+g1_end:
+	TESTQ        BX, BX
+	JZ           done
+	LEAQ         1048(SP), DI
+	XORQ         SI, SI
+	CMPQ         BX, $0x00000040
+	JA           last_group
+	VPBROADCASTD 4(SP), X0
+	VMOVDQU      X0, 8(SP)
+	VPBROADCASTD (SP), X0
+	VMOVDQU      X0, 40(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, X1
+	VPADDQ       aesniOffsetsAX<>+0(SB), X1, X0
+	VPADDQ       aesniOffsetsBX<>+0(SB), X1, X1
+	VSHUFPS      $0xdd, X1, X0, X2
+	VSHUFPS      $0x88, X1, X0, X0
+	ADDQ         $0x04, R8
+	VMOVDQU      X2, 72(SP)
+	VPBROADCASTQ sboxPre<>+0(SB), X1
+	VPBROADCASTQ sboxPost<>+0(SB), X2
+	VMOVDQU      aesniRotl8<>+0(SB), X3
+	VMOVDQU      aesniRotl16<>+0(SB), X4
+	VMOVDQU      aesniRotl24<>+0(SB), X5
+	MOVQ         $0x00000008, R8
+
+rounds18:
+	VPBROADCASTD      (AX), X6
+	VPXOR             40(SP), X6, X6
+	VPXOR             72(SP), X6, X6
+	VPXOR             X0, X6, X6
+	VMOVDQU           X0, 104(SP)
+	VGF2P8AFFINEQB    $0x3e, X1, X6, X6
+	VGF2P8AFFINEINVQB $0xd3, X2, X6, X6
+	VPSHUFB           X3, X6, X7
+	VPSHUFB           X4, X6, X8
+	VPXOR             X8, X7, X7
+	VPXOR             X6, X7, X7
+	VPXOR             8(SP), X6, X0
+	VPSHUFB           X5, X6, X6
+	VPXOR             X6, X0, X0
+	VPSLLD            $0x02, X7, X8
+	VPSRLD            $0x1e, X7, X7
+	VPOR              X7, X8, X8
+	VPXOR             X8, X0, X0
+	VPBROADCASTD      4(AX), X6
+	VPXOR             72(SP), X6, X6
+	VPXOR             104(SP), X6, X6
+	VPXOR             X0, X6, X6
+	VMOVDQU           X0, 8(SP)
+	VGF2P8AFFINEQB    $0x3e, X1, X6, X6
+	VGF2P8AFFINEINVQB $0xd3, X2, X6, X6
+	VPSHUFB           X3, X6, X7
+	VPSHUFB           X4, X6, X8
+	VPXOR             X8, X7, X7
+	VPXOR             X6, X7, X7
+	VPXOR             40(SP), X6, X0
+	VPSHUFB           X5, X6, X6
+	VPXOR             X6, X0, X0
+	VPSLLD            $0x02, X7, X8
+	VPSRLD            $0x1e, X7, X7
+	VPOR              X7, X8, X8
+	VPXOR             X8, X0, X0
+	VPBROADCASTD      8(AX), X6
+	VPXOR             104(SP), X6, X6
+	VPXOR             8(SP), X6, X6
+	VPXOR             X0, X6, X6
+	VMOVDQU           X0, 40(SP)
+	VGF2P8AFFINEQB    $0x3e, X1, X6, X6
+	VGF2P8AFFINEINVQB $0xd3, X2, X6, X6
+	VPSHUFB           X3, X6, X7
+	VPSHUFB           X4, X6, X8
+	VPXOR             X8, X7, X7
+	VPXOR             X6, X7, X7
+	VPXOR             72(SP), X6, X0
+	VPSHUFB           X5, X6, X6
+	VPXOR             X6, X0, X0
+	VPSLLD            $0x02, X7, X8
+	VPSRLD            $0x1e, X7, X7
+	VPOR              X7, X8, X8
+	VPXOR             X8, X0, X0
+	VPBROADCASTD      12(AX), X6
+	VPXOR             8(SP), X6, X6
+	VPXOR             40(SP), X6, X6
+	VPXOR             X0, X6, X6
+	VMOVDQU           X0, 72(SP)
+	VGF2P8AFFINEQB    $0x3e, X1, X6, X6
+	VGF2P8AFFINEINVQB $0xd3, X2, X6, X6
+	VPSHUFB           X3, X6, X7
+	VPSHUFB           X4, X6, X8
+	VPXOR             X8, X7, X7
+	VPXOR             X6, X7, X7
+	VPXOR             104(SP), X6, X0
+	VPSHUFB           X5, X6, X6
+	VPXOR             X6, X0, X0
+	VPSLLD            $0x02, X7, X8
+	VPSRLD            $0x1e, X7, X7
+	VPOR              X7, X8, X8
+	VPXOR             X8, X0, X0
+	ADDQ              $0x10, AX
+	DECQ              R8
+	JNZ               rounds18
+	VMOVDQU           8(SP), X1
+	VMOVDQU           40(SP), X2
+	VMOVDQU           72(SP), X3
+	VPUNPCKLDQ        X3, X0, X4
+	VPUNPCKHDQ        X3, X0, X0
+	VPUNPCKLDQ        X1, X2, X3
+	VPUNPCKHDQ        X1, X2, X1
+	VPUNPCKLQDQ       X3, X4, X2
+	VPSHUFB           aesniBswap<>+0(SB), X2, X2
+	VMOVDQU           X2, 1048(SP)
+	VPUNPCKHQDQ       X3, X4, X2
+	VPSHUFB           aesniBswap<>+0(SB), X2, X2
+	VMOVDQU           X2, 1064(SP)
+	VPUNPCKLQDQ       X1, X0, X2
+	VPSHUFB           aesniBswap<>+0(SB), X2, X2
+	VMOVDQU           X2, 1080(SP)
+	VPUNPCKHQDQ       X1, X0, X0
+	VPSHUFB           aesniBswap<>+0(SB), X0, X0
+	VMOVDQU           X0, 1096(SP)
+	MOVQ              $0x00000040, AX
+	SUBQ              SI, AX
+	CMPQ              AX, BX
+	CMOVQGT           BX, AX
+	SUBQ              AX, BX
+
+c18_x32:
+	CMPQ    AX, $0x00000020
+	JB      c18_x32_end
+	VMOVDQU (DX), Y0
+	VPXOR   (DI), Y0, Y0
+	VMOVDQU Y0, (CX)
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000020, AX
+	JMP     c18_x32
+
+c18_x32_end:
+c18_x16:
+	CMPQ    AX, $0x00000010
+	JB      c18_x16_end
+	VMOVDQU (DX), X0
+	VPXOR   (DI), X0, X0
+	VMOVDQU X0, (CX)
+	ADDQ    $0x00000010, DX
+	ADDQ    $0x00000010, CX
+	ADDQ    $0x00000010, DI
+	SUBQ    $0x00000010, AX
+	JMP     c18_x16
+
+c18_x16_end:
+	TESTQ   AX, AX
+	JZ      c18_end
+	VMOVDQU -16(DX)(AX*1), X0
+	VMOVDQU -16(CX)(AX*1), X1
+	VPXOR   -16(DI)(AX*1), X0, X0
+	VPXOR   X1, X0, X0
+	LEAQ    topBytes<>+0(SB), BX
+	VPAND   (BX)(AX*1), X0, X0
+	VPXOR   X1, X0, X0
+	VMOVDQU X0, -16(CX)(AX*1)
+	ADDQ    AX, DX
+	ADDQ    AX, CX
+
+c18_end:
+	JMP done
+
+last_group:
+	VPBROADCASTD 4(SP), Y0
+	VMOVDQU      Y0, 8(SP)
+	VPBROADCASTD (SP), Y0
+	VMOVDQU      Y0, 40(SP)
+	VMOVQ        R8, X0
+	VPBROADCASTQ X0, Y1
+	VPADDQ       aesniOffsetsA<>+0(SB), Y1, Y0
+	VPADDQ       aesniOffsetsB<>+0(SB), Y1, Y1
+	VSHUFPS      $0xdd, Y1, Y0, Y2
+	VSHUFPS      $0x88, Y1, Y0, Y0
+	ADDQ         $0x08, R8
+	VMOVDQU      Y2, 72(SP)
+	VPBROADCASTQ sboxPre<>+0(SB), Y1
+	VPBROADCASTQ sboxPost<>+0(SB), Y2
+	VMOVDQU      aesniRotl8<>+0(SB), Y3
+	VMOVDQU      aesniRotl16<>+0(SB), Y4
+	VMOVDQU      aesniRotl24<>+0(SB), Y5
+	MOVQ         $0x00000008, R8
+
+rounds19:
+	VPBROADCASTD      (AX), Y6
+	VPXOR             40(SP), Y6, Y6
+	VPXOR             72(SP), Y6, Y6
+	VPXOR             Y0, Y6, Y6
+	VMOVDQU           Y0, 104(SP)
+	VGF2P8AFFINEQB    $0x3e, Y1, Y6, Y6
+	VGF2P8AFFINEINVQB $0xd3, Y2, Y6, Y6
+	VPSHUFB           Y3, Y6, Y7
+	VPSHUFB           Y4, Y6, Y8
+	VPXOR             Y8, Y7, Y7
+	VPXOR             Y6, Y7, Y7
+	VPXOR             8(SP), Y6, Y0
+	VPSHUFB           Y5, Y6, Y6
+	VPXOR             Y6, Y0, Y0
+	VPSLLD            $0x02, Y7, Y8
+	VPSRLD            $0x1e, Y7, Y7
+	VPOR              Y7, Y8, Y8
+	VPXOR             Y8, Y0, Y0
+	VPBROADCASTD      4(AX), Y6
+	VPXOR             72(SP), Y6, Y6
+	VPXOR             104(SP), Y6, Y6
+	VPXOR             Y0, Y6, Y6
+	VMOVDQU           Y0, 8(SP)
+	VGF2P8AFFINEQB    $0x3e, Y1, Y6, Y6
+	VGF2P8AFFINEINVQB $0xd3, Y2, Y6, Y6
+	VPSHUFB           Y3, Y6, Y7
+	VPSHUFB           Y4, Y6, Y8
+	VPXOR             Y8, Y7, Y7
+	VPXOR             Y6, Y7, Y7
+	VPXOR             40(SP), Y6, Y0
+	VPSHUFB           Y5, Y6, Y6
+	VPXOR             Y6, Y0, Y0
+	VPSLLD            $0x02, Y7, Y8
+	VPSRLD            $0x1e, Y7, Y7
+	VPOR              Y7, Y8, Y8
+	VPXOR             Y8, Y0, Y0
+	VPBROADCASTD      8(AX), Y6
+	VPXOR             104(SP), Y6, Y6
+	VPXOR             8(SP), Y6, Y6
+	VPXOR             Y0, Y6, Y6
+	VMOVDQU           Y0, 40(SP)
+	VGF2P8AFFINEQB    $0x3e, Y1, Y6, Y6
+	VGF2P8AFFINEINVQB $0xd3, Y2, Y6, Y6
+	VPSHUFB           Y3, Y6, Y7
+	VPSHUFB           Y4, Y6, Y8
+	VPXOR             Y8, Y7, Y7
+	VPXOR             Y6, Y7, Y7
+	VPXOR             72(SP), Y6, Y0
+	VPSHUFB           Y5, Y6, Y6
+	VPXOR             Y6, Y0, Y0
+	VPSLLD            $0x02, Y7, Y8
+	VPSRLD            $0x1e, Y7, Y7
+	VPOR              Y7, Y8, Y8
+	VPXOR             Y8, Y0, Y0
+	VPBROADCASTD      12(AX), Y6
+	VPXOR             8(SP), Y6, Y6
+	VPXOR             40(SP), Y6, Y6
+	VPXOR             Y0, Y6, Y6
+	VMOVDQU           Y0, 72(SP)
+	VGF2P8AFFINEQB    $0x3e, Y1, Y6, Y6
+	VGF2P8AFFINEINVQB $0xd3, Y2, Y6, Y6
+	VPSHUFB           Y3, Y6, Y7
+	VPSHUFB           Y4, Y6, Y8
+	VPXOR             Y8, Y7, Y7
+	VPXOR             Y6, Y7, Y7
+	VPXOR             104(SP), Y6, Y0
+	VPSHUFB           Y5, Y6, Y6
+	VPXOR             Y6, Y0, Y0
+	VPSLLD            $0x02, Y7, Y8
+	VPSRLD            $0x1e, Y7, Y7
+	VPOR              Y7, Y8, Y8
+	VPXOR             Y8, Y0, Y0
+	ADDQ              $0x10, AX
+	DECQ              R8
+	JNZ               rounds19
+	VMOVDQU           8(SP), Y1
+	VMOVDQU           40(SP), Y2
+	VMOVDQU           72(SP), Y3
+	VPUNPCKLDQ        Y3, Y0, Y4
+	VPUNPCKHDQ        Y3, Y0, Y0
+	VPUNPCKLDQ        Y1, Y2, Y3
+	VPUNPCKHDQ        Y1, Y2, Y1
+	VPUNPCKLQDQ       Y3, Y4, Y2
+	VPSHUFB           aesniBswap<>+0(SB), Y2, Y2
+	VMOVDQU           Y2, 1048(SP)
+	VPUNPCKHQDQ       Y3, Y4, Y2
+	VPSHUFB           aesniBswap<>+0(SB), Y2, Y2
+	VMOVDQU           Y2, 1080(SP)
+	VPUNPCKLQDQ       Y1, Y0, Y2
+	VPSHUFB           aesniBswap<>+0(SB), Y2, Y2
+	VMOVDQU           Y2, 1112(SP)
+	VPUNPCKHQDQ       Y1, Y0, Y0
+	VPSHUFB           aesniBswap<>+0(SB), Y0, Y0
+	VMOVDQU           Y0, 1144(SP)
+	MOVQ              $0x00000080, AX
+	SUBQ              SI, AX
+	CMPQ              AX, BX
+	CMOVQGT           BX, AX
+	SUBQ              AX, BX
+
+c19_x32:
+	CMPQ    AX, $0x00000020
+	JB      c19_x32_end
+	VMOVDQU (DX), Y0
+	VPXOR   (DI), Y0, Y0
+	VMOVDQU Y0, (CX)
+	ADDQ    $0x00000020, DX
+	ADDQ    $0x00000020, CX
+	ADDQ    $0x00000020, DI
+	SUBQ    $0x00000020, AX
+	JMP     c19_x32
+
+c19_x32_end:
+c19_x16:
+	CMPQ    AX, $0x00000010
+	JB      c19_x16_end
+	VMOVDQU (DX), X0
+	VPXOR   (DI), X0, X0
+	VMOVDQU X0, (CX)
+	ADDQ    $0x00000010, DX
+	ADDQ    $0x00000010, CX
+	ADDQ    $0x00000010, DI
+	SUBQ    $0x00000010, AX
+	JMP     c19_x16
+
+c19_x16_end:
+	TESTQ   AX, AX
+	JZ      c19_end
+	VMOVDQU -16(DX)(AX*1), X0
+	VMOVDQU -16(CX)(AX*1), X1
+	VPXOR   -16(DI)(AX*1), X0, X0
+	VPXOR   X1, X0, X0
+	LEAQ    topBytes<>+0(SB), BX
+	VPAND   (BX)(AX*1), X0, X0
+	VPXOR   X1, X0, X0
+	VMOVDQU X0, -16(CX)(AX*1)
+	ADDQ    AX, DX
+	ADDQ    AX, CX
+
+c19_end:
+done:
+	VZEROUPPER
+	RET

@@ -63,64 +63,7 @@ func aesniAVX2(s sboxAffine) {
 	k.buf = AllocLocal(16 + 128*g)
 	k.setup(hi)
 
-	// The first batch: half a group (xmm) if the call touches at most 4
-	// blocks (skip+n <= 64), one group if at most 8, else a full batch.
-	bp := GP64()
-	LEAQ(k.buf.Offset(16), bp)
-	ADDQ(skip, bp)
-	t := GP64()
-	MOVQ(skip, t)
-	ADDQ(k.n, t)
-	CMPQ(t, U32(64))
-	JA(LabelRef("first_group"))
-	k.groups(xmmWidth, 1, true)
-	k.consume(vex, bp, 64, skip)
-	JMP(LabelRef("aligned"))
-	Label("first_group")
-	CMPQ(t, U32(128))
-	JA(LabelRef("first_full"))
-	k.groups(ymmWidth, 1, true)
-	k.consume(vex, bp, 128, skip)
-	JMP(LabelRef("aligned"))
-	Label("first_full")
-	k.groups(ymmWidth, g, true)
-	k.consume(vex, bp, 128*g, skip)
-
-	Label("aligned")
-	Label("full")
-	CMPQ(k.n, U32(128*g))
-	JB(LabelRef("full_end"))
-	k.groups(ymmWidth, g, false)
-	JMP(LabelRef("full"))
-	Label("full_end")
-
-	// Fewer than g groups of whole blocks remain: each smaller batch at
-	// most once.
-	for j := g - 1; j >= 1; j-- {
-		end := fmt.Sprintf("g%d_end", j)
-		CMPQ(k.n, U32(128*j))
-		JB(LabelRef(end))
-		k.groups(ymmWidth, j, false)
-		Label(end)
-	}
-
-	// The last n < 128 bytes.
-	TESTQ(k.n, k.n)
-	JZ(LabelRef("done"))
-	LEAQ(k.buf.Offset(16), bp)
-	XORQ(skip, skip)
-	CMPQ(k.n, U32(64))
-	JA(LabelRef("last_group"))
-	k.groups(xmmWidth, 1, true)
-	k.consume(vex, bp, 64, skip)
-	JMP(LabelRef("done"))
-	Label("last_group")
-	k.groups(ymmWidth, 1, true)
-	k.consume(vex, bp, 128, skip)
-
-	Label("done")
-	VZEROUPPER()
-	RET()
+	ymmCall(k, k.call, g, false, skip, k.buf)
 }
 
 // width is the register width a batch works in.

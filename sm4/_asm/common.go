@@ -109,3 +109,92 @@ func (c call) consume(e encoding, bp Register, size int, skip Register) {
 	ADDQ(m, c.dst)
 	Label(end)
 }
+
+// batcher is a VEX kernel's batch: g groups of w-wide registers of counter
+// blocks encrypted and XORed into src → dst (advancing src, dst and n), or
+// (buffered) stored as keystream after the 16 bytes of pad of the buffer.
+type batcher interface {
+	groups(w width, g int, buffered bool)
+}
+
+// ymmCall is the call structure of the VEX kernels, g groups of 8 blocks
+// in flight: the first and the last batch through buf (16 bytes of pad,
+// then room for g groups) and merged byte-granular by consume, whole
+// batches straight from registers between them. skip is the first
+// batch's offset into its keystream and is reused (zeroed) for the last.
+// graded sizes the first batch to the call (see below).
+func ymmCall(k batcher, c call, g int, graded bool, skip Register, buf Mem) {
+	// The first batch: half a group (xmm) if the call touches at most 4
+	// blocks (skip+n <= 64), one group if at most 8, else a full batch.
+	bp := GP64()
+	LEAQ(buf.Offset(16), bp)
+	ADDQ(skip, bp)
+	t := GP64()
+	MOVQ(skip, t)
+	ADDQ(c.n, t)
+	CMPQ(t, U32(64))
+	JA(LabelRef("first_group"))
+	k.groups(xmmWidth, 1, true)
+	c.consume(vex, bp, 64, skip)
+	JMP(LabelRef("aligned"))
+	Label("first_group")
+	// graded: j groups if the call touches at most 8j blocks, for each
+	// j < g, so that a short call does not run a whole batch of g.
+	sizes := []int{1}
+	for j := 2; graded && j < g; j++ {
+		sizes = append(sizes, j)
+	}
+	for _, j := range sizes {
+		next := "first_full"
+		if j+1 < g && graded {
+			next = fmt.Sprintf("first_%d", j+1)
+		}
+		CMPQ(t, U32(128*j))
+		JA(LabelRef(next))
+		k.groups(ymmWidth, j, true)
+		c.consume(vex, bp, 128*j, skip)
+		JMP(LabelRef("aligned"))
+		if next != "first_full" {
+			Label(next)
+		}
+	}
+	Label("first_full")
+	k.groups(ymmWidth, g, true)
+	c.consume(vex, bp, 128*g, skip)
+
+	Label("aligned")
+	Label("full")
+	CMPQ(c.n, U32(128*g))
+	JB(LabelRef("full_end"))
+	k.groups(ymmWidth, g, false)
+	JMP(LabelRef("full"))
+	Label("full_end")
+
+	// Fewer than g groups of whole blocks remain: each smaller batch at
+	// most once.
+	for j := g - 1; j >= 1; j-- {
+		end := fmt.Sprintf("g%d_end", j)
+		CMPQ(c.n, U32(128*j))
+		JB(LabelRef(end))
+		k.groups(ymmWidth, j, false)
+		Label(end)
+	}
+
+	// The last n < 128 bytes.
+	TESTQ(c.n, c.n)
+	JZ(LabelRef("done"))
+	LEAQ(buf.Offset(16), bp)
+	XORQ(skip, skip)
+	CMPQ(c.n, U32(64))
+	JA(LabelRef("last_group"))
+	k.groups(xmmWidth, 1, true)
+	c.consume(vex, bp, 64, skip)
+	JMP(LabelRef("done"))
+	Label("last_group")
+	k.groups(ymmWidth, 1, true)
+	c.consume(vex, bp, 128, skip)
+
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
