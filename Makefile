@@ -10,7 +10,7 @@ BENCHCOUNT  ?= 10
 
 # Fuzz targets, one per kernel, as package:target.
 AMD64_FUZZ := ctr:FuzzGeneric ctr:FuzzAESNI ctr:FuzzVAESYMM ctr:FuzzVAESZMM \
-              sm4:FuzzGeneric sm4:FuzzAESNIAVX2 sm4:FuzzGFNIZMM \
+              sm4:FuzzGeneric sm4:FuzzAESNIAVX2 sm4:FuzzGFNIYMM sm4:FuzzGFNIZMM \
               keys:FuzzParseHexKey keys:FuzzParseRawKey keys:FuzzRegistryFile keys:FuzzRegistryBody
 ARM64_FUZZ := ctr:FuzzARM64 sm4:FuzzARM64SM4E sm4:FuzzARM64NEON
 
