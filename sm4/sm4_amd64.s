@@ -8449,86 +8449,80 @@ TEXT ·ctrGFNIYMM(SB), $2072-56
 	ADDQ         $0x04, R8
 	VMOVDQU      X2, 72(SP)
 	VPBROADCASTQ sboxPre<>+0(SB), X1
-	VPBROADCASTQ sboxPost<>+0(SB), X2
-	VMOVDQU      aesniRotl8<>+0(SB), X3
-	VMOVDQU      aesniRotl16<>+0(SB), X4
-	VMOVDQU      aesniRotl24<>+0(SB), X5
+	VMOVDQU      gfniYMMPostQ<>+0(SB), X2
+	VMOVDQU      gfniYMMPostP<>+0(SB), X3
+	VMOVDQU      gfniYMMPostR<>+0(SB), X4
+	VMOVDQU      aesniRotl8<>+0(SB), X5
+	VMOVDQU      aesniRotl16<>+0(SB), X6
+	VMOVDQU      aesniRotl24<>+0(SB), X7
 	MOVQ         AX, R9
 	MOVQ         $0x00000008, R10
 
 rounds1:
-	VPBROADCASTD      (R9), X6
-	VPXOR             40(SP), X6, X6
-	VPXOR             72(SP), X6, X6
-	VPXOR             X0, X6, X6
+	VPBROADCASTD      (R9), X8
+	VPXOR             40(SP), X8, X8
+	VPXOR             72(SP), X8, X8
+	VPXOR             X0, X8, X8
 	VMOVDQU           X0, 104(SP)
-	VGF2P8AFFINEQB    $0x3e, X1, X6, X6
-	VGF2P8AFFINEINVQB $0xd3, X2, X6, X6
-	VPSHUFB           X3, X6, X7
-	VPSHUFB           X4, X6, X8
-	VPXOR             X8, X7, X7
-	VPXOR             X6, X7, X7
-	VPXOR             8(SP), X6, X0
-	VPSHUFB           X5, X6, X6
-	VPXOR             X6, X0, X0
-	VPSLLD            $0x02, X7, X8
-	VPSRLD            $0x1e, X7, X7
-	VPOR              X7, X8, X8
+	VGF2P8AFFINEQB    $0x3e, X1, X8, X8
+	VGF2P8AFFINEINVQB $0x4f, X2, X8, X9
+	VGF2P8AFFINEINVQB $0x9f, X3, X8, X0
+	VGF2P8AFFINEINVQB $0xd0, X4, X8, X8
+	VPSHUFB           X5, X9, X10
+	VPSHUFB           X6, X9, X9
+	VPSHUFB           X7, X8, X8
+	VPXOR             8(SP), X0, X0
+	VPXOR             X10, X9, X9
 	VPXOR             X8, X0, X0
-	VPBROADCASTD      4(R9), X6
-	VPXOR             72(SP), X6, X6
-	VPXOR             104(SP), X6, X6
-	VPXOR             X0, X6, X6
+	VPXOR             X9, X0, X0
+	VPBROADCASTD      4(R9), X8
+	VPXOR             72(SP), X8, X8
+	VPXOR             104(SP), X8, X8
+	VPXOR             X0, X8, X8
 	VMOVDQU           X0, 8(SP)
-	VGF2P8AFFINEQB    $0x3e, X1, X6, X6
-	VGF2P8AFFINEINVQB $0xd3, X2, X6, X6
-	VPSHUFB           X3, X6, X7
-	VPSHUFB           X4, X6, X8
-	VPXOR             X8, X7, X7
-	VPXOR             X6, X7, X7
-	VPXOR             40(SP), X6, X0
-	VPSHUFB           X5, X6, X6
-	VPXOR             X6, X0, X0
-	VPSLLD            $0x02, X7, X8
-	VPSRLD            $0x1e, X7, X7
-	VPOR              X7, X8, X8
+	VGF2P8AFFINEQB    $0x3e, X1, X8, X8
+	VGF2P8AFFINEINVQB $0x4f, X2, X8, X9
+	VGF2P8AFFINEINVQB $0x9f, X3, X8, X0
+	VGF2P8AFFINEINVQB $0xd0, X4, X8, X8
+	VPSHUFB           X5, X9, X10
+	VPSHUFB           X6, X9, X9
+	VPSHUFB           X7, X8, X8
+	VPXOR             40(SP), X0, X0
+	VPXOR             X10, X9, X9
 	VPXOR             X8, X0, X0
-	VPBROADCASTD      8(R9), X6
-	VPXOR             104(SP), X6, X6
-	VPXOR             8(SP), X6, X6
-	VPXOR             X0, X6, X6
+	VPXOR             X9, X0, X0
+	VPBROADCASTD      8(R9), X8
+	VPXOR             104(SP), X8, X8
+	VPXOR             8(SP), X8, X8
+	VPXOR             X0, X8, X8
 	VMOVDQU           X0, 40(SP)
-	VGF2P8AFFINEQB    $0x3e, X1, X6, X6
-	VGF2P8AFFINEINVQB $0xd3, X2, X6, X6
-	VPSHUFB           X3, X6, X7
-	VPSHUFB           X4, X6, X8
-	VPXOR             X8, X7, X7
-	VPXOR             X6, X7, X7
-	VPXOR             72(SP), X6, X0
-	VPSHUFB           X5, X6, X6
-	VPXOR             X6, X0, X0
-	VPSLLD            $0x02, X7, X8
-	VPSRLD            $0x1e, X7, X7
-	VPOR              X7, X8, X8
+	VGF2P8AFFINEQB    $0x3e, X1, X8, X8
+	VGF2P8AFFINEINVQB $0x4f, X2, X8, X9
+	VGF2P8AFFINEINVQB $0x9f, X3, X8, X0
+	VGF2P8AFFINEINVQB $0xd0, X4, X8, X8
+	VPSHUFB           X5, X9, X10
+	VPSHUFB           X6, X9, X9
+	VPSHUFB           X7, X8, X8
+	VPXOR             72(SP), X0, X0
+	VPXOR             X10, X9, X9
 	VPXOR             X8, X0, X0
-	VPBROADCASTD      12(R9), X6
-	VPXOR             8(SP), X6, X6
-	VPXOR             40(SP), X6, X6
-	VPXOR             X0, X6, X6
+	VPXOR             X9, X0, X0
+	VPBROADCASTD      12(R9), X8
+	VPXOR             8(SP), X8, X8
+	VPXOR             40(SP), X8, X8
+	VPXOR             X0, X8, X8
 	VMOVDQU           X0, 72(SP)
-	VGF2P8AFFINEQB    $0x3e, X1, X6, X6
-	VGF2P8AFFINEINVQB $0xd3, X2, X6, X6
-	VPSHUFB           X3, X6, X7
-	VPSHUFB           X4, X6, X8
-	VPXOR             X8, X7, X7
-	VPXOR             X6, X7, X7
-	VPXOR             104(SP), X6, X0
-	VPSHUFB           X5, X6, X6
-	VPXOR             X6, X0, X0
-	VPSLLD            $0x02, X7, X8
-	VPSRLD            $0x1e, X7, X7
-	VPOR              X7, X8, X8
+	VGF2P8AFFINEQB    $0x3e, X1, X8, X8
+	VGF2P8AFFINEINVQB $0x4f, X2, X8, X9
+	VGF2P8AFFINEINVQB $0x9f, X3, X8, X0
+	VGF2P8AFFINEINVQB $0xd0, X4, X8, X8
+	VPSHUFB           X5, X9, X10
+	VPSHUFB           X6, X9, X9
+	VPSHUFB           X7, X8, X8
+	VPXOR             104(SP), X0, X0
+	VPXOR             X10, X9, X9
 	VPXOR             X8, X0, X0
+	VPXOR             X9, X0, X0
 	ADDQ              $0x10, R9
 	DECQ              R10
 	JNZ               rounds1
@@ -8615,86 +8609,80 @@ first_group:
 	ADDQ         $0x08, R8
 	VMOVDQU      Y2, 72(SP)
 	VPBROADCASTQ sboxPre<>+0(SB), Y1
-	VPBROADCASTQ sboxPost<>+0(SB), Y2
-	VMOVDQU      aesniRotl8<>+0(SB), Y3
-	VMOVDQU      aesniRotl16<>+0(SB), Y4
-	VMOVDQU      aesniRotl24<>+0(SB), Y5
+	VMOVDQU      gfniYMMPostQ<>+0(SB), Y2
+	VMOVDQU      gfniYMMPostP<>+0(SB), Y3
+	VMOVDQU      gfniYMMPostR<>+0(SB), Y4
+	VMOVDQU      aesniRotl8<>+0(SB), Y5
+	VMOVDQU      aesniRotl16<>+0(SB), Y6
+	VMOVDQU      aesniRotl24<>+0(SB), Y7
 	MOVQ         AX, R9
 	MOVQ         $0x00000008, R10
 
 rounds2:
-	VPBROADCASTD      (R9), Y6
-	VPXOR             40(SP), Y6, Y6
-	VPXOR             72(SP), Y6, Y6
-	VPXOR             Y0, Y6, Y6
+	VPBROADCASTD      (R9), Y8
+	VPXOR             40(SP), Y8, Y8
+	VPXOR             72(SP), Y8, Y8
+	VPXOR             Y0, Y8, Y8
 	VMOVDQU           Y0, 104(SP)
-	VGF2P8AFFINEQB    $0x3e, Y1, Y6, Y6
-	VGF2P8AFFINEINVQB $0xd3, Y2, Y6, Y6
-	VPSHUFB           Y3, Y6, Y7
-	VPSHUFB           Y4, Y6, Y8
-	VPXOR             Y8, Y7, Y7
-	VPXOR             Y6, Y7, Y7
-	VPXOR             8(SP), Y6, Y0
-	VPSHUFB           Y5, Y6, Y6
-	VPXOR             Y6, Y0, Y0
-	VPSLLD            $0x02, Y7, Y8
-	VPSRLD            $0x1e, Y7, Y7
-	VPOR              Y7, Y8, Y8
+	VGF2P8AFFINEQB    $0x3e, Y1, Y8, Y8
+	VGF2P8AFFINEINVQB $0x4f, Y2, Y8, Y9
+	VGF2P8AFFINEINVQB $0x9f, Y3, Y8, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y4, Y8, Y8
+	VPSHUFB           Y5, Y9, Y10
+	VPSHUFB           Y6, Y9, Y9
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             8(SP), Y0, Y0
+	VPXOR             Y10, Y9, Y9
 	VPXOR             Y8, Y0, Y0
-	VPBROADCASTD      4(R9), Y6
-	VPXOR             72(SP), Y6, Y6
-	VPXOR             104(SP), Y6, Y6
-	VPXOR             Y0, Y6, Y6
+	VPXOR             Y9, Y0, Y0
+	VPBROADCASTD      4(R9), Y8
+	VPXOR             72(SP), Y8, Y8
+	VPXOR             104(SP), Y8, Y8
+	VPXOR             Y0, Y8, Y8
 	VMOVDQU           Y0, 8(SP)
-	VGF2P8AFFINEQB    $0x3e, Y1, Y6, Y6
-	VGF2P8AFFINEINVQB $0xd3, Y2, Y6, Y6
-	VPSHUFB           Y3, Y6, Y7
-	VPSHUFB           Y4, Y6, Y8
-	VPXOR             Y8, Y7, Y7
-	VPXOR             Y6, Y7, Y7
-	VPXOR             40(SP), Y6, Y0
-	VPSHUFB           Y5, Y6, Y6
-	VPXOR             Y6, Y0, Y0
-	VPSLLD            $0x02, Y7, Y8
-	VPSRLD            $0x1e, Y7, Y7
-	VPOR              Y7, Y8, Y8
+	VGF2P8AFFINEQB    $0x3e, Y1, Y8, Y8
+	VGF2P8AFFINEINVQB $0x4f, Y2, Y8, Y9
+	VGF2P8AFFINEINVQB $0x9f, Y3, Y8, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y4, Y8, Y8
+	VPSHUFB           Y5, Y9, Y10
+	VPSHUFB           Y6, Y9, Y9
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             40(SP), Y0, Y0
+	VPXOR             Y10, Y9, Y9
 	VPXOR             Y8, Y0, Y0
-	VPBROADCASTD      8(R9), Y6
-	VPXOR             104(SP), Y6, Y6
-	VPXOR             8(SP), Y6, Y6
-	VPXOR             Y0, Y6, Y6
+	VPXOR             Y9, Y0, Y0
+	VPBROADCASTD      8(R9), Y8
+	VPXOR             104(SP), Y8, Y8
+	VPXOR             8(SP), Y8, Y8
+	VPXOR             Y0, Y8, Y8
 	VMOVDQU           Y0, 40(SP)
-	VGF2P8AFFINEQB    $0x3e, Y1, Y6, Y6
-	VGF2P8AFFINEINVQB $0xd3, Y2, Y6, Y6
-	VPSHUFB           Y3, Y6, Y7
-	VPSHUFB           Y4, Y6, Y8
-	VPXOR             Y8, Y7, Y7
-	VPXOR             Y6, Y7, Y7
-	VPXOR             72(SP), Y6, Y0
-	VPSHUFB           Y5, Y6, Y6
-	VPXOR             Y6, Y0, Y0
-	VPSLLD            $0x02, Y7, Y8
-	VPSRLD            $0x1e, Y7, Y7
-	VPOR              Y7, Y8, Y8
+	VGF2P8AFFINEQB    $0x3e, Y1, Y8, Y8
+	VGF2P8AFFINEINVQB $0x4f, Y2, Y8, Y9
+	VGF2P8AFFINEINVQB $0x9f, Y3, Y8, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y4, Y8, Y8
+	VPSHUFB           Y5, Y9, Y10
+	VPSHUFB           Y6, Y9, Y9
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             72(SP), Y0, Y0
+	VPXOR             Y10, Y9, Y9
 	VPXOR             Y8, Y0, Y0
-	VPBROADCASTD      12(R9), Y6
-	VPXOR             8(SP), Y6, Y6
-	VPXOR             40(SP), Y6, Y6
-	VPXOR             Y0, Y6, Y6
+	VPXOR             Y9, Y0, Y0
+	VPBROADCASTD      12(R9), Y8
+	VPXOR             8(SP), Y8, Y8
+	VPXOR             40(SP), Y8, Y8
+	VPXOR             Y0, Y8, Y8
 	VMOVDQU           Y0, 72(SP)
-	VGF2P8AFFINEQB    $0x3e, Y1, Y6, Y6
-	VGF2P8AFFINEINVQB $0xd3, Y2, Y6, Y6
-	VPSHUFB           Y3, Y6, Y7
-	VPSHUFB           Y4, Y6, Y8
-	VPXOR             Y8, Y7, Y7
-	VPXOR             Y6, Y7, Y7
-	VPXOR             104(SP), Y6, Y0
-	VPSHUFB           Y5, Y6, Y6
-	VPXOR             Y6, Y0, Y0
-	VPSLLD            $0x02, Y7, Y8
-	VPSRLD            $0x1e, Y7, Y7
-	VPOR              Y7, Y8, Y8
+	VGF2P8AFFINEQB    $0x3e, Y1, Y8, Y8
+	VGF2P8AFFINEINVQB $0x4f, Y2, Y8, Y9
+	VGF2P8AFFINEINVQB $0x9f, Y3, Y8, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y4, Y8, Y8
+	VPSHUFB           Y5, Y9, Y10
+	VPSHUFB           Y6, Y9, Y9
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             104(SP), Y0, Y0
+	VPXOR             Y10, Y9, Y9
 	VPXOR             Y8, Y0, Y0
+	VPXOR             Y9, Y0, Y0
 	ADDQ              $0x10, R9
 	DECQ              R10
 	JNZ               rounds2
@@ -8793,158 +8781,144 @@ first_2:
 	ADDQ         $0x08, R8
 	VMOVDQU      Y3, 200(SP)
 	VPBROADCASTQ sboxPre<>+0(SB), Y2
-	VPBROADCASTQ sboxPost<>+0(SB), Y3
-	VMOVDQU      aesniRotl8<>+0(SB), Y4
-	VMOVDQU      aesniRotl16<>+0(SB), Y5
-	VMOVDQU      aesniRotl24<>+0(SB), Y6
+	VMOVDQU      gfniYMMPostQ<>+0(SB), Y3
+	VMOVDQU      gfniYMMPostP<>+0(SB), Y4
+	VMOVDQU      gfniYMMPostR<>+0(SB), Y5
+	VMOVDQU      aesniRotl8<>+0(SB), Y6
+	VMOVDQU      aesniRotl16<>+0(SB), Y7
+	VMOVDQU      aesniRotl24<>+0(SB), Y8
 	MOVQ         AX, R9
 	MOVQ         $0x00000008, R10
 
 rounds3:
-	VPBROADCASTD      (R9), Y7
-	VPXOR             40(SP), Y7, Y7
-	VPXOR             72(SP), Y7, Y7
-	VPXOR             Y0, Y7, Y7
+	VPBROADCASTD      (R9), Y9
+	VPXOR             40(SP), Y9, Y9
+	VPXOR             72(SP), Y9, Y9
+	VPXOR             Y0, Y9, Y9
 	VMOVDQU           Y0, 104(SP)
-	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
-	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
-	VPSHUFB           Y4, Y7, Y8
-	VPSHUFB           Y5, Y7, Y9
-	VPXOR             Y9, Y8, Y8
-	VPXOR             Y7, Y8, Y8
-	VPXOR             8(SP), Y7, Y0
-	VPSHUFB           Y6, Y7, Y7
-	VPXOR             Y7, Y0, Y0
-	VPSLLD            $0x02, Y8, Y9
-	VPSRLD            $0x1e, Y8, Y8
-	VPOR              Y8, Y9, Y9
+	VGF2P8AFFINEQB    $0x3e, Y2, Y9, Y9
+	VGF2P8AFFINEINVQB $0x4f, Y3, Y9, Y10
+	VGF2P8AFFINEINVQB $0x9f, Y4, Y9, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y5, Y9, Y9
+	VPSHUFB           Y6, Y10, Y11
+	VPSHUFB           Y7, Y10, Y10
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             8(SP), Y0, Y0
+	VPXOR             Y11, Y10, Y10
 	VPXOR             Y9, Y0, Y0
-	VPBROADCASTD      (R9), Y7
-	VPXOR             168(SP), Y7, Y7
-	VPXOR             200(SP), Y7, Y7
-	VPXOR             Y1, Y7, Y7
+	VPXOR             Y10, Y0, Y0
+	VPBROADCASTD      (R9), Y9
+	VPXOR             168(SP), Y9, Y9
+	VPXOR             200(SP), Y9, Y9
+	VPXOR             Y1, Y9, Y9
 	VMOVDQU           Y1, 232(SP)
-	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
-	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
-	VPSHUFB           Y4, Y7, Y8
-	VPSHUFB           Y5, Y7, Y9
-	VPXOR             Y9, Y8, Y8
-	VPXOR             Y7, Y8, Y8
-	VPXOR             136(SP), Y7, Y1
-	VPSHUFB           Y6, Y7, Y7
-	VPXOR             Y7, Y1, Y1
-	VPSLLD            $0x02, Y8, Y9
-	VPSRLD            $0x1e, Y8, Y8
-	VPOR              Y8, Y9, Y9
+	VGF2P8AFFINEQB    $0x3e, Y2, Y9, Y9
+	VGF2P8AFFINEINVQB $0x4f, Y3, Y9, Y10
+	VGF2P8AFFINEINVQB $0x9f, Y4, Y9, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y5, Y9, Y9
+	VPSHUFB           Y6, Y10, Y11
+	VPSHUFB           Y7, Y10, Y10
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             136(SP), Y1, Y1
+	VPXOR             Y11, Y10, Y10
 	VPXOR             Y9, Y1, Y1
-	VPBROADCASTD      4(R9), Y7
-	VPXOR             72(SP), Y7, Y7
-	VPXOR             104(SP), Y7, Y7
-	VPXOR             Y0, Y7, Y7
+	VPXOR             Y10, Y1, Y1
+	VPBROADCASTD      4(R9), Y9
+	VPXOR             72(SP), Y9, Y9
+	VPXOR             104(SP), Y9, Y9
+	VPXOR             Y0, Y9, Y9
 	VMOVDQU           Y0, 8(SP)
-	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
-	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
-	VPSHUFB           Y4, Y7, Y8
-	VPSHUFB           Y5, Y7, Y9
-	VPXOR             Y9, Y8, Y8
-	VPXOR             Y7, Y8, Y8
-	VPXOR             40(SP), Y7, Y0
-	VPSHUFB           Y6, Y7, Y7
-	VPXOR             Y7, Y0, Y0
-	VPSLLD            $0x02, Y8, Y9
-	VPSRLD            $0x1e, Y8, Y8
-	VPOR              Y8, Y9, Y9
+	VGF2P8AFFINEQB    $0x3e, Y2, Y9, Y9
+	VGF2P8AFFINEINVQB $0x4f, Y3, Y9, Y10
+	VGF2P8AFFINEINVQB $0x9f, Y4, Y9, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y5, Y9, Y9
+	VPSHUFB           Y6, Y10, Y11
+	VPSHUFB           Y7, Y10, Y10
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             40(SP), Y0, Y0
+	VPXOR             Y11, Y10, Y10
 	VPXOR             Y9, Y0, Y0
-	VPBROADCASTD      4(R9), Y7
-	VPXOR             200(SP), Y7, Y7
-	VPXOR             232(SP), Y7, Y7
-	VPXOR             Y1, Y7, Y7
+	VPXOR             Y10, Y0, Y0
+	VPBROADCASTD      4(R9), Y9
+	VPXOR             200(SP), Y9, Y9
+	VPXOR             232(SP), Y9, Y9
+	VPXOR             Y1, Y9, Y9
 	VMOVDQU           Y1, 136(SP)
-	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
-	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
-	VPSHUFB           Y4, Y7, Y8
-	VPSHUFB           Y5, Y7, Y9
-	VPXOR             Y9, Y8, Y8
-	VPXOR             Y7, Y8, Y8
-	VPXOR             168(SP), Y7, Y1
-	VPSHUFB           Y6, Y7, Y7
-	VPXOR             Y7, Y1, Y1
-	VPSLLD            $0x02, Y8, Y9
-	VPSRLD            $0x1e, Y8, Y8
-	VPOR              Y8, Y9, Y9
+	VGF2P8AFFINEQB    $0x3e, Y2, Y9, Y9
+	VGF2P8AFFINEINVQB $0x4f, Y3, Y9, Y10
+	VGF2P8AFFINEINVQB $0x9f, Y4, Y9, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y5, Y9, Y9
+	VPSHUFB           Y6, Y10, Y11
+	VPSHUFB           Y7, Y10, Y10
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             168(SP), Y1, Y1
+	VPXOR             Y11, Y10, Y10
 	VPXOR             Y9, Y1, Y1
-	VPBROADCASTD      8(R9), Y7
-	VPXOR             104(SP), Y7, Y7
-	VPXOR             8(SP), Y7, Y7
-	VPXOR             Y0, Y7, Y7
+	VPXOR             Y10, Y1, Y1
+	VPBROADCASTD      8(R9), Y9
+	VPXOR             104(SP), Y9, Y9
+	VPXOR             8(SP), Y9, Y9
+	VPXOR             Y0, Y9, Y9
 	VMOVDQU           Y0, 40(SP)
-	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
-	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
-	VPSHUFB           Y4, Y7, Y8
-	VPSHUFB           Y5, Y7, Y9
-	VPXOR             Y9, Y8, Y8
-	VPXOR             Y7, Y8, Y8
-	VPXOR             72(SP), Y7, Y0
-	VPSHUFB           Y6, Y7, Y7
-	VPXOR             Y7, Y0, Y0
-	VPSLLD            $0x02, Y8, Y9
-	VPSRLD            $0x1e, Y8, Y8
-	VPOR              Y8, Y9, Y9
+	VGF2P8AFFINEQB    $0x3e, Y2, Y9, Y9
+	VGF2P8AFFINEINVQB $0x4f, Y3, Y9, Y10
+	VGF2P8AFFINEINVQB $0x9f, Y4, Y9, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y5, Y9, Y9
+	VPSHUFB           Y6, Y10, Y11
+	VPSHUFB           Y7, Y10, Y10
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             72(SP), Y0, Y0
+	VPXOR             Y11, Y10, Y10
 	VPXOR             Y9, Y0, Y0
-	VPBROADCASTD      8(R9), Y7
-	VPXOR             232(SP), Y7, Y7
-	VPXOR             136(SP), Y7, Y7
-	VPXOR             Y1, Y7, Y7
+	VPXOR             Y10, Y0, Y0
+	VPBROADCASTD      8(R9), Y9
+	VPXOR             232(SP), Y9, Y9
+	VPXOR             136(SP), Y9, Y9
+	VPXOR             Y1, Y9, Y9
 	VMOVDQU           Y1, 168(SP)
-	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
-	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
-	VPSHUFB           Y4, Y7, Y8
-	VPSHUFB           Y5, Y7, Y9
-	VPXOR             Y9, Y8, Y8
-	VPXOR             Y7, Y8, Y8
-	VPXOR             200(SP), Y7, Y1
-	VPSHUFB           Y6, Y7, Y7
-	VPXOR             Y7, Y1, Y1
-	VPSLLD            $0x02, Y8, Y9
-	VPSRLD            $0x1e, Y8, Y8
-	VPOR              Y8, Y9, Y9
+	VGF2P8AFFINEQB    $0x3e, Y2, Y9, Y9
+	VGF2P8AFFINEINVQB $0x4f, Y3, Y9, Y10
+	VGF2P8AFFINEINVQB $0x9f, Y4, Y9, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y5, Y9, Y9
+	VPSHUFB           Y6, Y10, Y11
+	VPSHUFB           Y7, Y10, Y10
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             200(SP), Y1, Y1
+	VPXOR             Y11, Y10, Y10
 	VPXOR             Y9, Y1, Y1
-	VPBROADCASTD      12(R9), Y7
-	VPXOR             8(SP), Y7, Y7
-	VPXOR             40(SP), Y7, Y7
-	VPXOR             Y0, Y7, Y7
+	VPXOR             Y10, Y1, Y1
+	VPBROADCASTD      12(R9), Y9
+	VPXOR             8(SP), Y9, Y9
+	VPXOR             40(SP), Y9, Y9
+	VPXOR             Y0, Y9, Y9
 	VMOVDQU           Y0, 72(SP)
-	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
-	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
-	VPSHUFB           Y4, Y7, Y8
-	VPSHUFB           Y5, Y7, Y9
-	VPXOR             Y9, Y8, Y8
-	VPXOR             Y7, Y8, Y8
-	VPXOR             104(SP), Y7, Y0
-	VPSHUFB           Y6, Y7, Y7
-	VPXOR             Y7, Y0, Y0
-	VPSLLD            $0x02, Y8, Y9
-	VPSRLD            $0x1e, Y8, Y8
-	VPOR              Y8, Y9, Y9
+	VGF2P8AFFINEQB    $0x3e, Y2, Y9, Y9
+	VGF2P8AFFINEINVQB $0x4f, Y3, Y9, Y10
+	VGF2P8AFFINEINVQB $0x9f, Y4, Y9, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y5, Y9, Y9
+	VPSHUFB           Y6, Y10, Y11
+	VPSHUFB           Y7, Y10, Y10
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             104(SP), Y0, Y0
+	VPXOR             Y11, Y10, Y10
 	VPXOR             Y9, Y0, Y0
-	VPBROADCASTD      12(R9), Y7
-	VPXOR             136(SP), Y7, Y7
-	VPXOR             168(SP), Y7, Y7
-	VPXOR             Y1, Y7, Y7
+	VPXOR             Y10, Y0, Y0
+	VPBROADCASTD      12(R9), Y9
+	VPXOR             136(SP), Y9, Y9
+	VPXOR             168(SP), Y9, Y9
+	VPXOR             Y1, Y9, Y9
 	VMOVDQU           Y1, 200(SP)
-	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
-	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
-	VPSHUFB           Y4, Y7, Y8
-	VPSHUFB           Y5, Y7, Y9
-	VPXOR             Y9, Y8, Y8
-	VPXOR             Y7, Y8, Y8
-	VPXOR             232(SP), Y7, Y1
-	VPSHUFB           Y6, Y7, Y7
-	VPXOR             Y7, Y1, Y1
-	VPSLLD            $0x02, Y8, Y9
-	VPSRLD            $0x1e, Y8, Y8
-	VPOR              Y8, Y9, Y9
+	VGF2P8AFFINEQB    $0x3e, Y2, Y9, Y9
+	VGF2P8AFFINEINVQB $0x4f, Y3, Y9, Y10
+	VGF2P8AFFINEINVQB $0x9f, Y4, Y9, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y5, Y9, Y9
+	VPSHUFB           Y6, Y10, Y11
+	VPSHUFB           Y7, Y10, Y10
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             232(SP), Y1, Y1
+	VPXOR             Y11, Y10, Y10
 	VPXOR             Y9, Y1, Y1
+	VPXOR             Y10, Y1, Y1
 	ADDQ              $0x10, R9
 	DECQ              R10
 	JNZ               rounds3
@@ -9074,230 +9048,208 @@ first_3:
 	ADDQ         $0x08, R8
 	VMOVDQU      Y4, 328(SP)
 	VPBROADCASTQ sboxPre<>+0(SB), Y3
-	VPBROADCASTQ sboxPost<>+0(SB), Y4
-	VMOVDQU      aesniRotl8<>+0(SB), Y5
-	VMOVDQU      aesniRotl16<>+0(SB), Y6
-	VMOVDQU      aesniRotl24<>+0(SB), Y7
+	VMOVDQU      gfniYMMPostQ<>+0(SB), Y4
+	VMOVDQU      gfniYMMPostP<>+0(SB), Y5
+	VMOVDQU      gfniYMMPostR<>+0(SB), Y6
+	VMOVDQU      aesniRotl8<>+0(SB), Y7
+	VMOVDQU      aesniRotl16<>+0(SB), Y8
+	VMOVDQU      aesniRotl24<>+0(SB), Y9
 	MOVQ         AX, R9
 	MOVQ         $0x00000008, R10
 
 rounds4:
-	VPBROADCASTD      (R9), Y8
-	VPXOR             40(SP), Y8, Y8
-	VPXOR             72(SP), Y8, Y8
-	VPXOR             Y0, Y8, Y8
+	VPBROADCASTD      (R9), Y10
+	VPXOR             40(SP), Y10, Y10
+	VPXOR             72(SP), Y10, Y10
+	VPXOR             Y0, Y10, Y10
 	VMOVDQU           Y0, 104(SP)
-	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
-	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
-	VPSHUFB           Y5, Y8, Y9
-	VPSHUFB           Y6, Y8, Y10
-	VPXOR             Y10, Y9, Y9
-	VPXOR             Y8, Y9, Y9
-	VPXOR             8(SP), Y8, Y0
-	VPSHUFB           Y7, Y8, Y8
-	VPXOR             Y8, Y0, Y0
-	VPSLLD            $0x02, Y9, Y10
-	VPSRLD            $0x1e, Y9, Y9
-	VPOR              Y9, Y10, Y10
+	VGF2P8AFFINEQB    $0x3e, Y3, Y10, Y10
+	VGF2P8AFFINEINVQB $0x4f, Y4, Y10, Y11
+	VGF2P8AFFINEINVQB $0x9f, Y5, Y10, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y6, Y10, Y10
+	VPSHUFB           Y7, Y11, Y12
+	VPSHUFB           Y8, Y11, Y11
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             8(SP), Y0, Y0
+	VPXOR             Y12, Y11, Y11
 	VPXOR             Y10, Y0, Y0
-	VPBROADCASTD      (R9), Y8
-	VPXOR             168(SP), Y8, Y8
-	VPXOR             200(SP), Y8, Y8
-	VPXOR             Y1, Y8, Y8
+	VPXOR             Y11, Y0, Y0
+	VPBROADCASTD      (R9), Y10
+	VPXOR             168(SP), Y10, Y10
+	VPXOR             200(SP), Y10, Y10
+	VPXOR             Y1, Y10, Y10
 	VMOVDQU           Y1, 232(SP)
-	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
-	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
-	VPSHUFB           Y5, Y8, Y9
-	VPSHUFB           Y6, Y8, Y10
-	VPXOR             Y10, Y9, Y9
-	VPXOR             Y8, Y9, Y9
-	VPXOR             136(SP), Y8, Y1
-	VPSHUFB           Y7, Y8, Y8
-	VPXOR             Y8, Y1, Y1
-	VPSLLD            $0x02, Y9, Y10
-	VPSRLD            $0x1e, Y9, Y9
-	VPOR              Y9, Y10, Y10
+	VGF2P8AFFINEQB    $0x3e, Y3, Y10, Y10
+	VGF2P8AFFINEINVQB $0x4f, Y4, Y10, Y11
+	VGF2P8AFFINEINVQB $0x9f, Y5, Y10, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y6, Y10, Y10
+	VPSHUFB           Y7, Y11, Y12
+	VPSHUFB           Y8, Y11, Y11
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             136(SP), Y1, Y1
+	VPXOR             Y12, Y11, Y11
 	VPXOR             Y10, Y1, Y1
-	VPBROADCASTD      (R9), Y8
-	VPXOR             296(SP), Y8, Y8
-	VPXOR             328(SP), Y8, Y8
-	VPXOR             Y2, Y8, Y8
+	VPXOR             Y11, Y1, Y1
+	VPBROADCASTD      (R9), Y10
+	VPXOR             296(SP), Y10, Y10
+	VPXOR             328(SP), Y10, Y10
+	VPXOR             Y2, Y10, Y10
 	VMOVDQU           Y2, 360(SP)
-	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
-	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
-	VPSHUFB           Y5, Y8, Y9
-	VPSHUFB           Y6, Y8, Y10
-	VPXOR             Y10, Y9, Y9
-	VPXOR             Y8, Y9, Y9
-	VPXOR             264(SP), Y8, Y2
-	VPSHUFB           Y7, Y8, Y8
-	VPXOR             Y8, Y2, Y2
-	VPSLLD            $0x02, Y9, Y10
-	VPSRLD            $0x1e, Y9, Y9
-	VPOR              Y9, Y10, Y10
+	VGF2P8AFFINEQB    $0x3e, Y3, Y10, Y10
+	VGF2P8AFFINEINVQB $0x4f, Y4, Y10, Y11
+	VGF2P8AFFINEINVQB $0x9f, Y5, Y10, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y6, Y10, Y10
+	VPSHUFB           Y7, Y11, Y12
+	VPSHUFB           Y8, Y11, Y11
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             264(SP), Y2, Y2
+	VPXOR             Y12, Y11, Y11
 	VPXOR             Y10, Y2, Y2
-	VPBROADCASTD      4(R9), Y8
-	VPXOR             72(SP), Y8, Y8
-	VPXOR             104(SP), Y8, Y8
-	VPXOR             Y0, Y8, Y8
+	VPXOR             Y11, Y2, Y2
+	VPBROADCASTD      4(R9), Y10
+	VPXOR             72(SP), Y10, Y10
+	VPXOR             104(SP), Y10, Y10
+	VPXOR             Y0, Y10, Y10
 	VMOVDQU           Y0, 8(SP)
-	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
-	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
-	VPSHUFB           Y5, Y8, Y9
-	VPSHUFB           Y6, Y8, Y10
-	VPXOR             Y10, Y9, Y9
-	VPXOR             Y8, Y9, Y9
-	VPXOR             40(SP), Y8, Y0
-	VPSHUFB           Y7, Y8, Y8
-	VPXOR             Y8, Y0, Y0
-	VPSLLD            $0x02, Y9, Y10
-	VPSRLD            $0x1e, Y9, Y9
-	VPOR              Y9, Y10, Y10
+	VGF2P8AFFINEQB    $0x3e, Y3, Y10, Y10
+	VGF2P8AFFINEINVQB $0x4f, Y4, Y10, Y11
+	VGF2P8AFFINEINVQB $0x9f, Y5, Y10, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y6, Y10, Y10
+	VPSHUFB           Y7, Y11, Y12
+	VPSHUFB           Y8, Y11, Y11
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             40(SP), Y0, Y0
+	VPXOR             Y12, Y11, Y11
 	VPXOR             Y10, Y0, Y0
-	VPBROADCASTD      4(R9), Y8
-	VPXOR             200(SP), Y8, Y8
-	VPXOR             232(SP), Y8, Y8
-	VPXOR             Y1, Y8, Y8
+	VPXOR             Y11, Y0, Y0
+	VPBROADCASTD      4(R9), Y10
+	VPXOR             200(SP), Y10, Y10
+	VPXOR             232(SP), Y10, Y10
+	VPXOR             Y1, Y10, Y10
 	VMOVDQU           Y1, 136(SP)
-	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
-	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
-	VPSHUFB           Y5, Y8, Y9
-	VPSHUFB           Y6, Y8, Y10
-	VPXOR             Y10, Y9, Y9
-	VPXOR             Y8, Y9, Y9
-	VPXOR             168(SP), Y8, Y1
-	VPSHUFB           Y7, Y8, Y8
-	VPXOR             Y8, Y1, Y1
-	VPSLLD            $0x02, Y9, Y10
-	VPSRLD            $0x1e, Y9, Y9
-	VPOR              Y9, Y10, Y10
+	VGF2P8AFFINEQB    $0x3e, Y3, Y10, Y10
+	VGF2P8AFFINEINVQB $0x4f, Y4, Y10, Y11
+	VGF2P8AFFINEINVQB $0x9f, Y5, Y10, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y6, Y10, Y10
+	VPSHUFB           Y7, Y11, Y12
+	VPSHUFB           Y8, Y11, Y11
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             168(SP), Y1, Y1
+	VPXOR             Y12, Y11, Y11
 	VPXOR             Y10, Y1, Y1
-	VPBROADCASTD      4(R9), Y8
-	VPXOR             328(SP), Y8, Y8
-	VPXOR             360(SP), Y8, Y8
-	VPXOR             Y2, Y8, Y8
+	VPXOR             Y11, Y1, Y1
+	VPBROADCASTD      4(R9), Y10
+	VPXOR             328(SP), Y10, Y10
+	VPXOR             360(SP), Y10, Y10
+	VPXOR             Y2, Y10, Y10
 	VMOVDQU           Y2, 264(SP)
-	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
-	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
-	VPSHUFB           Y5, Y8, Y9
-	VPSHUFB           Y6, Y8, Y10
-	VPXOR             Y10, Y9, Y9
-	VPXOR             Y8, Y9, Y9
-	VPXOR             296(SP), Y8, Y2
-	VPSHUFB           Y7, Y8, Y8
-	VPXOR             Y8, Y2, Y2
-	VPSLLD            $0x02, Y9, Y10
-	VPSRLD            $0x1e, Y9, Y9
-	VPOR              Y9, Y10, Y10
+	VGF2P8AFFINEQB    $0x3e, Y3, Y10, Y10
+	VGF2P8AFFINEINVQB $0x4f, Y4, Y10, Y11
+	VGF2P8AFFINEINVQB $0x9f, Y5, Y10, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y6, Y10, Y10
+	VPSHUFB           Y7, Y11, Y12
+	VPSHUFB           Y8, Y11, Y11
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             296(SP), Y2, Y2
+	VPXOR             Y12, Y11, Y11
 	VPXOR             Y10, Y2, Y2
-	VPBROADCASTD      8(R9), Y8
-	VPXOR             104(SP), Y8, Y8
-	VPXOR             8(SP), Y8, Y8
-	VPXOR             Y0, Y8, Y8
+	VPXOR             Y11, Y2, Y2
+	VPBROADCASTD      8(R9), Y10
+	VPXOR             104(SP), Y10, Y10
+	VPXOR             8(SP), Y10, Y10
+	VPXOR             Y0, Y10, Y10
 	VMOVDQU           Y0, 40(SP)
-	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
-	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
-	VPSHUFB           Y5, Y8, Y9
-	VPSHUFB           Y6, Y8, Y10
-	VPXOR             Y10, Y9, Y9
-	VPXOR             Y8, Y9, Y9
-	VPXOR             72(SP), Y8, Y0
-	VPSHUFB           Y7, Y8, Y8
-	VPXOR             Y8, Y0, Y0
-	VPSLLD            $0x02, Y9, Y10
-	VPSRLD            $0x1e, Y9, Y9
-	VPOR              Y9, Y10, Y10
+	VGF2P8AFFINEQB    $0x3e, Y3, Y10, Y10
+	VGF2P8AFFINEINVQB $0x4f, Y4, Y10, Y11
+	VGF2P8AFFINEINVQB $0x9f, Y5, Y10, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y6, Y10, Y10
+	VPSHUFB           Y7, Y11, Y12
+	VPSHUFB           Y8, Y11, Y11
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             72(SP), Y0, Y0
+	VPXOR             Y12, Y11, Y11
 	VPXOR             Y10, Y0, Y0
-	VPBROADCASTD      8(R9), Y8
-	VPXOR             232(SP), Y8, Y8
-	VPXOR             136(SP), Y8, Y8
-	VPXOR             Y1, Y8, Y8
+	VPXOR             Y11, Y0, Y0
+	VPBROADCASTD      8(R9), Y10
+	VPXOR             232(SP), Y10, Y10
+	VPXOR             136(SP), Y10, Y10
+	VPXOR             Y1, Y10, Y10
 	VMOVDQU           Y1, 168(SP)
-	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
-	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
-	VPSHUFB           Y5, Y8, Y9
-	VPSHUFB           Y6, Y8, Y10
-	VPXOR             Y10, Y9, Y9
-	VPXOR             Y8, Y9, Y9
-	VPXOR             200(SP), Y8, Y1
-	VPSHUFB           Y7, Y8, Y8
-	VPXOR             Y8, Y1, Y1
-	VPSLLD            $0x02, Y9, Y10
-	VPSRLD            $0x1e, Y9, Y9
-	VPOR              Y9, Y10, Y10
+	VGF2P8AFFINEQB    $0x3e, Y3, Y10, Y10
+	VGF2P8AFFINEINVQB $0x4f, Y4, Y10, Y11
+	VGF2P8AFFINEINVQB $0x9f, Y5, Y10, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y6, Y10, Y10
+	VPSHUFB           Y7, Y11, Y12
+	VPSHUFB           Y8, Y11, Y11
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             200(SP), Y1, Y1
+	VPXOR             Y12, Y11, Y11
 	VPXOR             Y10, Y1, Y1
-	VPBROADCASTD      8(R9), Y8
-	VPXOR             360(SP), Y8, Y8
-	VPXOR             264(SP), Y8, Y8
-	VPXOR             Y2, Y8, Y8
+	VPXOR             Y11, Y1, Y1
+	VPBROADCASTD      8(R9), Y10
+	VPXOR             360(SP), Y10, Y10
+	VPXOR             264(SP), Y10, Y10
+	VPXOR             Y2, Y10, Y10
 	VMOVDQU           Y2, 296(SP)
-	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
-	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
-	VPSHUFB           Y5, Y8, Y9
-	VPSHUFB           Y6, Y8, Y10
-	VPXOR             Y10, Y9, Y9
-	VPXOR             Y8, Y9, Y9
-	VPXOR             328(SP), Y8, Y2
-	VPSHUFB           Y7, Y8, Y8
-	VPXOR             Y8, Y2, Y2
-	VPSLLD            $0x02, Y9, Y10
-	VPSRLD            $0x1e, Y9, Y9
-	VPOR              Y9, Y10, Y10
+	VGF2P8AFFINEQB    $0x3e, Y3, Y10, Y10
+	VGF2P8AFFINEINVQB $0x4f, Y4, Y10, Y11
+	VGF2P8AFFINEINVQB $0x9f, Y5, Y10, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y6, Y10, Y10
+	VPSHUFB           Y7, Y11, Y12
+	VPSHUFB           Y8, Y11, Y11
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             328(SP), Y2, Y2
+	VPXOR             Y12, Y11, Y11
 	VPXOR             Y10, Y2, Y2
-	VPBROADCASTD      12(R9), Y8
-	VPXOR             8(SP), Y8, Y8
-	VPXOR             40(SP), Y8, Y8
-	VPXOR             Y0, Y8, Y8
+	VPXOR             Y11, Y2, Y2
+	VPBROADCASTD      12(R9), Y10
+	VPXOR             8(SP), Y10, Y10
+	VPXOR             40(SP), Y10, Y10
+	VPXOR             Y0, Y10, Y10
 	VMOVDQU           Y0, 72(SP)
-	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
-	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
-	VPSHUFB           Y5, Y8, Y9
-	VPSHUFB           Y6, Y8, Y10
-	VPXOR             Y10, Y9, Y9
-	VPXOR             Y8, Y9, Y9
-	VPXOR             104(SP), Y8, Y0
-	VPSHUFB           Y7, Y8, Y8
-	VPXOR             Y8, Y0, Y0
-	VPSLLD            $0x02, Y9, Y10
-	VPSRLD            $0x1e, Y9, Y9
-	VPOR              Y9, Y10, Y10
+	VGF2P8AFFINEQB    $0x3e, Y3, Y10, Y10
+	VGF2P8AFFINEINVQB $0x4f, Y4, Y10, Y11
+	VGF2P8AFFINEINVQB $0x9f, Y5, Y10, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y6, Y10, Y10
+	VPSHUFB           Y7, Y11, Y12
+	VPSHUFB           Y8, Y11, Y11
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             104(SP), Y0, Y0
+	VPXOR             Y12, Y11, Y11
 	VPXOR             Y10, Y0, Y0
-	VPBROADCASTD      12(R9), Y8
-	VPXOR             136(SP), Y8, Y8
-	VPXOR             168(SP), Y8, Y8
-	VPXOR             Y1, Y8, Y8
+	VPXOR             Y11, Y0, Y0
+	VPBROADCASTD      12(R9), Y10
+	VPXOR             136(SP), Y10, Y10
+	VPXOR             168(SP), Y10, Y10
+	VPXOR             Y1, Y10, Y10
 	VMOVDQU           Y1, 200(SP)
-	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
-	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
-	VPSHUFB           Y5, Y8, Y9
-	VPSHUFB           Y6, Y8, Y10
-	VPXOR             Y10, Y9, Y9
-	VPXOR             Y8, Y9, Y9
-	VPXOR             232(SP), Y8, Y1
-	VPSHUFB           Y7, Y8, Y8
-	VPXOR             Y8, Y1, Y1
-	VPSLLD            $0x02, Y9, Y10
-	VPSRLD            $0x1e, Y9, Y9
-	VPOR              Y9, Y10, Y10
+	VGF2P8AFFINEQB    $0x3e, Y3, Y10, Y10
+	VGF2P8AFFINEINVQB $0x4f, Y4, Y10, Y11
+	VGF2P8AFFINEINVQB $0x9f, Y5, Y10, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y6, Y10, Y10
+	VPSHUFB           Y7, Y11, Y12
+	VPSHUFB           Y8, Y11, Y11
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             232(SP), Y1, Y1
+	VPXOR             Y12, Y11, Y11
 	VPXOR             Y10, Y1, Y1
-	VPBROADCASTD      12(R9), Y8
-	VPXOR             264(SP), Y8, Y8
-	VPXOR             296(SP), Y8, Y8
-	VPXOR             Y2, Y8, Y8
+	VPXOR             Y11, Y1, Y1
+	VPBROADCASTD      12(R9), Y10
+	VPXOR             264(SP), Y10, Y10
+	VPXOR             296(SP), Y10, Y10
+	VPXOR             Y2, Y10, Y10
 	VMOVDQU           Y2, 328(SP)
-	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
-	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
-	VPSHUFB           Y5, Y8, Y9
-	VPSHUFB           Y6, Y8, Y10
-	VPXOR             Y10, Y9, Y9
-	VPXOR             Y8, Y9, Y9
-	VPXOR             360(SP), Y8, Y2
-	VPSHUFB           Y7, Y8, Y8
-	VPXOR             Y8, Y2, Y2
-	VPSLLD            $0x02, Y9, Y10
-	VPSRLD            $0x1e, Y9, Y9
-	VPOR              Y9, Y10, Y10
+	VGF2P8AFFINEQB    $0x3e, Y3, Y10, Y10
+	VGF2P8AFFINEINVQB $0x4f, Y4, Y10, Y11
+	VGF2P8AFFINEINVQB $0x9f, Y5, Y10, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y6, Y10, Y10
+	VPSHUFB           Y7, Y11, Y12
+	VPSHUFB           Y8, Y11, Y11
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             360(SP), Y2, Y2
+	VPXOR             Y12, Y11, Y11
 	VPXOR             Y10, Y2, Y2
+	VPXOR             Y11, Y2, Y2
 	ADDQ              $0x10, R9
 	DECQ              R10
 	JNZ               rounds4
@@ -9458,302 +9410,272 @@ first_4:
 	ADDQ         $0x08, R8
 	VMOVDQU      Y5, 456(SP)
 	VPBROADCASTQ sboxPre<>+0(SB), Y4
-	VPBROADCASTQ sboxPost<>+0(SB), Y5
-	VMOVDQU      aesniRotl8<>+0(SB), Y6
-	VMOVDQU      aesniRotl16<>+0(SB), Y7
-	VMOVDQU      aesniRotl24<>+0(SB), Y8
+	VMOVDQU      gfniYMMPostQ<>+0(SB), Y5
+	VMOVDQU      gfniYMMPostP<>+0(SB), Y6
+	VMOVDQU      gfniYMMPostR<>+0(SB), Y7
+	VMOVDQU      aesniRotl8<>+0(SB), Y8
+	VMOVDQU      aesniRotl16<>+0(SB), Y9
+	VMOVDQU      aesniRotl24<>+0(SB), Y10
 	MOVQ         AX, R9
 	MOVQ         $0x00000008, R10
 
 rounds5:
-	VPBROADCASTD      (R9), Y9
-	VPXOR             40(SP), Y9, Y9
-	VPXOR             72(SP), Y9, Y9
-	VPXOR             Y0, Y9, Y9
+	VPBROADCASTD      (R9), Y11
+	VPXOR             40(SP), Y11, Y11
+	VPXOR             72(SP), Y11, Y11
+	VPXOR             Y0, Y11, Y11
 	VMOVDQU           Y0, 104(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             8(SP), Y9, Y0
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y0, Y0
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             8(SP), Y0, Y0
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y0, Y0
-	VPBROADCASTD      (R9), Y9
-	VPXOR             168(SP), Y9, Y9
-	VPXOR             200(SP), Y9, Y9
-	VPXOR             Y1, Y9, Y9
+	VPXOR             Y12, Y0, Y0
+	VPBROADCASTD      (R9), Y11
+	VPXOR             168(SP), Y11, Y11
+	VPXOR             200(SP), Y11, Y11
+	VPXOR             Y1, Y11, Y11
 	VMOVDQU           Y1, 232(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             136(SP), Y9, Y1
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y1, Y1
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             136(SP), Y1, Y1
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y1, Y1
-	VPBROADCASTD      (R9), Y9
-	VPXOR             296(SP), Y9, Y9
-	VPXOR             328(SP), Y9, Y9
-	VPXOR             Y2, Y9, Y9
+	VPXOR             Y12, Y1, Y1
+	VPBROADCASTD      (R9), Y11
+	VPXOR             296(SP), Y11, Y11
+	VPXOR             328(SP), Y11, Y11
+	VPXOR             Y2, Y11, Y11
 	VMOVDQU           Y2, 360(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             264(SP), Y9, Y2
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y2, Y2
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             264(SP), Y2, Y2
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y2, Y2
-	VPBROADCASTD      (R9), Y9
-	VPXOR             424(SP), Y9, Y9
-	VPXOR             456(SP), Y9, Y9
-	VPXOR             Y3, Y9, Y9
+	VPXOR             Y12, Y2, Y2
+	VPBROADCASTD      (R9), Y11
+	VPXOR             424(SP), Y11, Y11
+	VPXOR             456(SP), Y11, Y11
+	VPXOR             Y3, Y11, Y11
 	VMOVDQU           Y3, 488(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             392(SP), Y9, Y3
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y3, Y3
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             392(SP), Y3, Y3
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y3, Y3
-	VPBROADCASTD      4(R9), Y9
-	VPXOR             72(SP), Y9, Y9
-	VPXOR             104(SP), Y9, Y9
-	VPXOR             Y0, Y9, Y9
+	VPXOR             Y12, Y3, Y3
+	VPBROADCASTD      4(R9), Y11
+	VPXOR             72(SP), Y11, Y11
+	VPXOR             104(SP), Y11, Y11
+	VPXOR             Y0, Y11, Y11
 	VMOVDQU           Y0, 8(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             40(SP), Y9, Y0
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y0, Y0
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             40(SP), Y0, Y0
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y0, Y0
-	VPBROADCASTD      4(R9), Y9
-	VPXOR             200(SP), Y9, Y9
-	VPXOR             232(SP), Y9, Y9
-	VPXOR             Y1, Y9, Y9
+	VPXOR             Y12, Y0, Y0
+	VPBROADCASTD      4(R9), Y11
+	VPXOR             200(SP), Y11, Y11
+	VPXOR             232(SP), Y11, Y11
+	VPXOR             Y1, Y11, Y11
 	VMOVDQU           Y1, 136(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             168(SP), Y9, Y1
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y1, Y1
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             168(SP), Y1, Y1
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y1, Y1
-	VPBROADCASTD      4(R9), Y9
-	VPXOR             328(SP), Y9, Y9
-	VPXOR             360(SP), Y9, Y9
-	VPXOR             Y2, Y9, Y9
+	VPXOR             Y12, Y1, Y1
+	VPBROADCASTD      4(R9), Y11
+	VPXOR             328(SP), Y11, Y11
+	VPXOR             360(SP), Y11, Y11
+	VPXOR             Y2, Y11, Y11
 	VMOVDQU           Y2, 264(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             296(SP), Y9, Y2
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y2, Y2
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             296(SP), Y2, Y2
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y2, Y2
-	VPBROADCASTD      4(R9), Y9
-	VPXOR             456(SP), Y9, Y9
-	VPXOR             488(SP), Y9, Y9
-	VPXOR             Y3, Y9, Y9
+	VPXOR             Y12, Y2, Y2
+	VPBROADCASTD      4(R9), Y11
+	VPXOR             456(SP), Y11, Y11
+	VPXOR             488(SP), Y11, Y11
+	VPXOR             Y3, Y11, Y11
 	VMOVDQU           Y3, 392(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             424(SP), Y9, Y3
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y3, Y3
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             424(SP), Y3, Y3
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y3, Y3
-	VPBROADCASTD      8(R9), Y9
-	VPXOR             104(SP), Y9, Y9
-	VPXOR             8(SP), Y9, Y9
-	VPXOR             Y0, Y9, Y9
+	VPXOR             Y12, Y3, Y3
+	VPBROADCASTD      8(R9), Y11
+	VPXOR             104(SP), Y11, Y11
+	VPXOR             8(SP), Y11, Y11
+	VPXOR             Y0, Y11, Y11
 	VMOVDQU           Y0, 40(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             72(SP), Y9, Y0
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y0, Y0
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             72(SP), Y0, Y0
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y0, Y0
-	VPBROADCASTD      8(R9), Y9
-	VPXOR             232(SP), Y9, Y9
-	VPXOR             136(SP), Y9, Y9
-	VPXOR             Y1, Y9, Y9
+	VPXOR             Y12, Y0, Y0
+	VPBROADCASTD      8(R9), Y11
+	VPXOR             232(SP), Y11, Y11
+	VPXOR             136(SP), Y11, Y11
+	VPXOR             Y1, Y11, Y11
 	VMOVDQU           Y1, 168(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             200(SP), Y9, Y1
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y1, Y1
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             200(SP), Y1, Y1
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y1, Y1
-	VPBROADCASTD      8(R9), Y9
-	VPXOR             360(SP), Y9, Y9
-	VPXOR             264(SP), Y9, Y9
-	VPXOR             Y2, Y9, Y9
+	VPXOR             Y12, Y1, Y1
+	VPBROADCASTD      8(R9), Y11
+	VPXOR             360(SP), Y11, Y11
+	VPXOR             264(SP), Y11, Y11
+	VPXOR             Y2, Y11, Y11
 	VMOVDQU           Y2, 296(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             328(SP), Y9, Y2
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y2, Y2
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             328(SP), Y2, Y2
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y2, Y2
-	VPBROADCASTD      8(R9), Y9
-	VPXOR             488(SP), Y9, Y9
-	VPXOR             392(SP), Y9, Y9
-	VPXOR             Y3, Y9, Y9
+	VPXOR             Y12, Y2, Y2
+	VPBROADCASTD      8(R9), Y11
+	VPXOR             488(SP), Y11, Y11
+	VPXOR             392(SP), Y11, Y11
+	VPXOR             Y3, Y11, Y11
 	VMOVDQU           Y3, 424(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             456(SP), Y9, Y3
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y3, Y3
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             456(SP), Y3, Y3
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y3, Y3
-	VPBROADCASTD      12(R9), Y9
-	VPXOR             8(SP), Y9, Y9
-	VPXOR             40(SP), Y9, Y9
-	VPXOR             Y0, Y9, Y9
+	VPXOR             Y12, Y3, Y3
+	VPBROADCASTD      12(R9), Y11
+	VPXOR             8(SP), Y11, Y11
+	VPXOR             40(SP), Y11, Y11
+	VPXOR             Y0, Y11, Y11
 	VMOVDQU           Y0, 72(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             104(SP), Y9, Y0
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y0, Y0
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             104(SP), Y0, Y0
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y0, Y0
-	VPBROADCASTD      12(R9), Y9
-	VPXOR             136(SP), Y9, Y9
-	VPXOR             168(SP), Y9, Y9
-	VPXOR             Y1, Y9, Y9
+	VPXOR             Y12, Y0, Y0
+	VPBROADCASTD      12(R9), Y11
+	VPXOR             136(SP), Y11, Y11
+	VPXOR             168(SP), Y11, Y11
+	VPXOR             Y1, Y11, Y11
 	VMOVDQU           Y1, 200(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             232(SP), Y9, Y1
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y1, Y1
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             232(SP), Y1, Y1
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y1, Y1
-	VPBROADCASTD      12(R9), Y9
-	VPXOR             264(SP), Y9, Y9
-	VPXOR             296(SP), Y9, Y9
-	VPXOR             Y2, Y9, Y9
+	VPXOR             Y12, Y1, Y1
+	VPBROADCASTD      12(R9), Y11
+	VPXOR             264(SP), Y11, Y11
+	VPXOR             296(SP), Y11, Y11
+	VPXOR             Y2, Y11, Y11
 	VMOVDQU           Y2, 328(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             360(SP), Y9, Y2
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y2, Y2
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             360(SP), Y2, Y2
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y2, Y2
-	VPBROADCASTD      12(R9), Y9
-	VPXOR             392(SP), Y9, Y9
-	VPXOR             424(SP), Y9, Y9
-	VPXOR             Y3, Y9, Y9
+	VPXOR             Y12, Y2, Y2
+	VPBROADCASTD      12(R9), Y11
+	VPXOR             392(SP), Y11, Y11
+	VPXOR             424(SP), Y11, Y11
+	VPXOR             Y3, Y11, Y11
 	VMOVDQU           Y3, 456(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             488(SP), Y9, Y3
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y3, Y3
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             488(SP), Y3, Y3
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y3, Y3
+	VPXOR             Y12, Y3, Y3
 	ADDQ              $0x10, R9
 	DECQ              R10
 	JNZ               rounds5
@@ -9945,374 +9867,336 @@ first_5:
 	ADDQ         $0x08, R8
 	VMOVDQU      Y6, 584(SP)
 	VPBROADCASTQ sboxPre<>+0(SB), Y5
-	VPBROADCASTQ sboxPost<>+0(SB), Y6
-	VMOVDQU      aesniRotl8<>+0(SB), Y7
-	VMOVDQU      aesniRotl16<>+0(SB), Y8
-	VMOVDQU      aesniRotl24<>+0(SB), Y9
+	VMOVDQU      gfniYMMPostQ<>+0(SB), Y6
+	VMOVDQU      gfniYMMPostP<>+0(SB), Y7
+	VMOVDQU      gfniYMMPostR<>+0(SB), Y8
+	VMOVDQU      aesniRotl8<>+0(SB), Y9
+	VMOVDQU      aesniRotl16<>+0(SB), Y10
+	VMOVDQU      aesniRotl24<>+0(SB), Y11
 	MOVQ         AX, R9
 	MOVQ         $0x00000008, R10
 
 rounds6:
-	VPBROADCASTD      (R9), Y10
-	VPXOR             40(SP), Y10, Y10
-	VPXOR             72(SP), Y10, Y10
-	VPXOR             Y0, Y10, Y10
+	VPBROADCASTD      (R9), Y12
+	VPXOR             40(SP), Y12, Y12
+	VPXOR             72(SP), Y12, Y12
+	VPXOR             Y0, Y12, Y12
 	VMOVDQU           Y0, 104(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             8(SP), Y10, Y0
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y0, Y0
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             8(SP), Y0, Y0
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y0, Y0
-	VPBROADCASTD      (R9), Y10
-	VPXOR             168(SP), Y10, Y10
-	VPXOR             200(SP), Y10, Y10
-	VPXOR             Y1, Y10, Y10
+	VPXOR             Y13, Y0, Y0
+	VPBROADCASTD      (R9), Y12
+	VPXOR             168(SP), Y12, Y12
+	VPXOR             200(SP), Y12, Y12
+	VPXOR             Y1, Y12, Y12
 	VMOVDQU           Y1, 232(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             136(SP), Y10, Y1
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y1, Y1
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             136(SP), Y1, Y1
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y1, Y1
-	VPBROADCASTD      (R9), Y10
-	VPXOR             296(SP), Y10, Y10
-	VPXOR             328(SP), Y10, Y10
-	VPXOR             Y2, Y10, Y10
+	VPXOR             Y13, Y1, Y1
+	VPBROADCASTD      (R9), Y12
+	VPXOR             296(SP), Y12, Y12
+	VPXOR             328(SP), Y12, Y12
+	VPXOR             Y2, Y12, Y12
 	VMOVDQU           Y2, 360(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             264(SP), Y10, Y2
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y2, Y2
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             264(SP), Y2, Y2
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y2, Y2
-	VPBROADCASTD      (R9), Y10
-	VPXOR             424(SP), Y10, Y10
-	VPXOR             456(SP), Y10, Y10
-	VPXOR             Y3, Y10, Y10
+	VPXOR             Y13, Y2, Y2
+	VPBROADCASTD      (R9), Y12
+	VPXOR             424(SP), Y12, Y12
+	VPXOR             456(SP), Y12, Y12
+	VPXOR             Y3, Y12, Y12
 	VMOVDQU           Y3, 488(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             392(SP), Y10, Y3
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y3, Y3
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             392(SP), Y3, Y3
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y3, Y3
-	VPBROADCASTD      (R9), Y10
-	VPXOR             552(SP), Y10, Y10
-	VPXOR             584(SP), Y10, Y10
-	VPXOR             Y4, Y10, Y10
+	VPXOR             Y13, Y3, Y3
+	VPBROADCASTD      (R9), Y12
+	VPXOR             552(SP), Y12, Y12
+	VPXOR             584(SP), Y12, Y12
+	VPXOR             Y4, Y12, Y12
 	VMOVDQU           Y4, 616(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             520(SP), Y10, Y4
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y4, Y4
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             520(SP), Y4, Y4
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y4, Y4
-	VPBROADCASTD      4(R9), Y10
-	VPXOR             72(SP), Y10, Y10
-	VPXOR             104(SP), Y10, Y10
-	VPXOR             Y0, Y10, Y10
+	VPXOR             Y13, Y4, Y4
+	VPBROADCASTD      4(R9), Y12
+	VPXOR             72(SP), Y12, Y12
+	VPXOR             104(SP), Y12, Y12
+	VPXOR             Y0, Y12, Y12
 	VMOVDQU           Y0, 8(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             40(SP), Y10, Y0
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y0, Y0
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             40(SP), Y0, Y0
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y0, Y0
-	VPBROADCASTD      4(R9), Y10
-	VPXOR             200(SP), Y10, Y10
-	VPXOR             232(SP), Y10, Y10
-	VPXOR             Y1, Y10, Y10
+	VPXOR             Y13, Y0, Y0
+	VPBROADCASTD      4(R9), Y12
+	VPXOR             200(SP), Y12, Y12
+	VPXOR             232(SP), Y12, Y12
+	VPXOR             Y1, Y12, Y12
 	VMOVDQU           Y1, 136(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             168(SP), Y10, Y1
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y1, Y1
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             168(SP), Y1, Y1
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y1, Y1
-	VPBROADCASTD      4(R9), Y10
-	VPXOR             328(SP), Y10, Y10
-	VPXOR             360(SP), Y10, Y10
-	VPXOR             Y2, Y10, Y10
+	VPXOR             Y13, Y1, Y1
+	VPBROADCASTD      4(R9), Y12
+	VPXOR             328(SP), Y12, Y12
+	VPXOR             360(SP), Y12, Y12
+	VPXOR             Y2, Y12, Y12
 	VMOVDQU           Y2, 264(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             296(SP), Y10, Y2
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y2, Y2
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             296(SP), Y2, Y2
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y2, Y2
-	VPBROADCASTD      4(R9), Y10
-	VPXOR             456(SP), Y10, Y10
-	VPXOR             488(SP), Y10, Y10
-	VPXOR             Y3, Y10, Y10
+	VPXOR             Y13, Y2, Y2
+	VPBROADCASTD      4(R9), Y12
+	VPXOR             456(SP), Y12, Y12
+	VPXOR             488(SP), Y12, Y12
+	VPXOR             Y3, Y12, Y12
 	VMOVDQU           Y3, 392(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             424(SP), Y10, Y3
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y3, Y3
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             424(SP), Y3, Y3
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y3, Y3
-	VPBROADCASTD      4(R9), Y10
-	VPXOR             584(SP), Y10, Y10
-	VPXOR             616(SP), Y10, Y10
-	VPXOR             Y4, Y10, Y10
+	VPXOR             Y13, Y3, Y3
+	VPBROADCASTD      4(R9), Y12
+	VPXOR             584(SP), Y12, Y12
+	VPXOR             616(SP), Y12, Y12
+	VPXOR             Y4, Y12, Y12
 	VMOVDQU           Y4, 520(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             552(SP), Y10, Y4
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y4, Y4
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             552(SP), Y4, Y4
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y4, Y4
-	VPBROADCASTD      8(R9), Y10
-	VPXOR             104(SP), Y10, Y10
-	VPXOR             8(SP), Y10, Y10
-	VPXOR             Y0, Y10, Y10
+	VPXOR             Y13, Y4, Y4
+	VPBROADCASTD      8(R9), Y12
+	VPXOR             104(SP), Y12, Y12
+	VPXOR             8(SP), Y12, Y12
+	VPXOR             Y0, Y12, Y12
 	VMOVDQU           Y0, 40(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             72(SP), Y10, Y0
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y0, Y0
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             72(SP), Y0, Y0
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y0, Y0
-	VPBROADCASTD      8(R9), Y10
-	VPXOR             232(SP), Y10, Y10
-	VPXOR             136(SP), Y10, Y10
-	VPXOR             Y1, Y10, Y10
+	VPXOR             Y13, Y0, Y0
+	VPBROADCASTD      8(R9), Y12
+	VPXOR             232(SP), Y12, Y12
+	VPXOR             136(SP), Y12, Y12
+	VPXOR             Y1, Y12, Y12
 	VMOVDQU           Y1, 168(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             200(SP), Y10, Y1
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y1, Y1
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             200(SP), Y1, Y1
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y1, Y1
-	VPBROADCASTD      8(R9), Y10
-	VPXOR             360(SP), Y10, Y10
-	VPXOR             264(SP), Y10, Y10
-	VPXOR             Y2, Y10, Y10
+	VPXOR             Y13, Y1, Y1
+	VPBROADCASTD      8(R9), Y12
+	VPXOR             360(SP), Y12, Y12
+	VPXOR             264(SP), Y12, Y12
+	VPXOR             Y2, Y12, Y12
 	VMOVDQU           Y2, 296(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             328(SP), Y10, Y2
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y2, Y2
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             328(SP), Y2, Y2
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y2, Y2
-	VPBROADCASTD      8(R9), Y10
-	VPXOR             488(SP), Y10, Y10
-	VPXOR             392(SP), Y10, Y10
-	VPXOR             Y3, Y10, Y10
+	VPXOR             Y13, Y2, Y2
+	VPBROADCASTD      8(R9), Y12
+	VPXOR             488(SP), Y12, Y12
+	VPXOR             392(SP), Y12, Y12
+	VPXOR             Y3, Y12, Y12
 	VMOVDQU           Y3, 424(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             456(SP), Y10, Y3
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y3, Y3
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             456(SP), Y3, Y3
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y3, Y3
-	VPBROADCASTD      8(R9), Y10
-	VPXOR             616(SP), Y10, Y10
-	VPXOR             520(SP), Y10, Y10
-	VPXOR             Y4, Y10, Y10
+	VPXOR             Y13, Y3, Y3
+	VPBROADCASTD      8(R9), Y12
+	VPXOR             616(SP), Y12, Y12
+	VPXOR             520(SP), Y12, Y12
+	VPXOR             Y4, Y12, Y12
 	VMOVDQU           Y4, 552(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             584(SP), Y10, Y4
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y4, Y4
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             584(SP), Y4, Y4
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y4, Y4
-	VPBROADCASTD      12(R9), Y10
-	VPXOR             8(SP), Y10, Y10
-	VPXOR             40(SP), Y10, Y10
-	VPXOR             Y0, Y10, Y10
+	VPXOR             Y13, Y4, Y4
+	VPBROADCASTD      12(R9), Y12
+	VPXOR             8(SP), Y12, Y12
+	VPXOR             40(SP), Y12, Y12
+	VPXOR             Y0, Y12, Y12
 	VMOVDQU           Y0, 72(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             104(SP), Y10, Y0
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y0, Y0
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             104(SP), Y0, Y0
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y0, Y0
-	VPBROADCASTD      12(R9), Y10
-	VPXOR             136(SP), Y10, Y10
-	VPXOR             168(SP), Y10, Y10
-	VPXOR             Y1, Y10, Y10
+	VPXOR             Y13, Y0, Y0
+	VPBROADCASTD      12(R9), Y12
+	VPXOR             136(SP), Y12, Y12
+	VPXOR             168(SP), Y12, Y12
+	VPXOR             Y1, Y12, Y12
 	VMOVDQU           Y1, 200(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             232(SP), Y10, Y1
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y1, Y1
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             232(SP), Y1, Y1
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y1, Y1
-	VPBROADCASTD      12(R9), Y10
-	VPXOR             264(SP), Y10, Y10
-	VPXOR             296(SP), Y10, Y10
-	VPXOR             Y2, Y10, Y10
+	VPXOR             Y13, Y1, Y1
+	VPBROADCASTD      12(R9), Y12
+	VPXOR             264(SP), Y12, Y12
+	VPXOR             296(SP), Y12, Y12
+	VPXOR             Y2, Y12, Y12
 	VMOVDQU           Y2, 328(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             360(SP), Y10, Y2
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y2, Y2
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             360(SP), Y2, Y2
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y2, Y2
-	VPBROADCASTD      12(R9), Y10
-	VPXOR             392(SP), Y10, Y10
-	VPXOR             424(SP), Y10, Y10
-	VPXOR             Y3, Y10, Y10
+	VPXOR             Y13, Y2, Y2
+	VPBROADCASTD      12(R9), Y12
+	VPXOR             392(SP), Y12, Y12
+	VPXOR             424(SP), Y12, Y12
+	VPXOR             Y3, Y12, Y12
 	VMOVDQU           Y3, 456(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             488(SP), Y10, Y3
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y3, Y3
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             488(SP), Y3, Y3
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y3, Y3
-	VPBROADCASTD      12(R9), Y10
-	VPXOR             520(SP), Y10, Y10
-	VPXOR             552(SP), Y10, Y10
-	VPXOR             Y4, Y10, Y10
+	VPXOR             Y13, Y3, Y3
+	VPBROADCASTD      12(R9), Y12
+	VPXOR             520(SP), Y12, Y12
+	VPXOR             552(SP), Y12, Y12
+	VPXOR             Y4, Y12, Y12
 	VMOVDQU           Y4, 584(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             616(SP), Y10, Y4
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y4, Y4
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             616(SP), Y4, Y4
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y4, Y4
+	VPXOR             Y13, Y4, Y4
 	ADDQ              $0x10, R9
 	DECQ              R10
 	JNZ               rounds6
@@ -10535,446 +10419,400 @@ first_6:
 	ADDQ         $0x08, R8
 	VMOVDQU      Y7, 712(SP)
 	VPBROADCASTQ sboxPre<>+0(SB), Y6
-	VPBROADCASTQ sboxPost<>+0(SB), Y7
-	VMOVDQU      aesniRotl8<>+0(SB), Y8
-	VMOVDQU      aesniRotl16<>+0(SB), Y9
-	VMOVDQU      aesniRotl24<>+0(SB), Y10
+	VMOVDQU      gfniYMMPostQ<>+0(SB), Y7
+	VMOVDQU      gfniYMMPostP<>+0(SB), Y8
+	VMOVDQU      gfniYMMPostR<>+0(SB), Y9
+	VMOVDQU      aesniRotl8<>+0(SB), Y10
+	VMOVDQU      aesniRotl16<>+0(SB), Y11
+	VMOVDQU      aesniRotl24<>+0(SB), Y12
 	MOVQ         AX, R9
 	MOVQ         $0x00000008, R10
 
 rounds7:
-	VPBROADCASTD      (R9), Y11
-	VPXOR             40(SP), Y11, Y11
-	VPXOR             72(SP), Y11, Y11
-	VPXOR             Y0, Y11, Y11
+	VPBROADCASTD      (R9), Y13
+	VPXOR             40(SP), Y13, Y13
+	VPXOR             72(SP), Y13, Y13
+	VPXOR             Y0, Y13, Y13
 	VMOVDQU           Y0, 104(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             8(SP), Y11, Y0
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y0, Y0
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             8(SP), Y0, Y0
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y0, Y0
-	VPBROADCASTD      (R9), Y11
-	VPXOR             168(SP), Y11, Y11
-	VPXOR             200(SP), Y11, Y11
-	VPXOR             Y1, Y11, Y11
+	VPXOR             Y14, Y0, Y0
+	VPBROADCASTD      (R9), Y13
+	VPXOR             168(SP), Y13, Y13
+	VPXOR             200(SP), Y13, Y13
+	VPXOR             Y1, Y13, Y13
 	VMOVDQU           Y1, 232(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             136(SP), Y11, Y1
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y1, Y1
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             136(SP), Y1, Y1
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y1, Y1
-	VPBROADCASTD      (R9), Y11
-	VPXOR             296(SP), Y11, Y11
-	VPXOR             328(SP), Y11, Y11
-	VPXOR             Y2, Y11, Y11
+	VPXOR             Y14, Y1, Y1
+	VPBROADCASTD      (R9), Y13
+	VPXOR             296(SP), Y13, Y13
+	VPXOR             328(SP), Y13, Y13
+	VPXOR             Y2, Y13, Y13
 	VMOVDQU           Y2, 360(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             264(SP), Y11, Y2
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y2, Y2
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             264(SP), Y2, Y2
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y2, Y2
-	VPBROADCASTD      (R9), Y11
-	VPXOR             424(SP), Y11, Y11
-	VPXOR             456(SP), Y11, Y11
-	VPXOR             Y3, Y11, Y11
+	VPXOR             Y14, Y2, Y2
+	VPBROADCASTD      (R9), Y13
+	VPXOR             424(SP), Y13, Y13
+	VPXOR             456(SP), Y13, Y13
+	VPXOR             Y3, Y13, Y13
 	VMOVDQU           Y3, 488(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             392(SP), Y11, Y3
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y3, Y3
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             392(SP), Y3, Y3
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y3, Y3
-	VPBROADCASTD      (R9), Y11
-	VPXOR             552(SP), Y11, Y11
-	VPXOR             584(SP), Y11, Y11
-	VPXOR             Y4, Y11, Y11
+	VPXOR             Y14, Y3, Y3
+	VPBROADCASTD      (R9), Y13
+	VPXOR             552(SP), Y13, Y13
+	VPXOR             584(SP), Y13, Y13
+	VPXOR             Y4, Y13, Y13
 	VMOVDQU           Y4, 616(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             520(SP), Y11, Y4
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y4, Y4
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             520(SP), Y4, Y4
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y4, Y4
-	VPBROADCASTD      (R9), Y11
-	VPXOR             680(SP), Y11, Y11
-	VPXOR             712(SP), Y11, Y11
-	VPXOR             Y5, Y11, Y11
+	VPXOR             Y14, Y4, Y4
+	VPBROADCASTD      (R9), Y13
+	VPXOR             680(SP), Y13, Y13
+	VPXOR             712(SP), Y13, Y13
+	VPXOR             Y5, Y13, Y13
 	VMOVDQU           Y5, 744(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             648(SP), Y11, Y5
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y5, Y5
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y5
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             648(SP), Y5, Y5
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y5, Y5
-	VPBROADCASTD      4(R9), Y11
-	VPXOR             72(SP), Y11, Y11
-	VPXOR             104(SP), Y11, Y11
-	VPXOR             Y0, Y11, Y11
+	VPXOR             Y14, Y5, Y5
+	VPBROADCASTD      4(R9), Y13
+	VPXOR             72(SP), Y13, Y13
+	VPXOR             104(SP), Y13, Y13
+	VPXOR             Y0, Y13, Y13
 	VMOVDQU           Y0, 8(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             40(SP), Y11, Y0
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y0, Y0
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             40(SP), Y0, Y0
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y0, Y0
-	VPBROADCASTD      4(R9), Y11
-	VPXOR             200(SP), Y11, Y11
-	VPXOR             232(SP), Y11, Y11
-	VPXOR             Y1, Y11, Y11
+	VPXOR             Y14, Y0, Y0
+	VPBROADCASTD      4(R9), Y13
+	VPXOR             200(SP), Y13, Y13
+	VPXOR             232(SP), Y13, Y13
+	VPXOR             Y1, Y13, Y13
 	VMOVDQU           Y1, 136(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             168(SP), Y11, Y1
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y1, Y1
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             168(SP), Y1, Y1
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y1, Y1
-	VPBROADCASTD      4(R9), Y11
-	VPXOR             328(SP), Y11, Y11
-	VPXOR             360(SP), Y11, Y11
-	VPXOR             Y2, Y11, Y11
+	VPXOR             Y14, Y1, Y1
+	VPBROADCASTD      4(R9), Y13
+	VPXOR             328(SP), Y13, Y13
+	VPXOR             360(SP), Y13, Y13
+	VPXOR             Y2, Y13, Y13
 	VMOVDQU           Y2, 264(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             296(SP), Y11, Y2
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y2, Y2
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             296(SP), Y2, Y2
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y2, Y2
-	VPBROADCASTD      4(R9), Y11
-	VPXOR             456(SP), Y11, Y11
-	VPXOR             488(SP), Y11, Y11
-	VPXOR             Y3, Y11, Y11
+	VPXOR             Y14, Y2, Y2
+	VPBROADCASTD      4(R9), Y13
+	VPXOR             456(SP), Y13, Y13
+	VPXOR             488(SP), Y13, Y13
+	VPXOR             Y3, Y13, Y13
 	VMOVDQU           Y3, 392(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             424(SP), Y11, Y3
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y3, Y3
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             424(SP), Y3, Y3
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y3, Y3
-	VPBROADCASTD      4(R9), Y11
-	VPXOR             584(SP), Y11, Y11
-	VPXOR             616(SP), Y11, Y11
-	VPXOR             Y4, Y11, Y11
+	VPXOR             Y14, Y3, Y3
+	VPBROADCASTD      4(R9), Y13
+	VPXOR             584(SP), Y13, Y13
+	VPXOR             616(SP), Y13, Y13
+	VPXOR             Y4, Y13, Y13
 	VMOVDQU           Y4, 520(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             552(SP), Y11, Y4
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y4, Y4
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             552(SP), Y4, Y4
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y4, Y4
-	VPBROADCASTD      4(R9), Y11
-	VPXOR             712(SP), Y11, Y11
-	VPXOR             744(SP), Y11, Y11
-	VPXOR             Y5, Y11, Y11
+	VPXOR             Y14, Y4, Y4
+	VPBROADCASTD      4(R9), Y13
+	VPXOR             712(SP), Y13, Y13
+	VPXOR             744(SP), Y13, Y13
+	VPXOR             Y5, Y13, Y13
 	VMOVDQU           Y5, 648(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             680(SP), Y11, Y5
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y5, Y5
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y5
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             680(SP), Y5, Y5
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y5, Y5
-	VPBROADCASTD      8(R9), Y11
-	VPXOR             104(SP), Y11, Y11
-	VPXOR             8(SP), Y11, Y11
-	VPXOR             Y0, Y11, Y11
+	VPXOR             Y14, Y5, Y5
+	VPBROADCASTD      8(R9), Y13
+	VPXOR             104(SP), Y13, Y13
+	VPXOR             8(SP), Y13, Y13
+	VPXOR             Y0, Y13, Y13
 	VMOVDQU           Y0, 40(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             72(SP), Y11, Y0
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y0, Y0
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             72(SP), Y0, Y0
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y0, Y0
-	VPBROADCASTD      8(R9), Y11
-	VPXOR             232(SP), Y11, Y11
-	VPXOR             136(SP), Y11, Y11
-	VPXOR             Y1, Y11, Y11
+	VPXOR             Y14, Y0, Y0
+	VPBROADCASTD      8(R9), Y13
+	VPXOR             232(SP), Y13, Y13
+	VPXOR             136(SP), Y13, Y13
+	VPXOR             Y1, Y13, Y13
 	VMOVDQU           Y1, 168(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             200(SP), Y11, Y1
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y1, Y1
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             200(SP), Y1, Y1
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y1, Y1
-	VPBROADCASTD      8(R9), Y11
-	VPXOR             360(SP), Y11, Y11
-	VPXOR             264(SP), Y11, Y11
-	VPXOR             Y2, Y11, Y11
+	VPXOR             Y14, Y1, Y1
+	VPBROADCASTD      8(R9), Y13
+	VPXOR             360(SP), Y13, Y13
+	VPXOR             264(SP), Y13, Y13
+	VPXOR             Y2, Y13, Y13
 	VMOVDQU           Y2, 296(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             328(SP), Y11, Y2
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y2, Y2
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             328(SP), Y2, Y2
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y2, Y2
-	VPBROADCASTD      8(R9), Y11
-	VPXOR             488(SP), Y11, Y11
-	VPXOR             392(SP), Y11, Y11
-	VPXOR             Y3, Y11, Y11
+	VPXOR             Y14, Y2, Y2
+	VPBROADCASTD      8(R9), Y13
+	VPXOR             488(SP), Y13, Y13
+	VPXOR             392(SP), Y13, Y13
+	VPXOR             Y3, Y13, Y13
 	VMOVDQU           Y3, 424(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             456(SP), Y11, Y3
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y3, Y3
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             456(SP), Y3, Y3
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y3, Y3
-	VPBROADCASTD      8(R9), Y11
-	VPXOR             616(SP), Y11, Y11
-	VPXOR             520(SP), Y11, Y11
-	VPXOR             Y4, Y11, Y11
+	VPXOR             Y14, Y3, Y3
+	VPBROADCASTD      8(R9), Y13
+	VPXOR             616(SP), Y13, Y13
+	VPXOR             520(SP), Y13, Y13
+	VPXOR             Y4, Y13, Y13
 	VMOVDQU           Y4, 552(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             584(SP), Y11, Y4
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y4, Y4
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             584(SP), Y4, Y4
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y4, Y4
-	VPBROADCASTD      8(R9), Y11
-	VPXOR             744(SP), Y11, Y11
-	VPXOR             648(SP), Y11, Y11
-	VPXOR             Y5, Y11, Y11
+	VPXOR             Y14, Y4, Y4
+	VPBROADCASTD      8(R9), Y13
+	VPXOR             744(SP), Y13, Y13
+	VPXOR             648(SP), Y13, Y13
+	VPXOR             Y5, Y13, Y13
 	VMOVDQU           Y5, 680(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             712(SP), Y11, Y5
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y5, Y5
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y5
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             712(SP), Y5, Y5
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y5, Y5
-	VPBROADCASTD      12(R9), Y11
-	VPXOR             8(SP), Y11, Y11
-	VPXOR             40(SP), Y11, Y11
-	VPXOR             Y0, Y11, Y11
+	VPXOR             Y14, Y5, Y5
+	VPBROADCASTD      12(R9), Y13
+	VPXOR             8(SP), Y13, Y13
+	VPXOR             40(SP), Y13, Y13
+	VPXOR             Y0, Y13, Y13
 	VMOVDQU           Y0, 72(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             104(SP), Y11, Y0
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y0, Y0
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             104(SP), Y0, Y0
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y0, Y0
-	VPBROADCASTD      12(R9), Y11
-	VPXOR             136(SP), Y11, Y11
-	VPXOR             168(SP), Y11, Y11
-	VPXOR             Y1, Y11, Y11
+	VPXOR             Y14, Y0, Y0
+	VPBROADCASTD      12(R9), Y13
+	VPXOR             136(SP), Y13, Y13
+	VPXOR             168(SP), Y13, Y13
+	VPXOR             Y1, Y13, Y13
 	VMOVDQU           Y1, 200(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             232(SP), Y11, Y1
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y1, Y1
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             232(SP), Y1, Y1
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y1, Y1
-	VPBROADCASTD      12(R9), Y11
-	VPXOR             264(SP), Y11, Y11
-	VPXOR             296(SP), Y11, Y11
-	VPXOR             Y2, Y11, Y11
+	VPXOR             Y14, Y1, Y1
+	VPBROADCASTD      12(R9), Y13
+	VPXOR             264(SP), Y13, Y13
+	VPXOR             296(SP), Y13, Y13
+	VPXOR             Y2, Y13, Y13
 	VMOVDQU           Y2, 328(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             360(SP), Y11, Y2
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y2, Y2
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             360(SP), Y2, Y2
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y2, Y2
-	VPBROADCASTD      12(R9), Y11
-	VPXOR             392(SP), Y11, Y11
-	VPXOR             424(SP), Y11, Y11
-	VPXOR             Y3, Y11, Y11
+	VPXOR             Y14, Y2, Y2
+	VPBROADCASTD      12(R9), Y13
+	VPXOR             392(SP), Y13, Y13
+	VPXOR             424(SP), Y13, Y13
+	VPXOR             Y3, Y13, Y13
 	VMOVDQU           Y3, 456(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             488(SP), Y11, Y3
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y3, Y3
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             488(SP), Y3, Y3
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y3, Y3
-	VPBROADCASTD      12(R9), Y11
-	VPXOR             520(SP), Y11, Y11
-	VPXOR             552(SP), Y11, Y11
-	VPXOR             Y4, Y11, Y11
+	VPXOR             Y14, Y3, Y3
+	VPBROADCASTD      12(R9), Y13
+	VPXOR             520(SP), Y13, Y13
+	VPXOR             552(SP), Y13, Y13
+	VPXOR             Y4, Y13, Y13
 	VMOVDQU           Y4, 584(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             616(SP), Y11, Y4
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y4, Y4
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             616(SP), Y4, Y4
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y4, Y4
-	VPBROADCASTD      12(R9), Y11
-	VPXOR             648(SP), Y11, Y11
-	VPXOR             680(SP), Y11, Y11
-	VPXOR             Y5, Y11, Y11
+	VPXOR             Y14, Y4, Y4
+	VPBROADCASTD      12(R9), Y13
+	VPXOR             648(SP), Y13, Y13
+	VPXOR             680(SP), Y13, Y13
+	VPXOR             Y5, Y13, Y13
 	VMOVDQU           Y5, 712(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             744(SP), Y11, Y5
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y5, Y5
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y5
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             744(SP), Y5, Y5
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y5, Y5
+	VPXOR             Y14, Y5, Y5
 	ADDQ              $0x10, R9
 	DECQ              R10
 	JNZ               rounds7
@@ -11228,517 +11066,462 @@ first_7:
 	ADDQ         $0x08, R8
 	VMOVDQU      Y8, 840(SP)
 	VPBROADCASTQ sboxPre<>+0(SB), Y7
-	VPBROADCASTQ sboxPost<>+0(SB), Y8
-	VMOVDQU      aesniRotl8<>+0(SB), Y9
-	VMOVDQU      aesniRotl16<>+0(SB), Y10
-	VMOVDQU      aesniRotl24<>+0(SB), Y11
+	VMOVDQU      gfniYMMPostQ<>+0(SB), Y8
+	VMOVDQU      gfniYMMPostP<>+0(SB), Y9
+	VMOVDQU      gfniYMMPostR<>+0(SB), Y10
+	VMOVDQU      aesniRotl8<>+0(SB), Y11
+	VMOVDQU      aesniRotl16<>+0(SB), Y12
 	MOVQ         AX, R9
 	MOVQ         $0x00000008, R10
 
 rounds8:
-	VPBROADCASTD      (R9), Y12
-	VPXOR             40(SP), Y12, Y12
-	VPXOR             72(SP), Y12, Y12
-	VPXOR             Y0, Y12, Y12
+	VPBROADCASTD      (R9), Y13
+	VPXOR             40(SP), Y13, Y13
+	VPXOR             72(SP), Y13, Y13
+	VPXOR             Y0, Y13, Y13
 	VMOVDQU           Y0, 104(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             8(SP), Y12, Y0
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y0, Y0
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             8(SP), Y0, Y0
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y0, Y0
 	VPXOR             Y14, Y0, Y0
-	VPBROADCASTD      (R9), Y12
-	VPXOR             168(SP), Y12, Y12
-	VPXOR             200(SP), Y12, Y12
-	VPXOR             Y1, Y12, Y12
+	VPBROADCASTD      (R9), Y13
+	VPXOR             168(SP), Y13, Y13
+	VPXOR             200(SP), Y13, Y13
+	VPXOR             Y1, Y13, Y13
 	VMOVDQU           Y1, 232(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             136(SP), Y12, Y1
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y1, Y1
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             136(SP), Y1, Y1
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y1, Y1
 	VPXOR             Y14, Y1, Y1
-	VPBROADCASTD      (R9), Y12
-	VPXOR             296(SP), Y12, Y12
-	VPXOR             328(SP), Y12, Y12
-	VPXOR             Y2, Y12, Y12
+	VPBROADCASTD      (R9), Y13
+	VPXOR             296(SP), Y13, Y13
+	VPXOR             328(SP), Y13, Y13
+	VPXOR             Y2, Y13, Y13
 	VMOVDQU           Y2, 360(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             264(SP), Y12, Y2
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y2, Y2
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             264(SP), Y2, Y2
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y2, Y2
 	VPXOR             Y14, Y2, Y2
-	VPBROADCASTD      (R9), Y12
-	VPXOR             424(SP), Y12, Y12
-	VPXOR             456(SP), Y12, Y12
-	VPXOR             Y3, Y12, Y12
+	VPBROADCASTD      (R9), Y13
+	VPXOR             424(SP), Y13, Y13
+	VPXOR             456(SP), Y13, Y13
+	VPXOR             Y3, Y13, Y13
 	VMOVDQU           Y3, 488(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             392(SP), Y12, Y3
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y3, Y3
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             392(SP), Y3, Y3
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y3, Y3
 	VPXOR             Y14, Y3, Y3
-	VPBROADCASTD      (R9), Y12
-	VPXOR             552(SP), Y12, Y12
-	VPXOR             584(SP), Y12, Y12
-	VPXOR             Y4, Y12, Y12
+	VPBROADCASTD      (R9), Y13
+	VPXOR             552(SP), Y13, Y13
+	VPXOR             584(SP), Y13, Y13
+	VPXOR             Y4, Y13, Y13
 	VMOVDQU           Y4, 616(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             520(SP), Y12, Y4
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y4, Y4
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             520(SP), Y4, Y4
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y4, Y4
 	VPXOR             Y14, Y4, Y4
-	VPBROADCASTD      (R9), Y12
-	VPXOR             680(SP), Y12, Y12
-	VPXOR             712(SP), Y12, Y12
-	VPXOR             Y5, Y12, Y12
+	VPBROADCASTD      (R9), Y13
+	VPXOR             680(SP), Y13, Y13
+	VPXOR             712(SP), Y13, Y13
+	VPXOR             Y5, Y13, Y13
 	VMOVDQU           Y5, 744(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             648(SP), Y12, Y5
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y5, Y5
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y5
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             648(SP), Y5, Y5
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y5, Y5
 	VPXOR             Y14, Y5, Y5
-	VPBROADCASTD      (R9), Y12
-	VPXOR             808(SP), Y12, Y12
-	VPXOR             840(SP), Y12, Y12
-	VPXOR             Y6, Y12, Y12
+	VPBROADCASTD      (R9), Y13
+	VPXOR             808(SP), Y13, Y13
+	VPXOR             840(SP), Y13, Y13
+	VPXOR             Y6, Y13, Y13
 	VMOVDQU           Y6, 872(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             776(SP), Y12, Y6
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y6, Y6
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y6
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             776(SP), Y6, Y6
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y6, Y6
 	VPXOR             Y14, Y6, Y6
-	VPBROADCASTD      4(R9), Y12
-	VPXOR             72(SP), Y12, Y12
-	VPXOR             104(SP), Y12, Y12
-	VPXOR             Y0, Y12, Y12
+	VPBROADCASTD      4(R9), Y13
+	VPXOR             72(SP), Y13, Y13
+	VPXOR             104(SP), Y13, Y13
+	VPXOR             Y0, Y13, Y13
 	VMOVDQU           Y0, 8(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             40(SP), Y12, Y0
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y0, Y0
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             40(SP), Y0, Y0
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y0, Y0
 	VPXOR             Y14, Y0, Y0
-	VPBROADCASTD      4(R9), Y12
-	VPXOR             200(SP), Y12, Y12
-	VPXOR             232(SP), Y12, Y12
-	VPXOR             Y1, Y12, Y12
+	VPBROADCASTD      4(R9), Y13
+	VPXOR             200(SP), Y13, Y13
+	VPXOR             232(SP), Y13, Y13
+	VPXOR             Y1, Y13, Y13
 	VMOVDQU           Y1, 136(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             168(SP), Y12, Y1
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y1, Y1
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             168(SP), Y1, Y1
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y1, Y1
 	VPXOR             Y14, Y1, Y1
-	VPBROADCASTD      4(R9), Y12
-	VPXOR             328(SP), Y12, Y12
-	VPXOR             360(SP), Y12, Y12
-	VPXOR             Y2, Y12, Y12
+	VPBROADCASTD      4(R9), Y13
+	VPXOR             328(SP), Y13, Y13
+	VPXOR             360(SP), Y13, Y13
+	VPXOR             Y2, Y13, Y13
 	VMOVDQU           Y2, 264(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             296(SP), Y12, Y2
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y2, Y2
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             296(SP), Y2, Y2
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y2, Y2
 	VPXOR             Y14, Y2, Y2
-	VPBROADCASTD      4(R9), Y12
-	VPXOR             456(SP), Y12, Y12
-	VPXOR             488(SP), Y12, Y12
-	VPXOR             Y3, Y12, Y12
+	VPBROADCASTD      4(R9), Y13
+	VPXOR             456(SP), Y13, Y13
+	VPXOR             488(SP), Y13, Y13
+	VPXOR             Y3, Y13, Y13
 	VMOVDQU           Y3, 392(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             424(SP), Y12, Y3
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y3, Y3
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             424(SP), Y3, Y3
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y3, Y3
 	VPXOR             Y14, Y3, Y3
-	VPBROADCASTD      4(R9), Y12
-	VPXOR             584(SP), Y12, Y12
-	VPXOR             616(SP), Y12, Y12
-	VPXOR             Y4, Y12, Y12
+	VPBROADCASTD      4(R9), Y13
+	VPXOR             584(SP), Y13, Y13
+	VPXOR             616(SP), Y13, Y13
+	VPXOR             Y4, Y13, Y13
 	VMOVDQU           Y4, 520(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             552(SP), Y12, Y4
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y4, Y4
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             552(SP), Y4, Y4
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y4, Y4
 	VPXOR             Y14, Y4, Y4
-	VPBROADCASTD      4(R9), Y12
-	VPXOR             712(SP), Y12, Y12
-	VPXOR             744(SP), Y12, Y12
-	VPXOR             Y5, Y12, Y12
+	VPBROADCASTD      4(R9), Y13
+	VPXOR             712(SP), Y13, Y13
+	VPXOR             744(SP), Y13, Y13
+	VPXOR             Y5, Y13, Y13
 	VMOVDQU           Y5, 648(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             680(SP), Y12, Y5
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y5, Y5
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y5
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             680(SP), Y5, Y5
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y5, Y5
 	VPXOR             Y14, Y5, Y5
-	VPBROADCASTD      4(R9), Y12
-	VPXOR             840(SP), Y12, Y12
-	VPXOR             872(SP), Y12, Y12
-	VPXOR             Y6, Y12, Y12
+	VPBROADCASTD      4(R9), Y13
+	VPXOR             840(SP), Y13, Y13
+	VPXOR             872(SP), Y13, Y13
+	VPXOR             Y6, Y13, Y13
 	VMOVDQU           Y6, 776(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             808(SP), Y12, Y6
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y6, Y6
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y6
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             808(SP), Y6, Y6
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y6, Y6
 	VPXOR             Y14, Y6, Y6
-	VPBROADCASTD      8(R9), Y12
-	VPXOR             104(SP), Y12, Y12
-	VPXOR             8(SP), Y12, Y12
-	VPXOR             Y0, Y12, Y12
+	VPBROADCASTD      8(R9), Y13
+	VPXOR             104(SP), Y13, Y13
+	VPXOR             8(SP), Y13, Y13
+	VPXOR             Y0, Y13, Y13
 	VMOVDQU           Y0, 40(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             72(SP), Y12, Y0
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y0, Y0
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             72(SP), Y0, Y0
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y0, Y0
 	VPXOR             Y14, Y0, Y0
-	VPBROADCASTD      8(R9), Y12
-	VPXOR             232(SP), Y12, Y12
-	VPXOR             136(SP), Y12, Y12
-	VPXOR             Y1, Y12, Y12
+	VPBROADCASTD      8(R9), Y13
+	VPXOR             232(SP), Y13, Y13
+	VPXOR             136(SP), Y13, Y13
+	VPXOR             Y1, Y13, Y13
 	VMOVDQU           Y1, 168(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             200(SP), Y12, Y1
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y1, Y1
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             200(SP), Y1, Y1
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y1, Y1
 	VPXOR             Y14, Y1, Y1
-	VPBROADCASTD      8(R9), Y12
-	VPXOR             360(SP), Y12, Y12
-	VPXOR             264(SP), Y12, Y12
-	VPXOR             Y2, Y12, Y12
+	VPBROADCASTD      8(R9), Y13
+	VPXOR             360(SP), Y13, Y13
+	VPXOR             264(SP), Y13, Y13
+	VPXOR             Y2, Y13, Y13
 	VMOVDQU           Y2, 296(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             328(SP), Y12, Y2
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y2, Y2
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             328(SP), Y2, Y2
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y2, Y2
 	VPXOR             Y14, Y2, Y2
-	VPBROADCASTD      8(R9), Y12
-	VPXOR             488(SP), Y12, Y12
-	VPXOR             392(SP), Y12, Y12
-	VPXOR             Y3, Y12, Y12
+	VPBROADCASTD      8(R9), Y13
+	VPXOR             488(SP), Y13, Y13
+	VPXOR             392(SP), Y13, Y13
+	VPXOR             Y3, Y13, Y13
 	VMOVDQU           Y3, 424(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             456(SP), Y12, Y3
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y3, Y3
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             456(SP), Y3, Y3
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y3, Y3
 	VPXOR             Y14, Y3, Y3
-	VPBROADCASTD      8(R9), Y12
-	VPXOR             616(SP), Y12, Y12
-	VPXOR             520(SP), Y12, Y12
-	VPXOR             Y4, Y12, Y12
+	VPBROADCASTD      8(R9), Y13
+	VPXOR             616(SP), Y13, Y13
+	VPXOR             520(SP), Y13, Y13
+	VPXOR             Y4, Y13, Y13
 	VMOVDQU           Y4, 552(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             584(SP), Y12, Y4
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y4, Y4
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             584(SP), Y4, Y4
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y4, Y4
 	VPXOR             Y14, Y4, Y4
-	VPBROADCASTD      8(R9), Y12
-	VPXOR             744(SP), Y12, Y12
-	VPXOR             648(SP), Y12, Y12
-	VPXOR             Y5, Y12, Y12
+	VPBROADCASTD      8(R9), Y13
+	VPXOR             744(SP), Y13, Y13
+	VPXOR             648(SP), Y13, Y13
+	VPXOR             Y5, Y13, Y13
 	VMOVDQU           Y5, 680(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             712(SP), Y12, Y5
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y5, Y5
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y5
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             712(SP), Y5, Y5
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y5, Y5
 	VPXOR             Y14, Y5, Y5
-	VPBROADCASTD      8(R9), Y12
-	VPXOR             872(SP), Y12, Y12
-	VPXOR             776(SP), Y12, Y12
-	VPXOR             Y6, Y12, Y12
+	VPBROADCASTD      8(R9), Y13
+	VPXOR             872(SP), Y13, Y13
+	VPXOR             776(SP), Y13, Y13
+	VPXOR             Y6, Y13, Y13
 	VMOVDQU           Y6, 808(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             840(SP), Y12, Y6
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y6, Y6
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y6
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             840(SP), Y6, Y6
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y6, Y6
 	VPXOR             Y14, Y6, Y6
-	VPBROADCASTD      12(R9), Y12
-	VPXOR             8(SP), Y12, Y12
-	VPXOR             40(SP), Y12, Y12
-	VPXOR             Y0, Y12, Y12
+	VPBROADCASTD      12(R9), Y13
+	VPXOR             8(SP), Y13, Y13
+	VPXOR             40(SP), Y13, Y13
+	VPXOR             Y0, Y13, Y13
 	VMOVDQU           Y0, 72(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             104(SP), Y12, Y0
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y0, Y0
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             104(SP), Y0, Y0
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y0, Y0
 	VPXOR             Y14, Y0, Y0
-	VPBROADCASTD      12(R9), Y12
-	VPXOR             136(SP), Y12, Y12
-	VPXOR             168(SP), Y12, Y12
-	VPXOR             Y1, Y12, Y12
+	VPBROADCASTD      12(R9), Y13
+	VPXOR             136(SP), Y13, Y13
+	VPXOR             168(SP), Y13, Y13
+	VPXOR             Y1, Y13, Y13
 	VMOVDQU           Y1, 200(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             232(SP), Y12, Y1
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y1, Y1
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             232(SP), Y1, Y1
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y1, Y1
 	VPXOR             Y14, Y1, Y1
-	VPBROADCASTD      12(R9), Y12
-	VPXOR             264(SP), Y12, Y12
-	VPXOR             296(SP), Y12, Y12
-	VPXOR             Y2, Y12, Y12
+	VPBROADCASTD      12(R9), Y13
+	VPXOR             264(SP), Y13, Y13
+	VPXOR             296(SP), Y13, Y13
+	VPXOR             Y2, Y13, Y13
 	VMOVDQU           Y2, 328(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             360(SP), Y12, Y2
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y2, Y2
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             360(SP), Y2, Y2
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y2, Y2
 	VPXOR             Y14, Y2, Y2
-	VPBROADCASTD      12(R9), Y12
-	VPXOR             392(SP), Y12, Y12
-	VPXOR             424(SP), Y12, Y12
-	VPXOR             Y3, Y12, Y12
+	VPBROADCASTD      12(R9), Y13
+	VPXOR             392(SP), Y13, Y13
+	VPXOR             424(SP), Y13, Y13
+	VPXOR             Y3, Y13, Y13
 	VMOVDQU           Y3, 456(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             488(SP), Y12, Y3
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y3, Y3
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             488(SP), Y3, Y3
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y3, Y3
 	VPXOR             Y14, Y3, Y3
-	VPBROADCASTD      12(R9), Y12
-	VPXOR             520(SP), Y12, Y12
-	VPXOR             552(SP), Y12, Y12
-	VPXOR             Y4, Y12, Y12
+	VPBROADCASTD      12(R9), Y13
+	VPXOR             520(SP), Y13, Y13
+	VPXOR             552(SP), Y13, Y13
+	VPXOR             Y4, Y13, Y13
 	VMOVDQU           Y4, 584(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             616(SP), Y12, Y4
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y4, Y4
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             616(SP), Y4, Y4
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y4, Y4
 	VPXOR             Y14, Y4, Y4
-	VPBROADCASTD      12(R9), Y12
-	VPXOR             648(SP), Y12, Y12
-	VPXOR             680(SP), Y12, Y12
-	VPXOR             Y5, Y12, Y12
+	VPBROADCASTD      12(R9), Y13
+	VPXOR             648(SP), Y13, Y13
+	VPXOR             680(SP), Y13, Y13
+	VPXOR             Y5, Y13, Y13
 	VMOVDQU           Y5, 712(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             744(SP), Y12, Y5
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y5, Y5
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y5
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             744(SP), Y5, Y5
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y5, Y5
 	VPXOR             Y14, Y5, Y5
-	VPBROADCASTD      12(R9), Y12
-	VPXOR             776(SP), Y12, Y12
-	VPXOR             808(SP), Y12, Y12
-	VPXOR             Y6, Y12, Y12
+	VPBROADCASTD      12(R9), Y13
+	VPXOR             776(SP), Y13, Y13
+	VPXOR             808(SP), Y13, Y13
+	VPXOR             Y6, Y13, Y13
 	VMOVDQU           Y6, 840(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             872(SP), Y12, Y6
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y6, Y6
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y6
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             872(SP), Y6, Y6
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y6, Y6
 	VPXOR             Y14, Y6, Y6
 	ADDQ              $0x10, R9
 	DECQ              R10
@@ -12022,10 +11805,10 @@ first_full:
 	ADDQ         $0x08, R8
 	VMOVDQU      Y9, 968(SP)
 	VPBROADCASTQ sboxPre<>+0(SB), Y8
-	VPBROADCASTQ sboxPost<>+0(SB), Y9
-	VMOVDQU      aesniRotl8<>+0(SB), Y10
-	VMOVDQU      aesniRotl16<>+0(SB), Y11
-	VMOVDQU      aesniRotl24<>+0(SB), Y12
+	VMOVDQU      gfniYMMPostQ<>+0(SB), Y9
+	VMOVDQU      gfniYMMPostP<>+0(SB), Y10
+	VMOVDQU      gfniYMMPostR<>+0(SB), Y11
+	VMOVDQU      aesniRotl8<>+0(SB), Y12
 	MOVQ         AX, R9
 	MOVQ         $0x00000008, R10
 
@@ -12036,576 +11819,512 @@ rounds9:
 	VPXOR             Y0, Y13, Y13
 	VMOVDQU           Y0, 104(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             8(SP), Y0, Y0
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             8(SP), Y13, Y0
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y0, Y0
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y0, Y0
+	VPXOR             Y14, Y0, Y0
 	VPBROADCASTD      (R9), Y13
 	VPXOR             168(SP), Y13, Y13
 	VPXOR             200(SP), Y13, Y13
 	VPXOR             Y1, Y13, Y13
 	VMOVDQU           Y1, 232(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             136(SP), Y1, Y1
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             136(SP), Y13, Y1
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y1, Y1
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y1, Y1
+	VPXOR             Y14, Y1, Y1
 	VPBROADCASTD      (R9), Y13
 	VPXOR             296(SP), Y13, Y13
 	VPXOR             328(SP), Y13, Y13
 	VPXOR             Y2, Y13, Y13
 	VMOVDQU           Y2, 360(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             264(SP), Y2, Y2
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             264(SP), Y13, Y2
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y2, Y2
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y2, Y2
+	VPXOR             Y14, Y2, Y2
 	VPBROADCASTD      (R9), Y13
 	VPXOR             424(SP), Y13, Y13
 	VPXOR             456(SP), Y13, Y13
 	VPXOR             Y3, Y13, Y13
 	VMOVDQU           Y3, 488(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             392(SP), Y3, Y3
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             392(SP), Y13, Y3
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y3, Y3
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y3, Y3
+	VPXOR             Y14, Y3, Y3
 	VPBROADCASTD      (R9), Y13
 	VPXOR             552(SP), Y13, Y13
 	VPXOR             584(SP), Y13, Y13
 	VPXOR             Y4, Y13, Y13
 	VMOVDQU           Y4, 616(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             520(SP), Y4, Y4
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             520(SP), Y13, Y4
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y4, Y4
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y4, Y4
+	VPXOR             Y14, Y4, Y4
 	VPBROADCASTD      (R9), Y13
 	VPXOR             680(SP), Y13, Y13
 	VPXOR             712(SP), Y13, Y13
 	VPXOR             Y5, Y13, Y13
 	VMOVDQU           Y5, 744(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y5
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             648(SP), Y5, Y5
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             648(SP), Y13, Y5
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y5, Y5
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y5, Y5
+	VPXOR             Y14, Y5, Y5
 	VPBROADCASTD      (R9), Y13
 	VPXOR             808(SP), Y13, Y13
 	VPXOR             840(SP), Y13, Y13
 	VPXOR             Y6, Y13, Y13
 	VMOVDQU           Y6, 872(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y6
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             776(SP), Y6, Y6
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             776(SP), Y13, Y6
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y6, Y6
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y6, Y6
+	VPXOR             Y14, Y6, Y6
 	VPBROADCASTD      (R9), Y13
 	VPXOR             936(SP), Y13, Y13
 	VPXOR             968(SP), Y13, Y13
 	VPXOR             Y7, Y13, Y13
 	VMOVDQU           Y7, 1000(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y7
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             904(SP), Y7, Y7
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             904(SP), Y13, Y7
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y7, Y7
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y7, Y7
+	VPXOR             Y14, Y7, Y7
 	VPBROADCASTD      4(R9), Y13
 	VPXOR             72(SP), Y13, Y13
 	VPXOR             104(SP), Y13, Y13
 	VPXOR             Y0, Y13, Y13
 	VMOVDQU           Y0, 8(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             40(SP), Y0, Y0
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             40(SP), Y13, Y0
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y0, Y0
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y0, Y0
+	VPXOR             Y14, Y0, Y0
 	VPBROADCASTD      4(R9), Y13
 	VPXOR             200(SP), Y13, Y13
 	VPXOR             232(SP), Y13, Y13
 	VPXOR             Y1, Y13, Y13
 	VMOVDQU           Y1, 136(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             168(SP), Y1, Y1
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             168(SP), Y13, Y1
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y1, Y1
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y1, Y1
+	VPXOR             Y14, Y1, Y1
 	VPBROADCASTD      4(R9), Y13
 	VPXOR             328(SP), Y13, Y13
 	VPXOR             360(SP), Y13, Y13
 	VPXOR             Y2, Y13, Y13
 	VMOVDQU           Y2, 264(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             296(SP), Y2, Y2
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             296(SP), Y13, Y2
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y2, Y2
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y2, Y2
+	VPXOR             Y14, Y2, Y2
 	VPBROADCASTD      4(R9), Y13
 	VPXOR             456(SP), Y13, Y13
 	VPXOR             488(SP), Y13, Y13
 	VPXOR             Y3, Y13, Y13
 	VMOVDQU           Y3, 392(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             424(SP), Y3, Y3
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             424(SP), Y13, Y3
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y3, Y3
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y3, Y3
+	VPXOR             Y14, Y3, Y3
 	VPBROADCASTD      4(R9), Y13
 	VPXOR             584(SP), Y13, Y13
 	VPXOR             616(SP), Y13, Y13
 	VPXOR             Y4, Y13, Y13
 	VMOVDQU           Y4, 520(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             552(SP), Y4, Y4
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             552(SP), Y13, Y4
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y4, Y4
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y4, Y4
+	VPXOR             Y14, Y4, Y4
 	VPBROADCASTD      4(R9), Y13
 	VPXOR             712(SP), Y13, Y13
 	VPXOR             744(SP), Y13, Y13
 	VPXOR             Y5, Y13, Y13
 	VMOVDQU           Y5, 648(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y5
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             680(SP), Y5, Y5
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             680(SP), Y13, Y5
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y5, Y5
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y5, Y5
+	VPXOR             Y14, Y5, Y5
 	VPBROADCASTD      4(R9), Y13
 	VPXOR             840(SP), Y13, Y13
 	VPXOR             872(SP), Y13, Y13
 	VPXOR             Y6, Y13, Y13
 	VMOVDQU           Y6, 776(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y6
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             808(SP), Y6, Y6
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             808(SP), Y13, Y6
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y6, Y6
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y6, Y6
+	VPXOR             Y14, Y6, Y6
 	VPBROADCASTD      4(R9), Y13
 	VPXOR             968(SP), Y13, Y13
 	VPXOR             1000(SP), Y13, Y13
 	VPXOR             Y7, Y13, Y13
 	VMOVDQU           Y7, 904(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y7
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             936(SP), Y7, Y7
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             936(SP), Y13, Y7
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y7, Y7
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y7, Y7
+	VPXOR             Y14, Y7, Y7
 	VPBROADCASTD      8(R9), Y13
 	VPXOR             104(SP), Y13, Y13
 	VPXOR             8(SP), Y13, Y13
 	VPXOR             Y0, Y13, Y13
 	VMOVDQU           Y0, 40(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             72(SP), Y0, Y0
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             72(SP), Y13, Y0
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y0, Y0
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y0, Y0
+	VPXOR             Y14, Y0, Y0
 	VPBROADCASTD      8(R9), Y13
 	VPXOR             232(SP), Y13, Y13
 	VPXOR             136(SP), Y13, Y13
 	VPXOR             Y1, Y13, Y13
 	VMOVDQU           Y1, 168(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             200(SP), Y1, Y1
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             200(SP), Y13, Y1
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y1, Y1
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y1, Y1
+	VPXOR             Y14, Y1, Y1
 	VPBROADCASTD      8(R9), Y13
 	VPXOR             360(SP), Y13, Y13
 	VPXOR             264(SP), Y13, Y13
 	VPXOR             Y2, Y13, Y13
 	VMOVDQU           Y2, 296(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             328(SP), Y2, Y2
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             328(SP), Y13, Y2
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y2, Y2
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y2, Y2
+	VPXOR             Y14, Y2, Y2
 	VPBROADCASTD      8(R9), Y13
 	VPXOR             488(SP), Y13, Y13
 	VPXOR             392(SP), Y13, Y13
 	VPXOR             Y3, Y13, Y13
 	VMOVDQU           Y3, 424(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             456(SP), Y3, Y3
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             456(SP), Y13, Y3
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y3, Y3
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y3, Y3
+	VPXOR             Y14, Y3, Y3
 	VPBROADCASTD      8(R9), Y13
 	VPXOR             616(SP), Y13, Y13
 	VPXOR             520(SP), Y13, Y13
 	VPXOR             Y4, Y13, Y13
 	VMOVDQU           Y4, 552(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             584(SP), Y4, Y4
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             584(SP), Y13, Y4
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y4, Y4
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y4, Y4
+	VPXOR             Y14, Y4, Y4
 	VPBROADCASTD      8(R9), Y13
 	VPXOR             744(SP), Y13, Y13
 	VPXOR             648(SP), Y13, Y13
 	VPXOR             Y5, Y13, Y13
 	VMOVDQU           Y5, 680(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y5
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             712(SP), Y5, Y5
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             712(SP), Y13, Y5
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y5, Y5
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y5, Y5
+	VPXOR             Y14, Y5, Y5
 	VPBROADCASTD      8(R9), Y13
 	VPXOR             872(SP), Y13, Y13
 	VPXOR             776(SP), Y13, Y13
 	VPXOR             Y6, Y13, Y13
 	VMOVDQU           Y6, 808(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y6
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             840(SP), Y6, Y6
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             840(SP), Y13, Y6
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y6, Y6
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y6, Y6
+	VPXOR             Y14, Y6, Y6
 	VPBROADCASTD      8(R9), Y13
 	VPXOR             1000(SP), Y13, Y13
 	VPXOR             904(SP), Y13, Y13
 	VPXOR             Y7, Y13, Y13
 	VMOVDQU           Y7, 936(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y7
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             968(SP), Y7, Y7
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             968(SP), Y13, Y7
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y7, Y7
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y7, Y7
+	VPXOR             Y14, Y7, Y7
 	VPBROADCASTD      12(R9), Y13
 	VPXOR             8(SP), Y13, Y13
 	VPXOR             40(SP), Y13, Y13
 	VPXOR             Y0, Y13, Y13
 	VMOVDQU           Y0, 72(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             104(SP), Y0, Y0
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             104(SP), Y13, Y0
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y0, Y0
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y0, Y0
+	VPXOR             Y14, Y0, Y0
 	VPBROADCASTD      12(R9), Y13
 	VPXOR             136(SP), Y13, Y13
 	VPXOR             168(SP), Y13, Y13
 	VPXOR             Y1, Y13, Y13
 	VMOVDQU           Y1, 200(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             232(SP), Y1, Y1
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             232(SP), Y13, Y1
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y1, Y1
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y1, Y1
+	VPXOR             Y14, Y1, Y1
 	VPBROADCASTD      12(R9), Y13
 	VPXOR             264(SP), Y13, Y13
 	VPXOR             296(SP), Y13, Y13
 	VPXOR             Y2, Y13, Y13
 	VMOVDQU           Y2, 328(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             360(SP), Y2, Y2
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             360(SP), Y13, Y2
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y2, Y2
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y2, Y2
+	VPXOR             Y14, Y2, Y2
 	VPBROADCASTD      12(R9), Y13
 	VPXOR             392(SP), Y13, Y13
 	VPXOR             424(SP), Y13, Y13
 	VPXOR             Y3, Y13, Y13
 	VMOVDQU           Y3, 456(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             488(SP), Y3, Y3
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             488(SP), Y13, Y3
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y3, Y3
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y3, Y3
+	VPXOR             Y14, Y3, Y3
 	VPBROADCASTD      12(R9), Y13
 	VPXOR             520(SP), Y13, Y13
 	VPXOR             552(SP), Y13, Y13
 	VPXOR             Y4, Y13, Y13
 	VMOVDQU           Y4, 584(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             616(SP), Y4, Y4
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             616(SP), Y13, Y4
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y4, Y4
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y4, Y4
+	VPXOR             Y14, Y4, Y4
 	VPBROADCASTD      12(R9), Y13
 	VPXOR             648(SP), Y13, Y13
 	VPXOR             680(SP), Y13, Y13
 	VPXOR             Y5, Y13, Y13
 	VMOVDQU           Y5, 712(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y5
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             744(SP), Y5, Y5
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             744(SP), Y13, Y5
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y5, Y5
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y5, Y5
+	VPXOR             Y14, Y5, Y5
 	VPBROADCASTD      12(R9), Y13
 	VPXOR             776(SP), Y13, Y13
 	VPXOR             808(SP), Y13, Y13
 	VPXOR             Y6, Y13, Y13
 	VMOVDQU           Y6, 840(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y6
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             872(SP), Y6, Y6
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             872(SP), Y13, Y6
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y6, Y6
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y6, Y6
+	VPXOR             Y14, Y6, Y6
 	VPBROADCASTD      12(R9), Y13
 	VPXOR             904(SP), Y13, Y13
 	VPXOR             936(SP), Y13, Y13
 	VPXOR             Y7, Y13, Y13
 	VMOVDQU           Y7, 968(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y7
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             1000(SP), Y7, Y7
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             1000(SP), Y13, Y7
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y7, Y7
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y7, Y7
+	VPXOR             Y14, Y7, Y7
 	ADDQ              $0x10, R9
 	DECQ              R10
 	JNZ               rounds9
@@ -12908,10 +12627,10 @@ full:
 	ADDQ         $0x08, R8
 	VMOVDQU      Y9, 968(SP)
 	VPBROADCASTQ sboxPre<>+0(SB), Y8
-	VPBROADCASTQ sboxPost<>+0(SB), Y9
-	VMOVDQU      aesniRotl8<>+0(SB), Y10
-	VMOVDQU      aesniRotl16<>+0(SB), Y11
-	VMOVDQU      aesniRotl24<>+0(SB), Y12
+	VMOVDQU      gfniYMMPostQ<>+0(SB), Y9
+	VMOVDQU      gfniYMMPostP<>+0(SB), Y10
+	VMOVDQU      gfniYMMPostR<>+0(SB), Y11
+	VMOVDQU      aesniRotl8<>+0(SB), Y12
 	MOVQ         AX, SI
 	MOVQ         $0x00000008, DI
 
@@ -12922,576 +12641,512 @@ rounds10:
 	VPXOR             Y0, Y13, Y13
 	VMOVDQU           Y0, 104(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             8(SP), Y0, Y0
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             8(SP), Y13, Y0
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y0, Y0
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y0, Y0
+	VPXOR             Y14, Y0, Y0
 	VPBROADCASTD      (SI), Y13
 	VPXOR             168(SP), Y13, Y13
 	VPXOR             200(SP), Y13, Y13
 	VPXOR             Y1, Y13, Y13
 	VMOVDQU           Y1, 232(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             136(SP), Y1, Y1
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             136(SP), Y13, Y1
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y1, Y1
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y1, Y1
+	VPXOR             Y14, Y1, Y1
 	VPBROADCASTD      (SI), Y13
 	VPXOR             296(SP), Y13, Y13
 	VPXOR             328(SP), Y13, Y13
 	VPXOR             Y2, Y13, Y13
 	VMOVDQU           Y2, 360(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             264(SP), Y2, Y2
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             264(SP), Y13, Y2
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y2, Y2
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y2, Y2
+	VPXOR             Y14, Y2, Y2
 	VPBROADCASTD      (SI), Y13
 	VPXOR             424(SP), Y13, Y13
 	VPXOR             456(SP), Y13, Y13
 	VPXOR             Y3, Y13, Y13
 	VMOVDQU           Y3, 488(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             392(SP), Y3, Y3
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             392(SP), Y13, Y3
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y3, Y3
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y3, Y3
+	VPXOR             Y14, Y3, Y3
 	VPBROADCASTD      (SI), Y13
 	VPXOR             552(SP), Y13, Y13
 	VPXOR             584(SP), Y13, Y13
 	VPXOR             Y4, Y13, Y13
 	VMOVDQU           Y4, 616(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             520(SP), Y4, Y4
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             520(SP), Y13, Y4
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y4, Y4
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y4, Y4
+	VPXOR             Y14, Y4, Y4
 	VPBROADCASTD      (SI), Y13
 	VPXOR             680(SP), Y13, Y13
 	VPXOR             712(SP), Y13, Y13
 	VPXOR             Y5, Y13, Y13
 	VMOVDQU           Y5, 744(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y5
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             648(SP), Y5, Y5
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             648(SP), Y13, Y5
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y5, Y5
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y5, Y5
+	VPXOR             Y14, Y5, Y5
 	VPBROADCASTD      (SI), Y13
 	VPXOR             808(SP), Y13, Y13
 	VPXOR             840(SP), Y13, Y13
 	VPXOR             Y6, Y13, Y13
 	VMOVDQU           Y6, 872(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y6
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             776(SP), Y6, Y6
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             776(SP), Y13, Y6
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y6, Y6
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y6, Y6
+	VPXOR             Y14, Y6, Y6
 	VPBROADCASTD      (SI), Y13
 	VPXOR             936(SP), Y13, Y13
 	VPXOR             968(SP), Y13, Y13
 	VPXOR             Y7, Y13, Y13
 	VMOVDQU           Y7, 1000(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y7
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             904(SP), Y7, Y7
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             904(SP), Y13, Y7
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y7, Y7
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y7, Y7
+	VPXOR             Y14, Y7, Y7
 	VPBROADCASTD      4(SI), Y13
 	VPXOR             72(SP), Y13, Y13
 	VPXOR             104(SP), Y13, Y13
 	VPXOR             Y0, Y13, Y13
 	VMOVDQU           Y0, 8(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             40(SP), Y0, Y0
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             40(SP), Y13, Y0
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y0, Y0
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y0, Y0
+	VPXOR             Y14, Y0, Y0
 	VPBROADCASTD      4(SI), Y13
 	VPXOR             200(SP), Y13, Y13
 	VPXOR             232(SP), Y13, Y13
 	VPXOR             Y1, Y13, Y13
 	VMOVDQU           Y1, 136(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             168(SP), Y1, Y1
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             168(SP), Y13, Y1
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y1, Y1
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y1, Y1
+	VPXOR             Y14, Y1, Y1
 	VPBROADCASTD      4(SI), Y13
 	VPXOR             328(SP), Y13, Y13
 	VPXOR             360(SP), Y13, Y13
 	VPXOR             Y2, Y13, Y13
 	VMOVDQU           Y2, 264(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             296(SP), Y2, Y2
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             296(SP), Y13, Y2
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y2, Y2
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y2, Y2
+	VPXOR             Y14, Y2, Y2
 	VPBROADCASTD      4(SI), Y13
 	VPXOR             456(SP), Y13, Y13
 	VPXOR             488(SP), Y13, Y13
 	VPXOR             Y3, Y13, Y13
 	VMOVDQU           Y3, 392(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             424(SP), Y3, Y3
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             424(SP), Y13, Y3
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y3, Y3
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y3, Y3
+	VPXOR             Y14, Y3, Y3
 	VPBROADCASTD      4(SI), Y13
 	VPXOR             584(SP), Y13, Y13
 	VPXOR             616(SP), Y13, Y13
 	VPXOR             Y4, Y13, Y13
 	VMOVDQU           Y4, 520(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             552(SP), Y4, Y4
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             552(SP), Y13, Y4
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y4, Y4
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y4, Y4
+	VPXOR             Y14, Y4, Y4
 	VPBROADCASTD      4(SI), Y13
 	VPXOR             712(SP), Y13, Y13
 	VPXOR             744(SP), Y13, Y13
 	VPXOR             Y5, Y13, Y13
 	VMOVDQU           Y5, 648(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y5
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             680(SP), Y5, Y5
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             680(SP), Y13, Y5
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y5, Y5
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y5, Y5
+	VPXOR             Y14, Y5, Y5
 	VPBROADCASTD      4(SI), Y13
 	VPXOR             840(SP), Y13, Y13
 	VPXOR             872(SP), Y13, Y13
 	VPXOR             Y6, Y13, Y13
 	VMOVDQU           Y6, 776(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y6
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             808(SP), Y6, Y6
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             808(SP), Y13, Y6
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y6, Y6
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y6, Y6
+	VPXOR             Y14, Y6, Y6
 	VPBROADCASTD      4(SI), Y13
 	VPXOR             968(SP), Y13, Y13
 	VPXOR             1000(SP), Y13, Y13
 	VPXOR             Y7, Y13, Y13
 	VMOVDQU           Y7, 904(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y7
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             936(SP), Y7, Y7
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             936(SP), Y13, Y7
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y7, Y7
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y7, Y7
+	VPXOR             Y14, Y7, Y7
 	VPBROADCASTD      8(SI), Y13
 	VPXOR             104(SP), Y13, Y13
 	VPXOR             8(SP), Y13, Y13
 	VPXOR             Y0, Y13, Y13
 	VMOVDQU           Y0, 40(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             72(SP), Y0, Y0
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             72(SP), Y13, Y0
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y0, Y0
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y0, Y0
+	VPXOR             Y14, Y0, Y0
 	VPBROADCASTD      8(SI), Y13
 	VPXOR             232(SP), Y13, Y13
 	VPXOR             136(SP), Y13, Y13
 	VPXOR             Y1, Y13, Y13
 	VMOVDQU           Y1, 168(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             200(SP), Y1, Y1
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             200(SP), Y13, Y1
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y1, Y1
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y1, Y1
+	VPXOR             Y14, Y1, Y1
 	VPBROADCASTD      8(SI), Y13
 	VPXOR             360(SP), Y13, Y13
 	VPXOR             264(SP), Y13, Y13
 	VPXOR             Y2, Y13, Y13
 	VMOVDQU           Y2, 296(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             328(SP), Y2, Y2
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             328(SP), Y13, Y2
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y2, Y2
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y2, Y2
+	VPXOR             Y14, Y2, Y2
 	VPBROADCASTD      8(SI), Y13
 	VPXOR             488(SP), Y13, Y13
 	VPXOR             392(SP), Y13, Y13
 	VPXOR             Y3, Y13, Y13
 	VMOVDQU           Y3, 424(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             456(SP), Y3, Y3
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             456(SP), Y13, Y3
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y3, Y3
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y3, Y3
+	VPXOR             Y14, Y3, Y3
 	VPBROADCASTD      8(SI), Y13
 	VPXOR             616(SP), Y13, Y13
 	VPXOR             520(SP), Y13, Y13
 	VPXOR             Y4, Y13, Y13
 	VMOVDQU           Y4, 552(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             584(SP), Y4, Y4
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             584(SP), Y13, Y4
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y4, Y4
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y4, Y4
+	VPXOR             Y14, Y4, Y4
 	VPBROADCASTD      8(SI), Y13
 	VPXOR             744(SP), Y13, Y13
 	VPXOR             648(SP), Y13, Y13
 	VPXOR             Y5, Y13, Y13
 	VMOVDQU           Y5, 680(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y5
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             712(SP), Y5, Y5
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             712(SP), Y13, Y5
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y5, Y5
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y5, Y5
+	VPXOR             Y14, Y5, Y5
 	VPBROADCASTD      8(SI), Y13
 	VPXOR             872(SP), Y13, Y13
 	VPXOR             776(SP), Y13, Y13
 	VPXOR             Y6, Y13, Y13
 	VMOVDQU           Y6, 808(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y6
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             840(SP), Y6, Y6
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             840(SP), Y13, Y6
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y6, Y6
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y6, Y6
+	VPXOR             Y14, Y6, Y6
 	VPBROADCASTD      8(SI), Y13
 	VPXOR             1000(SP), Y13, Y13
 	VPXOR             904(SP), Y13, Y13
 	VPXOR             Y7, Y13, Y13
 	VMOVDQU           Y7, 936(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y7
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             968(SP), Y7, Y7
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             968(SP), Y13, Y7
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y7, Y7
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y7, Y7
+	VPXOR             Y14, Y7, Y7
 	VPBROADCASTD      12(SI), Y13
 	VPXOR             8(SP), Y13, Y13
 	VPXOR             40(SP), Y13, Y13
 	VPXOR             Y0, Y13, Y13
 	VMOVDQU           Y0, 72(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             104(SP), Y0, Y0
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             104(SP), Y13, Y0
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y0, Y0
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y0, Y0
+	VPXOR             Y14, Y0, Y0
 	VPBROADCASTD      12(SI), Y13
 	VPXOR             136(SP), Y13, Y13
 	VPXOR             168(SP), Y13, Y13
 	VPXOR             Y1, Y13, Y13
 	VMOVDQU           Y1, 200(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             232(SP), Y1, Y1
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             232(SP), Y13, Y1
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y1, Y1
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y1, Y1
+	VPXOR             Y14, Y1, Y1
 	VPBROADCASTD      12(SI), Y13
 	VPXOR             264(SP), Y13, Y13
 	VPXOR             296(SP), Y13, Y13
 	VPXOR             Y2, Y13, Y13
 	VMOVDQU           Y2, 328(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             360(SP), Y2, Y2
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             360(SP), Y13, Y2
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y2, Y2
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y2, Y2
+	VPXOR             Y14, Y2, Y2
 	VPBROADCASTD      12(SI), Y13
 	VPXOR             392(SP), Y13, Y13
 	VPXOR             424(SP), Y13, Y13
 	VPXOR             Y3, Y13, Y13
 	VMOVDQU           Y3, 456(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             488(SP), Y3, Y3
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             488(SP), Y13, Y3
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y3, Y3
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y3, Y3
+	VPXOR             Y14, Y3, Y3
 	VPBROADCASTD      12(SI), Y13
 	VPXOR             520(SP), Y13, Y13
 	VPXOR             552(SP), Y13, Y13
 	VPXOR             Y4, Y13, Y13
 	VMOVDQU           Y4, 584(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             616(SP), Y4, Y4
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             616(SP), Y13, Y4
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y4, Y4
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y4, Y4
+	VPXOR             Y14, Y4, Y4
 	VPBROADCASTD      12(SI), Y13
 	VPXOR             648(SP), Y13, Y13
 	VPXOR             680(SP), Y13, Y13
 	VPXOR             Y5, Y13, Y13
 	VMOVDQU           Y5, 712(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y5
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             744(SP), Y5, Y5
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             744(SP), Y13, Y5
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y5, Y5
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y5, Y5
+	VPXOR             Y14, Y5, Y5
 	VPBROADCASTD      12(SI), Y13
 	VPXOR             776(SP), Y13, Y13
 	VPXOR             808(SP), Y13, Y13
 	VPXOR             Y6, Y13, Y13
 	VMOVDQU           Y6, 840(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y6
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             872(SP), Y6, Y6
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             872(SP), Y13, Y6
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y6, Y6
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y6, Y6
+	VPXOR             Y14, Y6, Y6
 	VPBROADCASTD      12(SI), Y13
 	VPXOR             904(SP), Y13, Y13
 	VPXOR             936(SP), Y13, Y13
 	VPXOR             Y7, Y13, Y13
 	VMOVDQU           Y7, 968(SP)
 	VGF2P8AFFINEQB    $0x3e, Y8, Y13, Y13
-	VGF2P8AFFINEINVQB $0xd3, Y9, Y13, Y13
-	VPSHUFB           Y10, Y13, Y14
-	VPSHUFB           Y11, Y13, Y15
+	VGF2P8AFFINEINVQB $0x4f, Y9, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y10, Y13, Y7
+	VGF2P8AFFINEINVQB $0xd0, Y11, Y13, Y13
+	VPSHUFB           Y12, Y14, Y15
+	VPSHUFB           aesniRotl16<>+0(SB), Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             1000(SP), Y7, Y7
 	VPXOR             Y15, Y14, Y14
-	VPXOR             Y13, Y14, Y14
-	VPXOR             1000(SP), Y13, Y7
-	VPSHUFB           Y12, Y13, Y13
 	VPXOR             Y13, Y7, Y7
-	VPSLLD            $0x02, Y14, Y15
-	VPSRLD            $0x1e, Y14, Y14
-	VPOR              Y14, Y15, Y15
-	VPXOR             Y15, Y7, Y7
+	VPXOR             Y14, Y7, Y7
 	ADDQ              $0x10, SI
 	DECQ              DI
 	JNZ               rounds10
@@ -13772,517 +13427,462 @@ full_end:
 	ADDQ         $0x08, R8
 	VMOVDQU      Y8, 840(SP)
 	VPBROADCASTQ sboxPre<>+0(SB), Y7
-	VPBROADCASTQ sboxPost<>+0(SB), Y8
-	VMOVDQU      aesniRotl8<>+0(SB), Y9
-	VMOVDQU      aesniRotl16<>+0(SB), Y10
-	VMOVDQU      aesniRotl24<>+0(SB), Y11
+	VMOVDQU      gfniYMMPostQ<>+0(SB), Y8
+	VMOVDQU      gfniYMMPostP<>+0(SB), Y9
+	VMOVDQU      gfniYMMPostR<>+0(SB), Y10
+	VMOVDQU      aesniRotl8<>+0(SB), Y11
+	VMOVDQU      aesniRotl16<>+0(SB), Y12
 	MOVQ         AX, SI
 	MOVQ         $0x00000008, DI
 
 rounds11:
-	VPBROADCASTD      (SI), Y12
-	VPXOR             40(SP), Y12, Y12
-	VPXOR             72(SP), Y12, Y12
-	VPXOR             Y0, Y12, Y12
+	VPBROADCASTD      (SI), Y13
+	VPXOR             40(SP), Y13, Y13
+	VPXOR             72(SP), Y13, Y13
+	VPXOR             Y0, Y13, Y13
 	VMOVDQU           Y0, 104(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             8(SP), Y12, Y0
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y0, Y0
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             8(SP), Y0, Y0
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y0, Y0
 	VPXOR             Y14, Y0, Y0
-	VPBROADCASTD      (SI), Y12
-	VPXOR             168(SP), Y12, Y12
-	VPXOR             200(SP), Y12, Y12
-	VPXOR             Y1, Y12, Y12
+	VPBROADCASTD      (SI), Y13
+	VPXOR             168(SP), Y13, Y13
+	VPXOR             200(SP), Y13, Y13
+	VPXOR             Y1, Y13, Y13
 	VMOVDQU           Y1, 232(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             136(SP), Y12, Y1
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y1, Y1
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             136(SP), Y1, Y1
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y1, Y1
 	VPXOR             Y14, Y1, Y1
-	VPBROADCASTD      (SI), Y12
-	VPXOR             296(SP), Y12, Y12
-	VPXOR             328(SP), Y12, Y12
-	VPXOR             Y2, Y12, Y12
+	VPBROADCASTD      (SI), Y13
+	VPXOR             296(SP), Y13, Y13
+	VPXOR             328(SP), Y13, Y13
+	VPXOR             Y2, Y13, Y13
 	VMOVDQU           Y2, 360(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             264(SP), Y12, Y2
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y2, Y2
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             264(SP), Y2, Y2
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y2, Y2
 	VPXOR             Y14, Y2, Y2
-	VPBROADCASTD      (SI), Y12
-	VPXOR             424(SP), Y12, Y12
-	VPXOR             456(SP), Y12, Y12
-	VPXOR             Y3, Y12, Y12
+	VPBROADCASTD      (SI), Y13
+	VPXOR             424(SP), Y13, Y13
+	VPXOR             456(SP), Y13, Y13
+	VPXOR             Y3, Y13, Y13
 	VMOVDQU           Y3, 488(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             392(SP), Y12, Y3
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y3, Y3
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             392(SP), Y3, Y3
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y3, Y3
 	VPXOR             Y14, Y3, Y3
-	VPBROADCASTD      (SI), Y12
-	VPXOR             552(SP), Y12, Y12
-	VPXOR             584(SP), Y12, Y12
-	VPXOR             Y4, Y12, Y12
+	VPBROADCASTD      (SI), Y13
+	VPXOR             552(SP), Y13, Y13
+	VPXOR             584(SP), Y13, Y13
+	VPXOR             Y4, Y13, Y13
 	VMOVDQU           Y4, 616(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             520(SP), Y12, Y4
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y4, Y4
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             520(SP), Y4, Y4
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y4, Y4
 	VPXOR             Y14, Y4, Y4
-	VPBROADCASTD      (SI), Y12
-	VPXOR             680(SP), Y12, Y12
-	VPXOR             712(SP), Y12, Y12
-	VPXOR             Y5, Y12, Y12
+	VPBROADCASTD      (SI), Y13
+	VPXOR             680(SP), Y13, Y13
+	VPXOR             712(SP), Y13, Y13
+	VPXOR             Y5, Y13, Y13
 	VMOVDQU           Y5, 744(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             648(SP), Y12, Y5
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y5, Y5
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y5
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             648(SP), Y5, Y5
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y5, Y5
 	VPXOR             Y14, Y5, Y5
-	VPBROADCASTD      (SI), Y12
-	VPXOR             808(SP), Y12, Y12
-	VPXOR             840(SP), Y12, Y12
-	VPXOR             Y6, Y12, Y12
+	VPBROADCASTD      (SI), Y13
+	VPXOR             808(SP), Y13, Y13
+	VPXOR             840(SP), Y13, Y13
+	VPXOR             Y6, Y13, Y13
 	VMOVDQU           Y6, 872(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             776(SP), Y12, Y6
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y6, Y6
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y6
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             776(SP), Y6, Y6
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y6, Y6
 	VPXOR             Y14, Y6, Y6
-	VPBROADCASTD      4(SI), Y12
-	VPXOR             72(SP), Y12, Y12
-	VPXOR             104(SP), Y12, Y12
-	VPXOR             Y0, Y12, Y12
+	VPBROADCASTD      4(SI), Y13
+	VPXOR             72(SP), Y13, Y13
+	VPXOR             104(SP), Y13, Y13
+	VPXOR             Y0, Y13, Y13
 	VMOVDQU           Y0, 8(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             40(SP), Y12, Y0
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y0, Y0
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             40(SP), Y0, Y0
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y0, Y0
 	VPXOR             Y14, Y0, Y0
-	VPBROADCASTD      4(SI), Y12
-	VPXOR             200(SP), Y12, Y12
-	VPXOR             232(SP), Y12, Y12
-	VPXOR             Y1, Y12, Y12
+	VPBROADCASTD      4(SI), Y13
+	VPXOR             200(SP), Y13, Y13
+	VPXOR             232(SP), Y13, Y13
+	VPXOR             Y1, Y13, Y13
 	VMOVDQU           Y1, 136(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             168(SP), Y12, Y1
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y1, Y1
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             168(SP), Y1, Y1
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y1, Y1
 	VPXOR             Y14, Y1, Y1
-	VPBROADCASTD      4(SI), Y12
-	VPXOR             328(SP), Y12, Y12
-	VPXOR             360(SP), Y12, Y12
-	VPXOR             Y2, Y12, Y12
+	VPBROADCASTD      4(SI), Y13
+	VPXOR             328(SP), Y13, Y13
+	VPXOR             360(SP), Y13, Y13
+	VPXOR             Y2, Y13, Y13
 	VMOVDQU           Y2, 264(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             296(SP), Y12, Y2
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y2, Y2
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             296(SP), Y2, Y2
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y2, Y2
 	VPXOR             Y14, Y2, Y2
-	VPBROADCASTD      4(SI), Y12
-	VPXOR             456(SP), Y12, Y12
-	VPXOR             488(SP), Y12, Y12
-	VPXOR             Y3, Y12, Y12
+	VPBROADCASTD      4(SI), Y13
+	VPXOR             456(SP), Y13, Y13
+	VPXOR             488(SP), Y13, Y13
+	VPXOR             Y3, Y13, Y13
 	VMOVDQU           Y3, 392(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             424(SP), Y12, Y3
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y3, Y3
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             424(SP), Y3, Y3
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y3, Y3
 	VPXOR             Y14, Y3, Y3
-	VPBROADCASTD      4(SI), Y12
-	VPXOR             584(SP), Y12, Y12
-	VPXOR             616(SP), Y12, Y12
-	VPXOR             Y4, Y12, Y12
+	VPBROADCASTD      4(SI), Y13
+	VPXOR             584(SP), Y13, Y13
+	VPXOR             616(SP), Y13, Y13
+	VPXOR             Y4, Y13, Y13
 	VMOVDQU           Y4, 520(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             552(SP), Y12, Y4
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y4, Y4
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             552(SP), Y4, Y4
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y4, Y4
 	VPXOR             Y14, Y4, Y4
-	VPBROADCASTD      4(SI), Y12
-	VPXOR             712(SP), Y12, Y12
-	VPXOR             744(SP), Y12, Y12
-	VPXOR             Y5, Y12, Y12
+	VPBROADCASTD      4(SI), Y13
+	VPXOR             712(SP), Y13, Y13
+	VPXOR             744(SP), Y13, Y13
+	VPXOR             Y5, Y13, Y13
 	VMOVDQU           Y5, 648(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             680(SP), Y12, Y5
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y5, Y5
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y5
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             680(SP), Y5, Y5
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y5, Y5
 	VPXOR             Y14, Y5, Y5
-	VPBROADCASTD      4(SI), Y12
-	VPXOR             840(SP), Y12, Y12
-	VPXOR             872(SP), Y12, Y12
-	VPXOR             Y6, Y12, Y12
+	VPBROADCASTD      4(SI), Y13
+	VPXOR             840(SP), Y13, Y13
+	VPXOR             872(SP), Y13, Y13
+	VPXOR             Y6, Y13, Y13
 	VMOVDQU           Y6, 776(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             808(SP), Y12, Y6
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y6, Y6
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y6
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             808(SP), Y6, Y6
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y6, Y6
 	VPXOR             Y14, Y6, Y6
-	VPBROADCASTD      8(SI), Y12
-	VPXOR             104(SP), Y12, Y12
-	VPXOR             8(SP), Y12, Y12
-	VPXOR             Y0, Y12, Y12
+	VPBROADCASTD      8(SI), Y13
+	VPXOR             104(SP), Y13, Y13
+	VPXOR             8(SP), Y13, Y13
+	VPXOR             Y0, Y13, Y13
 	VMOVDQU           Y0, 40(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             72(SP), Y12, Y0
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y0, Y0
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             72(SP), Y0, Y0
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y0, Y0
 	VPXOR             Y14, Y0, Y0
-	VPBROADCASTD      8(SI), Y12
-	VPXOR             232(SP), Y12, Y12
-	VPXOR             136(SP), Y12, Y12
-	VPXOR             Y1, Y12, Y12
+	VPBROADCASTD      8(SI), Y13
+	VPXOR             232(SP), Y13, Y13
+	VPXOR             136(SP), Y13, Y13
+	VPXOR             Y1, Y13, Y13
 	VMOVDQU           Y1, 168(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             200(SP), Y12, Y1
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y1, Y1
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             200(SP), Y1, Y1
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y1, Y1
 	VPXOR             Y14, Y1, Y1
-	VPBROADCASTD      8(SI), Y12
-	VPXOR             360(SP), Y12, Y12
-	VPXOR             264(SP), Y12, Y12
-	VPXOR             Y2, Y12, Y12
+	VPBROADCASTD      8(SI), Y13
+	VPXOR             360(SP), Y13, Y13
+	VPXOR             264(SP), Y13, Y13
+	VPXOR             Y2, Y13, Y13
 	VMOVDQU           Y2, 296(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             328(SP), Y12, Y2
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y2, Y2
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             328(SP), Y2, Y2
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y2, Y2
 	VPXOR             Y14, Y2, Y2
-	VPBROADCASTD      8(SI), Y12
-	VPXOR             488(SP), Y12, Y12
-	VPXOR             392(SP), Y12, Y12
-	VPXOR             Y3, Y12, Y12
+	VPBROADCASTD      8(SI), Y13
+	VPXOR             488(SP), Y13, Y13
+	VPXOR             392(SP), Y13, Y13
+	VPXOR             Y3, Y13, Y13
 	VMOVDQU           Y3, 424(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             456(SP), Y12, Y3
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y3, Y3
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             456(SP), Y3, Y3
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y3, Y3
 	VPXOR             Y14, Y3, Y3
-	VPBROADCASTD      8(SI), Y12
-	VPXOR             616(SP), Y12, Y12
-	VPXOR             520(SP), Y12, Y12
-	VPXOR             Y4, Y12, Y12
+	VPBROADCASTD      8(SI), Y13
+	VPXOR             616(SP), Y13, Y13
+	VPXOR             520(SP), Y13, Y13
+	VPXOR             Y4, Y13, Y13
 	VMOVDQU           Y4, 552(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             584(SP), Y12, Y4
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y4, Y4
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             584(SP), Y4, Y4
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y4, Y4
 	VPXOR             Y14, Y4, Y4
-	VPBROADCASTD      8(SI), Y12
-	VPXOR             744(SP), Y12, Y12
-	VPXOR             648(SP), Y12, Y12
-	VPXOR             Y5, Y12, Y12
+	VPBROADCASTD      8(SI), Y13
+	VPXOR             744(SP), Y13, Y13
+	VPXOR             648(SP), Y13, Y13
+	VPXOR             Y5, Y13, Y13
 	VMOVDQU           Y5, 680(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             712(SP), Y12, Y5
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y5, Y5
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y5
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             712(SP), Y5, Y5
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y5, Y5
 	VPXOR             Y14, Y5, Y5
-	VPBROADCASTD      8(SI), Y12
-	VPXOR             872(SP), Y12, Y12
-	VPXOR             776(SP), Y12, Y12
-	VPXOR             Y6, Y12, Y12
+	VPBROADCASTD      8(SI), Y13
+	VPXOR             872(SP), Y13, Y13
+	VPXOR             776(SP), Y13, Y13
+	VPXOR             Y6, Y13, Y13
 	VMOVDQU           Y6, 808(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             840(SP), Y12, Y6
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y6, Y6
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y6
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             840(SP), Y6, Y6
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y6, Y6
 	VPXOR             Y14, Y6, Y6
-	VPBROADCASTD      12(SI), Y12
-	VPXOR             8(SP), Y12, Y12
-	VPXOR             40(SP), Y12, Y12
-	VPXOR             Y0, Y12, Y12
+	VPBROADCASTD      12(SI), Y13
+	VPXOR             8(SP), Y13, Y13
+	VPXOR             40(SP), Y13, Y13
+	VPXOR             Y0, Y13, Y13
 	VMOVDQU           Y0, 72(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             104(SP), Y12, Y0
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y0, Y0
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             104(SP), Y0, Y0
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y0, Y0
 	VPXOR             Y14, Y0, Y0
-	VPBROADCASTD      12(SI), Y12
-	VPXOR             136(SP), Y12, Y12
-	VPXOR             168(SP), Y12, Y12
-	VPXOR             Y1, Y12, Y12
+	VPBROADCASTD      12(SI), Y13
+	VPXOR             136(SP), Y13, Y13
+	VPXOR             168(SP), Y13, Y13
+	VPXOR             Y1, Y13, Y13
 	VMOVDQU           Y1, 200(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             232(SP), Y12, Y1
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y1, Y1
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             232(SP), Y1, Y1
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y1, Y1
 	VPXOR             Y14, Y1, Y1
-	VPBROADCASTD      12(SI), Y12
-	VPXOR             264(SP), Y12, Y12
-	VPXOR             296(SP), Y12, Y12
-	VPXOR             Y2, Y12, Y12
+	VPBROADCASTD      12(SI), Y13
+	VPXOR             264(SP), Y13, Y13
+	VPXOR             296(SP), Y13, Y13
+	VPXOR             Y2, Y13, Y13
 	VMOVDQU           Y2, 328(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             360(SP), Y12, Y2
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y2, Y2
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             360(SP), Y2, Y2
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y2, Y2
 	VPXOR             Y14, Y2, Y2
-	VPBROADCASTD      12(SI), Y12
-	VPXOR             392(SP), Y12, Y12
-	VPXOR             424(SP), Y12, Y12
-	VPXOR             Y3, Y12, Y12
+	VPBROADCASTD      12(SI), Y13
+	VPXOR             392(SP), Y13, Y13
+	VPXOR             424(SP), Y13, Y13
+	VPXOR             Y3, Y13, Y13
 	VMOVDQU           Y3, 456(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             488(SP), Y12, Y3
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y3, Y3
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             488(SP), Y3, Y3
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y3, Y3
 	VPXOR             Y14, Y3, Y3
-	VPBROADCASTD      12(SI), Y12
-	VPXOR             520(SP), Y12, Y12
-	VPXOR             552(SP), Y12, Y12
-	VPXOR             Y4, Y12, Y12
+	VPBROADCASTD      12(SI), Y13
+	VPXOR             520(SP), Y13, Y13
+	VPXOR             552(SP), Y13, Y13
+	VPXOR             Y4, Y13, Y13
 	VMOVDQU           Y4, 584(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             616(SP), Y12, Y4
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y4, Y4
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             616(SP), Y4, Y4
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y4, Y4
 	VPXOR             Y14, Y4, Y4
-	VPBROADCASTD      12(SI), Y12
-	VPXOR             648(SP), Y12, Y12
-	VPXOR             680(SP), Y12, Y12
-	VPXOR             Y5, Y12, Y12
+	VPBROADCASTD      12(SI), Y13
+	VPXOR             648(SP), Y13, Y13
+	VPXOR             680(SP), Y13, Y13
+	VPXOR             Y5, Y13, Y13
 	VMOVDQU           Y5, 712(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             744(SP), Y12, Y5
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y5, Y5
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y5
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             744(SP), Y5, Y5
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y5, Y5
 	VPXOR             Y14, Y5, Y5
-	VPBROADCASTD      12(SI), Y12
-	VPXOR             776(SP), Y12, Y12
-	VPXOR             808(SP), Y12, Y12
-	VPXOR             Y6, Y12, Y12
+	VPBROADCASTD      12(SI), Y13
+	VPXOR             776(SP), Y13, Y13
+	VPXOR             808(SP), Y13, Y13
+	VPXOR             Y6, Y13, Y13
 	VMOVDQU           Y6, 840(SP)
-	VGF2P8AFFINEQB    $0x3e, Y7, Y12, Y12
-	VGF2P8AFFINEINVQB $0xd3, Y8, Y12, Y12
-	VPSHUFB           Y9, Y12, Y13
-	VPSHUFB           Y10, Y12, Y14
-	VPXOR             Y14, Y13, Y13
-	VPXOR             Y12, Y13, Y13
-	VPXOR             872(SP), Y12, Y6
-	VPSHUFB           Y11, Y12, Y12
-	VPXOR             Y12, Y6, Y6
-	VPSLLD            $0x02, Y13, Y14
-	VPSRLD            $0x1e, Y13, Y13
-	VPOR              Y13, Y14, Y14
+	VGF2P8AFFINEQB    $0x3e, Y7, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y8, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y9, Y13, Y6
+	VGF2P8AFFINEINVQB $0xd0, Y10, Y13, Y13
+	VPSHUFB           Y11, Y14, Y15
+	VPSHUFB           Y12, Y14, Y14
+	VPSHUFB           aesniRotl24<>+0(SB), Y13, Y13
+	VPXOR             872(SP), Y6, Y6
+	VPXOR             Y15, Y14, Y14
+	VPXOR             Y13, Y6, Y6
 	VPXOR             Y14, Y6, Y6
 	ADDQ              $0x10, SI
 	DECQ              DI
@@ -14528,446 +14128,400 @@ g7_end:
 	ADDQ         $0x08, R8
 	VMOVDQU      Y7, 712(SP)
 	VPBROADCASTQ sboxPre<>+0(SB), Y6
-	VPBROADCASTQ sboxPost<>+0(SB), Y7
-	VMOVDQU      aesniRotl8<>+0(SB), Y8
-	VMOVDQU      aesniRotl16<>+0(SB), Y9
-	VMOVDQU      aesniRotl24<>+0(SB), Y10
+	VMOVDQU      gfniYMMPostQ<>+0(SB), Y7
+	VMOVDQU      gfniYMMPostP<>+0(SB), Y8
+	VMOVDQU      gfniYMMPostR<>+0(SB), Y9
+	VMOVDQU      aesniRotl8<>+0(SB), Y10
+	VMOVDQU      aesniRotl16<>+0(SB), Y11
+	VMOVDQU      aesniRotl24<>+0(SB), Y12
 	MOVQ         AX, SI
 	MOVQ         $0x00000008, DI
 
 rounds12:
-	VPBROADCASTD      (SI), Y11
-	VPXOR             40(SP), Y11, Y11
-	VPXOR             72(SP), Y11, Y11
-	VPXOR             Y0, Y11, Y11
+	VPBROADCASTD      (SI), Y13
+	VPXOR             40(SP), Y13, Y13
+	VPXOR             72(SP), Y13, Y13
+	VPXOR             Y0, Y13, Y13
 	VMOVDQU           Y0, 104(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             8(SP), Y11, Y0
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y0, Y0
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             8(SP), Y0, Y0
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y0, Y0
-	VPBROADCASTD      (SI), Y11
-	VPXOR             168(SP), Y11, Y11
-	VPXOR             200(SP), Y11, Y11
-	VPXOR             Y1, Y11, Y11
+	VPXOR             Y14, Y0, Y0
+	VPBROADCASTD      (SI), Y13
+	VPXOR             168(SP), Y13, Y13
+	VPXOR             200(SP), Y13, Y13
+	VPXOR             Y1, Y13, Y13
 	VMOVDQU           Y1, 232(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             136(SP), Y11, Y1
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y1, Y1
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             136(SP), Y1, Y1
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y1, Y1
-	VPBROADCASTD      (SI), Y11
-	VPXOR             296(SP), Y11, Y11
-	VPXOR             328(SP), Y11, Y11
-	VPXOR             Y2, Y11, Y11
+	VPXOR             Y14, Y1, Y1
+	VPBROADCASTD      (SI), Y13
+	VPXOR             296(SP), Y13, Y13
+	VPXOR             328(SP), Y13, Y13
+	VPXOR             Y2, Y13, Y13
 	VMOVDQU           Y2, 360(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             264(SP), Y11, Y2
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y2, Y2
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             264(SP), Y2, Y2
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y2, Y2
-	VPBROADCASTD      (SI), Y11
-	VPXOR             424(SP), Y11, Y11
-	VPXOR             456(SP), Y11, Y11
-	VPXOR             Y3, Y11, Y11
+	VPXOR             Y14, Y2, Y2
+	VPBROADCASTD      (SI), Y13
+	VPXOR             424(SP), Y13, Y13
+	VPXOR             456(SP), Y13, Y13
+	VPXOR             Y3, Y13, Y13
 	VMOVDQU           Y3, 488(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             392(SP), Y11, Y3
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y3, Y3
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             392(SP), Y3, Y3
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y3, Y3
-	VPBROADCASTD      (SI), Y11
-	VPXOR             552(SP), Y11, Y11
-	VPXOR             584(SP), Y11, Y11
-	VPXOR             Y4, Y11, Y11
+	VPXOR             Y14, Y3, Y3
+	VPBROADCASTD      (SI), Y13
+	VPXOR             552(SP), Y13, Y13
+	VPXOR             584(SP), Y13, Y13
+	VPXOR             Y4, Y13, Y13
 	VMOVDQU           Y4, 616(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             520(SP), Y11, Y4
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y4, Y4
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             520(SP), Y4, Y4
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y4, Y4
-	VPBROADCASTD      (SI), Y11
-	VPXOR             680(SP), Y11, Y11
-	VPXOR             712(SP), Y11, Y11
-	VPXOR             Y5, Y11, Y11
+	VPXOR             Y14, Y4, Y4
+	VPBROADCASTD      (SI), Y13
+	VPXOR             680(SP), Y13, Y13
+	VPXOR             712(SP), Y13, Y13
+	VPXOR             Y5, Y13, Y13
 	VMOVDQU           Y5, 744(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             648(SP), Y11, Y5
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y5, Y5
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y5
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             648(SP), Y5, Y5
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y5, Y5
-	VPBROADCASTD      4(SI), Y11
-	VPXOR             72(SP), Y11, Y11
-	VPXOR             104(SP), Y11, Y11
-	VPXOR             Y0, Y11, Y11
+	VPXOR             Y14, Y5, Y5
+	VPBROADCASTD      4(SI), Y13
+	VPXOR             72(SP), Y13, Y13
+	VPXOR             104(SP), Y13, Y13
+	VPXOR             Y0, Y13, Y13
 	VMOVDQU           Y0, 8(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             40(SP), Y11, Y0
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y0, Y0
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             40(SP), Y0, Y0
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y0, Y0
-	VPBROADCASTD      4(SI), Y11
-	VPXOR             200(SP), Y11, Y11
-	VPXOR             232(SP), Y11, Y11
-	VPXOR             Y1, Y11, Y11
+	VPXOR             Y14, Y0, Y0
+	VPBROADCASTD      4(SI), Y13
+	VPXOR             200(SP), Y13, Y13
+	VPXOR             232(SP), Y13, Y13
+	VPXOR             Y1, Y13, Y13
 	VMOVDQU           Y1, 136(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             168(SP), Y11, Y1
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y1, Y1
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             168(SP), Y1, Y1
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y1, Y1
-	VPBROADCASTD      4(SI), Y11
-	VPXOR             328(SP), Y11, Y11
-	VPXOR             360(SP), Y11, Y11
-	VPXOR             Y2, Y11, Y11
+	VPXOR             Y14, Y1, Y1
+	VPBROADCASTD      4(SI), Y13
+	VPXOR             328(SP), Y13, Y13
+	VPXOR             360(SP), Y13, Y13
+	VPXOR             Y2, Y13, Y13
 	VMOVDQU           Y2, 264(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             296(SP), Y11, Y2
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y2, Y2
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             296(SP), Y2, Y2
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y2, Y2
-	VPBROADCASTD      4(SI), Y11
-	VPXOR             456(SP), Y11, Y11
-	VPXOR             488(SP), Y11, Y11
-	VPXOR             Y3, Y11, Y11
+	VPXOR             Y14, Y2, Y2
+	VPBROADCASTD      4(SI), Y13
+	VPXOR             456(SP), Y13, Y13
+	VPXOR             488(SP), Y13, Y13
+	VPXOR             Y3, Y13, Y13
 	VMOVDQU           Y3, 392(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             424(SP), Y11, Y3
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y3, Y3
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             424(SP), Y3, Y3
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y3, Y3
-	VPBROADCASTD      4(SI), Y11
-	VPXOR             584(SP), Y11, Y11
-	VPXOR             616(SP), Y11, Y11
-	VPXOR             Y4, Y11, Y11
+	VPXOR             Y14, Y3, Y3
+	VPBROADCASTD      4(SI), Y13
+	VPXOR             584(SP), Y13, Y13
+	VPXOR             616(SP), Y13, Y13
+	VPXOR             Y4, Y13, Y13
 	VMOVDQU           Y4, 520(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             552(SP), Y11, Y4
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y4, Y4
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             552(SP), Y4, Y4
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y4, Y4
-	VPBROADCASTD      4(SI), Y11
-	VPXOR             712(SP), Y11, Y11
-	VPXOR             744(SP), Y11, Y11
-	VPXOR             Y5, Y11, Y11
+	VPXOR             Y14, Y4, Y4
+	VPBROADCASTD      4(SI), Y13
+	VPXOR             712(SP), Y13, Y13
+	VPXOR             744(SP), Y13, Y13
+	VPXOR             Y5, Y13, Y13
 	VMOVDQU           Y5, 648(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             680(SP), Y11, Y5
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y5, Y5
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y5
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             680(SP), Y5, Y5
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y5, Y5
-	VPBROADCASTD      8(SI), Y11
-	VPXOR             104(SP), Y11, Y11
-	VPXOR             8(SP), Y11, Y11
-	VPXOR             Y0, Y11, Y11
+	VPXOR             Y14, Y5, Y5
+	VPBROADCASTD      8(SI), Y13
+	VPXOR             104(SP), Y13, Y13
+	VPXOR             8(SP), Y13, Y13
+	VPXOR             Y0, Y13, Y13
 	VMOVDQU           Y0, 40(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             72(SP), Y11, Y0
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y0, Y0
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             72(SP), Y0, Y0
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y0, Y0
-	VPBROADCASTD      8(SI), Y11
-	VPXOR             232(SP), Y11, Y11
-	VPXOR             136(SP), Y11, Y11
-	VPXOR             Y1, Y11, Y11
+	VPXOR             Y14, Y0, Y0
+	VPBROADCASTD      8(SI), Y13
+	VPXOR             232(SP), Y13, Y13
+	VPXOR             136(SP), Y13, Y13
+	VPXOR             Y1, Y13, Y13
 	VMOVDQU           Y1, 168(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             200(SP), Y11, Y1
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y1, Y1
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             200(SP), Y1, Y1
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y1, Y1
-	VPBROADCASTD      8(SI), Y11
-	VPXOR             360(SP), Y11, Y11
-	VPXOR             264(SP), Y11, Y11
-	VPXOR             Y2, Y11, Y11
+	VPXOR             Y14, Y1, Y1
+	VPBROADCASTD      8(SI), Y13
+	VPXOR             360(SP), Y13, Y13
+	VPXOR             264(SP), Y13, Y13
+	VPXOR             Y2, Y13, Y13
 	VMOVDQU           Y2, 296(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             328(SP), Y11, Y2
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y2, Y2
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             328(SP), Y2, Y2
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y2, Y2
-	VPBROADCASTD      8(SI), Y11
-	VPXOR             488(SP), Y11, Y11
-	VPXOR             392(SP), Y11, Y11
-	VPXOR             Y3, Y11, Y11
+	VPXOR             Y14, Y2, Y2
+	VPBROADCASTD      8(SI), Y13
+	VPXOR             488(SP), Y13, Y13
+	VPXOR             392(SP), Y13, Y13
+	VPXOR             Y3, Y13, Y13
 	VMOVDQU           Y3, 424(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             456(SP), Y11, Y3
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y3, Y3
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             456(SP), Y3, Y3
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y3, Y3
-	VPBROADCASTD      8(SI), Y11
-	VPXOR             616(SP), Y11, Y11
-	VPXOR             520(SP), Y11, Y11
-	VPXOR             Y4, Y11, Y11
+	VPXOR             Y14, Y3, Y3
+	VPBROADCASTD      8(SI), Y13
+	VPXOR             616(SP), Y13, Y13
+	VPXOR             520(SP), Y13, Y13
+	VPXOR             Y4, Y13, Y13
 	VMOVDQU           Y4, 552(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             584(SP), Y11, Y4
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y4, Y4
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             584(SP), Y4, Y4
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y4, Y4
-	VPBROADCASTD      8(SI), Y11
-	VPXOR             744(SP), Y11, Y11
-	VPXOR             648(SP), Y11, Y11
-	VPXOR             Y5, Y11, Y11
+	VPXOR             Y14, Y4, Y4
+	VPBROADCASTD      8(SI), Y13
+	VPXOR             744(SP), Y13, Y13
+	VPXOR             648(SP), Y13, Y13
+	VPXOR             Y5, Y13, Y13
 	VMOVDQU           Y5, 680(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             712(SP), Y11, Y5
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y5, Y5
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y5
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             712(SP), Y5, Y5
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y5, Y5
-	VPBROADCASTD      12(SI), Y11
-	VPXOR             8(SP), Y11, Y11
-	VPXOR             40(SP), Y11, Y11
-	VPXOR             Y0, Y11, Y11
+	VPXOR             Y14, Y5, Y5
+	VPBROADCASTD      12(SI), Y13
+	VPXOR             8(SP), Y13, Y13
+	VPXOR             40(SP), Y13, Y13
+	VPXOR             Y0, Y13, Y13
 	VMOVDQU           Y0, 72(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             104(SP), Y11, Y0
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y0, Y0
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             104(SP), Y0, Y0
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y0, Y0
-	VPBROADCASTD      12(SI), Y11
-	VPXOR             136(SP), Y11, Y11
-	VPXOR             168(SP), Y11, Y11
-	VPXOR             Y1, Y11, Y11
+	VPXOR             Y14, Y0, Y0
+	VPBROADCASTD      12(SI), Y13
+	VPXOR             136(SP), Y13, Y13
+	VPXOR             168(SP), Y13, Y13
+	VPXOR             Y1, Y13, Y13
 	VMOVDQU           Y1, 200(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             232(SP), Y11, Y1
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y1, Y1
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             232(SP), Y1, Y1
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y1, Y1
-	VPBROADCASTD      12(SI), Y11
-	VPXOR             264(SP), Y11, Y11
-	VPXOR             296(SP), Y11, Y11
-	VPXOR             Y2, Y11, Y11
+	VPXOR             Y14, Y1, Y1
+	VPBROADCASTD      12(SI), Y13
+	VPXOR             264(SP), Y13, Y13
+	VPXOR             296(SP), Y13, Y13
+	VPXOR             Y2, Y13, Y13
 	VMOVDQU           Y2, 328(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             360(SP), Y11, Y2
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y2, Y2
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             360(SP), Y2, Y2
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y2, Y2
-	VPBROADCASTD      12(SI), Y11
-	VPXOR             392(SP), Y11, Y11
-	VPXOR             424(SP), Y11, Y11
-	VPXOR             Y3, Y11, Y11
+	VPXOR             Y14, Y2, Y2
+	VPBROADCASTD      12(SI), Y13
+	VPXOR             392(SP), Y13, Y13
+	VPXOR             424(SP), Y13, Y13
+	VPXOR             Y3, Y13, Y13
 	VMOVDQU           Y3, 456(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             488(SP), Y11, Y3
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y3, Y3
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             488(SP), Y3, Y3
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y3, Y3
-	VPBROADCASTD      12(SI), Y11
-	VPXOR             520(SP), Y11, Y11
-	VPXOR             552(SP), Y11, Y11
-	VPXOR             Y4, Y11, Y11
+	VPXOR             Y14, Y3, Y3
+	VPBROADCASTD      12(SI), Y13
+	VPXOR             520(SP), Y13, Y13
+	VPXOR             552(SP), Y13, Y13
+	VPXOR             Y4, Y13, Y13
 	VMOVDQU           Y4, 584(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             616(SP), Y11, Y4
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y4, Y4
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             616(SP), Y4, Y4
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y4, Y4
-	VPBROADCASTD      12(SI), Y11
-	VPXOR             648(SP), Y11, Y11
-	VPXOR             680(SP), Y11, Y11
-	VPXOR             Y5, Y11, Y11
+	VPXOR             Y14, Y4, Y4
+	VPBROADCASTD      12(SI), Y13
+	VPXOR             648(SP), Y13, Y13
+	VPXOR             680(SP), Y13, Y13
+	VPXOR             Y5, Y13, Y13
 	VMOVDQU           Y5, 712(SP)
-	VGF2P8AFFINEQB    $0x3e, Y6, Y11, Y11
-	VGF2P8AFFINEINVQB $0xd3, Y7, Y11, Y11
-	VPSHUFB           Y8, Y11, Y12
-	VPSHUFB           Y9, Y11, Y13
-	VPXOR             Y13, Y12, Y12
-	VPXOR             Y11, Y12, Y12
-	VPXOR             744(SP), Y11, Y5
-	VPSHUFB           Y10, Y11, Y11
-	VPXOR             Y11, Y5, Y5
-	VPSLLD            $0x02, Y12, Y13
-	VPSRLD            $0x1e, Y12, Y12
-	VPOR              Y12, Y13, Y13
+	VGF2P8AFFINEQB    $0x3e, Y6, Y13, Y13
+	VGF2P8AFFINEINVQB $0x4f, Y7, Y13, Y14
+	VGF2P8AFFINEINVQB $0x9f, Y8, Y13, Y5
+	VGF2P8AFFINEINVQB $0xd0, Y9, Y13, Y13
+	VPSHUFB           Y10, Y14, Y15
+	VPSHUFB           Y11, Y14, Y14
+	VPSHUFB           Y12, Y13, Y13
+	VPXOR             744(SP), Y5, Y5
+	VPXOR             Y15, Y14, Y14
 	VPXOR             Y13, Y5, Y5
+	VPXOR             Y14, Y5, Y5
 	ADDQ              $0x10, SI
 	DECQ              DI
 	JNZ               rounds12
@@ -15177,374 +14731,336 @@ g6_end:
 	ADDQ         $0x08, R8
 	VMOVDQU      Y6, 584(SP)
 	VPBROADCASTQ sboxPre<>+0(SB), Y5
-	VPBROADCASTQ sboxPost<>+0(SB), Y6
-	VMOVDQU      aesniRotl8<>+0(SB), Y7
-	VMOVDQU      aesniRotl16<>+0(SB), Y8
-	VMOVDQU      aesniRotl24<>+0(SB), Y9
+	VMOVDQU      gfniYMMPostQ<>+0(SB), Y6
+	VMOVDQU      gfniYMMPostP<>+0(SB), Y7
+	VMOVDQU      gfniYMMPostR<>+0(SB), Y8
+	VMOVDQU      aesniRotl8<>+0(SB), Y9
+	VMOVDQU      aesniRotl16<>+0(SB), Y10
+	VMOVDQU      aesniRotl24<>+0(SB), Y11
 	MOVQ         AX, SI
 	MOVQ         $0x00000008, DI
 
 rounds13:
-	VPBROADCASTD      (SI), Y10
-	VPXOR             40(SP), Y10, Y10
-	VPXOR             72(SP), Y10, Y10
-	VPXOR             Y0, Y10, Y10
+	VPBROADCASTD      (SI), Y12
+	VPXOR             40(SP), Y12, Y12
+	VPXOR             72(SP), Y12, Y12
+	VPXOR             Y0, Y12, Y12
 	VMOVDQU           Y0, 104(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             8(SP), Y10, Y0
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y0, Y0
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             8(SP), Y0, Y0
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y0, Y0
-	VPBROADCASTD      (SI), Y10
-	VPXOR             168(SP), Y10, Y10
-	VPXOR             200(SP), Y10, Y10
-	VPXOR             Y1, Y10, Y10
+	VPXOR             Y13, Y0, Y0
+	VPBROADCASTD      (SI), Y12
+	VPXOR             168(SP), Y12, Y12
+	VPXOR             200(SP), Y12, Y12
+	VPXOR             Y1, Y12, Y12
 	VMOVDQU           Y1, 232(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             136(SP), Y10, Y1
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y1, Y1
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             136(SP), Y1, Y1
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y1, Y1
-	VPBROADCASTD      (SI), Y10
-	VPXOR             296(SP), Y10, Y10
-	VPXOR             328(SP), Y10, Y10
-	VPXOR             Y2, Y10, Y10
+	VPXOR             Y13, Y1, Y1
+	VPBROADCASTD      (SI), Y12
+	VPXOR             296(SP), Y12, Y12
+	VPXOR             328(SP), Y12, Y12
+	VPXOR             Y2, Y12, Y12
 	VMOVDQU           Y2, 360(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             264(SP), Y10, Y2
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y2, Y2
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             264(SP), Y2, Y2
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y2, Y2
-	VPBROADCASTD      (SI), Y10
-	VPXOR             424(SP), Y10, Y10
-	VPXOR             456(SP), Y10, Y10
-	VPXOR             Y3, Y10, Y10
+	VPXOR             Y13, Y2, Y2
+	VPBROADCASTD      (SI), Y12
+	VPXOR             424(SP), Y12, Y12
+	VPXOR             456(SP), Y12, Y12
+	VPXOR             Y3, Y12, Y12
 	VMOVDQU           Y3, 488(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             392(SP), Y10, Y3
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y3, Y3
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             392(SP), Y3, Y3
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y3, Y3
-	VPBROADCASTD      (SI), Y10
-	VPXOR             552(SP), Y10, Y10
-	VPXOR             584(SP), Y10, Y10
-	VPXOR             Y4, Y10, Y10
+	VPXOR             Y13, Y3, Y3
+	VPBROADCASTD      (SI), Y12
+	VPXOR             552(SP), Y12, Y12
+	VPXOR             584(SP), Y12, Y12
+	VPXOR             Y4, Y12, Y12
 	VMOVDQU           Y4, 616(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             520(SP), Y10, Y4
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y4, Y4
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             520(SP), Y4, Y4
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y4, Y4
-	VPBROADCASTD      4(SI), Y10
-	VPXOR             72(SP), Y10, Y10
-	VPXOR             104(SP), Y10, Y10
-	VPXOR             Y0, Y10, Y10
+	VPXOR             Y13, Y4, Y4
+	VPBROADCASTD      4(SI), Y12
+	VPXOR             72(SP), Y12, Y12
+	VPXOR             104(SP), Y12, Y12
+	VPXOR             Y0, Y12, Y12
 	VMOVDQU           Y0, 8(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             40(SP), Y10, Y0
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y0, Y0
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             40(SP), Y0, Y0
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y0, Y0
-	VPBROADCASTD      4(SI), Y10
-	VPXOR             200(SP), Y10, Y10
-	VPXOR             232(SP), Y10, Y10
-	VPXOR             Y1, Y10, Y10
+	VPXOR             Y13, Y0, Y0
+	VPBROADCASTD      4(SI), Y12
+	VPXOR             200(SP), Y12, Y12
+	VPXOR             232(SP), Y12, Y12
+	VPXOR             Y1, Y12, Y12
 	VMOVDQU           Y1, 136(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             168(SP), Y10, Y1
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y1, Y1
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             168(SP), Y1, Y1
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y1, Y1
-	VPBROADCASTD      4(SI), Y10
-	VPXOR             328(SP), Y10, Y10
-	VPXOR             360(SP), Y10, Y10
-	VPXOR             Y2, Y10, Y10
+	VPXOR             Y13, Y1, Y1
+	VPBROADCASTD      4(SI), Y12
+	VPXOR             328(SP), Y12, Y12
+	VPXOR             360(SP), Y12, Y12
+	VPXOR             Y2, Y12, Y12
 	VMOVDQU           Y2, 264(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             296(SP), Y10, Y2
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y2, Y2
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             296(SP), Y2, Y2
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y2, Y2
-	VPBROADCASTD      4(SI), Y10
-	VPXOR             456(SP), Y10, Y10
-	VPXOR             488(SP), Y10, Y10
-	VPXOR             Y3, Y10, Y10
+	VPXOR             Y13, Y2, Y2
+	VPBROADCASTD      4(SI), Y12
+	VPXOR             456(SP), Y12, Y12
+	VPXOR             488(SP), Y12, Y12
+	VPXOR             Y3, Y12, Y12
 	VMOVDQU           Y3, 392(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             424(SP), Y10, Y3
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y3, Y3
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             424(SP), Y3, Y3
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y3, Y3
-	VPBROADCASTD      4(SI), Y10
-	VPXOR             584(SP), Y10, Y10
-	VPXOR             616(SP), Y10, Y10
-	VPXOR             Y4, Y10, Y10
+	VPXOR             Y13, Y3, Y3
+	VPBROADCASTD      4(SI), Y12
+	VPXOR             584(SP), Y12, Y12
+	VPXOR             616(SP), Y12, Y12
+	VPXOR             Y4, Y12, Y12
 	VMOVDQU           Y4, 520(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             552(SP), Y10, Y4
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y4, Y4
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             552(SP), Y4, Y4
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y4, Y4
-	VPBROADCASTD      8(SI), Y10
-	VPXOR             104(SP), Y10, Y10
-	VPXOR             8(SP), Y10, Y10
-	VPXOR             Y0, Y10, Y10
+	VPXOR             Y13, Y4, Y4
+	VPBROADCASTD      8(SI), Y12
+	VPXOR             104(SP), Y12, Y12
+	VPXOR             8(SP), Y12, Y12
+	VPXOR             Y0, Y12, Y12
 	VMOVDQU           Y0, 40(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             72(SP), Y10, Y0
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y0, Y0
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             72(SP), Y0, Y0
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y0, Y0
-	VPBROADCASTD      8(SI), Y10
-	VPXOR             232(SP), Y10, Y10
-	VPXOR             136(SP), Y10, Y10
-	VPXOR             Y1, Y10, Y10
+	VPXOR             Y13, Y0, Y0
+	VPBROADCASTD      8(SI), Y12
+	VPXOR             232(SP), Y12, Y12
+	VPXOR             136(SP), Y12, Y12
+	VPXOR             Y1, Y12, Y12
 	VMOVDQU           Y1, 168(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             200(SP), Y10, Y1
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y1, Y1
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             200(SP), Y1, Y1
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y1, Y1
-	VPBROADCASTD      8(SI), Y10
-	VPXOR             360(SP), Y10, Y10
-	VPXOR             264(SP), Y10, Y10
-	VPXOR             Y2, Y10, Y10
+	VPXOR             Y13, Y1, Y1
+	VPBROADCASTD      8(SI), Y12
+	VPXOR             360(SP), Y12, Y12
+	VPXOR             264(SP), Y12, Y12
+	VPXOR             Y2, Y12, Y12
 	VMOVDQU           Y2, 296(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             328(SP), Y10, Y2
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y2, Y2
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             328(SP), Y2, Y2
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y2, Y2
-	VPBROADCASTD      8(SI), Y10
-	VPXOR             488(SP), Y10, Y10
-	VPXOR             392(SP), Y10, Y10
-	VPXOR             Y3, Y10, Y10
+	VPXOR             Y13, Y2, Y2
+	VPBROADCASTD      8(SI), Y12
+	VPXOR             488(SP), Y12, Y12
+	VPXOR             392(SP), Y12, Y12
+	VPXOR             Y3, Y12, Y12
 	VMOVDQU           Y3, 424(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             456(SP), Y10, Y3
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y3, Y3
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             456(SP), Y3, Y3
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y3, Y3
-	VPBROADCASTD      8(SI), Y10
-	VPXOR             616(SP), Y10, Y10
-	VPXOR             520(SP), Y10, Y10
-	VPXOR             Y4, Y10, Y10
+	VPXOR             Y13, Y3, Y3
+	VPBROADCASTD      8(SI), Y12
+	VPXOR             616(SP), Y12, Y12
+	VPXOR             520(SP), Y12, Y12
+	VPXOR             Y4, Y12, Y12
 	VMOVDQU           Y4, 552(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             584(SP), Y10, Y4
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y4, Y4
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             584(SP), Y4, Y4
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y4, Y4
-	VPBROADCASTD      12(SI), Y10
-	VPXOR             8(SP), Y10, Y10
-	VPXOR             40(SP), Y10, Y10
-	VPXOR             Y0, Y10, Y10
+	VPXOR             Y13, Y4, Y4
+	VPBROADCASTD      12(SI), Y12
+	VPXOR             8(SP), Y12, Y12
+	VPXOR             40(SP), Y12, Y12
+	VPXOR             Y0, Y12, Y12
 	VMOVDQU           Y0, 72(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             104(SP), Y10, Y0
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y0, Y0
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             104(SP), Y0, Y0
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y0, Y0
-	VPBROADCASTD      12(SI), Y10
-	VPXOR             136(SP), Y10, Y10
-	VPXOR             168(SP), Y10, Y10
-	VPXOR             Y1, Y10, Y10
+	VPXOR             Y13, Y0, Y0
+	VPBROADCASTD      12(SI), Y12
+	VPXOR             136(SP), Y12, Y12
+	VPXOR             168(SP), Y12, Y12
+	VPXOR             Y1, Y12, Y12
 	VMOVDQU           Y1, 200(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             232(SP), Y10, Y1
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y1, Y1
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             232(SP), Y1, Y1
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y1, Y1
-	VPBROADCASTD      12(SI), Y10
-	VPXOR             264(SP), Y10, Y10
-	VPXOR             296(SP), Y10, Y10
-	VPXOR             Y2, Y10, Y10
+	VPXOR             Y13, Y1, Y1
+	VPBROADCASTD      12(SI), Y12
+	VPXOR             264(SP), Y12, Y12
+	VPXOR             296(SP), Y12, Y12
+	VPXOR             Y2, Y12, Y12
 	VMOVDQU           Y2, 328(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             360(SP), Y10, Y2
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y2, Y2
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             360(SP), Y2, Y2
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y2, Y2
-	VPBROADCASTD      12(SI), Y10
-	VPXOR             392(SP), Y10, Y10
-	VPXOR             424(SP), Y10, Y10
-	VPXOR             Y3, Y10, Y10
+	VPXOR             Y13, Y2, Y2
+	VPBROADCASTD      12(SI), Y12
+	VPXOR             392(SP), Y12, Y12
+	VPXOR             424(SP), Y12, Y12
+	VPXOR             Y3, Y12, Y12
 	VMOVDQU           Y3, 456(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             488(SP), Y10, Y3
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y3, Y3
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             488(SP), Y3, Y3
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y3, Y3
-	VPBROADCASTD      12(SI), Y10
-	VPXOR             520(SP), Y10, Y10
-	VPXOR             552(SP), Y10, Y10
-	VPXOR             Y4, Y10, Y10
+	VPXOR             Y13, Y3, Y3
+	VPBROADCASTD      12(SI), Y12
+	VPXOR             520(SP), Y12, Y12
+	VPXOR             552(SP), Y12, Y12
+	VPXOR             Y4, Y12, Y12
 	VMOVDQU           Y4, 584(SP)
-	VGF2P8AFFINEQB    $0x3e, Y5, Y10, Y10
-	VGF2P8AFFINEINVQB $0xd3, Y6, Y10, Y10
-	VPSHUFB           Y7, Y10, Y11
-	VPSHUFB           Y8, Y10, Y12
-	VPXOR             Y12, Y11, Y11
-	VPXOR             Y10, Y11, Y11
-	VPXOR             616(SP), Y10, Y4
-	VPSHUFB           Y9, Y10, Y10
-	VPXOR             Y10, Y4, Y4
-	VPSLLD            $0x02, Y11, Y12
-	VPSRLD            $0x1e, Y11, Y11
-	VPOR              Y11, Y12, Y12
+	VGF2P8AFFINEQB    $0x3e, Y5, Y12, Y12
+	VGF2P8AFFINEINVQB $0x4f, Y6, Y12, Y13
+	VGF2P8AFFINEINVQB $0x9f, Y7, Y12, Y4
+	VGF2P8AFFINEINVQB $0xd0, Y8, Y12, Y12
+	VPSHUFB           Y9, Y13, Y14
+	VPSHUFB           Y10, Y13, Y13
+	VPSHUFB           Y11, Y12, Y12
+	VPXOR             616(SP), Y4, Y4
+	VPXOR             Y14, Y13, Y13
 	VPXOR             Y12, Y4, Y4
+	VPXOR             Y13, Y4, Y4
 	ADDQ              $0x10, SI
 	DECQ              DI
 	JNZ               rounds13
@@ -15719,302 +15235,272 @@ g5_end:
 	ADDQ         $0x08, R8
 	VMOVDQU      Y5, 456(SP)
 	VPBROADCASTQ sboxPre<>+0(SB), Y4
-	VPBROADCASTQ sboxPost<>+0(SB), Y5
-	VMOVDQU      aesniRotl8<>+0(SB), Y6
-	VMOVDQU      aesniRotl16<>+0(SB), Y7
-	VMOVDQU      aesniRotl24<>+0(SB), Y8
+	VMOVDQU      gfniYMMPostQ<>+0(SB), Y5
+	VMOVDQU      gfniYMMPostP<>+0(SB), Y6
+	VMOVDQU      gfniYMMPostR<>+0(SB), Y7
+	VMOVDQU      aesniRotl8<>+0(SB), Y8
+	VMOVDQU      aesniRotl16<>+0(SB), Y9
+	VMOVDQU      aesniRotl24<>+0(SB), Y10
 	MOVQ         AX, SI
 	MOVQ         $0x00000008, DI
 
 rounds14:
-	VPBROADCASTD      (SI), Y9
-	VPXOR             40(SP), Y9, Y9
-	VPXOR             72(SP), Y9, Y9
-	VPXOR             Y0, Y9, Y9
+	VPBROADCASTD      (SI), Y11
+	VPXOR             40(SP), Y11, Y11
+	VPXOR             72(SP), Y11, Y11
+	VPXOR             Y0, Y11, Y11
 	VMOVDQU           Y0, 104(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             8(SP), Y9, Y0
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y0, Y0
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             8(SP), Y0, Y0
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y0, Y0
-	VPBROADCASTD      (SI), Y9
-	VPXOR             168(SP), Y9, Y9
-	VPXOR             200(SP), Y9, Y9
-	VPXOR             Y1, Y9, Y9
+	VPXOR             Y12, Y0, Y0
+	VPBROADCASTD      (SI), Y11
+	VPXOR             168(SP), Y11, Y11
+	VPXOR             200(SP), Y11, Y11
+	VPXOR             Y1, Y11, Y11
 	VMOVDQU           Y1, 232(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             136(SP), Y9, Y1
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y1, Y1
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             136(SP), Y1, Y1
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y1, Y1
-	VPBROADCASTD      (SI), Y9
-	VPXOR             296(SP), Y9, Y9
-	VPXOR             328(SP), Y9, Y9
-	VPXOR             Y2, Y9, Y9
+	VPXOR             Y12, Y1, Y1
+	VPBROADCASTD      (SI), Y11
+	VPXOR             296(SP), Y11, Y11
+	VPXOR             328(SP), Y11, Y11
+	VPXOR             Y2, Y11, Y11
 	VMOVDQU           Y2, 360(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             264(SP), Y9, Y2
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y2, Y2
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             264(SP), Y2, Y2
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y2, Y2
-	VPBROADCASTD      (SI), Y9
-	VPXOR             424(SP), Y9, Y9
-	VPXOR             456(SP), Y9, Y9
-	VPXOR             Y3, Y9, Y9
+	VPXOR             Y12, Y2, Y2
+	VPBROADCASTD      (SI), Y11
+	VPXOR             424(SP), Y11, Y11
+	VPXOR             456(SP), Y11, Y11
+	VPXOR             Y3, Y11, Y11
 	VMOVDQU           Y3, 488(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             392(SP), Y9, Y3
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y3, Y3
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             392(SP), Y3, Y3
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y3, Y3
-	VPBROADCASTD      4(SI), Y9
-	VPXOR             72(SP), Y9, Y9
-	VPXOR             104(SP), Y9, Y9
-	VPXOR             Y0, Y9, Y9
+	VPXOR             Y12, Y3, Y3
+	VPBROADCASTD      4(SI), Y11
+	VPXOR             72(SP), Y11, Y11
+	VPXOR             104(SP), Y11, Y11
+	VPXOR             Y0, Y11, Y11
 	VMOVDQU           Y0, 8(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             40(SP), Y9, Y0
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y0, Y0
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             40(SP), Y0, Y0
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y0, Y0
-	VPBROADCASTD      4(SI), Y9
-	VPXOR             200(SP), Y9, Y9
-	VPXOR             232(SP), Y9, Y9
-	VPXOR             Y1, Y9, Y9
+	VPXOR             Y12, Y0, Y0
+	VPBROADCASTD      4(SI), Y11
+	VPXOR             200(SP), Y11, Y11
+	VPXOR             232(SP), Y11, Y11
+	VPXOR             Y1, Y11, Y11
 	VMOVDQU           Y1, 136(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             168(SP), Y9, Y1
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y1, Y1
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             168(SP), Y1, Y1
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y1, Y1
-	VPBROADCASTD      4(SI), Y9
-	VPXOR             328(SP), Y9, Y9
-	VPXOR             360(SP), Y9, Y9
-	VPXOR             Y2, Y9, Y9
+	VPXOR             Y12, Y1, Y1
+	VPBROADCASTD      4(SI), Y11
+	VPXOR             328(SP), Y11, Y11
+	VPXOR             360(SP), Y11, Y11
+	VPXOR             Y2, Y11, Y11
 	VMOVDQU           Y2, 264(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             296(SP), Y9, Y2
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y2, Y2
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             296(SP), Y2, Y2
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y2, Y2
-	VPBROADCASTD      4(SI), Y9
-	VPXOR             456(SP), Y9, Y9
-	VPXOR             488(SP), Y9, Y9
-	VPXOR             Y3, Y9, Y9
+	VPXOR             Y12, Y2, Y2
+	VPBROADCASTD      4(SI), Y11
+	VPXOR             456(SP), Y11, Y11
+	VPXOR             488(SP), Y11, Y11
+	VPXOR             Y3, Y11, Y11
 	VMOVDQU           Y3, 392(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             424(SP), Y9, Y3
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y3, Y3
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             424(SP), Y3, Y3
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y3, Y3
-	VPBROADCASTD      8(SI), Y9
-	VPXOR             104(SP), Y9, Y9
-	VPXOR             8(SP), Y9, Y9
-	VPXOR             Y0, Y9, Y9
+	VPXOR             Y12, Y3, Y3
+	VPBROADCASTD      8(SI), Y11
+	VPXOR             104(SP), Y11, Y11
+	VPXOR             8(SP), Y11, Y11
+	VPXOR             Y0, Y11, Y11
 	VMOVDQU           Y0, 40(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             72(SP), Y9, Y0
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y0, Y0
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             72(SP), Y0, Y0
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y0, Y0
-	VPBROADCASTD      8(SI), Y9
-	VPXOR             232(SP), Y9, Y9
-	VPXOR             136(SP), Y9, Y9
-	VPXOR             Y1, Y9, Y9
+	VPXOR             Y12, Y0, Y0
+	VPBROADCASTD      8(SI), Y11
+	VPXOR             232(SP), Y11, Y11
+	VPXOR             136(SP), Y11, Y11
+	VPXOR             Y1, Y11, Y11
 	VMOVDQU           Y1, 168(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             200(SP), Y9, Y1
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y1, Y1
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             200(SP), Y1, Y1
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y1, Y1
-	VPBROADCASTD      8(SI), Y9
-	VPXOR             360(SP), Y9, Y9
-	VPXOR             264(SP), Y9, Y9
-	VPXOR             Y2, Y9, Y9
+	VPXOR             Y12, Y1, Y1
+	VPBROADCASTD      8(SI), Y11
+	VPXOR             360(SP), Y11, Y11
+	VPXOR             264(SP), Y11, Y11
+	VPXOR             Y2, Y11, Y11
 	VMOVDQU           Y2, 296(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             328(SP), Y9, Y2
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y2, Y2
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             328(SP), Y2, Y2
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y2, Y2
-	VPBROADCASTD      8(SI), Y9
-	VPXOR             488(SP), Y9, Y9
-	VPXOR             392(SP), Y9, Y9
-	VPXOR             Y3, Y9, Y9
+	VPXOR             Y12, Y2, Y2
+	VPBROADCASTD      8(SI), Y11
+	VPXOR             488(SP), Y11, Y11
+	VPXOR             392(SP), Y11, Y11
+	VPXOR             Y3, Y11, Y11
 	VMOVDQU           Y3, 424(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             456(SP), Y9, Y3
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y3, Y3
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             456(SP), Y3, Y3
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y3, Y3
-	VPBROADCASTD      12(SI), Y9
-	VPXOR             8(SP), Y9, Y9
-	VPXOR             40(SP), Y9, Y9
-	VPXOR             Y0, Y9, Y9
+	VPXOR             Y12, Y3, Y3
+	VPBROADCASTD      12(SI), Y11
+	VPXOR             8(SP), Y11, Y11
+	VPXOR             40(SP), Y11, Y11
+	VPXOR             Y0, Y11, Y11
 	VMOVDQU           Y0, 72(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             104(SP), Y9, Y0
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y0, Y0
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             104(SP), Y0, Y0
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y0, Y0
-	VPBROADCASTD      12(SI), Y9
-	VPXOR             136(SP), Y9, Y9
-	VPXOR             168(SP), Y9, Y9
-	VPXOR             Y1, Y9, Y9
+	VPXOR             Y12, Y0, Y0
+	VPBROADCASTD      12(SI), Y11
+	VPXOR             136(SP), Y11, Y11
+	VPXOR             168(SP), Y11, Y11
+	VPXOR             Y1, Y11, Y11
 	VMOVDQU           Y1, 200(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             232(SP), Y9, Y1
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y1, Y1
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             232(SP), Y1, Y1
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y1, Y1
-	VPBROADCASTD      12(SI), Y9
-	VPXOR             264(SP), Y9, Y9
-	VPXOR             296(SP), Y9, Y9
-	VPXOR             Y2, Y9, Y9
+	VPXOR             Y12, Y1, Y1
+	VPBROADCASTD      12(SI), Y11
+	VPXOR             264(SP), Y11, Y11
+	VPXOR             296(SP), Y11, Y11
+	VPXOR             Y2, Y11, Y11
 	VMOVDQU           Y2, 328(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             360(SP), Y9, Y2
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y2, Y2
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             360(SP), Y2, Y2
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y2, Y2
-	VPBROADCASTD      12(SI), Y9
-	VPXOR             392(SP), Y9, Y9
-	VPXOR             424(SP), Y9, Y9
-	VPXOR             Y3, Y9, Y9
+	VPXOR             Y12, Y2, Y2
+	VPBROADCASTD      12(SI), Y11
+	VPXOR             392(SP), Y11, Y11
+	VPXOR             424(SP), Y11, Y11
+	VPXOR             Y3, Y11, Y11
 	VMOVDQU           Y3, 456(SP)
-	VGF2P8AFFINEQB    $0x3e, Y4, Y9, Y9
-	VGF2P8AFFINEINVQB $0xd3, Y5, Y9, Y9
-	VPSHUFB           Y6, Y9, Y10
-	VPSHUFB           Y7, Y9, Y11
-	VPXOR             Y11, Y10, Y10
-	VPXOR             Y9, Y10, Y10
-	VPXOR             488(SP), Y9, Y3
-	VPSHUFB           Y8, Y9, Y9
-	VPXOR             Y9, Y3, Y3
-	VPSLLD            $0x02, Y10, Y11
-	VPSRLD            $0x1e, Y10, Y10
-	VPOR              Y10, Y11, Y11
+	VGF2P8AFFINEQB    $0x3e, Y4, Y11, Y11
+	VGF2P8AFFINEINVQB $0x4f, Y5, Y11, Y12
+	VGF2P8AFFINEINVQB $0x9f, Y6, Y11, Y3
+	VGF2P8AFFINEINVQB $0xd0, Y7, Y11, Y11
+	VPSHUFB           Y8, Y12, Y13
+	VPSHUFB           Y9, Y12, Y12
+	VPSHUFB           Y10, Y11, Y11
+	VPXOR             488(SP), Y3, Y3
+	VPXOR             Y13, Y12, Y12
 	VPXOR             Y11, Y3, Y3
+	VPXOR             Y12, Y3, Y3
 	ADDQ              $0x10, SI
 	DECQ              DI
 	JNZ               rounds14
@@ -16154,230 +15640,208 @@ g4_end:
 	ADDQ         $0x08, R8
 	VMOVDQU      Y4, 328(SP)
 	VPBROADCASTQ sboxPre<>+0(SB), Y3
-	VPBROADCASTQ sboxPost<>+0(SB), Y4
-	VMOVDQU      aesniRotl8<>+0(SB), Y5
-	VMOVDQU      aesniRotl16<>+0(SB), Y6
-	VMOVDQU      aesniRotl24<>+0(SB), Y7
+	VMOVDQU      gfniYMMPostQ<>+0(SB), Y4
+	VMOVDQU      gfniYMMPostP<>+0(SB), Y5
+	VMOVDQU      gfniYMMPostR<>+0(SB), Y6
+	VMOVDQU      aesniRotl8<>+0(SB), Y7
+	VMOVDQU      aesniRotl16<>+0(SB), Y8
+	VMOVDQU      aesniRotl24<>+0(SB), Y9
 	MOVQ         AX, SI
 	MOVQ         $0x00000008, DI
 
 rounds15:
-	VPBROADCASTD      (SI), Y8
-	VPXOR             40(SP), Y8, Y8
-	VPXOR             72(SP), Y8, Y8
-	VPXOR             Y0, Y8, Y8
+	VPBROADCASTD      (SI), Y10
+	VPXOR             40(SP), Y10, Y10
+	VPXOR             72(SP), Y10, Y10
+	VPXOR             Y0, Y10, Y10
 	VMOVDQU           Y0, 104(SP)
-	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
-	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
-	VPSHUFB           Y5, Y8, Y9
-	VPSHUFB           Y6, Y8, Y10
-	VPXOR             Y10, Y9, Y9
-	VPXOR             Y8, Y9, Y9
-	VPXOR             8(SP), Y8, Y0
-	VPSHUFB           Y7, Y8, Y8
-	VPXOR             Y8, Y0, Y0
-	VPSLLD            $0x02, Y9, Y10
-	VPSRLD            $0x1e, Y9, Y9
-	VPOR              Y9, Y10, Y10
+	VGF2P8AFFINEQB    $0x3e, Y3, Y10, Y10
+	VGF2P8AFFINEINVQB $0x4f, Y4, Y10, Y11
+	VGF2P8AFFINEINVQB $0x9f, Y5, Y10, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y6, Y10, Y10
+	VPSHUFB           Y7, Y11, Y12
+	VPSHUFB           Y8, Y11, Y11
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             8(SP), Y0, Y0
+	VPXOR             Y12, Y11, Y11
 	VPXOR             Y10, Y0, Y0
-	VPBROADCASTD      (SI), Y8
-	VPXOR             168(SP), Y8, Y8
-	VPXOR             200(SP), Y8, Y8
-	VPXOR             Y1, Y8, Y8
+	VPXOR             Y11, Y0, Y0
+	VPBROADCASTD      (SI), Y10
+	VPXOR             168(SP), Y10, Y10
+	VPXOR             200(SP), Y10, Y10
+	VPXOR             Y1, Y10, Y10
 	VMOVDQU           Y1, 232(SP)
-	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
-	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
-	VPSHUFB           Y5, Y8, Y9
-	VPSHUFB           Y6, Y8, Y10
-	VPXOR             Y10, Y9, Y9
-	VPXOR             Y8, Y9, Y9
-	VPXOR             136(SP), Y8, Y1
-	VPSHUFB           Y7, Y8, Y8
-	VPXOR             Y8, Y1, Y1
-	VPSLLD            $0x02, Y9, Y10
-	VPSRLD            $0x1e, Y9, Y9
-	VPOR              Y9, Y10, Y10
+	VGF2P8AFFINEQB    $0x3e, Y3, Y10, Y10
+	VGF2P8AFFINEINVQB $0x4f, Y4, Y10, Y11
+	VGF2P8AFFINEINVQB $0x9f, Y5, Y10, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y6, Y10, Y10
+	VPSHUFB           Y7, Y11, Y12
+	VPSHUFB           Y8, Y11, Y11
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             136(SP), Y1, Y1
+	VPXOR             Y12, Y11, Y11
 	VPXOR             Y10, Y1, Y1
-	VPBROADCASTD      (SI), Y8
-	VPXOR             296(SP), Y8, Y8
-	VPXOR             328(SP), Y8, Y8
-	VPXOR             Y2, Y8, Y8
+	VPXOR             Y11, Y1, Y1
+	VPBROADCASTD      (SI), Y10
+	VPXOR             296(SP), Y10, Y10
+	VPXOR             328(SP), Y10, Y10
+	VPXOR             Y2, Y10, Y10
 	VMOVDQU           Y2, 360(SP)
-	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
-	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
-	VPSHUFB           Y5, Y8, Y9
-	VPSHUFB           Y6, Y8, Y10
-	VPXOR             Y10, Y9, Y9
-	VPXOR             Y8, Y9, Y9
-	VPXOR             264(SP), Y8, Y2
-	VPSHUFB           Y7, Y8, Y8
-	VPXOR             Y8, Y2, Y2
-	VPSLLD            $0x02, Y9, Y10
-	VPSRLD            $0x1e, Y9, Y9
-	VPOR              Y9, Y10, Y10
+	VGF2P8AFFINEQB    $0x3e, Y3, Y10, Y10
+	VGF2P8AFFINEINVQB $0x4f, Y4, Y10, Y11
+	VGF2P8AFFINEINVQB $0x9f, Y5, Y10, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y6, Y10, Y10
+	VPSHUFB           Y7, Y11, Y12
+	VPSHUFB           Y8, Y11, Y11
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             264(SP), Y2, Y2
+	VPXOR             Y12, Y11, Y11
 	VPXOR             Y10, Y2, Y2
-	VPBROADCASTD      4(SI), Y8
-	VPXOR             72(SP), Y8, Y8
-	VPXOR             104(SP), Y8, Y8
-	VPXOR             Y0, Y8, Y8
+	VPXOR             Y11, Y2, Y2
+	VPBROADCASTD      4(SI), Y10
+	VPXOR             72(SP), Y10, Y10
+	VPXOR             104(SP), Y10, Y10
+	VPXOR             Y0, Y10, Y10
 	VMOVDQU           Y0, 8(SP)
-	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
-	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
-	VPSHUFB           Y5, Y8, Y9
-	VPSHUFB           Y6, Y8, Y10
-	VPXOR             Y10, Y9, Y9
-	VPXOR             Y8, Y9, Y9
-	VPXOR             40(SP), Y8, Y0
-	VPSHUFB           Y7, Y8, Y8
-	VPXOR             Y8, Y0, Y0
-	VPSLLD            $0x02, Y9, Y10
-	VPSRLD            $0x1e, Y9, Y9
-	VPOR              Y9, Y10, Y10
+	VGF2P8AFFINEQB    $0x3e, Y3, Y10, Y10
+	VGF2P8AFFINEINVQB $0x4f, Y4, Y10, Y11
+	VGF2P8AFFINEINVQB $0x9f, Y5, Y10, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y6, Y10, Y10
+	VPSHUFB           Y7, Y11, Y12
+	VPSHUFB           Y8, Y11, Y11
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             40(SP), Y0, Y0
+	VPXOR             Y12, Y11, Y11
 	VPXOR             Y10, Y0, Y0
-	VPBROADCASTD      4(SI), Y8
-	VPXOR             200(SP), Y8, Y8
-	VPXOR             232(SP), Y8, Y8
-	VPXOR             Y1, Y8, Y8
+	VPXOR             Y11, Y0, Y0
+	VPBROADCASTD      4(SI), Y10
+	VPXOR             200(SP), Y10, Y10
+	VPXOR             232(SP), Y10, Y10
+	VPXOR             Y1, Y10, Y10
 	VMOVDQU           Y1, 136(SP)
-	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
-	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
-	VPSHUFB           Y5, Y8, Y9
-	VPSHUFB           Y6, Y8, Y10
-	VPXOR             Y10, Y9, Y9
-	VPXOR             Y8, Y9, Y9
-	VPXOR             168(SP), Y8, Y1
-	VPSHUFB           Y7, Y8, Y8
-	VPXOR             Y8, Y1, Y1
-	VPSLLD            $0x02, Y9, Y10
-	VPSRLD            $0x1e, Y9, Y9
-	VPOR              Y9, Y10, Y10
+	VGF2P8AFFINEQB    $0x3e, Y3, Y10, Y10
+	VGF2P8AFFINEINVQB $0x4f, Y4, Y10, Y11
+	VGF2P8AFFINEINVQB $0x9f, Y5, Y10, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y6, Y10, Y10
+	VPSHUFB           Y7, Y11, Y12
+	VPSHUFB           Y8, Y11, Y11
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             168(SP), Y1, Y1
+	VPXOR             Y12, Y11, Y11
 	VPXOR             Y10, Y1, Y1
-	VPBROADCASTD      4(SI), Y8
-	VPXOR             328(SP), Y8, Y8
-	VPXOR             360(SP), Y8, Y8
-	VPXOR             Y2, Y8, Y8
+	VPXOR             Y11, Y1, Y1
+	VPBROADCASTD      4(SI), Y10
+	VPXOR             328(SP), Y10, Y10
+	VPXOR             360(SP), Y10, Y10
+	VPXOR             Y2, Y10, Y10
 	VMOVDQU           Y2, 264(SP)
-	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
-	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
-	VPSHUFB           Y5, Y8, Y9
-	VPSHUFB           Y6, Y8, Y10
-	VPXOR             Y10, Y9, Y9
-	VPXOR             Y8, Y9, Y9
-	VPXOR             296(SP), Y8, Y2
-	VPSHUFB           Y7, Y8, Y8
-	VPXOR             Y8, Y2, Y2
-	VPSLLD            $0x02, Y9, Y10
-	VPSRLD            $0x1e, Y9, Y9
-	VPOR              Y9, Y10, Y10
+	VGF2P8AFFINEQB    $0x3e, Y3, Y10, Y10
+	VGF2P8AFFINEINVQB $0x4f, Y4, Y10, Y11
+	VGF2P8AFFINEINVQB $0x9f, Y5, Y10, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y6, Y10, Y10
+	VPSHUFB           Y7, Y11, Y12
+	VPSHUFB           Y8, Y11, Y11
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             296(SP), Y2, Y2
+	VPXOR             Y12, Y11, Y11
 	VPXOR             Y10, Y2, Y2
-	VPBROADCASTD      8(SI), Y8
-	VPXOR             104(SP), Y8, Y8
-	VPXOR             8(SP), Y8, Y8
-	VPXOR             Y0, Y8, Y8
+	VPXOR             Y11, Y2, Y2
+	VPBROADCASTD      8(SI), Y10
+	VPXOR             104(SP), Y10, Y10
+	VPXOR             8(SP), Y10, Y10
+	VPXOR             Y0, Y10, Y10
 	VMOVDQU           Y0, 40(SP)
-	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
-	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
-	VPSHUFB           Y5, Y8, Y9
-	VPSHUFB           Y6, Y8, Y10
-	VPXOR             Y10, Y9, Y9
-	VPXOR             Y8, Y9, Y9
-	VPXOR             72(SP), Y8, Y0
-	VPSHUFB           Y7, Y8, Y8
-	VPXOR             Y8, Y0, Y0
-	VPSLLD            $0x02, Y9, Y10
-	VPSRLD            $0x1e, Y9, Y9
-	VPOR              Y9, Y10, Y10
+	VGF2P8AFFINEQB    $0x3e, Y3, Y10, Y10
+	VGF2P8AFFINEINVQB $0x4f, Y4, Y10, Y11
+	VGF2P8AFFINEINVQB $0x9f, Y5, Y10, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y6, Y10, Y10
+	VPSHUFB           Y7, Y11, Y12
+	VPSHUFB           Y8, Y11, Y11
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             72(SP), Y0, Y0
+	VPXOR             Y12, Y11, Y11
 	VPXOR             Y10, Y0, Y0
-	VPBROADCASTD      8(SI), Y8
-	VPXOR             232(SP), Y8, Y8
-	VPXOR             136(SP), Y8, Y8
-	VPXOR             Y1, Y8, Y8
+	VPXOR             Y11, Y0, Y0
+	VPBROADCASTD      8(SI), Y10
+	VPXOR             232(SP), Y10, Y10
+	VPXOR             136(SP), Y10, Y10
+	VPXOR             Y1, Y10, Y10
 	VMOVDQU           Y1, 168(SP)
-	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
-	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
-	VPSHUFB           Y5, Y8, Y9
-	VPSHUFB           Y6, Y8, Y10
-	VPXOR             Y10, Y9, Y9
-	VPXOR             Y8, Y9, Y9
-	VPXOR             200(SP), Y8, Y1
-	VPSHUFB           Y7, Y8, Y8
-	VPXOR             Y8, Y1, Y1
-	VPSLLD            $0x02, Y9, Y10
-	VPSRLD            $0x1e, Y9, Y9
-	VPOR              Y9, Y10, Y10
+	VGF2P8AFFINEQB    $0x3e, Y3, Y10, Y10
+	VGF2P8AFFINEINVQB $0x4f, Y4, Y10, Y11
+	VGF2P8AFFINEINVQB $0x9f, Y5, Y10, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y6, Y10, Y10
+	VPSHUFB           Y7, Y11, Y12
+	VPSHUFB           Y8, Y11, Y11
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             200(SP), Y1, Y1
+	VPXOR             Y12, Y11, Y11
 	VPXOR             Y10, Y1, Y1
-	VPBROADCASTD      8(SI), Y8
-	VPXOR             360(SP), Y8, Y8
-	VPXOR             264(SP), Y8, Y8
-	VPXOR             Y2, Y8, Y8
+	VPXOR             Y11, Y1, Y1
+	VPBROADCASTD      8(SI), Y10
+	VPXOR             360(SP), Y10, Y10
+	VPXOR             264(SP), Y10, Y10
+	VPXOR             Y2, Y10, Y10
 	VMOVDQU           Y2, 296(SP)
-	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
-	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
-	VPSHUFB           Y5, Y8, Y9
-	VPSHUFB           Y6, Y8, Y10
-	VPXOR             Y10, Y9, Y9
-	VPXOR             Y8, Y9, Y9
-	VPXOR             328(SP), Y8, Y2
-	VPSHUFB           Y7, Y8, Y8
-	VPXOR             Y8, Y2, Y2
-	VPSLLD            $0x02, Y9, Y10
-	VPSRLD            $0x1e, Y9, Y9
-	VPOR              Y9, Y10, Y10
+	VGF2P8AFFINEQB    $0x3e, Y3, Y10, Y10
+	VGF2P8AFFINEINVQB $0x4f, Y4, Y10, Y11
+	VGF2P8AFFINEINVQB $0x9f, Y5, Y10, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y6, Y10, Y10
+	VPSHUFB           Y7, Y11, Y12
+	VPSHUFB           Y8, Y11, Y11
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             328(SP), Y2, Y2
+	VPXOR             Y12, Y11, Y11
 	VPXOR             Y10, Y2, Y2
-	VPBROADCASTD      12(SI), Y8
-	VPXOR             8(SP), Y8, Y8
-	VPXOR             40(SP), Y8, Y8
-	VPXOR             Y0, Y8, Y8
+	VPXOR             Y11, Y2, Y2
+	VPBROADCASTD      12(SI), Y10
+	VPXOR             8(SP), Y10, Y10
+	VPXOR             40(SP), Y10, Y10
+	VPXOR             Y0, Y10, Y10
 	VMOVDQU           Y0, 72(SP)
-	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
-	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
-	VPSHUFB           Y5, Y8, Y9
-	VPSHUFB           Y6, Y8, Y10
-	VPXOR             Y10, Y9, Y9
-	VPXOR             Y8, Y9, Y9
-	VPXOR             104(SP), Y8, Y0
-	VPSHUFB           Y7, Y8, Y8
-	VPXOR             Y8, Y0, Y0
-	VPSLLD            $0x02, Y9, Y10
-	VPSRLD            $0x1e, Y9, Y9
-	VPOR              Y9, Y10, Y10
+	VGF2P8AFFINEQB    $0x3e, Y3, Y10, Y10
+	VGF2P8AFFINEINVQB $0x4f, Y4, Y10, Y11
+	VGF2P8AFFINEINVQB $0x9f, Y5, Y10, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y6, Y10, Y10
+	VPSHUFB           Y7, Y11, Y12
+	VPSHUFB           Y8, Y11, Y11
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             104(SP), Y0, Y0
+	VPXOR             Y12, Y11, Y11
 	VPXOR             Y10, Y0, Y0
-	VPBROADCASTD      12(SI), Y8
-	VPXOR             136(SP), Y8, Y8
-	VPXOR             168(SP), Y8, Y8
-	VPXOR             Y1, Y8, Y8
+	VPXOR             Y11, Y0, Y0
+	VPBROADCASTD      12(SI), Y10
+	VPXOR             136(SP), Y10, Y10
+	VPXOR             168(SP), Y10, Y10
+	VPXOR             Y1, Y10, Y10
 	VMOVDQU           Y1, 200(SP)
-	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
-	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
-	VPSHUFB           Y5, Y8, Y9
-	VPSHUFB           Y6, Y8, Y10
-	VPXOR             Y10, Y9, Y9
-	VPXOR             Y8, Y9, Y9
-	VPXOR             232(SP), Y8, Y1
-	VPSHUFB           Y7, Y8, Y8
-	VPXOR             Y8, Y1, Y1
-	VPSLLD            $0x02, Y9, Y10
-	VPSRLD            $0x1e, Y9, Y9
-	VPOR              Y9, Y10, Y10
+	VGF2P8AFFINEQB    $0x3e, Y3, Y10, Y10
+	VGF2P8AFFINEINVQB $0x4f, Y4, Y10, Y11
+	VGF2P8AFFINEINVQB $0x9f, Y5, Y10, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y6, Y10, Y10
+	VPSHUFB           Y7, Y11, Y12
+	VPSHUFB           Y8, Y11, Y11
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             232(SP), Y1, Y1
+	VPXOR             Y12, Y11, Y11
 	VPXOR             Y10, Y1, Y1
-	VPBROADCASTD      12(SI), Y8
-	VPXOR             264(SP), Y8, Y8
-	VPXOR             296(SP), Y8, Y8
-	VPXOR             Y2, Y8, Y8
+	VPXOR             Y11, Y1, Y1
+	VPBROADCASTD      12(SI), Y10
+	VPXOR             264(SP), Y10, Y10
+	VPXOR             296(SP), Y10, Y10
+	VPXOR             Y2, Y10, Y10
 	VMOVDQU           Y2, 328(SP)
-	VGF2P8AFFINEQB    $0x3e, Y3, Y8, Y8
-	VGF2P8AFFINEINVQB $0xd3, Y4, Y8, Y8
-	VPSHUFB           Y5, Y8, Y9
-	VPSHUFB           Y6, Y8, Y10
-	VPXOR             Y10, Y9, Y9
-	VPXOR             Y8, Y9, Y9
-	VPXOR             360(SP), Y8, Y2
-	VPSHUFB           Y7, Y8, Y8
-	VPXOR             Y8, Y2, Y2
-	VPSLLD            $0x02, Y9, Y10
-	VPSRLD            $0x1e, Y9, Y9
-	VPOR              Y9, Y10, Y10
+	VGF2P8AFFINEQB    $0x3e, Y3, Y10, Y10
+	VGF2P8AFFINEINVQB $0x4f, Y4, Y10, Y11
+	VGF2P8AFFINEINVQB $0x9f, Y5, Y10, Y2
+	VGF2P8AFFINEINVQB $0xd0, Y6, Y10, Y10
+	VPSHUFB           Y7, Y11, Y12
+	VPSHUFB           Y8, Y11, Y11
+	VPSHUFB           Y9, Y10, Y10
+	VPXOR             360(SP), Y2, Y2
+	VPXOR             Y12, Y11, Y11
 	VPXOR             Y10, Y2, Y2
+	VPXOR             Y11, Y2, Y2
 	ADDQ              $0x10, SI
 	DECQ              DI
 	JNZ               rounds15
@@ -16482,158 +15946,144 @@ g3_end:
 	ADDQ         $0x08, R8
 	VMOVDQU      Y3, 200(SP)
 	VPBROADCASTQ sboxPre<>+0(SB), Y2
-	VPBROADCASTQ sboxPost<>+0(SB), Y3
-	VMOVDQU      aesniRotl8<>+0(SB), Y4
-	VMOVDQU      aesniRotl16<>+0(SB), Y5
-	VMOVDQU      aesniRotl24<>+0(SB), Y6
+	VMOVDQU      gfniYMMPostQ<>+0(SB), Y3
+	VMOVDQU      gfniYMMPostP<>+0(SB), Y4
+	VMOVDQU      gfniYMMPostR<>+0(SB), Y5
+	VMOVDQU      aesniRotl8<>+0(SB), Y6
+	VMOVDQU      aesniRotl16<>+0(SB), Y7
+	VMOVDQU      aesniRotl24<>+0(SB), Y8
 	MOVQ         AX, SI
 	MOVQ         $0x00000008, DI
 
 rounds16:
-	VPBROADCASTD      (SI), Y7
-	VPXOR             40(SP), Y7, Y7
-	VPXOR             72(SP), Y7, Y7
-	VPXOR             Y0, Y7, Y7
+	VPBROADCASTD      (SI), Y9
+	VPXOR             40(SP), Y9, Y9
+	VPXOR             72(SP), Y9, Y9
+	VPXOR             Y0, Y9, Y9
 	VMOVDQU           Y0, 104(SP)
-	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
-	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
-	VPSHUFB           Y4, Y7, Y8
-	VPSHUFB           Y5, Y7, Y9
-	VPXOR             Y9, Y8, Y8
-	VPXOR             Y7, Y8, Y8
-	VPXOR             8(SP), Y7, Y0
-	VPSHUFB           Y6, Y7, Y7
-	VPXOR             Y7, Y0, Y0
-	VPSLLD            $0x02, Y8, Y9
-	VPSRLD            $0x1e, Y8, Y8
-	VPOR              Y8, Y9, Y9
+	VGF2P8AFFINEQB    $0x3e, Y2, Y9, Y9
+	VGF2P8AFFINEINVQB $0x4f, Y3, Y9, Y10
+	VGF2P8AFFINEINVQB $0x9f, Y4, Y9, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y5, Y9, Y9
+	VPSHUFB           Y6, Y10, Y11
+	VPSHUFB           Y7, Y10, Y10
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             8(SP), Y0, Y0
+	VPXOR             Y11, Y10, Y10
 	VPXOR             Y9, Y0, Y0
-	VPBROADCASTD      (SI), Y7
-	VPXOR             168(SP), Y7, Y7
-	VPXOR             200(SP), Y7, Y7
-	VPXOR             Y1, Y7, Y7
+	VPXOR             Y10, Y0, Y0
+	VPBROADCASTD      (SI), Y9
+	VPXOR             168(SP), Y9, Y9
+	VPXOR             200(SP), Y9, Y9
+	VPXOR             Y1, Y9, Y9
 	VMOVDQU           Y1, 232(SP)
-	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
-	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
-	VPSHUFB           Y4, Y7, Y8
-	VPSHUFB           Y5, Y7, Y9
-	VPXOR             Y9, Y8, Y8
-	VPXOR             Y7, Y8, Y8
-	VPXOR             136(SP), Y7, Y1
-	VPSHUFB           Y6, Y7, Y7
-	VPXOR             Y7, Y1, Y1
-	VPSLLD            $0x02, Y8, Y9
-	VPSRLD            $0x1e, Y8, Y8
-	VPOR              Y8, Y9, Y9
+	VGF2P8AFFINEQB    $0x3e, Y2, Y9, Y9
+	VGF2P8AFFINEINVQB $0x4f, Y3, Y9, Y10
+	VGF2P8AFFINEINVQB $0x9f, Y4, Y9, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y5, Y9, Y9
+	VPSHUFB           Y6, Y10, Y11
+	VPSHUFB           Y7, Y10, Y10
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             136(SP), Y1, Y1
+	VPXOR             Y11, Y10, Y10
 	VPXOR             Y9, Y1, Y1
-	VPBROADCASTD      4(SI), Y7
-	VPXOR             72(SP), Y7, Y7
-	VPXOR             104(SP), Y7, Y7
-	VPXOR             Y0, Y7, Y7
+	VPXOR             Y10, Y1, Y1
+	VPBROADCASTD      4(SI), Y9
+	VPXOR             72(SP), Y9, Y9
+	VPXOR             104(SP), Y9, Y9
+	VPXOR             Y0, Y9, Y9
 	VMOVDQU           Y0, 8(SP)
-	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
-	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
-	VPSHUFB           Y4, Y7, Y8
-	VPSHUFB           Y5, Y7, Y9
-	VPXOR             Y9, Y8, Y8
-	VPXOR             Y7, Y8, Y8
-	VPXOR             40(SP), Y7, Y0
-	VPSHUFB           Y6, Y7, Y7
-	VPXOR             Y7, Y0, Y0
-	VPSLLD            $0x02, Y8, Y9
-	VPSRLD            $0x1e, Y8, Y8
-	VPOR              Y8, Y9, Y9
+	VGF2P8AFFINEQB    $0x3e, Y2, Y9, Y9
+	VGF2P8AFFINEINVQB $0x4f, Y3, Y9, Y10
+	VGF2P8AFFINEINVQB $0x9f, Y4, Y9, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y5, Y9, Y9
+	VPSHUFB           Y6, Y10, Y11
+	VPSHUFB           Y7, Y10, Y10
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             40(SP), Y0, Y0
+	VPXOR             Y11, Y10, Y10
 	VPXOR             Y9, Y0, Y0
-	VPBROADCASTD      4(SI), Y7
-	VPXOR             200(SP), Y7, Y7
-	VPXOR             232(SP), Y7, Y7
-	VPXOR             Y1, Y7, Y7
+	VPXOR             Y10, Y0, Y0
+	VPBROADCASTD      4(SI), Y9
+	VPXOR             200(SP), Y9, Y9
+	VPXOR             232(SP), Y9, Y9
+	VPXOR             Y1, Y9, Y9
 	VMOVDQU           Y1, 136(SP)
-	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
-	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
-	VPSHUFB           Y4, Y7, Y8
-	VPSHUFB           Y5, Y7, Y9
-	VPXOR             Y9, Y8, Y8
-	VPXOR             Y7, Y8, Y8
-	VPXOR             168(SP), Y7, Y1
-	VPSHUFB           Y6, Y7, Y7
-	VPXOR             Y7, Y1, Y1
-	VPSLLD            $0x02, Y8, Y9
-	VPSRLD            $0x1e, Y8, Y8
-	VPOR              Y8, Y9, Y9
+	VGF2P8AFFINEQB    $0x3e, Y2, Y9, Y9
+	VGF2P8AFFINEINVQB $0x4f, Y3, Y9, Y10
+	VGF2P8AFFINEINVQB $0x9f, Y4, Y9, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y5, Y9, Y9
+	VPSHUFB           Y6, Y10, Y11
+	VPSHUFB           Y7, Y10, Y10
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             168(SP), Y1, Y1
+	VPXOR             Y11, Y10, Y10
 	VPXOR             Y9, Y1, Y1
-	VPBROADCASTD      8(SI), Y7
-	VPXOR             104(SP), Y7, Y7
-	VPXOR             8(SP), Y7, Y7
-	VPXOR             Y0, Y7, Y7
+	VPXOR             Y10, Y1, Y1
+	VPBROADCASTD      8(SI), Y9
+	VPXOR             104(SP), Y9, Y9
+	VPXOR             8(SP), Y9, Y9
+	VPXOR             Y0, Y9, Y9
 	VMOVDQU           Y0, 40(SP)
-	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
-	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
-	VPSHUFB           Y4, Y7, Y8
-	VPSHUFB           Y5, Y7, Y9
-	VPXOR             Y9, Y8, Y8
-	VPXOR             Y7, Y8, Y8
-	VPXOR             72(SP), Y7, Y0
-	VPSHUFB           Y6, Y7, Y7
-	VPXOR             Y7, Y0, Y0
-	VPSLLD            $0x02, Y8, Y9
-	VPSRLD            $0x1e, Y8, Y8
-	VPOR              Y8, Y9, Y9
+	VGF2P8AFFINEQB    $0x3e, Y2, Y9, Y9
+	VGF2P8AFFINEINVQB $0x4f, Y3, Y9, Y10
+	VGF2P8AFFINEINVQB $0x9f, Y4, Y9, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y5, Y9, Y9
+	VPSHUFB           Y6, Y10, Y11
+	VPSHUFB           Y7, Y10, Y10
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             72(SP), Y0, Y0
+	VPXOR             Y11, Y10, Y10
 	VPXOR             Y9, Y0, Y0
-	VPBROADCASTD      8(SI), Y7
-	VPXOR             232(SP), Y7, Y7
-	VPXOR             136(SP), Y7, Y7
-	VPXOR             Y1, Y7, Y7
+	VPXOR             Y10, Y0, Y0
+	VPBROADCASTD      8(SI), Y9
+	VPXOR             232(SP), Y9, Y9
+	VPXOR             136(SP), Y9, Y9
+	VPXOR             Y1, Y9, Y9
 	VMOVDQU           Y1, 168(SP)
-	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
-	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
-	VPSHUFB           Y4, Y7, Y8
-	VPSHUFB           Y5, Y7, Y9
-	VPXOR             Y9, Y8, Y8
-	VPXOR             Y7, Y8, Y8
-	VPXOR             200(SP), Y7, Y1
-	VPSHUFB           Y6, Y7, Y7
-	VPXOR             Y7, Y1, Y1
-	VPSLLD            $0x02, Y8, Y9
-	VPSRLD            $0x1e, Y8, Y8
-	VPOR              Y8, Y9, Y9
+	VGF2P8AFFINEQB    $0x3e, Y2, Y9, Y9
+	VGF2P8AFFINEINVQB $0x4f, Y3, Y9, Y10
+	VGF2P8AFFINEINVQB $0x9f, Y4, Y9, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y5, Y9, Y9
+	VPSHUFB           Y6, Y10, Y11
+	VPSHUFB           Y7, Y10, Y10
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             200(SP), Y1, Y1
+	VPXOR             Y11, Y10, Y10
 	VPXOR             Y9, Y1, Y1
-	VPBROADCASTD      12(SI), Y7
-	VPXOR             8(SP), Y7, Y7
-	VPXOR             40(SP), Y7, Y7
-	VPXOR             Y0, Y7, Y7
+	VPXOR             Y10, Y1, Y1
+	VPBROADCASTD      12(SI), Y9
+	VPXOR             8(SP), Y9, Y9
+	VPXOR             40(SP), Y9, Y9
+	VPXOR             Y0, Y9, Y9
 	VMOVDQU           Y0, 72(SP)
-	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
-	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
-	VPSHUFB           Y4, Y7, Y8
-	VPSHUFB           Y5, Y7, Y9
-	VPXOR             Y9, Y8, Y8
-	VPXOR             Y7, Y8, Y8
-	VPXOR             104(SP), Y7, Y0
-	VPSHUFB           Y6, Y7, Y7
-	VPXOR             Y7, Y0, Y0
-	VPSLLD            $0x02, Y8, Y9
-	VPSRLD            $0x1e, Y8, Y8
-	VPOR              Y8, Y9, Y9
+	VGF2P8AFFINEQB    $0x3e, Y2, Y9, Y9
+	VGF2P8AFFINEINVQB $0x4f, Y3, Y9, Y10
+	VGF2P8AFFINEINVQB $0x9f, Y4, Y9, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y5, Y9, Y9
+	VPSHUFB           Y6, Y10, Y11
+	VPSHUFB           Y7, Y10, Y10
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             104(SP), Y0, Y0
+	VPXOR             Y11, Y10, Y10
 	VPXOR             Y9, Y0, Y0
-	VPBROADCASTD      12(SI), Y7
-	VPXOR             136(SP), Y7, Y7
-	VPXOR             168(SP), Y7, Y7
-	VPXOR             Y1, Y7, Y7
+	VPXOR             Y10, Y0, Y0
+	VPBROADCASTD      12(SI), Y9
+	VPXOR             136(SP), Y9, Y9
+	VPXOR             168(SP), Y9, Y9
+	VPXOR             Y1, Y9, Y9
 	VMOVDQU           Y1, 200(SP)
-	VGF2P8AFFINEQB    $0x3e, Y2, Y7, Y7
-	VGF2P8AFFINEINVQB $0xd3, Y3, Y7, Y7
-	VPSHUFB           Y4, Y7, Y8
-	VPSHUFB           Y5, Y7, Y9
-	VPXOR             Y9, Y8, Y8
-	VPXOR             Y7, Y8, Y8
-	VPXOR             232(SP), Y7, Y1
-	VPSHUFB           Y6, Y7, Y7
-	VPXOR             Y7, Y1, Y1
-	VPSLLD            $0x02, Y8, Y9
-	VPSRLD            $0x1e, Y8, Y8
-	VPOR              Y8, Y9, Y9
+	VGF2P8AFFINEQB    $0x3e, Y2, Y9, Y9
+	VGF2P8AFFINEINVQB $0x4f, Y3, Y9, Y10
+	VGF2P8AFFINEINVQB $0x9f, Y4, Y9, Y1
+	VGF2P8AFFINEINVQB $0xd0, Y5, Y9, Y9
+	VPSHUFB           Y6, Y10, Y11
+	VPSHUFB           Y7, Y10, Y10
+	VPSHUFB           Y8, Y9, Y9
+	VPXOR             232(SP), Y1, Y1
+	VPXOR             Y11, Y10, Y10
 	VPXOR             Y9, Y1, Y1
+	VPXOR             Y10, Y1, Y1
 	ADDQ              $0x10, SI
 	DECQ              DI
 	JNZ               rounds16
@@ -16703,86 +16153,80 @@ g2_end:
 	ADDQ         $0x08, R8
 	VMOVDQU      Y2, 72(SP)
 	VPBROADCASTQ sboxPre<>+0(SB), Y1
-	VPBROADCASTQ sboxPost<>+0(SB), Y2
-	VMOVDQU      aesniRotl8<>+0(SB), Y3
-	VMOVDQU      aesniRotl16<>+0(SB), Y4
-	VMOVDQU      aesniRotl24<>+0(SB), Y5
+	VMOVDQU      gfniYMMPostQ<>+0(SB), Y2
+	VMOVDQU      gfniYMMPostP<>+0(SB), Y3
+	VMOVDQU      gfniYMMPostR<>+0(SB), Y4
+	VMOVDQU      aesniRotl8<>+0(SB), Y5
+	VMOVDQU      aesniRotl16<>+0(SB), Y6
+	VMOVDQU      aesniRotl24<>+0(SB), Y7
 	MOVQ         AX, SI
 	MOVQ         $0x00000008, DI
 
 rounds17:
-	VPBROADCASTD      (SI), Y6
-	VPXOR             40(SP), Y6, Y6
-	VPXOR             72(SP), Y6, Y6
-	VPXOR             Y0, Y6, Y6
+	VPBROADCASTD      (SI), Y8
+	VPXOR             40(SP), Y8, Y8
+	VPXOR             72(SP), Y8, Y8
+	VPXOR             Y0, Y8, Y8
 	VMOVDQU           Y0, 104(SP)
-	VGF2P8AFFINEQB    $0x3e, Y1, Y6, Y6
-	VGF2P8AFFINEINVQB $0xd3, Y2, Y6, Y6
-	VPSHUFB           Y3, Y6, Y7
-	VPSHUFB           Y4, Y6, Y8
-	VPXOR             Y8, Y7, Y7
-	VPXOR             Y6, Y7, Y7
-	VPXOR             8(SP), Y6, Y0
-	VPSHUFB           Y5, Y6, Y6
-	VPXOR             Y6, Y0, Y0
-	VPSLLD            $0x02, Y7, Y8
-	VPSRLD            $0x1e, Y7, Y7
-	VPOR              Y7, Y8, Y8
+	VGF2P8AFFINEQB    $0x3e, Y1, Y8, Y8
+	VGF2P8AFFINEINVQB $0x4f, Y2, Y8, Y9
+	VGF2P8AFFINEINVQB $0x9f, Y3, Y8, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y4, Y8, Y8
+	VPSHUFB           Y5, Y9, Y10
+	VPSHUFB           Y6, Y9, Y9
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             8(SP), Y0, Y0
+	VPXOR             Y10, Y9, Y9
 	VPXOR             Y8, Y0, Y0
-	VPBROADCASTD      4(SI), Y6
-	VPXOR             72(SP), Y6, Y6
-	VPXOR             104(SP), Y6, Y6
-	VPXOR             Y0, Y6, Y6
+	VPXOR             Y9, Y0, Y0
+	VPBROADCASTD      4(SI), Y8
+	VPXOR             72(SP), Y8, Y8
+	VPXOR             104(SP), Y8, Y8
+	VPXOR             Y0, Y8, Y8
 	VMOVDQU           Y0, 8(SP)
-	VGF2P8AFFINEQB    $0x3e, Y1, Y6, Y6
-	VGF2P8AFFINEINVQB $0xd3, Y2, Y6, Y6
-	VPSHUFB           Y3, Y6, Y7
-	VPSHUFB           Y4, Y6, Y8
-	VPXOR             Y8, Y7, Y7
-	VPXOR             Y6, Y7, Y7
-	VPXOR             40(SP), Y6, Y0
-	VPSHUFB           Y5, Y6, Y6
-	VPXOR             Y6, Y0, Y0
-	VPSLLD            $0x02, Y7, Y8
-	VPSRLD            $0x1e, Y7, Y7
-	VPOR              Y7, Y8, Y8
+	VGF2P8AFFINEQB    $0x3e, Y1, Y8, Y8
+	VGF2P8AFFINEINVQB $0x4f, Y2, Y8, Y9
+	VGF2P8AFFINEINVQB $0x9f, Y3, Y8, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y4, Y8, Y8
+	VPSHUFB           Y5, Y9, Y10
+	VPSHUFB           Y6, Y9, Y9
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             40(SP), Y0, Y0
+	VPXOR             Y10, Y9, Y9
 	VPXOR             Y8, Y0, Y0
-	VPBROADCASTD      8(SI), Y6
-	VPXOR             104(SP), Y6, Y6
-	VPXOR             8(SP), Y6, Y6
-	VPXOR             Y0, Y6, Y6
+	VPXOR             Y9, Y0, Y0
+	VPBROADCASTD      8(SI), Y8
+	VPXOR             104(SP), Y8, Y8
+	VPXOR             8(SP), Y8, Y8
+	VPXOR             Y0, Y8, Y8
 	VMOVDQU           Y0, 40(SP)
-	VGF2P8AFFINEQB    $0x3e, Y1, Y6, Y6
-	VGF2P8AFFINEINVQB $0xd3, Y2, Y6, Y6
-	VPSHUFB           Y3, Y6, Y7
-	VPSHUFB           Y4, Y6, Y8
-	VPXOR             Y8, Y7, Y7
-	VPXOR             Y6, Y7, Y7
-	VPXOR             72(SP), Y6, Y0
-	VPSHUFB           Y5, Y6, Y6
-	VPXOR             Y6, Y0, Y0
-	VPSLLD            $0x02, Y7, Y8
-	VPSRLD            $0x1e, Y7, Y7
-	VPOR              Y7, Y8, Y8
+	VGF2P8AFFINEQB    $0x3e, Y1, Y8, Y8
+	VGF2P8AFFINEINVQB $0x4f, Y2, Y8, Y9
+	VGF2P8AFFINEINVQB $0x9f, Y3, Y8, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y4, Y8, Y8
+	VPSHUFB           Y5, Y9, Y10
+	VPSHUFB           Y6, Y9, Y9
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             72(SP), Y0, Y0
+	VPXOR             Y10, Y9, Y9
 	VPXOR             Y8, Y0, Y0
-	VPBROADCASTD      12(SI), Y6
-	VPXOR             8(SP), Y6, Y6
-	VPXOR             40(SP), Y6, Y6
-	VPXOR             Y0, Y6, Y6
+	VPXOR             Y9, Y0, Y0
+	VPBROADCASTD      12(SI), Y8
+	VPXOR             8(SP), Y8, Y8
+	VPXOR             40(SP), Y8, Y8
+	VPXOR             Y0, Y8, Y8
 	VMOVDQU           Y0, 72(SP)
-	VGF2P8AFFINEQB    $0x3e, Y1, Y6, Y6
-	VGF2P8AFFINEINVQB $0xd3, Y2, Y6, Y6
-	VPSHUFB           Y3, Y6, Y7
-	VPSHUFB           Y4, Y6, Y8
-	VPXOR             Y8, Y7, Y7
-	VPXOR             Y6, Y7, Y7
-	VPXOR             104(SP), Y6, Y0
-	VPSHUFB           Y5, Y6, Y6
-	VPXOR             Y6, Y0, Y0
-	VPSLLD            $0x02, Y7, Y8
-	VPSRLD            $0x1e, Y7, Y7
-	VPOR              Y7, Y8, Y8
+	VGF2P8AFFINEQB    $0x3e, Y1, Y8, Y8
+	VGF2P8AFFINEINVQB $0x4f, Y2, Y8, Y9
+	VGF2P8AFFINEINVQB $0x9f, Y3, Y8, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y4, Y8, Y8
+	VPSHUFB           Y5, Y9, Y10
+	VPSHUFB           Y6, Y9, Y9
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             104(SP), Y0, Y0
+	VPXOR             Y10, Y9, Y9
 	VPXOR             Y8, Y0, Y0
+	VPXOR             Y9, Y0, Y0
 	ADDQ              $0x10, SI
 	DECQ              DI
 	JNZ               rounds17
@@ -16833,85 +16277,79 @@ g1_end:
 	ADDQ         $0x04, R8
 	VMOVDQU      X2, 72(SP)
 	VPBROADCASTQ sboxPre<>+0(SB), X1
-	VPBROADCASTQ sboxPost<>+0(SB), X2
-	VMOVDQU      aesniRotl8<>+0(SB), X3
-	VMOVDQU      aesniRotl16<>+0(SB), X4
-	VMOVDQU      aesniRotl24<>+0(SB), X5
+	VMOVDQU      gfniYMMPostQ<>+0(SB), X2
+	VMOVDQU      gfniYMMPostP<>+0(SB), X3
+	VMOVDQU      gfniYMMPostR<>+0(SB), X4
+	VMOVDQU      aesniRotl8<>+0(SB), X5
+	VMOVDQU      aesniRotl16<>+0(SB), X6
+	VMOVDQU      aesniRotl24<>+0(SB), X7
 	MOVQ         $0x00000008, R8
 
 rounds18:
-	VPBROADCASTD      (AX), X6
-	VPXOR             40(SP), X6, X6
-	VPXOR             72(SP), X6, X6
-	VPXOR             X0, X6, X6
+	VPBROADCASTD      (AX), X8
+	VPXOR             40(SP), X8, X8
+	VPXOR             72(SP), X8, X8
+	VPXOR             X0, X8, X8
 	VMOVDQU           X0, 104(SP)
-	VGF2P8AFFINEQB    $0x3e, X1, X6, X6
-	VGF2P8AFFINEINVQB $0xd3, X2, X6, X6
-	VPSHUFB           X3, X6, X7
-	VPSHUFB           X4, X6, X8
-	VPXOR             X8, X7, X7
-	VPXOR             X6, X7, X7
-	VPXOR             8(SP), X6, X0
-	VPSHUFB           X5, X6, X6
-	VPXOR             X6, X0, X0
-	VPSLLD            $0x02, X7, X8
-	VPSRLD            $0x1e, X7, X7
-	VPOR              X7, X8, X8
+	VGF2P8AFFINEQB    $0x3e, X1, X8, X8
+	VGF2P8AFFINEINVQB $0x4f, X2, X8, X9
+	VGF2P8AFFINEINVQB $0x9f, X3, X8, X0
+	VGF2P8AFFINEINVQB $0xd0, X4, X8, X8
+	VPSHUFB           X5, X9, X10
+	VPSHUFB           X6, X9, X9
+	VPSHUFB           X7, X8, X8
+	VPXOR             8(SP), X0, X0
+	VPXOR             X10, X9, X9
 	VPXOR             X8, X0, X0
-	VPBROADCASTD      4(AX), X6
-	VPXOR             72(SP), X6, X6
-	VPXOR             104(SP), X6, X6
-	VPXOR             X0, X6, X6
+	VPXOR             X9, X0, X0
+	VPBROADCASTD      4(AX), X8
+	VPXOR             72(SP), X8, X8
+	VPXOR             104(SP), X8, X8
+	VPXOR             X0, X8, X8
 	VMOVDQU           X0, 8(SP)
-	VGF2P8AFFINEQB    $0x3e, X1, X6, X6
-	VGF2P8AFFINEINVQB $0xd3, X2, X6, X6
-	VPSHUFB           X3, X6, X7
-	VPSHUFB           X4, X6, X8
-	VPXOR             X8, X7, X7
-	VPXOR             X6, X7, X7
-	VPXOR             40(SP), X6, X0
-	VPSHUFB           X5, X6, X6
-	VPXOR             X6, X0, X0
-	VPSLLD            $0x02, X7, X8
-	VPSRLD            $0x1e, X7, X7
-	VPOR              X7, X8, X8
+	VGF2P8AFFINEQB    $0x3e, X1, X8, X8
+	VGF2P8AFFINEINVQB $0x4f, X2, X8, X9
+	VGF2P8AFFINEINVQB $0x9f, X3, X8, X0
+	VGF2P8AFFINEINVQB $0xd0, X4, X8, X8
+	VPSHUFB           X5, X9, X10
+	VPSHUFB           X6, X9, X9
+	VPSHUFB           X7, X8, X8
+	VPXOR             40(SP), X0, X0
+	VPXOR             X10, X9, X9
 	VPXOR             X8, X0, X0
-	VPBROADCASTD      8(AX), X6
-	VPXOR             104(SP), X6, X6
-	VPXOR             8(SP), X6, X6
-	VPXOR             X0, X6, X6
+	VPXOR             X9, X0, X0
+	VPBROADCASTD      8(AX), X8
+	VPXOR             104(SP), X8, X8
+	VPXOR             8(SP), X8, X8
+	VPXOR             X0, X8, X8
 	VMOVDQU           X0, 40(SP)
-	VGF2P8AFFINEQB    $0x3e, X1, X6, X6
-	VGF2P8AFFINEINVQB $0xd3, X2, X6, X6
-	VPSHUFB           X3, X6, X7
-	VPSHUFB           X4, X6, X8
-	VPXOR             X8, X7, X7
-	VPXOR             X6, X7, X7
-	VPXOR             72(SP), X6, X0
-	VPSHUFB           X5, X6, X6
-	VPXOR             X6, X0, X0
-	VPSLLD            $0x02, X7, X8
-	VPSRLD            $0x1e, X7, X7
-	VPOR              X7, X8, X8
+	VGF2P8AFFINEQB    $0x3e, X1, X8, X8
+	VGF2P8AFFINEINVQB $0x4f, X2, X8, X9
+	VGF2P8AFFINEINVQB $0x9f, X3, X8, X0
+	VGF2P8AFFINEINVQB $0xd0, X4, X8, X8
+	VPSHUFB           X5, X9, X10
+	VPSHUFB           X6, X9, X9
+	VPSHUFB           X7, X8, X8
+	VPXOR             72(SP), X0, X0
+	VPXOR             X10, X9, X9
 	VPXOR             X8, X0, X0
-	VPBROADCASTD      12(AX), X6
-	VPXOR             8(SP), X6, X6
-	VPXOR             40(SP), X6, X6
-	VPXOR             X0, X6, X6
+	VPXOR             X9, X0, X0
+	VPBROADCASTD      12(AX), X8
+	VPXOR             8(SP), X8, X8
+	VPXOR             40(SP), X8, X8
+	VPXOR             X0, X8, X8
 	VMOVDQU           X0, 72(SP)
-	VGF2P8AFFINEQB    $0x3e, X1, X6, X6
-	VGF2P8AFFINEINVQB $0xd3, X2, X6, X6
-	VPSHUFB           X3, X6, X7
-	VPSHUFB           X4, X6, X8
-	VPXOR             X8, X7, X7
-	VPXOR             X6, X7, X7
-	VPXOR             104(SP), X6, X0
-	VPSHUFB           X5, X6, X6
-	VPXOR             X6, X0, X0
-	VPSLLD            $0x02, X7, X8
-	VPSRLD            $0x1e, X7, X7
-	VPOR              X7, X8, X8
+	VGF2P8AFFINEQB    $0x3e, X1, X8, X8
+	VGF2P8AFFINEINVQB $0x4f, X2, X8, X9
+	VGF2P8AFFINEINVQB $0x9f, X3, X8, X0
+	VGF2P8AFFINEINVQB $0xd0, X4, X8, X8
+	VPSHUFB           X5, X9, X10
+	VPSHUFB           X6, X9, X9
+	VPSHUFB           X7, X8, X8
+	VPXOR             104(SP), X0, X0
+	VPXOR             X10, X9, X9
 	VPXOR             X8, X0, X0
+	VPXOR             X9, X0, X0
 	ADDQ              $0x10, AX
 	DECQ              R8
 	JNZ               rounds18
@@ -16996,85 +16434,79 @@ last_group:
 	ADDQ         $0x08, R8
 	VMOVDQU      Y2, 72(SP)
 	VPBROADCASTQ sboxPre<>+0(SB), Y1
-	VPBROADCASTQ sboxPost<>+0(SB), Y2
-	VMOVDQU      aesniRotl8<>+0(SB), Y3
-	VMOVDQU      aesniRotl16<>+0(SB), Y4
-	VMOVDQU      aesniRotl24<>+0(SB), Y5
+	VMOVDQU      gfniYMMPostQ<>+0(SB), Y2
+	VMOVDQU      gfniYMMPostP<>+0(SB), Y3
+	VMOVDQU      gfniYMMPostR<>+0(SB), Y4
+	VMOVDQU      aesniRotl8<>+0(SB), Y5
+	VMOVDQU      aesniRotl16<>+0(SB), Y6
+	VMOVDQU      aesniRotl24<>+0(SB), Y7
 	MOVQ         $0x00000008, R8
 
 rounds19:
-	VPBROADCASTD      (AX), Y6
-	VPXOR             40(SP), Y6, Y6
-	VPXOR             72(SP), Y6, Y6
-	VPXOR             Y0, Y6, Y6
+	VPBROADCASTD      (AX), Y8
+	VPXOR             40(SP), Y8, Y8
+	VPXOR             72(SP), Y8, Y8
+	VPXOR             Y0, Y8, Y8
 	VMOVDQU           Y0, 104(SP)
-	VGF2P8AFFINEQB    $0x3e, Y1, Y6, Y6
-	VGF2P8AFFINEINVQB $0xd3, Y2, Y6, Y6
-	VPSHUFB           Y3, Y6, Y7
-	VPSHUFB           Y4, Y6, Y8
-	VPXOR             Y8, Y7, Y7
-	VPXOR             Y6, Y7, Y7
-	VPXOR             8(SP), Y6, Y0
-	VPSHUFB           Y5, Y6, Y6
-	VPXOR             Y6, Y0, Y0
-	VPSLLD            $0x02, Y7, Y8
-	VPSRLD            $0x1e, Y7, Y7
-	VPOR              Y7, Y8, Y8
+	VGF2P8AFFINEQB    $0x3e, Y1, Y8, Y8
+	VGF2P8AFFINEINVQB $0x4f, Y2, Y8, Y9
+	VGF2P8AFFINEINVQB $0x9f, Y3, Y8, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y4, Y8, Y8
+	VPSHUFB           Y5, Y9, Y10
+	VPSHUFB           Y6, Y9, Y9
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             8(SP), Y0, Y0
+	VPXOR             Y10, Y9, Y9
 	VPXOR             Y8, Y0, Y0
-	VPBROADCASTD      4(AX), Y6
-	VPXOR             72(SP), Y6, Y6
-	VPXOR             104(SP), Y6, Y6
-	VPXOR             Y0, Y6, Y6
+	VPXOR             Y9, Y0, Y0
+	VPBROADCASTD      4(AX), Y8
+	VPXOR             72(SP), Y8, Y8
+	VPXOR             104(SP), Y8, Y8
+	VPXOR             Y0, Y8, Y8
 	VMOVDQU           Y0, 8(SP)
-	VGF2P8AFFINEQB    $0x3e, Y1, Y6, Y6
-	VGF2P8AFFINEINVQB $0xd3, Y2, Y6, Y6
-	VPSHUFB           Y3, Y6, Y7
-	VPSHUFB           Y4, Y6, Y8
-	VPXOR             Y8, Y7, Y7
-	VPXOR             Y6, Y7, Y7
-	VPXOR             40(SP), Y6, Y0
-	VPSHUFB           Y5, Y6, Y6
-	VPXOR             Y6, Y0, Y0
-	VPSLLD            $0x02, Y7, Y8
-	VPSRLD            $0x1e, Y7, Y7
-	VPOR              Y7, Y8, Y8
+	VGF2P8AFFINEQB    $0x3e, Y1, Y8, Y8
+	VGF2P8AFFINEINVQB $0x4f, Y2, Y8, Y9
+	VGF2P8AFFINEINVQB $0x9f, Y3, Y8, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y4, Y8, Y8
+	VPSHUFB           Y5, Y9, Y10
+	VPSHUFB           Y6, Y9, Y9
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             40(SP), Y0, Y0
+	VPXOR             Y10, Y9, Y9
 	VPXOR             Y8, Y0, Y0
-	VPBROADCASTD      8(AX), Y6
-	VPXOR             104(SP), Y6, Y6
-	VPXOR             8(SP), Y6, Y6
-	VPXOR             Y0, Y6, Y6
+	VPXOR             Y9, Y0, Y0
+	VPBROADCASTD      8(AX), Y8
+	VPXOR             104(SP), Y8, Y8
+	VPXOR             8(SP), Y8, Y8
+	VPXOR             Y0, Y8, Y8
 	VMOVDQU           Y0, 40(SP)
-	VGF2P8AFFINEQB    $0x3e, Y1, Y6, Y6
-	VGF2P8AFFINEINVQB $0xd3, Y2, Y6, Y6
-	VPSHUFB           Y3, Y6, Y7
-	VPSHUFB           Y4, Y6, Y8
-	VPXOR             Y8, Y7, Y7
-	VPXOR             Y6, Y7, Y7
-	VPXOR             72(SP), Y6, Y0
-	VPSHUFB           Y5, Y6, Y6
-	VPXOR             Y6, Y0, Y0
-	VPSLLD            $0x02, Y7, Y8
-	VPSRLD            $0x1e, Y7, Y7
-	VPOR              Y7, Y8, Y8
+	VGF2P8AFFINEQB    $0x3e, Y1, Y8, Y8
+	VGF2P8AFFINEINVQB $0x4f, Y2, Y8, Y9
+	VGF2P8AFFINEINVQB $0x9f, Y3, Y8, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y4, Y8, Y8
+	VPSHUFB           Y5, Y9, Y10
+	VPSHUFB           Y6, Y9, Y9
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             72(SP), Y0, Y0
+	VPXOR             Y10, Y9, Y9
 	VPXOR             Y8, Y0, Y0
-	VPBROADCASTD      12(AX), Y6
-	VPXOR             8(SP), Y6, Y6
-	VPXOR             40(SP), Y6, Y6
-	VPXOR             Y0, Y6, Y6
+	VPXOR             Y9, Y0, Y0
+	VPBROADCASTD      12(AX), Y8
+	VPXOR             8(SP), Y8, Y8
+	VPXOR             40(SP), Y8, Y8
+	VPXOR             Y0, Y8, Y8
 	VMOVDQU           Y0, 72(SP)
-	VGF2P8AFFINEQB    $0x3e, Y1, Y6, Y6
-	VGF2P8AFFINEINVQB $0xd3, Y2, Y6, Y6
-	VPSHUFB           Y3, Y6, Y7
-	VPSHUFB           Y4, Y6, Y8
-	VPXOR             Y8, Y7, Y7
-	VPXOR             Y6, Y7, Y7
-	VPXOR             104(SP), Y6, Y0
-	VPSHUFB           Y5, Y6, Y6
-	VPXOR             Y6, Y0, Y0
-	VPSLLD            $0x02, Y7, Y8
-	VPSRLD            $0x1e, Y7, Y7
-	VPOR              Y7, Y8, Y8
+	VGF2P8AFFINEQB    $0x3e, Y1, Y8, Y8
+	VGF2P8AFFINEINVQB $0x4f, Y2, Y8, Y9
+	VGF2P8AFFINEINVQB $0x9f, Y3, Y8, Y0
+	VGF2P8AFFINEINVQB $0xd0, Y4, Y8, Y8
+	VPSHUFB           Y5, Y9, Y10
+	VPSHUFB           Y6, Y9, Y9
+	VPSHUFB           Y7, Y8, Y8
+	VPXOR             104(SP), Y0, Y0
+	VPXOR             Y10, Y9, Y9
 	VPXOR             Y8, Y0, Y0
+	VPXOR             Y9, Y0, Y0
 	ADDQ              $0x10, AX
 	DECQ              R8
 	JNZ               rounds19
@@ -17146,3 +16578,21 @@ c19_end:
 done:
 	VZEROUPPER
 	RET
+
+DATA gfniYMMPostP<>+0(SB)/8, $0xf3abc702400fc12f
+DATA gfniYMMPostP<>+8(SB)/8, $0xf3abc702400fc12f
+DATA gfniYMMPostP<>+16(SB)/8, $0xf3abc702400fc12f
+DATA gfniYMMPostP<>+24(SB)/8, $0xf3abc702400fc12f
+GLOBL gfniYMMPostP<>(SB), RODATA|NOPTR, $32
+
+DATA gfniYMMPostQ<>+0(SB)/8, $0xb589f3ab34a974a6
+DATA gfniYMMPostQ<>+8(SB)/8, $0xb589f3ab34a974a6
+DATA gfniYMMPostQ<>+16(SB)/8, $0xb589f3ab34a974a6
+DATA gfniYMMPostQ<>+24(SB)/8, $0xb589f3ab34a974a6
+GLOBL gfniYMMPostQ<>(SB), RODATA|NOPTR, $32
+
+DATA gfniYMMPostR<>+0(SB)/8, $0x462234a974a6b589
+DATA gfniYMMPostR<>+8(SB)/8, $0x462234a974a6b589
+DATA gfniYMMPostR<>+16(SB)/8, $0x462234a974a6b589
+DATA gfniYMMPostR<>+24(SB)/8, $0x462234a974a6b589
+GLOBL gfniYMMPostR<>(SB), RODATA|NOPTR, $32

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"math/bits"
+	"math/rand/v2"
 
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
@@ -9,14 +11,16 @@ import (
 )
 
 // gfniYMMGroups is how many groups of 8 blocks the GFNI ymm kernel's main
-// loop keeps in flight. A round's chain for one group (a XOR, the two
-// GFNI instructions, six steps of L) is some 12-16 cycles against about 4
+// loop keeps in flight. A round's chain for one group (a XOR, two GFNI
+// instructions, three steps of L) is some 10 cycles against about 4
 // cycles of issue. Measured on the 2-core Zen 5 class VM this was written on
 // (16 KiB calls, medians of 6), against 2 groups: 3 run 1.40x, 4 1.77x,
 // 5 1.97x, 6 2.10x, 7 and 8 2.10x as fast; 8 also makes a batch 1 KiB, so
 // power-of-two calls leave no slow partial batch (1 KiB calls: 8 groups
 // 1.16x as fast as 4, 6 groups 0.94x). Eight use all 16 ymm registers in
-// the rounds (see gfniYMM), and the function is about 50 KB of code.
+// the rounds (see gfniYMM), and the function is about 50 KB of code. These
+// counts were measured with the older round of six steps of L (see
+// gfniYMM) and not measured again with the shorter one.
 const gfniYMMGroups = 8
 
 // gfniYMM implements ctrGFNIYMM(rk, dst, src, n, skip, hi, lo), with the
@@ -30,21 +34,23 @@ const gfniYMMGroups = 8
 // counters go in as they are. A round, for one ymm group, is
 //
 //	3 VPXOR (and a VPBROADCASTD load, a store): X1 ^ X2 ^ X3 ^ rk
-//	2: the S-box, VGF2P8AFFINEQB then VGF2P8AFFINEINVQB (field.go)
-//	7: u = t ^ rotl8(t) ^ rotl16(t) and rotl2(u) (2 VPSHUFB, 2 VPXOR,
-//	   VPSLLD, VPSRLD, VPOR)
-//	4: X0 ^ t ^ rotl24(t) ^ rotl2(u) (1 VPSHUFB, 3 VPXOR)
+//	1 VGF2P8AFFINEQB: the S-box's pre-map, y
+//	3 VGF2P8AFFINEINVQB of y: p, q and r, the S-box's post-map and the
+//	  bytewise parts of L folded together (gfniYMMRound)
+//	7: X0 ^ p ^ rotl8(q) ^ rotl16(q) ^ rotl24(r) (3 VPSHUFB, 4 VPXOR)
 //
-// 16 vector instructions for 8 blocks, 3 of them byte shuffles, from
-// L(t) = t ^ rotl24(t) ^ rotl2(t ^ rotl8(t) ^ rotl16(t)). The chain from
-// the newest word to the next is one VPXOR, the two GFNI instructions and
-// six steps of L.
+// 14 vector instructions for 8 blocks, 3 of them byte shuffles. The chain
+// from the newest word to the next is one VPXOR, two GFNI instructions
+// (the three inversions side by side) and three steps of L; it was six
+// steps with L computed from the S-box output by shifts (rotl2), which
+// made a lone xmm group (calls of up to 64 bytes) 1.37x as slow and 16
+// KiB calls 1.25x as slow (medians of 8, the VM below).
 //
 // As in the AES-NI kernel only a group's newest word lives in a register,
 // the other three on the stack as memory operands. The round needs three
-// temporaries and five constants (the S-box's two matrices, each qword
-// broadcast, and the three rotations), which leaves eight registers for
-// the groups' newest words.
+// temporaries; of its seven constants (the four matrices and the three
+// rotations) those that fit in the other registers are held, the rest are
+// memory operands (two with eight groups).
 //
 // Unlike the AES-NI kernel's, the first batch is graded (ymmCall): j
 // groups for calls that touch at most 8j blocks, so a call of a few
@@ -52,7 +58,8 @@ const gfniYMMGroups = 8
 func gfniYMM(s sboxAffine) {
 	Implement("ctrGFNIYMM")
 	g := gfniYMMGroups
-	k := &gfniYMMKernel{s: s, c: aesniConstants(s), gc: consts()}
+	k := &gfniYMMKernel{s: s, r: deriveGFNIYMMRound(s), c: aesniConstants(s), gc: consts()}
+	k.constants()
 	k.rk = Load(Param("rk"), GP64())
 	k.dst = Load(Param("dst"), GP64())
 	k.src = Load(Param("src"), GP64())
@@ -71,15 +78,56 @@ func gfniYMM(s sboxAffine) {
 type gfniYMMKernel struct {
 	call
 	s      sboxAffine
+	r      gfniYMMRound
 	c      *aesniConsts // the rotations, bswap and the counter offsets
-	gc     *constants   // the S-box matrices
+	gc     *constants   // the S-box's pre-map
 	rk, lo Register     // lo: the low 64 bits of the next group's first counter
 	hi     Mem          // the counter's high 64 bits: word 0 at +4, word 1 at +0
 	words  Mem          // each group's words, 4 x 32 bytes a group
 	buf    Mem          // 16 bytes of pad, then up to gfniYMMGroups*8 blocks of keystream
 
-	// The constants of a batch's rounds, in registers.
-	pre, post, rotl8, rotl16, rotl24 VecVirtual
+	// The constants of a batch's rounds, in registers as far as they fit.
+	pre, mp, mq, mr, rotl8, rotl16, rotl24 ymmConst
+}
+
+// ymmConst is a constant of the rounds: its memory (32 bytes, or a qword
+// to broadcast), and its register while a batch holds it.
+type ymmConst struct {
+	mem   Mem
+	bcast bool // mem is a qword, only loaded by broadcast
+	reg   VecVirtual
+}
+
+// op returns the constant for work at width w: its register (or that
+// register's low half), or its memory.
+func (k *gfniYMMKernel) op(c *ymmConst, w width) Op {
+	switch {
+	case c.reg == nil:
+		return c.mem
+	case w == xmmWidth:
+		return c.reg.AsX()
+	}
+	return c.reg
+}
+
+// constants sets up the rounds' constants: the pre-map from gfniZMM, the
+// rotations from aesniAVX2, and the three post-maps (32 bytes each, so
+// that they can be memory operands) added here.
+func (k *gfniYMMKernel) constants() {
+	matrix := func(name string, m matrix) ymmConst {
+		g := GLOBL(name, NOPTR|RODATA)
+		for i := range 4 {
+			DATA(8*i, U64(m.gfni()))
+		}
+		return ymmConst{mem: g}
+	}
+	k.pre = ymmConst{mem: k.gc.pre, bcast: true}
+	k.mp = matrix("gfniYMMPostP", k.r.p)
+	k.mq = matrix("gfniYMMPostQ", k.r.q)
+	k.mr = matrix("gfniYMMPostR", k.r.r)
+	k.rotl8 = ymmConst{mem: k.c.rotl8}
+	k.rotl16 = ymmConst{mem: k.c.rotl16}
+	k.rotl24 = ymmConst{mem: k.c.rotl24}
 }
 
 var gfniYMMLoops int
@@ -117,13 +165,26 @@ func (k *gfniYMMKernel) groups(w width, g int, buffered bool) {
 	for i := range grs {
 		grs[i] = k.counters(w, i)
 	}
-	k.pre, k.post = w.vec(), w.vec()
-	VPBROADCASTQ(k.gc.pre, k.pre)
-	VPBROADCASTQ(k.gc.post, k.post)
-	k.rotl8, k.rotl16, k.rotl24 = w.vec(), w.vec(), w.vec()
-	VMOVDQU(k.c.rotl8, k.rotl8)
-	VMOVDQU(k.c.rotl16, k.rotl16)
-	VMOVDQU(k.c.rotl24, k.rotl24)
+	// The round needs three temporaries next to the groups' newest words;
+	// the constants take the other registers in this order (the pre-map,
+	// a broadcast qword, must), the rest are memory operands.
+	free := 16 - g - 3
+	for _, c := range []*ymmConst{&k.pre, &k.mq, &k.mp, &k.mr, &k.rotl8, &k.rotl16, &k.rotl24} {
+		c.reg = nil
+		if free == 0 {
+			if c.bcast {
+				panic("no register for a broadcast constant")
+			}
+			continue
+		}
+		free--
+		c.reg = w.vec()
+		if c.bcast {
+			VPBROADCASTQ(c.mem, c.reg)
+		} else {
+			VMOVDQU(c.mem, c.reg)
+		}
+	}
 
 	// Eight times four rounds: four bring every word back to its slot, and
 	// the loop keeps the code small.
@@ -159,13 +220,6 @@ func (k *gfniYMMKernel) groups(w width, g int, buffered bool) {
 // goes to its slot, X[r] comes from its slot and X[r+4] becomes the newest.
 func (k *gfniYMMKernel) round(gr *group, r int, rk Mem) {
 	w := gr.w
-	// A constant in a register, or its low half for an xmm group.
-	c := func(v VecVirtual) Op {
-		if w == xmmWidth {
-			return v.AsX()
-		}
-		return v
-	}
 	t := w.vec()
 	VPBROADCASTD(rk, t)
 	VPXOR(gr.slot(r+1), t, t)
@@ -173,25 +227,26 @@ func (k *gfniYMMKernel) round(gr *group, r int, rk Mem) {
 	VPXOR(gr.newest, t, t)
 	VMOVDQU(gr.newest, gr.slot(r+3))
 
-	VGF2P8AFFINEQB(U8(k.s.preConst), c(k.pre), t, t)
-	VGF2P8AFFINEINVQB(U8(k.s.postConst), c(k.post), t, t)
-
-	// X[r+4] = X[r] ^ t ^ rotl24(t) ^ rotl2(t ^ rotl8(t) ^ rotl16(t)), in
-	// the newest's register (its value is in its slot). rotl2(u) is the
-	// longest path (6 steps from t) and goes in last.
+	// The S-box's pre-map, then three inversions of the same y, each
+	// with its own post-map (gfniYMMRound): p, q and r, the bytewise
+	// terms of L(s).
+	VGF2P8AFFINEQB(U8(k.s.preConst), k.op(&k.pre, w), t, t)
 	u, v := w.vec(), w.vec()
-	VPSHUFB(c(k.rotl8), t, u)
-	VPSHUFB(c(k.rotl16), t, v)
+	d := gr.newest // its value is in its slot
+	VGF2P8AFFINEINVQB(U8(k.r.qConst), k.op(&k.mq, w), t, u)
+	VGF2P8AFFINEINVQB(U8(k.r.pConst), k.op(&k.mp, w), t, d)
+	VGF2P8AFFINEINVQB(U8(k.r.rConst), k.op(&k.mr, w), t, t)
+
+	// X[r+4] = X[r] ^ p ^ rotl8(q) ^ rotl16(q) ^ rotl24(r): three steps
+	// from the inversions. (q's constant, the same in every byte, cancels
+	// in rotl8(q) ^ rotl16(q): it has no effect on the result.)
+	VPSHUFB(k.op(&k.rotl8, w), u, v)
+	VPSHUFB(k.op(&k.rotl16, w), u, u)
+	VPSHUFB(k.op(&k.rotl24, w), t, t)
+	VPXOR(gr.slot(r), d, d)
 	VPXOR(v, u, u)
-	VPXOR(t, u, u) // u
-	d := gr.newest
-	VPXOR(gr.slot(r), t, d)
-	VPSHUFB(c(k.rotl24), t, t)
 	VPXOR(t, d, d)
-	VPSLLD(U8(2), u, v)
-	VPSRLD(U8(30), u, u)
-	VPOR(u, v, v) // rotl2(u)
-	VPXOR(v, d, d)
+	VPXOR(u, d, d)
 }
 
 // output turns group i's words (X32..X35) into blocks: the output block is
@@ -228,4 +283,86 @@ func (k *gfniYMMKernel) output(gr group, i int, buffered bool) {
 	emit(2, o[2])
 	VPUNPCKHQDQ(t3, t1, o[3])
 	emit(3, o[3])
+}
+
+// gfniYMMRound holds the post-maps of the GFNI ymm kernel's round. With
+// B2 the bytewise map x<<2 and B6 the bytewise x>>6, rotl2 of a dword is
+// B2 ^ rotl8·B6 (the top two bits of each byte go into the next byte up),
+// so, as in aesnisbox.go,
+//
+//	L(s) = (I⊕B2)·s ^ rotl8((B2⊕B6)·s) ^ rotl16((B2⊕B6)·s) ^ rotl24((I⊕B6)·s)
+//
+// and with s = post·inv_g(y) ⊕ C each bytewise term is one
+// GF2P8AFFINEINVQB of y: p = (I⊕B2)·s, q = (B2⊕B6)·s, r = (I⊕B6)·s, each
+// its matrix times post and its constant the map of C. The three
+// inversions run side by side; L is then three byte rotations and XORs.
+type gfniYMMRound struct {
+	p, q, r                matrix
+	pConst, qConst, rConst byte
+}
+
+// deriveGFNIYMMRound derives the post-maps and checks them: each against
+// its map of the S-box for all 256 inputs, and L(S-box) assembled from
+// them as the round does against L from its definition, for words built
+// from every byte value in every position and for random words. It
+// panics on any mismatch.
+func deriveGFNIYMMRound(s sboxAffine) gfniYMMRound {
+	id := byteMap(func(b byte) byte { return b })
+	b2 := byteMap(func(b byte) byte { return b << 2 })
+	b6 := byteMap(func(b byte) byte { return b >> 6 })
+	maps := [3]matrix{id.add(b2), b2.add(b6), id.add(b6)}
+	var r gfniYMMRound
+	mats := [3]*matrix{&r.p, &r.q, &r.r}
+	cs := [3]*byte{&r.pConst, &r.qConst, &r.rConst}
+	for i, m := range maps {
+		*mats[i] = m.mul(s.post)
+		*cs[i] = m.apply(s.postConst)
+	}
+
+	sbox := func(x byte) byte {
+		a := circulant(sboxA)
+		return a.apply(gfInv(a.apply(x)^sboxC, polySM4)) ^ sboxC
+	}
+	// inv is GF2P8AFFINEINVQB of the pre-map's output.
+	inv := func(x byte, m matrix, c byte) byte {
+		return m.apply(gfInv(s.pre.apply(x)^s.preConst, polyAES)) ^ c
+	}
+	for x := range 256 {
+		sx := sbox(byte(x))
+		for i, m := range maps {
+			if got, want := inv(byte(x), *mats[i], *cs[i]), m.apply(sx); got != want {
+				panic(fmt.Sprintf("gfni-ymm post-map %d wrong at %#02x: %#02x, want %#02x", i, x, got, want))
+			}
+		}
+	}
+	word := func(x uint32, m matrix, c byte) uint32 {
+		var y uint32
+		for j := range 4 {
+			y |= uint32(inv(byte(x>>(8*j)), m, c)) << (8 * j)
+		}
+		return y
+	}
+	check := func(x uint32) {
+		var sx uint32
+		for j := range 4 {
+			sx |= uint32(sbox(byte(x>>(8*j)))) << (8 * j)
+		}
+		want := sx ^ bits.RotateLeft32(sx, 2) ^ bits.RotateLeft32(sx, 10) ^ bits.RotateLeft32(sx, 18) ^ bits.RotateLeft32(sx, 24)
+		p, q, rr := word(x, r.p, r.pConst), word(x, r.q, r.qConst), word(x, r.r, r.rConst)
+		got := p ^ bits.RotateLeft32(q, 8) ^ bits.RotateLeft32(q, 16) ^ bits.RotateLeft32(rr, 24)
+		if got != want {
+			panic(fmt.Sprintf("gfni-ymm round wrong at %#08x: %#08x, want %#08x", x, got, want))
+		}
+	}
+	for x := range 256 {
+		for j := range 4 {
+			check(uint32(x) << (8 * j))
+			check(uint32(x)*0x01010101 ^ 0xa5c3e10f<<(8*j))
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 1 << 16 {
+		check(rng.Uint32())
+	}
+	return r
 }

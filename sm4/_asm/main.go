@@ -15,7 +15,8 @@ func main() {
 	gfniZMM(s)
 	aesniAVX2(s)
 	// gfniYMM reuses aesniAVX2's rotation, bswap and lane-offset tables
-	// (and gfniZMM's matrices): after them it adds no data of its own.
+	// (and gfniZMM's pre-map): after them it adds only its three
+	// post-maps.
 	gfniYMM(s)
 	Generate()
 }
