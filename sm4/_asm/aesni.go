@@ -293,10 +293,8 @@ func (k *aesniKernel) round(gr *group, r int, rk Mem) {
 	VPXOR(t, d, d)
 }
 
-// output maps group i's words (Y32..Y35) back to X and turns them into
-// blocks: the output block is X35 || X34 || X33 || X32, big endian. A 4x4
-// dword transpose in each 128-bit lane gives registers o0..o3 of whole
-// blocks, in memory order by the counters' lane order (lanes.go).
+// output maps group i's words (Y32..Y35) back to X and emits them as
+// blocks (emitBlocks).
 func (k *aesniKernel) output(gr group, i int, buffered bool) {
 	w := [4]VecVirtual{gr.w.vec(), gr.w.vec(), gr.w.vec(), gr.newest}
 	for j := range 3 {
@@ -305,31 +303,7 @@ func (k *aesniKernel) output(gr group, i int, buffered bool) {
 	for _, x := range w {
 		k.mapBytes(x, &k.c.out)
 	}
-	a, b, c, d := w[3], w[2], w[1], w[0]
-	t0, t1, t2, t3 := gr.w.vec(), gr.w.vec(), gr.w.vec(), gr.w.vec()
-	VPUNPCKLDQ(b, a, t0)
-	VPUNPCKHDQ(b, a, t1)
-	VPUNPCKLDQ(d, c, t2)
-	VPUNPCKHDQ(d, c, t3)
-	emit := func(j int, x VecVirtual) {
-		VPSHUFB(k.c.bswap, x, x)
-		off := 16*gr.w.blocks()*i + int(gr.w.size())*j
-		if buffered {
-			VMOVDQU(x, k.buf.Offset(16+off))
-			return
-		}
-		VPXOR(Mem{Base: k.src}.Offset(off), x, x)
-		VMOVDQU(x, Mem{Base: k.dst}.Offset(off))
-	}
-	o := [4]VecVirtual{gr.w.vec(), gr.w.vec(), gr.w.vec(), gr.w.vec()}
-	VPUNPCKLQDQ(t2, t0, o[0])
-	emit(0, o[0])
-	VPUNPCKHQDQ(t2, t0, o[1])
-	emit(1, o[1])
-	VPUNPCKLQDQ(t3, t1, o[2])
-	emit(2, o[2])
-	VPUNPCKHQDQ(t3, t1, o[3])
-	emit(3, o[3])
+	k.emitBlocks(w, gr, i, buffered, k.c.bswap, k.buf)
 }
 
 // nibbleTables is a byte map's two VPSHUFB tables in memory.

@@ -198,3 +198,37 @@ func ymmCall(k batcher, c call, g int, graded bool, skip Register, buf Mem) {
 	VZEROUPPER()
 	RET()
 }
+
+// emitBlocks turns group i's words X32..X35 (w[0..3]) back into blocks and
+// XORs them into src → dst (or, buffered, stores the keystream after the
+// buffer's pad): the output block is X35 || X34 || X33 || X32, big endian.
+// A 4x4 dword transpose in every 128-bit lane gives registers of
+// consecutive blocks, in memory order because of the counters' lane order
+// (lanes.go). Shared by the two AVX2 kernels.
+func (c call) emitBlocks(w [4]VecVirtual, gr group, i int, buffered bool, bswap, buf Mem) {
+	a, b, cc, d := w[3], w[2], w[1], w[0]
+	t0, t1, t2, t3 := gr.w.vec(), gr.w.vec(), gr.w.vec(), gr.w.vec()
+	VPUNPCKLDQ(b, a, t0)
+	VPUNPCKHDQ(b, a, t1)
+	VPUNPCKLDQ(d, cc, t2)
+	VPUNPCKHDQ(d, cc, t3)
+	emit := func(j int, x VecVirtual) {
+		VPSHUFB(bswap, x, x)
+		off := 16*gr.w.blocks()*i + int(gr.w.size())*j
+		if buffered {
+			VMOVDQU(x, buf.Offset(16+off))
+			return
+		}
+		VPXOR(Mem{Base: c.src}.Offset(off), x, x)
+		VMOVDQU(x, Mem{Base: c.dst}.Offset(off))
+	}
+	o := [4]VecVirtual{gr.w.vec(), gr.w.vec(), gr.w.vec(), gr.w.vec()}
+	VPUNPCKLQDQ(t2, t0, o[0])
+	emit(0, o[0])
+	VPUNPCKHQDQ(t2, t0, o[1])
+	emit(1, o[1])
+	VPUNPCKLQDQ(t3, t1, o[2])
+	emit(2, o[2])
+	VPUNPCKHQDQ(t3, t1, o[3])
+	emit(3, o[3])
+}
