@@ -168,22 +168,7 @@ func (k *aesniKernel) mapBytes(v VecVirtual, t *nibbleTables) {
 // the lane order) and mapped into Y: words 0-2 into its slots, word 3 its
 // newest. It advances lo past them.
 func (k *aesniKernel) counters(w width, i int) group {
-	gr := group{w: w, slots: k.words.Offset(128 * i)}
-	for j, off := range []int{4, 0} {
-		x := w.vec()
-		VPBROADCASTD(k.hiY.Offset(off), x)
-		VMOVDQU(x, gr.slot(j))
-	}
-	x := XMM()
-	VMOVQ(k.lo, x)
-	qa, qb := w.vec(), w.vec()
-	VPBROADCASTQ(x, qb)
-	VPADDQ(k.c.offA[w], qb, qa)
-	VPADDQ(k.c.offB[w], qb, qb)
-	w2, w3 := w.vec(), w.vec()
-	VSHUFPS(U8(shufHighDwords), qb, qa, w2)
-	VSHUFPS(U8(shufLowDwords), qb, qa, w3)
-	ADDQ(U8(w.blocks()), k.lo)
+	gr, w2, w3 := counterWords(w, i, k.words, k.hiY, k.lo, k.c)
 	k.mapBytes(w2, &k.c.in)
 	VMOVDQU(w2, gr.slot(2))
 	k.mapBytes(w3, &k.c.in)

@@ -232,3 +232,28 @@ func (c call) emitBlocks(w [4]VecVirtual, gr group, i int, buffered bool, bswap,
 	VPUNPCKHQDQ(t3, t1, o[3])
 	emit(3, o[3])
 }
+
+// counterWords builds group i's counter blocks word-sliced (lane order:
+// lanes.go) for the AVX2 kernels: words 0 and 1, the counter's high half
+// (hi, word 0 at +4), go into the group's slots; words 2 and 3 come from
+// 64-bit adds of lo and are returned in registers. It advances lo past
+// the group.
+func counterWords(w width, i int, words, hi Mem, lo Register, c *aesniConsts) (gr group, w2, w3 VecVirtual) {
+	gr = group{w: w, slots: words.Offset(128 * i)}
+	for j, off := range []int{4, 0} {
+		x := w.vec()
+		VPBROADCASTD(hi.Offset(off), x)
+		VMOVDQU(x, gr.slot(j))
+	}
+	x := XMM()
+	VMOVQ(lo, x)
+	qa, qb := w.vec(), w.vec()
+	VPBROADCASTQ(x, qb)
+	VPADDQ(c.offA[w], qb, qa)
+	VPADDQ(c.offB[w], qb, qb)
+	w2, w3 = w.vec(), w.vec()
+	VSHUFPS(U8(shufHighDwords), qb, qa, w2)
+	VSHUFPS(U8(shufLowDwords), qb, qa, w3)
+	ADDQ(U8(w.blocks()), lo)
+	return gr, w2, w3
+}

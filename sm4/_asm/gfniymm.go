@@ -136,22 +136,7 @@ var gfniYMMLoops int
 // the lane order): words 0-2 into its slots, word 3 its newest. It
 // advances lo past them.
 func (k *gfniYMMKernel) counters(w width, i int) group {
-	gr := group{w: w, slots: k.words.Offset(128 * i)}
-	for j, off := range []int{4, 0} {
-		x := w.vec()
-		VPBROADCASTD(k.hi.Offset(off), x)
-		VMOVDQU(x, gr.slot(j))
-	}
-	x := XMM()
-	VMOVQ(k.lo, x)
-	qa, qb := w.vec(), w.vec()
-	VPBROADCASTQ(x, qb)
-	VPADDQ(k.c.offA[w], qb, qa)
-	VPADDQ(k.c.offB[w], qb, qb)
-	w2, w3 := w.vec(), w.vec()
-	VSHUFPS(U8(shufHighDwords), qb, qa, w2)
-	VSHUFPS(U8(shufLowDwords), qb, qa, w3)
-	ADDQ(U8(w.blocks()), k.lo)
+	gr, w2, w3 := counterWords(w, i, k.words, k.hi, k.lo, k.c)
 	VMOVDQU(w2, gr.slot(2))
 	gr.newest = w3
 	return gr
