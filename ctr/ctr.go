@@ -79,6 +79,11 @@ func (c *Cipher) String() string {
 // GoString is String, so %#v does not print the round keys.
 func (c *Cipher) GoString() string { return c.String() }
 
+// Destroy zeroes the expanded key, for a key being retired. Call it only when
+// no keystream of c will be used again: afterwards they produce a stream
+// that is not the key's, and nothing else.
+func (c *Cipher) Destroy() { clear(c.schedule().rk[:]) }
+
 // Keystream is the AES-CTR keystream of one (key, IV) pair. It is a small
 // value: making one costs nothing, and it holds no position, so any number
 // of goroutines may use the same Keystream at different offsets.

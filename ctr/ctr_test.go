@@ -163,3 +163,25 @@ func TestNoKeyInFormatting(t *testing.T) {
 		}
 	}
 }
+
+// TestDestroy checks that Destroy leaves no round key in memory.
+func TestDestroy(t *testing.T) {
+	for _, n := range []int{16, 24, 32} {
+		key := make([]byte, n)
+		for i := range key {
+			key[i] = byte(i + 1)
+		}
+		c, err := NewCipher(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rk := &c.schedule().rk
+		if *rk == (roundKeys{}) {
+			t.Fatalf("AES-%d: schedule is zero before Destroy", 8*n)
+		}
+		c.Destroy()
+		if *rk != (roundKeys{}) {
+			t.Errorf("AES-%d: round keys remain after Destroy", 8*n)
+		}
+	}
+}

@@ -69,6 +69,11 @@ func (c *Cipher) String() string { return "sm4.Cipher" }
 // GoString is String, so %#v does not print the round keys.
 func (c *Cipher) GoString() string { return c.String() }
 
+// Destroy zeroes the round keys, for a key being retired. Call it only when
+// no keystream of c will be used again: afterwards they produce a stream
+// that is not the key's, and nothing else.
+func (c *Cipher) Destroy() { clear(c.roundKeys()[:]) }
+
 // Keystream is the SM4-CTR keystream of one (key, IV) pair: a small value
 // with no position, so any number of goroutines may use one at once.
 type Keystream struct {

@@ -132,3 +132,19 @@ func TestNoKeyInFormatting(t *testing.T) {
 		}
 	}
 }
+
+// TestDestroy checks that Destroy leaves no round key in memory.
+func TestDestroy(t *testing.T) {
+	c, err := NewCipher([]byte("0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rk := c.roundKeys()
+	if *rk == (roundKeys{}) {
+		t.Fatal("round keys are zero before Destroy")
+	}
+	c.Destroy()
+	if *rk != (roundKeys{}) {
+		t.Error("round keys remain after Destroy")
+	}
+}
