@@ -1,0 +1,120 @@
+package engine
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/tde-go/tde/keys"
+)
+
+// writeHexKey writes a fresh TiKV-style master key file (0600) and returns
+// its path.
+func writeHexKey(t testing.TB) string {
+	t.Helper()
+	k := make([]byte, 32)
+	rand.Read(k)
+	p := filepath.Join(t.TempDir(), "master.key")
+	if err := os.WriteFile(p, []byte(hex.EncodeToString(k)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// testConfig is a configuration with a hex master key file and method m,
+// logging only errors.
+func testConfig(t testing.TB, m keys.Method) Config {
+	return Config{
+		Method:    m,
+		MasterKey: MasterKeyConfig{Type: "file", Path: writeHexKey(t)},
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+}
+
+func mustOpen(t testing.TB, base vfs.FS, dir string, cfg Config) *FS {
+	t.Helper()
+	f, err := Open(base, dir, cfg)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", dir, err)
+	}
+	return f
+}
+
+func mustClose(t testing.TB, f *FS) {
+	t.Helper()
+	if err := f.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+// encrypting lists every method that encrypts.
+var encrypting = []keys.Method{keys.MethodAES128CTR, keys.MethodAES192CTR, keys.MethodAES256CTR, keys.MethodSM4CTR}
+
+// rawFiles reads every regular file under dir on base as stored: the bytes an
+// attacker with the disk sees.
+func rawFiles(t testing.TB, base vfs.FS, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	var walk func(d string)
+	walk = func(d string) {
+		names, err := base.List(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			p := base.PathJoin(d, n)
+			fi, err := base.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.IsDir() {
+				walk(p)
+				continue
+			}
+			f, err := base.Open(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(f)
+			f.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[p] = b
+		}
+	}
+	walk(dir)
+	return out
+}
+
+// filesContaining names the raw files that contain needle.
+func filesContaining(files map[string][]byte, needle []byte) []string {
+	var hits []string
+	for p, b := range files {
+		if bytes.Contains(b, needle) {
+			hits = append(hits, p)
+		}
+	}
+	return hits
+}
+
+// pebbleOptions are Pebble's defaults on fs, without Pebble's log lines.
+func pebbleOptions(fs vfs.FS) *pebble.Options {
+	return &pebble.Options{FS: fs, Logger: quietLogger{}}
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf(format, args...))
+}

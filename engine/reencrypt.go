@@ -1,0 +1,182 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+
+	"github.com/cockroachdb/errors/oserror"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/tde-go/tde/keys"
+)
+
+// Progress reports a re-encryption as it goes.
+type Progress struct {
+	Files, FilesDone int   // files to rewrite, and rewritten (or found gone)
+	Bytes, BytesDone int64 // their bytes
+	Current          string
+}
+
+// immutable reports whether Pebble never writes to a file of this name once
+// it is complete, so a copy renamed over it is the same file: tables, blob
+// files, OPTIONS. WALs and MANIFESTs are appended to; they move to the
+// active key as Pebble rolls them.
+func immutable(rel string) bool {
+	b := path.Base(rel)
+	return strings.HasSuffix(b, ".sst") || strings.HasSuffix(b, ".blob") || strings.HasPrefix(b, "OPTIONS-")
+}
+
+// Reencrypt rewrites every immutable file of the store (tables, blob files,
+// OPTIONS) that is not under the active data key, while the store is open:
+// a new copy under the active key, synced, renamed over the file, its entry
+// updated first. Readers that have the old file open keep reading it. Files
+// Pebble deletes meanwhile are skipped. If the method is plaintext, files
+// are rewritten unencrypted. progress (may be nil) is called after each
+// file. Afterwards the data keys no file uses are dropped.
+func (f *FS) Reencrypt(ctx context.Context, progress func(Progress)) error {
+	if f.closed.Load() {
+		return ErrClosed
+	}
+	if f.reg.Method() == keys.MethodPlaintext {
+		f.log.Warn("tde: re-encrypting to plaintext: every rewritten file is stored unencrypted")
+	}
+	type job struct {
+		rel  string
+		size int64
+	}
+	var jobs []job
+	var p Progress
+	active := f.reg.Active().ID()
+	f.walk(".", func(rel string, fi vfs.FileInfo) {
+		if !immutable(rel) {
+			return
+		}
+		e, ok := f.dict.get(rel)
+		if (ok && e.KeyID == active) || (!ok && active == 0) {
+			return
+		}
+		jobs = append(jobs, job{rel, fi.Size()})
+		p.Bytes += fi.Size()
+	})
+	p.Files = len(jobs)
+	if progress != nil {
+		progress(p)
+	}
+	for _, j := range jobs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p.Current = j.rel
+		if err := f.rewrite(ctx, j.rel); err != nil {
+			return err
+		}
+		p.FilesDone++
+		p.BytesDone += j.size
+		if progress != nil {
+			progress(p)
+		}
+	}
+	_, err := f.retain(ctx)
+	return err
+}
+
+// rewrite copies rel to a temporary file under the active key and renames
+// it over rel, if rel still exists with the entry it was copied under.
+func (f *FS) rewrite(ctx context.Context, rel string) (err error) {
+	name := f.abs(rel)
+	src, err := f.Open(name)
+	if oserror.IsNotExist(err) {
+		return nil // deleted by a compaction meanwhile
+	}
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	before, hadBefore := f.dict.get(rel)
+
+	tmp := name + reencryptSuffix
+	dst, err := f.Create(tmp, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return err
+	}
+	done := false
+	defer func() {
+		if !done {
+			f.Remove(tmp)
+		}
+	}()
+	if err := copyFile(ctx, dst, src); err != nil {
+		dst.Close()
+		return fmt.Errorf("engine: re-encrypting %s: %w", rel, err)
+	}
+	if err := dst.Sync(); err != nil {
+		dst.Close()
+		return err
+	}
+	if err := dst.Close(); err != nil {
+		return err
+	}
+
+	relTmp := rel + reencryptSuffix
+	unlock := f.paths.lockPair(relTmp, rel)
+	defer unlock()
+	// Rename only over the file that was copied: Pebble may have deleted
+	// it (and even made a new one of that name) since.
+	now, hasNow := f.dict.get(rel)
+	if _, err := f.base.Stat(name); err != nil || hasNow != hadBefore || now != before {
+		return nil
+	}
+	if err := f.renameLocked(tmp, name, relTmp, rel); err != nil {
+		return err
+	}
+	done = true
+	return nil
+}
+
+// copyFile copies src to dst through a pooled buffer, checking ctx between
+// chunks.
+func copyFile(ctx context.Context, dst, src vfs.File) error {
+	bp := scratchPool.Get().(*[]byte)
+	defer scratchPool.Put(bp)
+	buf := *bp
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// removeReencryptLeftovers removes the temporary copies of a re-encryption
+// that a crash interrupted, and their entries.
+func (f *FS) removeReencryptLeftovers() error {
+	var left []string
+	f.dict.each(func(rel string, _ entry) {
+		if strings.HasSuffix(rel, reencryptSuffix) {
+			left = append(left, rel)
+		}
+	})
+	for _, rel := range left {
+		if err := f.base.Remove(f.abs(rel)); err != nil && !oserror.IsNotExist(err) {
+			return err
+		}
+		if err := f.dict.remove(rel); err != nil {
+			return err
+		}
+	}
+	return nil
+}
