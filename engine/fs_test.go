@@ -10,8 +10,8 @@ import (
 	"sync"
 	"testing"
 
-	gmsm "github.com/emmansun/gmsm/sm4"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	gmsm "github.com/emmansun/gmsm/sm4"
 	"github.com/tde-go/tde/keys"
 )
 
