@@ -11,10 +11,11 @@ BENCHCOUNT  ?= 10
 # Fuzz targets, one per kernel, as package:target.
 AMD64_FUZZ := ctr:FuzzGeneric ctr:FuzzAESNI ctr:FuzzVAESYMM ctr:FuzzVAESZMM \
               sm4:FuzzGeneric sm4:FuzzAESNIAVX2 sm4:FuzzGFNIYMM sm4:FuzzGFNIZMM \
-              keys:FuzzParseHexKey keys:FuzzParseRawKey keys:FuzzRegistryFile keys:FuzzRegistryBody
+              keys:FuzzParseHexKey keys:FuzzParseRawKey keys:FuzzRegistryFile keys:FuzzRegistryBody \
+              engine:FuzzDictionaryDecode
 ARM64_FUZZ := ctr:FuzzARM64 sm4:FuzzARM64SM4E sm4:FuzzARM64NEON
 
-.PHONY: all test test-unit test-race test-purego test-arm64 fuzz-short fuzz \
+.PHONY: all test test-unit test-race test-purego test-arm64 fuzz-short fuzz crash \
         bench bench-full lint generate check-generate
 
 all: lint test
@@ -51,6 +52,11 @@ fuzz:
 		echo "fuzz $$t (arm64, qemu) for $(FUZZTIME)"; \
 		GOARCH=arm64 $(GO) test -exec $(QEMU) -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZTIME) ./$${t%%:*}/ || exit 1; \
 	done
+
+## crash: the engine's crash tests at full size (CI runs a few hundred points).
+CRASH_POINTS ?= 2000
+crash:
+	TDE_CRASH_POINTS=$(CRASH_POINTS) $(GO) test -count=1 -timeout=60m -run='Crash' ./engine/
 
 run-fuzz:
 	@for t in $(T); do \

@@ -35,7 +35,8 @@ const (
 // dictOptions configures a file dictionary.
 type dictOptions struct {
 	// RewriteThreshold: the log is rewritten when the records appended since
-	// the last rewrite exceed max(RewriteThreshold, 2*len). 0 means 4096.
+	// the last rewrite exceed max(RewriteThreshold, len): the log stays under
+	// twice the live entries, which bounds the time to open it. 0 means 4096.
 	RewriteThreshold int
 	// OnWrite observes how long each synced append took; it may be nil. It
 	// runs after the append, outside the dictionary's locks.
@@ -131,10 +132,16 @@ func (d *dictionary) load(path string) error {
 	if err != nil {
 		return fmt.Errorf("engine: reading file dictionary %s: %w", path, err)
 	}
+	// Replay only builds the map; the per-key counts are made once, after.
+	d.state.uncounted = true
 	if err := d.replay(path, buf.Bytes()); err != nil {
 		return err
 	}
-	return d.reconcile(path)
+	if err := d.reconcile(path); err != nil {
+		return err
+	}
+	d.state.recount()
+	return nil
 }
 
 // replay applies the records of data, the log at path.
@@ -189,6 +196,9 @@ func (d *dictionary) replay(path string, data []byte) error {
 				return corrupt(off, "%v", err)
 			}
 			d.header = h
+			// Growing a map of 100,000 entries costs more than reading
+			// them; a lying header cannot make it bigger than the log.
+			d.state.entries = make(map[string]entry, min(h.entries, uint64(len(data)/minPutLen)))
 			continue
 		}
 		var kind byte
@@ -466,8 +476,10 @@ func (d *dictionary) rewrite() error {
 // writeSnapshot writes the header and the live state, many ops a record.
 func (d *dictionary) writeSnapshot(w *record.Writer) error {
 	d.mu.RLock()
-	b := appendHeader(d.buf[:0], d.header)
+	h := d.header
 	d.mu.RUnlock()
+	h.entries = uint64(len(d.state.entries))
+	b := appendHeader(d.buf[:0], h)
 	if _, err := w.WriteRecord(b); err != nil {
 		return err
 	}
@@ -739,7 +751,7 @@ func (d *dictionary) append(op dictOp) (time.Duration, error) {
 	d.mu.Unlock()
 
 	d.appended++
-	if d.appended > max(d.opts.RewriteThreshold, 2*n) {
+	if d.appended > max(d.opts.RewriteThreshold, n) {
 		if err := d.rewrite(); err != nil {
 			d.opts.Logger.Error("engine: rewriting the file dictionary failed; the old log stays current", "err", err)
 			d.appended = 0 // try again after as many appends
@@ -773,6 +785,7 @@ type dictState struct {
 	keys      map[uint64]int          // entries per key id, so keyInUse is O(1)
 	plaintext int                     // entries with keys.MethodPlaintext
 	pending   map[string]*pendingMove // by source and by destination
+	uncounted bool                    // keys and plaintext are stale (replay)
 }
 
 // pendingMove is a move that no later record has mentioned either path of:
@@ -849,20 +862,42 @@ func (s *dictState) undo(m *pendingMove) {
 }
 
 func (s *dictState) set(p string, e entry) {
+	if s.uncounted {
+		s.entries[p] = e
+		return
+	}
 	if old, ok := s.entries[p]; ok {
 		s.unref(old)
 	}
 	s.entries[p] = e
-	s.keys[e.KeyID]++
-	if e.Method == keys.MethodPlaintext {
-		s.plaintext++
-	}
+	s.ref(e)
 }
 
 func (s *dictState) del(p string) {
+	if s.uncounted {
+		delete(s.entries, p)
+		return
+	}
 	if old, ok := s.entries[p]; ok {
 		s.unref(old)
 		delete(s.entries, p)
+	}
+}
+
+// recount makes the per-key counts from the entries.
+func (s *dictState) recount() {
+	clear(s.keys)
+	s.plaintext = 0
+	for _, e := range s.entries {
+		s.ref(e)
+	}
+	s.uncounted = false
+}
+
+func (s *dictState) ref(e entry) {
+	s.keys[e.KeyID]++
+	if e.Method == keys.MethodPlaintext {
+		s.plaintext++
 	}
 }
 

@@ -15,12 +15,14 @@ import (
 // a torn or altered record fails its checksum. Integers are unsigned varints
 // (uvarint) unless noted. The first record is the header:
 //
-//	magic "TDEDICT\x00" | version uvarint | flags uvarint | created varint (Unix ns)
+//	magic "TDEDICT\x00" | version uvarint | flags uvarint | created varint (Unix ns) | entries uvarint
 //
 // flags bit 0 (flagStrict): every file of the store was written through tde,
 // so a file without an entry is an error rather than plaintext. Other bits
 // are reserved and rejected. created is when the dictionary was first made;
-// rewrites keep it.
+// rewrites keep it. entries is how many entries the snapshot that follows
+// holds: a hint for sizing the map, never trusted beyond what the log's
+// size allows.
 //
 // Every later record is a type byte and one or more ops, back to back up to
 // the record's end:
@@ -59,12 +61,16 @@ const (
 	opMove         = 4
 
 	ivLen = len(entry{}.IV)
+	// minPutLen is the fewest bytes a put takes: op, path length, a
+	// one-byte path, method, key id, IV.
+	minPutLen = 1 + 1 + 1 + 1 + 1 + ivLen
 )
 
 // dictHeader is the decoded header record.
 type dictHeader struct {
 	strict  bool
 	created time.Time
+	entries uint64 // in the snapshot after the header
 }
 
 // dictOp is one change to the dictionary.
@@ -93,7 +99,8 @@ func appendHeader(b []byte, h dictHeader) []byte {
 	b = append(b, dictMagic...)
 	b = binary.AppendUvarint(b, dictVersion)
 	b = binary.AppendUvarint(b, flags)
-	return binary.AppendVarint(b, h.created.UnixNano())
+	b = binary.AppendVarint(b, h.created.UnixNano())
+	return binary.AppendUvarint(b, h.entries)
 }
 
 func decodeHeader(p []byte) (dictHeader, error) {
@@ -111,6 +118,7 @@ func decodeHeader(p []byte) (dictHeader, error) {
 		return h, codecErrorf("unknown header flags %#x", flags)
 	}
 	created := d.varint()
+	h.entries = d.uvarint()
 	if d.err == nil && len(d.p) > 0 {
 		return h, codecErrorf("%d unexpected bytes after the header", len(d.p))
 	}

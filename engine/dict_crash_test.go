@@ -38,9 +38,9 @@ type crashStats struct {
 // durable before the file is created or renamed, dropped after it is
 // removed), and crashes the machine at random write operations: a crash
 // clone keeps what was synced and a random part of what was not. Each clone
-// must open and start, and reflect every op that returned before the crash:
+// noErr open and start, and reflect every op that returned before the crash:
 // an existing file that was put has exactly its entry; the source of a move
-// whose rename was not done keeps its entry; nothing has an entry without a
+// whose renameRel was not done keeps its entry; nothing has an entry without a
 // file. Appends after the crash read back after another reopen.
 func TestDictCrash(t *testing.T) {
 	target := crashPoints(t)
@@ -50,7 +50,7 @@ func TestDictCrash(t *testing.T) {
 	}
 	t.Logf("%d crash points: %d torn tails dropped, %d opens undid moves, %d collected entries, %d rewrites",
 		st.points, st.torn, st.undone, st.collected, st.rewrites)
-	// The run must reach the cases it exists for.
+	// The run noErr reach the cases it exists for.
 	if st.torn == 0 || st.undone == 0 || st.collected == 0 || st.rewrites == 0 {
 		t.Errorf("crash run missed a case: %+v", st)
 	}
@@ -133,7 +133,7 @@ func crashRun(t *testing.T, seed uint64, target int, st *crashStats) {
 // record: it keeps or drops whole 4 KiB pages.
 func tornClone(t *testing.T, mem *vfs.MemFS, path string, synced int64, rng *rand.Rand) *vfs.MemFS {
 	c := mem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 100, RNG: rand.New(rand.NewPCG(rng.Uint64(), 0))})
-	data := readAll(t, c, path)
+	data := readBytes(t, c, path)
 	if int64(len(data)) <= synced {
 		return c
 	}
@@ -148,11 +148,11 @@ func tornClone(t *testing.T, mem *vfs.MemFS, path string, synced int64, rng *ran
 		clear(data[cut:frag])
 	}
 	f, err := c.Create(path, vfs.WriteCategoryUnspecified)
-	must(t, err)
+	noErr(t, err)
 	_, err = f.Write(data)
-	must(t, err)
-	must(t, f.Sync())
-	must(t, f.Close())
+	noErr(t, err)
+	noErr(t, f.Sync())
+	noErr(t, f.Close())
 	return c
 }
 
@@ -161,7 +161,7 @@ func tornClone(t *testing.T, mem *vfs.MemFS, path string, synced int64, rng *ran
 func checkCrash(t *testing.T, fs *vfs.MemFS, sim *crashSim, before map[string]entry, put, movedTo string, st *crashStats) {
 	t.Helper()
 	after := sim.want
-	var logs logBuffer
+	var logs syncLogBuffer
 	d, err := readDictionary(fs, testDictDir, dictOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatalf("open after a crash: %v", err)
@@ -194,11 +194,11 @@ func checkCrash(t *testing.T, fs *vfs.MemFS, sim *crashSim, before map[string]en
 		var want string
 		switch {
 		case rel == sim.moved:
-			// The move's source is still there: the rename did not
+			// The move's source is still there: the renameRel did not
 			// happen (or was not durable), and the move is undone.
 			good, want = ok && got == b, "its entry before the move"
 		case rel == movedTo && exists(sim.moved):
-			// A MemFS crash clone can keep both names of a rename whose
+			// A MemFS crash clone can keep both names of a renameRel whose
 			// directory was not synced; the source has the file's entry.
 			continue
 		case rel == put || rel == movedTo:
@@ -220,15 +220,75 @@ func checkCrash(t *testing.T, fs *vfs.MemFS, sim *crashSim, before map[string]en
 	}
 
 	// The recovered dictionary takes appends that survive a reopen.
-	snapshot := contents(d)
+	snapshot := dictContents(d)
 	e := testEntry(7)
 	if err := d.put("after-crash.sst", e); err != nil {
 		t.Fatalf("put after a crash: %v", err)
 	}
-	touch(t, fs, "after-crash.sst")
+	touchRel(t, fs, "after-crash.sst")
 	mustCloseDict(t, d)
 	snapshot["after-crash.sst"] = e
 	d = mustRead(t, fs, quietOpts())
 	checkContents(t, d, snapshot)
 	d.close()
+}
+
+// TestDictRewriteCrash crashes at every write operation of a rewrite
+// (creating and syncing the new log, syncing the directory, moving the
+// marker, removing the old log), several clones each, keeping a random part
+// of what was not synced. Every clone opens, holding the dictionary as it
+// was before the append that triggered the rewrite or after it. This fails
+// if the new log's directory entry is not durable before the marker names
+// it.
+func TestDictRewriteCrash(t *testing.T) {
+	mem := vfs.NewCrashableMem()
+	noErr(t, mem.MkdirAll(testDictDir, 0o755))
+	noErr(t, syncDir(mem, "/"))
+	crng := rand.New(rand.NewPCG(7, 7))
+	var clones []*vfs.MemFS
+	armed := false
+	efs := errorfs.Wrap(mem, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if armed && op.Kind.ReadOrWrite() == errorfs.OpIsWrite {
+			for range 10 {
+				clones = append(clones, mem.CrashClone(vfs.CrashCloneCfg{
+					UnsyncedDataPercent: []int{30, 50, 70}[crng.IntN(3)],
+					RNG:                 rand.New(rand.NewPCG(crng.Uint64(), 0)),
+				}))
+			}
+		}
+		return nil
+	}))
+	d := mustOpenDict(t, efs, dictOptions{RewriteThreshold: 4, Logger: quietOpts().Logger})
+	for i := range 2 {
+		noErr(t, d.put(shortName(i), testEntry(i)))
+		touchRel(t, mem, shortName(i))
+		f, err := mem.Open(mem.PathJoin(testDictDir, shortName(i)))
+		noErr(t, err)
+		noErr(t, f.Sync())
+		f.Close()
+	}
+	noErr(t, syncDir(mem, testDictDir))
+	for d.appended < 4 {
+		noErr(t, d.put(shortName(0), testEntry(10)))
+	}
+	before := dictContents(d)
+	armed = true
+	noErr(t, d.put(shortName(1), testEntry(11))) // appends, then rewrites
+	armed = false
+	after := dictContents(d)
+	if d.logPath() == testDictDir+"/TDE-DICT-000001" {
+		t.Fatal("the put did not rewrite the log")
+	}
+	mustCloseDict(t, d)
+	for i, c := range clones {
+		d, err := readDictionary(c, testDictDir, quietOpts())
+		if err != nil {
+			t.Fatalf("clone %d of %d: %v", i, len(clones), err)
+		}
+		if got := dictContents(d); !maps.Equal(got, before) && !maps.Equal(got, after) {
+			t.Fatalf("clone %d: %v, want %v or %v", i, got, before, after)
+		}
+		noErr(t, d.start(false))
+		d.close()
+	}
 }

@@ -8,8 +8,8 @@ import (
 )
 
 // FuzzDictionaryDecode feeds arbitrary bytes as the current log: reading
-// must not panic, and any error must be ErrCorruptDictionary. A log that
-// reads must also start (a rewrite, since its files are missing).
+// noErr not panic, and any error noErr be ErrCorruptDictionary. A log that
+// reads noErr also start (a rewrite, since its files are missing).
 func FuzzDictionaryDecode(f *testing.F) {
 	for _, log := range seedLogs(f) {
 		f.Add(log)
@@ -23,10 +23,10 @@ func FuzzDictionaryDecode(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte(dictMagic))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fs := newStore(t)
-		writeFile(t, fs, testDictDir+"/TDE-DICT-000001", data)
-		setMarker(t, fs, "TDE-DICT-000001")
-		touch(t, fs, "000001.sst")
+		fs := newDictStore(t)
+		writeBytes(t, fs, testDictDir+"/TDE-DICT-000001", data)
+		setDictMarker(t, fs, "TDE-DICT-000001")
+		touchRel(t, fs, "000001.sst")
 		d, err := readDictionary(fs, testDictDir, quietOpts())
 		if err != nil {
 			if !errors.Is(err, ErrCorruptDictionary) {
@@ -47,9 +47,9 @@ func FuzzDictionaryDecode(f *testing.F) {
 // seedLogs returns real logs: every op, a rewrite, a pending move.
 func seedLogs(t testing.TB) [][]byte {
 	var logs [][]byte
-	fs := newStore(t)
+	fs := newDictStore(t)
 	d := mustOpenDict(t, fs, dictOptions{RewriteThreshold: 6, Logger: quietOpts().Logger})
-	logs = append(logs, readAll(t, fs, d.logPath()))
+	logs = append(logs, readBytes(t, fs, d.logPath()))
 	for i := range 4 {
 		putFile(t, fs, d, fmt.Sprintf("%06d.sst", i), testEntry(i))
 	}
@@ -64,14 +64,14 @@ func seedLogs(t testing.TB) [][]byte {
 	if err := d.removePrefix("wal"); err != nil {
 		t.Fatal(err)
 	}
-	logs = append(logs, readAll(t, fs, d.logPath()))
+	logs = append(logs, readBytes(t, fs, d.logPath()))
 	if err := d.move("000002.sst", "000003.sst", testEntry(4)); err != nil {
 		t.Fatal(err)
 	}
 	for d.logPath() == testDictDir+"/TDE-DICT-000001" {
 		putFile(t, fs, d, "000005.sst", testEntry(5))
 	}
-	logs = append(logs, readAll(t, fs, d.logPath()))
+	logs = append(logs, readBytes(t, fs, d.logPath()))
 	mustCloseDict(t, d)
 	return logs
 }

@@ -32,19 +32,19 @@ func testEntry(i int) entry {
 	return e
 }
 
-// logBuffer is a concurrency-safe log sink for assertions on log lines.
-type logBuffer struct {
+// syncLogBuffer is a concurrency-safe log sink for assertions on log lines.
+type syncLogBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *logBuffer) Write(p []byte) (int, error) {
+func (l *syncLogBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *logBuffer) String() string {
+func (l *syncLogBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
@@ -80,8 +80,8 @@ func mustCloseDict(t testing.TB, d *dictionary) {
 	}
 }
 
-// newStore returns a MemFS holding the store directory.
-func newStore(t testing.TB) *vfs.MemFS {
+// newDictStore returns a MemFS holding the store directory.
+func newDictStore(t testing.TB) *vfs.MemFS {
 	t.Helper()
 	fs := vfs.NewMem()
 	if err := fs.MkdirAll(testDictDir, 0o755); err != nil {
@@ -90,8 +90,8 @@ func newStore(t testing.TB) *vfs.MemFS {
 	return fs
 }
 
-// touch creates the file rel names, as the engine does after put.
-func touch(t testing.TB, fs vfs.FS, rel string) {
+// touchRel creates the file rel names, as the engine does after put.
+func touchRel(t testing.TB, fs vfs.FS, rel string) {
 	t.Helper()
 	full := fs.PathJoin(testDictDir, rel)
 	if err := fs.MkdirAll(fs.PathDir(full), 0o755); err != nil {
@@ -111,10 +111,10 @@ func putFile(t testing.TB, fs vfs.FS, d *dictionary, rel string, e entry) {
 	if err := d.put(rel, e); err != nil {
 		t.Fatalf("put %s: %v", rel, err)
 	}
-	touch(t, fs, rel)
+	touchRel(t, fs, rel)
 }
 
-func contents(d *dictionary) map[string]entry {
+func dictContents(d *dictionary) map[string]entry {
 	m := make(map[string]entry)
 	d.each(func(rel string, e entry) { m[rel] = e })
 	return m
@@ -122,7 +122,7 @@ func contents(d *dictionary) map[string]entry {
 
 func checkContents(t testing.TB, d *dictionary, want map[string]entry) {
 	t.Helper()
-	got := contents(d)
+	got := dictContents(d)
 	if !maps.Equal(got, want) {
 		t.Fatalf("dictionary holds\n%v\nwant\n%v", got, want)
 	}
@@ -152,7 +152,7 @@ func checkContents(t testing.TB, d *dictionary, want map[string]entry) {
 	}
 }
 
-func listLogs(t testing.TB, fs vfs.FS) []string {
+func listDictLogs(t testing.TB, fs vfs.FS) []string {
 	t.Helper()
 	names, err := fs.List(testDictDir)
 	if err != nil {
@@ -168,7 +168,7 @@ func listLogs(t testing.TB, fs vfs.FS) []string {
 	return logs
 }
 
-func readAll(t testing.TB, fs vfs.FS, path string) []byte {
+func readBytes(t testing.TB, fs vfs.FS, path string) []byte {
 	t.Helper()
 	f, err := fs.Open(path)
 	if err != nil {
@@ -182,7 +182,7 @@ func readAll(t testing.TB, fs vfs.FS, path string) []byte {
 	return b
 }
 
-func writeFile(t testing.TB, fs vfs.FS, path string, data []byte) {
+func writeBytes(t testing.TB, fs vfs.FS, path string, data []byte) {
 	t.Helper()
 	f, err := fs.Create(path, vfs.WriteCategoryUnspecified)
 	if err != nil {
@@ -197,9 +197,9 @@ func writeFile(t testing.TB, fs vfs.FS, path string, data []byte) {
 	}
 }
 
-// fsBytes is every file of the FS and its contents, to check that nothing
+// treeBytes is every file of the FS and its contents, to check that nothing
 // was written.
-func fsBytes(t testing.TB, fs vfs.FS, dir string) map[string]string {
+func treeBytes(t testing.TB, fs vfs.FS, dir string) map[string]string {
 	t.Helper()
 	m := make(map[string]string)
 	names, err := fs.List(dir)
@@ -209,10 +209,10 @@ func fsBytes(t testing.TB, fs vfs.FS, dir string) map[string]string {
 	for _, n := range names {
 		p := fs.PathJoin(dir, n)
 		if st, err := fs.Stat(p); err == nil && st.IsDir() {
-			maps.Copy(m, fsBytes(t, fs, p))
+			maps.Copy(m, treeBytes(t, fs, p))
 			continue
 		}
-		m[p] = string(readAll(t, fs, p))
+		m[p] = string(readBytes(t, fs, p))
 	}
 	return m
 }
@@ -220,7 +220,7 @@ func fsBytes(t testing.TB, fs vfs.FS, dir string) map[string]string {
 func TestDictRoundTrip(t *testing.T) {
 	for _, strict := range []bool{false, true} {
 		t.Run(fmt.Sprint("strict=", strict), func(t *testing.T) {
-			fs := newStore(t)
+			fs := newDictStore(t)
 			d := mustRead(t, fs, quietOpts())
 			if d.created() || d.logPath() != "" || d.len() != 0 {
 				t.Fatalf("fresh dictionary: created %v, logPath %q, len %d", d.created(), d.logPath(), d.len())
@@ -355,9 +355,9 @@ func TestDictCodec(t *testing.T) {
 		}
 	}
 
-	h := dictHeader{strict: true, created: time.Unix(1700000000, 5)}
+	h := dictHeader{strict: true, created: time.Unix(1700000000, 5), entries: 123456}
 	hb := appendHeader(nil, h)
-	if g, err := decodeHeader(hb); err != nil || g.strict != h.strict || !g.created.Equal(h.created) {
+	if g, err := decodeHeader(hb); err != nil || g.strict != h.strict || !g.created.Equal(h.created) || g.entries != h.entries {
 		t.Fatalf("decodeHeader = %v, %v; want %v", g, err, h)
 	}
 	bad := map[string][]byte{
@@ -377,8 +377,8 @@ func TestDictCodec(t *testing.T) {
 	}
 }
 
-// crafted writes records as a log and points the marker at it.
-func crafted(t testing.TB, fs vfs.FS, records ...[]byte) string {
+// craftLog writes records as a log and points the marker at it.
+func craftLog(t testing.TB, fs vfs.FS, records ...[]byte) string {
 	t.Helper()
 	path := testDictDir + "/TDE-DICT-000001"
 	f, err := fs.Create(path, vfs.WriteCategoryUnspecified)
@@ -395,11 +395,11 @@ func crafted(t testing.TB, fs vfs.FS, records ...[]byte) string {
 		t.Fatal(err)
 	}
 	f.Close()
-	setMarker(t, fs, "TDE-DICT-000001")
+	setDictMarker(t, fs, "TDE-DICT-000001")
 	return path
 }
 
-func setMarker(t testing.TB, fs vfs.FS, name string) {
+func setDictMarker(t testing.TB, fs vfs.FS, name string) {
 	t.Helper()
 	m, _, err := atomicfs.LocateMarker(fs, testDictDir, dictMarkerName)
 	if err != nil {
@@ -451,23 +451,23 @@ func TestDictCorruptHeaderAndRecords(t *testing.T) {
 		{"bad last record", [][]byte{header, put, put[:len(put)-3]}, hdrEnd + int64(chunkHeaderSize+len(put)), "IV"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fs := newStore(t)
-			path := crafted(t, fs, tc.records...)
-			before := fsBytes(t, fs, testDictDir)
+			fs := newDictStore(t)
+			path := craftLog(t, fs, tc.records...)
+			before := treeBytes(t, fs, testDictDir)
 			_, err := readDictionary(fs, testDictDir, quietOpts())
 			wantCorrupt(t, err, path, tc.off)
 			if !strings.Contains(err.Error(), tc.reason) {
 				t.Errorf("error %q does not say %q", err, tc.reason)
 			}
-			if !maps.Equal(before, fsBytes(t, fs, testDictDir)) {
+			if !maps.Equal(before, treeBytes(t, fs, testDictDir)) {
 				t.Error("a failed open changed the directory")
 			}
 		})
 	}
 
 	t.Run("missing log", func(t *testing.T) {
-		fs := newStore(t)
-		setMarker(t, fs, "TDE-DICT-000007")
+		fs := newDictStore(t)
+		setDictMarker(t, fs, "TDE-DICT-000007")
 		_, err := readDictionary(fs, testDictDir, quietOpts())
 		wantCorrupt(t, err, testDictDir+"/TDE-DICT-000007", -1)
 	})
@@ -485,7 +485,7 @@ func buildLog(t testing.TB, fs vfs.FS, n int, rel func(i int) string) (string, [
 	}
 	path := d.logPath()
 	mustCloseDict(t, d)
-	if got := int64(len(readAll(t, fs, path))); got != ends[n] {
+	if got := int64(len(readBytes(t, fs, path))); got != ends[n] {
 		t.Fatalf("size() = %d, log holds %d bytes", ends[n], got)
 	}
 	return path, ends
@@ -498,10 +498,10 @@ func shortName(i int) string { return fmt.Sprintf("%06d.sst", i) }
 // before the cut, logs the drop, and appends made afterwards survive a
 // second reopen.
 func TestDictTornTail(t *testing.T) {
-	base := newStore(t)
+	base := newDictStore(t)
 	const n = 6
 	path, ends := buildLog(t, base, n, shortName)
-	full := readAll(t, base, path)
+	full := readBytes(t, base, path)
 
 	var cuts []int64
 	for c := ends[n-1]; c < ends[n]; c++ {
@@ -530,14 +530,14 @@ func TestDictTornTail(t *testing.T) {
 				data = append(data, full[cut+5:cut+12]...)
 			}
 			t.Run(fmt.Sprintf("cut=%d/%s", cut, tail), func(t *testing.T) {
-				fs := newStore(t)
+				fs := newDictStore(t)
 				for i := range n {
-					touch(t, fs, shortName(i))
+					touchRel(t, fs, shortName(i))
 				}
-				writeFile(t, fs, path, data)
-				setMarker(t, fs, "TDE-DICT-000001")
+				writeBytes(t, fs, path, data)
+				setDictMarker(t, fs, "TDE-DICT-000001")
 
-				var logs logBuffer
+				var logs syncLogBuffer
 				opts := dictOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 				d := mustRead(t, fs, opts)
 				want := make(map[string]entry)
@@ -555,7 +555,7 @@ func TestDictTornTail(t *testing.T) {
 					t.Fatal(err)
 				}
 				if int64(len(data)) > ends[kept] {
-					if got := listLogs(t, fs); !slices.Equal(got, []string{"TDE-DICT-000002"}) {
+					if got := listDictLogs(t, fs); !slices.Equal(got, []string{"TDE-DICT-000002"}) {
 						t.Fatalf("logs after a torn-tail start: %v", got)
 					}
 				}
@@ -575,16 +575,16 @@ func TestDictTornTail(t *testing.T) {
 // back, whatever the zeros' length, including the few that the record
 // reader skips as block padding.
 func TestDictZeroTail(t *testing.T) {
-	base := newStore(t)
+	base := newDictStore(t)
 	path, ends := buildLog(t, base, 3, shortName)
-	full := readAll(t, base, path)
+	full := readBytes(t, base, path)
 	for z := 1; z <= 40; z++ {
-		fs := newStore(t)
+		fs := newDictStore(t)
 		for i := range 3 {
-			touch(t, fs, shortName(i))
+			touchRel(t, fs, shortName(i))
 		}
-		writeFile(t, fs, path, append(slices.Clone(full), make([]byte, z)...))
-		setMarker(t, fs, "TDE-DICT-000001")
+		writeBytes(t, fs, path, append(slices.Clone(full), make([]byte, z)...))
+		setDictMarker(t, fs, "TDE-DICT-000001")
 		d := mustOpenDict(t, fs, quietOpts())
 		want := map[string]entry{shortName(0): testEntry(0), shortName(1): testEntry(1), shortName(2): testEntry(2)}
 		checkContents(t, d, want)
@@ -604,21 +604,21 @@ func TestDictZeroTail(t *testing.T) {
 // records follow is corruption, reported with the log and the record's
 // offset, and the open leaves the directory unchanged.
 func TestDictCorruptMiddle(t *testing.T) {
-	base := newStore(t)
+	base := newDictStore(t)
 	const n = 5
 	path, ends := buildLog(t, base, n, shortName)
-	full := readAll(t, base, path)
+	full := readBytes(t, base, path)
 	for _, rec := range []int{1, 2, n - 2} {
 		for i := ends[rec]; i < ends[rec+1]; i++ {
 			data := slices.Clone(full)
 			data[i] ^= 1 << (i % 8)
-			fs := newStore(t)
-			writeFile(t, fs, path, data)
-			setMarker(t, fs, "TDE-DICT-000001")
-			before := fsBytes(t, fs, testDictDir)
+			fs := newDictStore(t)
+			writeBytes(t, fs, path, data)
+			setDictMarker(t, fs, "TDE-DICT-000001")
+			before := treeBytes(t, fs, testDictDir)
 			_, err := readDictionary(fs, testDictDir, quietOpts())
 			wantCorrupt(t, err, path, ends[rec])
-			if !maps.Equal(before, fsBytes(t, fs, testDictDir)) {
+			if !maps.Equal(before, treeBytes(t, fs, testDictDir)) {
 				t.Fatal("a failed open changed the directory")
 			}
 		}
@@ -628,7 +628,7 @@ func TestDictCorruptMiddle(t *testing.T) {
 // TestDictMultiChunkRecord: a record spanning blocks is torn when its
 // later chunk is cut, corrupt when a bit flips in it and records follow.
 func TestDictMultiChunkRecord(t *testing.T) {
-	base := newStore(t)
+	base := newDictStore(t)
 	long := "d/" + strings.Repeat("x", 40<<10)
 	names := func(i int) string {
 		if i == 1 {
@@ -637,16 +637,16 @@ func TestDictMultiChunkRecord(t *testing.T) {
 		return shortName(i)
 	}
 	path, ends := buildLog(t, base, 3, names)
-	full := readAll(t, base, path)
+	full := readBytes(t, base, path)
 	if ends[2] < blockSize {
 		t.Fatalf("the long record ends at %d, inside the first block", ends[2])
 	}
 	setup := func(data []byte) *vfs.MemFS {
-		fs := newStore(t)
-		writeFile(t, fs, path, data)
-		setMarker(t, fs, "TDE-DICT-000001")
+		fs := newDictStore(t)
+		writeBytes(t, fs, path, data)
+		setDictMarker(t, fs, "TDE-DICT-000001")
 		for i := range 3 {
-			touch(t, fs, names(i))
+			touchRel(t, fs, names(i))
 		}
 		return fs
 	}
@@ -668,7 +668,7 @@ func TestDictMultiChunkRecord(t *testing.T) {
 // header; the appended records read back.
 func TestDictResume(t *testing.T) {
 	for end := int64(blockSize - 12); end <= blockSize+1; end++ {
-		fs := newStore(t)
+		fs := newDictStore(t)
 		d := mustOpenDict(t, fs, quietOpts())
 		want := make(map[string]entry)
 		i := 0
@@ -712,7 +712,7 @@ func TestDictResume(t *testing.T) {
 // whole directory, are dropped at read (which writes nothing); start then
 // rewrites the log.
 func TestDictCollect(t *testing.T) {
-	fs := newStore(t)
+	fs := newDictStore(t)
 	if err := fs.MkdirAll("/waldir", 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -737,11 +737,11 @@ func TestDictCollect(t *testing.T) {
 		delete(want, rel)
 	}
 
-	before := fsBytes(t, fs, "/")
-	var logs logBuffer
+	before := treeBytes(t, fs, "/")
+	var logs syncLogBuffer
 	d = mustRead(t, fs, dictOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	checkContents(t, d, want)
-	if !maps.Equal(before, fsBytes(t, fs, "/")) {
+	if !maps.Equal(before, treeBytes(t, fs, "/")) {
 		t.Fatal("readDictionary wrote to the filesystem")
 	}
 	if !strings.Contains(logs.String(), "entries=5") {
@@ -750,7 +750,7 @@ func TestDictCollect(t *testing.T) {
 	if err := d.start(false); err != nil {
 		t.Fatal(err)
 	}
-	if got := listLogs(t, fs); !slices.Equal(got, []string{"TDE-DICT-000002"}) {
+	if got := listDictLogs(t, fs); !slices.Equal(got, []string{"TDE-DICT-000002"}) {
 		t.Fatalf("logs after collecting: %v", got)
 	}
 	mustCloseDict(t, d)
@@ -761,12 +761,12 @@ func TestDictCollect(t *testing.T) {
 	// A directory that cannot be listed is an error, not "everything in
 	// it is gone".
 	efs := errorfs.Wrap(fs, errorfs.ErrInjected.If(errorfs.And(errorfs.PathMatch("/waldir"), errorfs.Reads)))
-	if _, err := readDictionary(efs, testDictDir, quietOpts()); !injected(err) {
+	if _, err := readDictionary(efs, testDictDir, quietOpts()); !isInjected(err) {
 		t.Fatalf("readDictionary with a failing List: %v", err)
 	}
 }
 
-func rename(t testing.TB, fs vfs.FS, from, to string) {
+func renameRel(t testing.TB, fs vfs.FS, from, to string) {
 	t.Helper()
 	if err := fs.Rename(testDictDir+"/"+from, testDictDir+"/"+to); err != nil {
 		t.Fatal(err)
@@ -774,7 +774,7 @@ func rename(t testing.TB, fs vfs.FS, from, to string) {
 }
 
 // TestDictMoveUndo: a move whose source is still on disk at open (the
-// rename never happened) is undone, restoring both names' previous entries,
+// renameRel never happened) is undone, restoring both names' previous entries,
 // but only while the move is the last record naming either.
 func TestDictMoveUndo(t *testing.T) {
 	e1, e2, e3, fresh := testEntry(1), testEntry(2), testEntry(3), testEntry(9)
@@ -783,36 +783,36 @@ func TestDictMoveUndo(t *testing.T) {
 		run  func(t *testing.T, fs vfs.FS, d *dictionary)
 		want map[string]entry
 	}{
-		{"rename not done", func(t *testing.T, fs vfs.FS, d *dictionary) {
+		{"renameRel not done", func(t *testing.T, fs vfs.FS, d *dictionary) {
 			d.move("a", "b", e1)
 		}, map[string]entry{"a": e1}},
-		{"rename over a file not done", func(t *testing.T, fs vfs.FS, d *dictionary) {
+		{"renameRel over a file not done", func(t *testing.T, fs vfs.FS, d *dictionary) {
 			putFile(t, fs, d, "b", e2)
 			d.move("a", "b", e1)
 		}, map[string]entry{"a": e1, "b": e2}},
 		{"reuse not done", func(t *testing.T, fs vfs.FS, d *dictionary) {
 			d.move("a", "b", fresh)
 		}, map[string]entry{"a": e1}},
-		{"rename done", func(t *testing.T, fs vfs.FS, d *dictionary) {
+		{"renameRel done", func(t *testing.T, fs vfs.FS, d *dictionary) {
 			d.move("a", "b", e1)
-			rename(t, fs, "a", "b")
+			renameRel(t, fs, "a", "b")
 		}, map[string]entry{"b": e1}},
 		{"source recreated after the rename", func(t *testing.T, fs vfs.FS, d *dictionary) {
 			d.move("a", "b", e1)
-			rename(t, fs, "a", "b")
+			renameRel(t, fs, "a", "b")
 			putFile(t, fs, d, "a", e3)
 		}, map[string]entry{"a": e3, "b": e1}},
 		{"destination rewritten after the rename", func(t *testing.T, fs vfs.FS, d *dictionary) {
 			d.move("a", "b", e1)
-			rename(t, fs, "a", "b")
-			touch(t, fs, "a") // by something else, without an entry
+			renameRel(t, fs, "a", "b")
+			touchRel(t, fs, "a") // by something else, without an entry
 			putFile(t, fs, d, "b", e3)
 		}, map[string]entry{"b": e3}},
 		{"a later move settles the first", func(t *testing.T, fs vfs.FS, d *dictionary) {
 			d.move("a", "b", e1)
-			rename(t, fs, "a", "b")
+			renameRel(t, fs, "a", "b")
 			d.move("b", "c", e1)
-			// c's rename not done: b comes back, with e1.
+			// c's renameRel not done: b comes back, with e1.
 		}, map[string]entry{"b": e1}},
 		{"pending move kept by a rewrite", func(t *testing.T, fs vfs.FS, d *dictionary) {
 			putFile(t, fs, d, "b", e2)
@@ -824,7 +824,7 @@ func TestDictMoveUndo(t *testing.T) {
 		}, map[string]entry{"a": e1, "b": e2, "other": e3}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fs := newStore(t)
+			fs := newDictStore(t)
 			d := mustOpenDict(t, fs, dictOptions{RewriteThreshold: 8, Logger: quietOpts().Logger})
 			putFile(t, fs, d, "a", e1)
 			tc.run(t, fs, d)
@@ -840,7 +840,7 @@ func TestDictMoveUndo(t *testing.T) {
 			checkContents(t, d, tc.want)
 
 			// start rewrote the undone move away: removing the source now
-			// must not let the move take effect on the next open.
+			// noErr not let the move take effect on the next open.
 			if _, ok := tc.want["a"]; ok {
 				fs.Remove(testDictDir + "/a")
 				if err := d.remove("a"); err != nil {
@@ -857,9 +857,9 @@ func TestDictMoveUndo(t *testing.T) {
 }
 
 // TestDictRewrite: crossing the threshold writes a new log, moves the
-// marker and removes the old log; the contents read back unchanged.
+// marker and removes the old log; the dictContents read back unchanged.
 func TestDictRewrite(t *testing.T) {
-	fs := newStore(t)
+	fs := newDictStore(t)
 	var writes int
 	opts := dictOptions{RewriteThreshold: 10, OnWrite: func(time.Duration) { writes++ }, Logger: quietOpts().Logger}
 	d := mustOpenDict(t, fs, opts)
@@ -870,7 +870,7 @@ func TestDictRewrite(t *testing.T) {
 	}
 	// The 11th append past the start crosses max(10, 2*3).
 	for i := range 8 {
-		if got := listLogs(t, fs); !slices.Equal(got, []string{"TDE-DICT-000001"}) {
+		if got := listDictLogs(t, fs); !slices.Equal(got, []string{"TDE-DICT-000001"}) {
 			t.Fatalf("logs after %d appends: %v", 3+i, got)
 		}
 		rel := shortName(i % 3)
@@ -882,7 +882,7 @@ func TestDictRewrite(t *testing.T) {
 	if writes != 11 {
 		t.Errorf("OnWrite called %d times for 11 appends", writes)
 	}
-	if got := listLogs(t, fs); !slices.Equal(got, []string{"TDE-DICT-000002"}) {
+	if got := listDictLogs(t, fs); !slices.Equal(got, []string{"TDE-DICT-000002"}) {
 		t.Fatalf("logs after a rewrite: %v", got)
 	}
 	if v, err := atomicfs.ReadMarker(fs, testDictDir, dictMarkerName); err != nil || v != "TDE-DICT-000002" {
@@ -891,7 +891,7 @@ func TestDictRewrite(t *testing.T) {
 	if d.logPath() != testDictDir+"/TDE-DICT-000002" {
 		t.Fatalf("logPath() = %q", d.logPath())
 	}
-	if got := int64(len(readAll(t, fs, d.logPath()))); got != d.size() {
+	if got := int64(len(readBytes(t, fs, d.logPath()))); got != d.size() {
 		t.Fatalf("size() = %d, the log holds %d", d.size(), got)
 	}
 	checkContents(t, d, want)
@@ -927,13 +927,13 @@ func TestDictRewrite(t *testing.T) {
 
 // TestDictStartCleansUp: markers and logs a crash left behind are removed.
 func TestDictStartCleansUp(t *testing.T) {
-	fs := newStore(t)
+	fs := newDictStore(t)
 	d := mustOpenDict(t, fs, quietOpts())
 	putFile(t, fs, d, "a", testEntry(1))
 	mustCloseDict(t, d)
-	writeFile(t, fs, testDictDir+"/TDE-DICT-000000", []byte("old"))
-	writeFile(t, fs, testDictDir+"/TDE-DICT-000005", []byte("unfinished"))
-	writeFile(t, fs, testDictDir+"/marker.tde-dict.000000.TDE-DICT-000000", nil)
+	writeBytes(t, fs, testDictDir+"/TDE-DICT-000000", []byte("old"))
+	writeBytes(t, fs, testDictDir+"/TDE-DICT-000005", []byte("unfinished"))
+	writeBytes(t, fs, testDictDir+"/marker.tde-dict.000000.TDE-DICT-000000", nil)
 	d = mustOpenDict(t, fs, quietOpts())
 	checkContents(t, d, map[string]entry{"a": testEntry(1)})
 	mustCloseDict(t, d)
@@ -945,7 +945,7 @@ func TestDictStartCleansUp(t *testing.T) {
 }
 
 func TestDictMisuse(t *testing.T) {
-	fs := newStore(t)
+	fs := newDictStore(t)
 	d := mustRead(t, fs, quietOpts())
 	if err := d.put("a", testEntry(1)); err == nil {
 		t.Error("put before start succeeded")
@@ -1011,7 +1011,7 @@ func (f *faultFS) String() string { return "faultFS" }
 func TestDictFailedAppend(t *testing.T) {
 	for _, kind := range []errorfs.OpKind{errorfs.OpFileWrite, errorfs.OpFileSync} {
 		t.Run(fmt.Sprint(kind), func(t *testing.T) {
-			mem := newStore(t)
+			mem := newDictStore(t)
 			inj := &faultFS{kinds: []errorfs.OpKind{kind}}
 			d := mustOpenDict(t, errorfs.Wrap(mem, inj), quietOpts())
 			want := make(map[string]entry)
@@ -1022,7 +1022,7 @@ func TestDictFailedAppend(t *testing.T) {
 			size := d.size()
 			inj.armed = true
 			err := d.put(shortName(0), testEntry(50))
-			if !injected(err) || !strings.Contains(err.Error(), d.logPath()) {
+			if !isInjected(err) || !strings.Contains(err.Error(), d.logPath()) {
 				t.Fatalf("put with %v failing: %v", kind, err)
 			}
 			checkContents(t, d, want)
@@ -1036,7 +1036,7 @@ func TestDictFailedAppend(t *testing.T) {
 				d.remove(shortName(2)),
 				d.removePrefix("wal"),
 			} {
-				if !injected(err) {
+				if !isInjected(err) {
 					t.Fatalf("a write after a failed append: %v, want the first error", err)
 				}
 			}
@@ -1055,7 +1055,7 @@ func TestDictFailedAppend(t *testing.T) {
 }
 
 // engineSim runs dictionary ops with the file operations the engine does
-// around them, on a model of what the dictionary must hold.
+// around them, on a model of what the dictionary noErr hold.
 type engineSim struct {
 	fs    vfs.FS // files live here
 	d     *dictionary
@@ -1068,9 +1068,9 @@ type engineSim struct {
 
 func (s *engineSim) full(rel string) string { return s.fs.PathJoin(testDictDir, rel) }
 
+// live lists the files with entries, in a stable order for the seed.
 func (s *engineSim) live() []string {
-	names := slices.Sorted(maps.Keys(s.want))
-	return names
+	return slices.Sorted(maps.Keys(s.want))
 }
 
 func (s *engineSim) newName() string {
@@ -1082,7 +1082,9 @@ func (s *engineSim) newName() string {
 	return fmt.Sprintf("%s/%06d.log", dir, s.next)
 }
 
-func (s *engineSim) writeFile(f vfs.File, err error) error {
+// fill writes a little data to a file just opened for writing, syncs and
+// closes it.
+func (s *engineSim) fill(f vfs.File, err error) error {
 	if err != nil {
 		return err
 	}
@@ -1114,8 +1116,8 @@ func (s *engineSim) step(t testing.TB) error {
 			return err
 		}
 		s.want[rel] = e
-		must(t, s.writeFile(s.fs.Create(s.full(rel), vfs.WriteCategoryUnspecified)))
-		must(t, s.syncDir(rel))
+		noErr(t, s.fill(s.fs.Create(s.full(rel), vfs.WriteCategoryUnspecified)))
+		noErr(t, s.syncDir(rel))
 	case r < 55:
 		s.next++
 		from := live[s.rng.IntN(len(live))]
@@ -1127,8 +1129,8 @@ func (s *engineSim) step(t testing.TB) error {
 		}
 		delete(s.want, from)
 		s.want[to] = e
-		must(t, s.fs.Rename(s.full(from), s.full(to)))
-		must(t, s.syncDir(to))
+		noErr(t, s.fs.Rename(s.full(from), s.full(to)))
+		noErr(t, s.syncDir(to))
 	case r < 65:
 		s.next++
 		from := live[s.rng.IntN(len(live))]
@@ -1140,11 +1142,11 @@ func (s *engineSim) step(t testing.TB) error {
 		}
 		delete(s.want, from)
 		s.want[to] = e
-		must(t, s.writeFile(s.fs.ReuseForWrite(s.full(from), s.full(to), vfs.WriteCategoryUnspecified)))
-		must(t, s.syncDir(to))
+		noErr(t, s.fill(s.fs.ReuseForWrite(s.full(from), s.full(to), vfs.WriteCategoryUnspecified)))
+		noErr(t, s.syncDir(to))
 	case r < 97:
 		rel := live[s.rng.IntN(len(live))]
-		must(t, s.fs.Remove(s.full(rel)))
+		noErr(t, s.fs.Remove(s.full(rel)))
 		delete(s.want, rel)
 		return s.d.remove(rel)
 	default:
@@ -1153,7 +1155,7 @@ func (s *engineSim) step(t testing.TB) error {
 		}
 		i := 1 + s.rng.IntN(len(s.dirs)-1)
 		dir := s.dirs[i]
-		must(t, s.fs.RemoveAll(s.full(dir)))
+		noErr(t, s.fs.RemoveAll(s.full(dir)))
 		for rel := range s.want {
 			if strings.HasPrefix(rel, dir+"/") {
 				delete(s.want, rel)
@@ -1165,8 +1167,8 @@ func (s *engineSim) step(t testing.TB) error {
 			fresh = "../" + fresh
 		}
 		s.dirs[i] = fresh
-		must(t, s.fs.MkdirAll(s.full(fresh), 0o755))
-		must(t, syncDir(s.fs, s.fs.PathDir(s.full(fresh))))
+		noErr(t, s.fs.MkdirAll(s.full(fresh), 0o755))
+		noErr(t, syncDir(s.fs, s.fs.PathDir(s.full(fresh))))
 		return s.d.removePrefix(dir)
 	}
 	return nil
@@ -1177,14 +1179,14 @@ func sibling(rel, name string) string {
 	return rel[:strings.LastIndexByte(rel, '/')+1] + name
 }
 
-// injected reports whether err is errorfs's injected error. (errors.Is
+// isInjected reports whether err is errorfs's isInjected error. (errors.Is
 // does not match it once the injector has a predicate.)
-func injected(err error) bool {
+func isInjected(err error) bool {
 	var le errorfs.LabelledError
 	return errors.As(err, &le) && le.Label == errorfs.ErrInjected.Label
 }
 
-func must(t testing.TB, err error) {
+func noErr(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -1194,17 +1196,17 @@ func must(t testing.TB, err error) {
 func newEngineSim(t testing.TB, fs vfs.FS, seed uint64) *engineSim {
 	s := &engineSim{fs: fs, want: make(map[string]entry), rng: rand.New(rand.NewPCG(seed, 1)), dirs: []string{"", "wal0", "../other0"}}
 	for _, dir := range s.dirs {
-		must(t, fs.MkdirAll(s.full(dir), 0o755))
+		noErr(t, fs.MkdirAll(s.full(dir), 0o755))
 	}
-	must(t, syncDir(fs, "/"))
-	must(t, syncDir(fs, testDictDir))
+	noErr(t, syncDir(fs, "/"))
+	noErr(t, syncDir(fs, testDictDir))
 	return s
 }
 
 // TestDictFaultSweep fails the dictionary's n-th write operation (log
 // writes and syncs, log creation, directory syncs, marker moves), for every
 // n over a run that rewrites the log several times. Each op either succeeds
-// or fails with the injected error; after a failed append every later write
+// or fails with the isInjected error; after a failed append every later write
 // fails; the map always matches what succeeded; and a reopen on the
 // underlying FS reads exactly that.
 func TestDictFaultSweep(t *testing.T) {
@@ -1212,7 +1214,7 @@ func TestDictFaultSweep(t *testing.T) {
 	var rewriteFailed, markerFailed int
 	for n := int32(0); ; n++ {
 		mem := vfs.NewMem()
-		must(t, mem.MkdirAll(testDictDir, 0o755))
+		noErr(t, mem.MkdirAll(testDictDir, 0o755))
 		fired := false
 		idx := errorfs.ErrInjected.If(errorfs.And(errorfs.Writes, errorfs.OnIndex(n)))
 		inj := errorfs.InjectorFunc(func(op errorfs.Op) error {
@@ -1221,11 +1223,11 @@ func TestDictFaultSweep(t *testing.T) {
 			return err
 		})
 		efs := errorfs.Wrap(mem, inj)
-		var logs logBuffer
+		var logs syncLogBuffer
 		opts := dictOptions{RewriteThreshold: 6, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 		d := mustRead(t, efs, opts)
 		if err := d.start(false); err != nil {
-			if !injected(err) {
+			if !isInjected(err) {
 				t.Fatalf("n=%d: start: %v", n, err)
 			}
 			d.close()
@@ -1241,7 +1243,7 @@ func TestDictFaultSweep(t *testing.T) {
 			before := maps.Clone(sim.want)
 			err := sim.step(t)
 			if err != nil {
-				if !injected(err) {
+				if !isInjected(err) {
 					t.Fatalf("n=%d: %v", n, err)
 				}
 				failed = true
@@ -1256,10 +1258,10 @@ func TestDictFaultSweep(t *testing.T) {
 			} else if failed {
 				t.Fatalf("n=%d: a write succeeded after a failed one", n)
 			}
-			if !maps.Equal(contents(d), sim.want) {
+			if !maps.Equal(dictContents(d), sim.want) {
 				// A failed remove's file is gone but its entry stays
 				// until the reopen: compare on files that exist.
-				got := contents(d)
+				got := dictContents(d)
 				for rel := range got {
 					if _, err := mem.Stat(sim.full(rel)); err != nil {
 						delete(got, rel)
@@ -1272,7 +1274,7 @@ func TestDictFaultSweep(t *testing.T) {
 		}
 		d.close()
 		if !fired {
-			// The sweep must have failed a rewrite after its append (the
+			// The sweep noErr have failed a rewrite after its append (the
 			// old log stays current) and a marker move (writes stop).
 			if n < 100 || rewriteFailed == 0 || markerFailed == 0 {
 				t.Fatalf("%d write ops in %d steps; %d failed rewrites, %d failed marker moves", n, steps, rewriteFailed, markerFailed)
@@ -1295,7 +1297,7 @@ func TestDictFaultSweep(t *testing.T) {
 // fails in a marker move. The rewrite's append still succeeds, the process
 // survives, later writes fail, and a reopen reads everything.
 func TestDictMarkerSyncFails(t *testing.T) {
-	mem := newStore(t)
+	mem := newDictStore(t)
 	dirSyncs := 0
 	efs := errorfs.Wrap(mem, errorfs.InjectorFunc(func(op errorfs.Op) error {
 		if op.Kind == errorfs.OpFileSync && op.Path == testDictDir {
@@ -1316,7 +1318,7 @@ func TestDictMarkerSyncFails(t *testing.T) {
 		putFile(t, mem, d, shortName(i%2), testEntry(i))
 		want[shortName(i%2)] = testEntry(i)
 	}
-	if err := d.put("x", testEntry(1)); !injected(err) {
+	if err := d.put("x", testEntry(1)); !isInjected(err) {
 		t.Fatalf("put after a failed marker move: %v", err)
 	}
 	checkContents(t, d, want)
@@ -1329,7 +1331,7 @@ func TestDictMarkerSyncFails(t *testing.T) {
 // TestDictReadersDoNotWait: while a write waits in fsync, get, keyInUse,
 // len, each, size and logPath return.
 func TestDictReadersDoNotWait(t *testing.T) {
-	mem := newStore(t)
+	mem := newDictStore(t)
 	var block sync.Once
 	inSync, release := make(chan struct{}), make(chan struct{})
 	armed := false
@@ -1377,7 +1379,7 @@ func TestDictReadersDoNotWait(t *testing.T) {
 // TestDictConcurrent runs writers and readers together (for -race) and
 // checks the result.
 func TestDictConcurrent(t *testing.T) {
-	fs := newStore(t)
+	fs := newDictStore(t)
 	d := mustOpenDict(t, fs, dictOptions{RewriteThreshold: 16, Logger: quietOpts().Logger})
 	var wg sync.WaitGroup
 	const writers, per = 4, 60
@@ -1389,7 +1391,7 @@ func TestDictConcurrent(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				touch(t, fs, rel)
+				touchRel(t, fs, rel)
 				if i%3 == 0 {
 					fs.Remove(fs.PathJoin(testDictDir, rel))
 					if err := d.remove(rel); err != nil {
@@ -1440,7 +1442,7 @@ func TestDictConcurrent(t *testing.T) {
 func BenchmarkOpenDictionary100k(b *testing.B) {
 	for _, form := range []string{"appended", "snapshot"} {
 		b.Run("log="+form, func(b *testing.B) {
-			fs := newStore(b)
+			fs := newDictStore(b)
 			d := mustOpenDict(b, fs, quietOpts())
 			for i := range 100_000 {
 				rel := fmt.Sprintf("%06d.sst", i)
