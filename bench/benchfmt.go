@@ -1,0 +1,188 @@
+package bench
+
+import (
+	"bufio"
+	"cmp"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/tde-go/tde/keys"
+	"golang.org/x/perf/benchfmt"
+)
+
+// The benchmark-format layout. Results are named so that
+// `benchstat -col /method pebble.txt` puts the methods side by side, with
+// plaintext (written first) as the base column:
+//
+//	BenchmarkPebble/workload=W/method=M          one line per round: ops ns/op ops/s MB/s cpu-sec/GB p50-ns p99-ns p99.9-ns
+//	BenchmarkPebbleOverhead/workload=W/method=M  one line per round, encrypted methods: overhead-% cpu-overhead-%
+//	BenchmarkCipher/method=M/size=S/impl=I       one line per repetition: ns/op MB/s
+//
+// The round is not in the name: benchstat treats lines of the same name as
+// repeated measurements. The JSON report keeps it.
+const (
+	PebbleBench   = "Pebble"
+	OverheadBench = "PebbleOverhead"
+	CipherBench   = "Cipher"
+
+	// UnitOverhead and UnitCPUOverhead are the overhead lines' units;
+	// the gate reads them.
+	UnitOverhead    = "overhead-%"
+	UnitCPUOverhead = "cpu-overhead-%"
+)
+
+// WriteBenchfmt writes the report's Pebble results in the Go benchmark
+// format: the environment and settings as file configuration, then one
+// result line per run and one overhead line per encrypted run.
+func (r *Report) WriteBenchfmt(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	writeConfig(bw, r.Env.config())
+	writeConfig(bw, r.Settings.config())
+	runs := append([]Run(nil), r.Runs...)
+	sortRuns(runs)
+	for _, run := range runs {
+		fmt.Fprintf(bw, "Benchmark%s/workload=%s/method=%s %d", PebbleBench, run.Workload, run.Method, run.Ops)
+		writeValue(bw, float64(run.Wall.Nanoseconds())/float64(max(run.Ops, 1)), "ns/op")
+		writeValue(bw, run.OpsPerSec(), "ops/s")
+		writeValue(bw, run.MBPerSec(), "MB/s")
+		writeValue(bw, run.CPUSecPerGB(), "cpu-sec/GB")
+		writeValue(bw, float64(run.Latency.P50.Nanoseconds()), "p50-ns")
+		writeValue(bw, float64(run.Latency.P99.Nanoseconds()), "p99-ns")
+		writeValue(bw, float64(run.Latency.P999.Nanoseconds()), "p99.9-ns")
+		bw.WriteByte('\n')
+	}
+	for _, o := range r.Overheads {
+		fmt.Fprintf(bw, "Benchmark%s/workload=%s/method=%s 1", OverheadBench, o.Workload, o.Method)
+		writeValue(bw, o.Time, UnitOverhead)
+		writeValue(bw, o.CPU, UnitCPUOverhead)
+		bw.WriteByte('\n')
+	}
+	return bw.Flush()
+}
+
+// WriteCipherBenchfmt writes cipher-mode results in the Go benchmark
+// format, under the environment env.
+func WriteCipherBenchfmt(w io.Writer, env Env, results []CipherResult) error {
+	bw := bufio.NewWriter(w)
+	cfg := env.config()
+	cfg = append(cfg, [2]string{"gmsm", moduleVersion("github.com/emmansun/gmsm")})
+	writeConfig(bw, cfg)
+	for _, c := range results {
+		fmt.Fprintf(bw, "Benchmark%s/method=%s/size=%s/impl=%s %d", CipherBench, c.Method, FormatSize(int64(c.Size)), c.Impl, c.Iters)
+		writeValue(bw, c.NsPerOp, "ns/op")
+		writeValue(bw, c.MBPerSec, "MB/s")
+		bw.WriteByte('\n')
+	}
+	return bw.Flush()
+}
+
+func writeConfig(w *bufio.Writer, kv [][2]string) {
+	for _, p := range kv {
+		if p[1] == "" {
+			continue
+		}
+		// A value is one line; keys are lower case without spaces, as
+		// the format requires.
+		fmt.Fprintf(w, "%s: %s\n", p[0], strings.ReplaceAll(p[1], "\n", " "))
+	}
+}
+
+// writeValue writes " value unit" with about five significant digits and
+// no exponent, so the file stays readable.
+func writeValue(w *bufio.Writer, v float64, unit string) {
+	w.WriteByte(' ')
+	w.WriteString(formatNumber(v))
+	w.WriteByte(' ')
+	w.WriteString(unit)
+}
+
+func formatNumber(v float64) string {
+	if v == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return "0"
+	}
+	digits := 5 - int(math.Floor(math.Log10(math.Abs(v)))) - 1
+	digits = max(0, min(digits, 9))
+	return strconv.FormatFloat(v, 'f', digits, 64)
+}
+
+// sortRuns orders runs for the benchmark file: by workload, round, then
+// method with plaintext first (benchstat's base column is the first value
+// it sees).
+func sortRuns(runs []Run) {
+	slices.SortStableFunc(runs, func(a, b Run) int {
+		return cmp.Or(cmpWorkload(a.Workload, b.Workload), cmp.Compare(a.Round, b.Round), cmp.Compare(a.Method, b.Method))
+	})
+}
+
+// Pair is a workload and method, as named in a benchmark file.
+type Pair struct {
+	Workload string
+	Method   string
+}
+
+func (p Pair) String() string { return p.Workload + "/" + p.Method }
+
+// OverheadFile is the per-round overheads read from a benchmark file, with
+// its file configuration.
+type OverheadFile struct {
+	Name    string
+	Samples map[Pair][]float64 // by workload and method, in file order
+	Config  map[string]string  // file configuration (the last value of each key)
+}
+
+// ReadOverheads reads the overhead lines of a benchmark file (the
+// BenchmarkPebbleOverhead results) in the given unit (UnitOverhead or
+// UnitCPUOverhead). Lines of other benchmarks are skipped; a syntax error
+// is an error naming the line.
+func ReadOverheads(r io.Reader, name, unit string) (*OverheadFile, error) {
+	f := &OverheadFile{Name: name, Samples: map[Pair][]float64{}, Config: map[string]string{}}
+	br := benchfmt.NewReader(r, name)
+	for br.Scan() {
+		switch rec := br.Result().(type) {
+		case *benchfmt.SyntaxError:
+			return nil, rec
+		case *benchfmt.Result:
+			for _, c := range rec.Config {
+				if c.File {
+					f.Config[c.Key] = string(c.Value)
+				}
+			}
+			base, parts := rec.Name.Parts()
+			if string(base) != OverheadBench {
+				continue
+			}
+			var p Pair
+			for _, part := range parts {
+				k, v, _ := strings.Cut(strings.TrimPrefix(string(part), "/"), "=")
+				switch k {
+				case "workload":
+					p.Workload = v
+				case "method":
+					p.Method = v
+				}
+			}
+			v, ok := rec.Value(unit)
+			if !ok || p.Workload == "" || p.Method == "" {
+				continue
+			}
+			f.Samples[p] = append(f.Samples[p], v)
+		}
+	}
+	if err := br.Err(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// methodRank orders method names as keys.Methods does, unknown names last.
+func methodRank(s string) int {
+	m, err := keys.ParseMethod(s)
+	if err != nil {
+		return 1 << 10
+	}
+	return int(m)
+}

@@ -1,0 +1,90 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tde-go/tde/keys"
+)
+
+// TestChart: the SVG is well-formed XML, and each method has one bar per
+// workload (plus its legend swatch), in its own colour.
+func TestChart(t *testing.T) {
+	runs := handRuns([]int64{1000, 1100, 1200, 1300, 1400, 1500},
+		map[keys.Method]float64{keys.MethodAES128CTR: 1.05, keys.MethodSM4CTR: 1.5}, nil)
+	// A third workload where aes128-ctr is faster than plaintext: its bar
+	// goes below zero and must still be drawn.
+	for _, r := range runs {
+		if r.Workload == FillSeq {
+			r.Workload = Scan
+			if r.Method == keys.MethodAES128CTR {
+				r.Ops = r.Ops * 11 / 10
+			}
+			runs = append(runs, r)
+		}
+	}
+	rep := NewReport(testEnv(), testSettings(6), runs)
+	var buf bytes.Buffer
+	if err := rep.WriteChart(&buf); err != nil {
+		t.Fatal(err)
+	}
+	fills := map[string]int{}
+	texts := ""
+	var labels []string
+	dec := xml.NewDecoder(&buf)
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("not well-formed XML: %v", err)
+		}
+		switch el := tok.(type) {
+		case xml.StartElement:
+			if el.Name.Local != "path" {
+				continue
+			}
+			for _, a := range el.Attr {
+				if a.Name.Local == "style" {
+					for _, decl := range strings.Split(a.Value, ";") {
+						if v, ok := strings.CutPrefix(decl, "fill:"); ok {
+							fills[strings.ToUpper(v)]++
+						}
+					}
+				}
+			}
+		case xml.CharData:
+			texts += string(el) + " "
+			labels = append(labels, strings.TrimSpace(string(el)))
+		}
+	}
+	for _, m := range []keys.Method{keys.MethodAES128CTR, keys.MethodSM4CTR} {
+		c := methodColor(m)
+		col := fmt.Sprintf("#%02X%02X%02X", c.R, c.G, c.B)
+		if fills[col] != 3+1 {
+			t.Errorf("%v: %d shapes in %s, want 4 (3 workloads and the legend)", m, fills[col], col)
+		}
+		if !strings.Contains(texts, m.String()) {
+			t.Errorf("no legend entry for %v", m)
+		}
+	}
+	for _, w := range []string{"fillseq", "readrandom", "scan"} {
+		if !strings.Contains(texts, w) {
+			t.Errorf("no label for %s", w)
+		}
+	}
+	if slices.Contains(labels, "plaintext") {
+		t.Errorf("plaintext, the baseline, has no bar and no legend entry")
+	}
+
+	only := NewReport(testEnv(), testSettings(1), []Run{{Workload: FillSeq, Method: keys.MethodPlaintext, Round: 1, Ops: 1, Wall: 1}})
+	if err := only.WriteChart(io.Discard); err == nil {
+		t.Errorf("a chart with nothing to draw: want an error")
+	}
+}

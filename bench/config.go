@@ -1,0 +1,326 @@
+package bench
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tde-go/tde/keys"
+)
+
+// Workload names one of the benchmark's workloads.
+type Workload string
+
+// The workloads, in the order they run within a round.
+const (
+	// FillSeq writes Keys keys in ascending order into an empty store.
+	FillSeq Workload = "fillseq"
+	// FillRandom writes Keys distinct keys in random order into an empty
+	// store.
+	FillRandom Workload = "fillrandom"
+	// Overwrite rewrites random existing keys of a loaded store for
+	// Duration.
+	Overwrite Workload = "overwrite"
+	// ReadRandom reads random existing keys of a loaded store for
+	// Duration, with a block cache much smaller than the data, so most
+	// reads miss the cache and read (and decrypt) table blocks.
+	ReadRandom Workload = "readrandom"
+	// Scan seeks to a random key of a loaded store and reads the next
+	// ScanLength entries, for Duration.
+	Scan Workload = "scan"
+	// Mixed reads (ReadPercent of operations) and overwrites random keys
+	// of a loaded store for Duration.
+	Mixed Workload = "mixed"
+)
+
+// Workloads lists every workload in run order.
+func Workloads() []Workload {
+	return []Workload{FillSeq, FillRandom, Overwrite, ReadRandom, Scan, Mixed}
+}
+
+// ParseWorkload reads a workload name.
+func ParseWorkload(s string) (Workload, error) {
+	w := Workload(strings.ToLower(strings.TrimSpace(s)))
+	if slices.Contains(Workloads(), w) {
+		return w, nil
+	}
+	return "", fmt.Errorf("unknown workload %q (want one of %s)", s, joinWorkloads(Workloads()))
+}
+
+// writes reports whether the workload writes, and so ends by flushing the
+// memtable and waiting for compactions inside the measured interval.
+func (w Workload) writes() bool { return w != ReadRandom && w != Scan }
+
+// preloaded reports whether the workload runs on a store loaded with Keys
+// keys beforehand (outside the measured interval).
+func (w Workload) preloaded() bool { return w != FillSeq && w != FillRandom }
+
+// timed reports whether the workload runs for Duration; the fills write
+// exactly Keys keys instead.
+func (w Workload) timed() bool { return w.preloaded() }
+
+// Config says what to run. The zero value is not usable: start from
+// Defaults or Short.
+type Config struct {
+	// Methods to run. Plaintext is the baseline and always runs: Run adds
+	// it if missing.
+	Methods []keys.Method
+	// Workloads to run, in this order within each round.
+	Workloads []Workload
+	// Rounds is how many times every (workload, method) runs. The 95%
+	// confidence interval of a median needs 6; the gate's U-test needs 4
+	// on each side to see anything at alpha 0.05.
+	Rounds int
+	// Keys is the key count: what the fills write and what the other
+	// workloads preload. Keys are 16 bytes.
+	Keys int
+	// ValueSize is the value length in bytes. Values compress to about
+	// half, as db_bench's do.
+	ValueSize int
+	// Duration is how long each timed workload runs (the fills write Keys
+	// keys however long that takes).
+	Duration time.Duration
+	// CacheSize is the room for blocks in Pebble's block cache, in bytes,
+	// at the start of each workload: Pebble also charges its memtables to
+	// the cache, and the cache is made larger by that much. It must be
+	// much smaller (8 times at least) than Keys × (16 + ValueSize), so
+	// reads reach the files.
+	CacheSize int64
+	// Concurrency is the number of goroutines issuing operations.
+	Concurrency int
+	// ScanLength is the number of entries one scan reads.
+	ScanLength int
+	// ReadPercent is the share of reads in the mixed workload.
+	ReadPercent int
+	// Dir is where the temporary stores go ("" is os.TempDir()). Run
+	// makes its own directory inside and removes it.
+	Dir string
+	// Seed drives the method order and the keys; 0 means random (the
+	// seed used is recorded in the report).
+	Seed uint64
+	// Delay is a testing aid: a busy wait added to every read and write
+	// of every file of the named methods' stores, to show that the gate
+	// catches a slower method.
+	Delay map[keys.Method]time.Duration
+	// Progress, if set, is called after each run.
+	Progress func(Progress)
+}
+
+// Progress reports one finished run; a first call with Done 0 (and a zero
+// Run) announces the total.
+type Progress struct {
+	Done, Total int
+	Run         Run
+}
+
+// Defaults is the full benchmark behind published results: every method
+// and workload, 6 rounds, a 1 M-key store (~280 MB of user data) with an
+// 8 MiB block cache. It takes about half an hour on two cores.
+func Defaults() Config {
+	return Config{
+		Methods:     keys.Methods(),
+		Workloads:   Workloads(),
+		Rounds:      6,
+		Keys:        1_000_000,
+		ValueSize:   256,
+		Duration:    3 * time.Second,
+		CacheSize:   8 << 20,
+		Concurrency: 1,
+		ScanLength:  100,
+		ReadPercent: 50,
+	}
+}
+
+// Short is the quick comparison behind `make bench` and the CI gate: every
+// method and workload, 6 rounds (enough for a 95% confidence interval),
+// small stores and short runs; about 90 seconds on two cores.
+func Short() Config {
+	c := Defaults()
+	c.Keys = 50_000
+	c.Duration = 250 * time.Millisecond
+	c.CacheSize = 512 << 10
+	return c
+}
+
+// normalized checks c and returns it with plaintext first among the
+// methods, and methods and workloads deduplicated.
+func (c Config) normalized() (Config, error) {
+	var errs []string
+	ms := []keys.Method{keys.MethodPlaintext}
+	for _, m := range c.Methods {
+		if !slices.Contains(keys.Methods(), m) {
+			errs = append(errs, fmt.Sprintf("unknown method %d", m))
+		} else if !slices.Contains(ms, m) {
+			ms = append(ms, m)
+		}
+	}
+	c.Methods = ms
+	var ws []Workload
+	for _, w := range c.Workloads {
+		if _, err := ParseWorkload(string(w)); err != nil {
+			errs = append(errs, err.Error())
+		} else if !slices.Contains(ws, w) {
+			ws = append(ws, w)
+		}
+	}
+	c.Workloads = ws
+	if len(ws) == 0 {
+		errs = append(errs, "no workload to run")
+	}
+	if c.Rounds < 1 {
+		errs = append(errs, fmt.Sprintf("rounds is %d, want at least 1", c.Rounds))
+	}
+	if c.Keys < 1 {
+		errs = append(errs, fmt.Sprintf("keys is %d, want at least 1", c.Keys))
+	}
+	if c.ValueSize < 1 {
+		errs = append(errs, fmt.Sprintf("value size is %d, want at least 1", c.ValueSize))
+	}
+	if c.Duration <= 0 {
+		errs = append(errs, fmt.Sprintf("duration is %v, want more than 0", c.Duration))
+	}
+	if c.CacheSize < 1 {
+		errs = append(errs, fmt.Sprintf("cache size is %d, want at least 1 byte", c.CacheSize))
+	}
+	if c.Concurrency < 1 {
+		errs = append(errs, fmt.Sprintf("concurrency is %d, want at least 1", c.Concurrency))
+	}
+	if c.ScanLength < 1 {
+		errs = append(errs, fmt.Sprintf("scan length is %d, want at least 1", c.ScanLength))
+	}
+	if c.ReadPercent < 0 || c.ReadPercent > 100 {
+		errs = append(errs, fmt.Sprintf("read percent is %d, want 0 to 100", c.ReadPercent))
+	}
+	if c.DataBytes() < 8*c.CacheSize {
+		errs = append(errs, fmt.Sprintf("the block cache (%s) is not much smaller than the data (%d keys × %d B = %s): reads would come from the cache, not the files; lower the cache size or raise the key count",
+			FormatSize(c.CacheSize), c.Keys, keySize+c.ValueSize, FormatSize(c.DataBytes())))
+	}
+	for m, d := range c.Delay {
+		if d < 0 {
+			errs = append(errs, fmt.Sprintf("delay for %v is negative", m))
+		}
+	}
+	if len(errs) > 0 {
+		return c, fmt.Errorf("bench: %s", strings.Join(errs, "; "))
+	}
+	return c, nil
+}
+
+// DataBytes is the user data a loaded store holds: Keys × (key + value).
+func (c Config) DataBytes() int64 { return int64(c.Keys) * int64(keySize+c.ValueSize) }
+
+// Settings is the part of a Config that describes a run, as recorded in
+// every result file.
+type Settings struct {
+	Methods     []string      `json:"methods"`
+	Workloads   []string      `json:"workloads"`
+	Rounds      int           `json:"rounds"`
+	Keys        int           `json:"keys"`
+	ValueSize   int           `json:"value_size"`
+	Duration    time.Duration `json:"duration_ns"`
+	CacheSize   int64         `json:"cache_size"`
+	Concurrency int           `json:"concurrency"`
+	ScanLength  int           `json:"scan_length"`
+	ReadPercent int           `json:"read_percent"`
+	Seed        uint64        `json:"seed"`
+	Delay       string        `json:"delay,omitempty"`
+}
+
+func (c Config) settings() Settings {
+	s := Settings{
+		Rounds: c.Rounds, Keys: c.Keys, ValueSize: c.ValueSize, Duration: c.Duration,
+		CacheSize: c.CacheSize, Concurrency: c.Concurrency, ScanLength: c.ScanLength,
+		ReadPercent: c.ReadPercent, Seed: c.Seed,
+	}
+	for _, m := range c.Methods {
+		s.Methods = append(s.Methods, m.String())
+	}
+	for _, w := range c.Workloads {
+		s.Workloads = append(s.Workloads, string(w))
+	}
+	var d []string
+	for _, m := range keys.Methods() {
+		if c.Delay[m] > 0 {
+			d = append(d, fmt.Sprintf("%v=%v", m, c.Delay[m]))
+		}
+	}
+	s.Delay = strings.Join(d, ",")
+	return s
+}
+
+// config lists the settings as benchfmt file configuration, in a fixed
+// order.
+func (s Settings) config() [][2]string {
+	kv := [][2]string{
+		{"methods", strings.Join(s.Methods, ",")},
+		{"workloads", strings.Join(s.Workloads, ",")},
+		{"rounds", fmt.Sprint(s.Rounds)},
+		{"keys", fmt.Sprint(s.Keys)},
+		{"value-size", fmt.Sprint(s.ValueSize)},
+		{"duration", s.Duration.String()},
+		{"cache-size", FormatSize(s.CacheSize)},
+		{"concurrency", fmt.Sprint(s.Concurrency)},
+		{"scan-length", fmt.Sprint(s.ScanLength)},
+		{"read-percent", fmt.Sprint(s.ReadPercent)},
+		{"seed", fmt.Sprint(s.Seed)},
+	}
+	if s.Delay != "" {
+		kv = append(kv, [2]string{"injected-delay", s.Delay})
+	}
+	return kv
+}
+
+func joinWorkloads(ws []Workload) string {
+	s := make([]string, len(ws))
+	for i, w := range ws {
+		s[i] = string(w)
+	}
+	return strings.Join(s, ", ")
+}
+
+// FormatSize prints a byte count in the largest binary unit that divides
+// it: 8MiB, 512KiB, 1000B.
+func FormatSize(n int64) string {
+	for _, u := range []struct {
+		s     string
+		shift uint
+	}{{"GiB", 30}, {"MiB", 20}, {"KiB", 10}} {
+		if n != 0 && n%(1<<u.shift) == 0 {
+			return fmt.Sprintf("%d%s", n>>u.shift, u.s)
+		}
+	}
+	return fmt.Sprintf("%dB", n)
+}
+
+// ParseSize reads a byte count: a number with an optional unit B, KiB,
+// MiB, GiB (or K, M, G, KB, MB, GB, all binary).
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := len(t)
+	for i > 0 && (t[i-1] < '0' || t[i-1] > '9') {
+		i--
+	}
+	num, unit := t[:i], strings.ToUpper(strings.TrimSpace(t[i:]))
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("size %q: want a number of bytes such as 8MiB", s)
+	}
+	shift := map[string]uint{"": 0, "B": 0, "K": 10, "KB": 10, "KIB": 10, "M": 20, "MB": 20, "MIB": 20, "G": 30, "GB": 30, "GIB": 30}
+	sh, ok := shift[unit]
+	if !ok {
+		return 0, fmt.Errorf("size %q: unknown unit %q (want B, KiB, MiB or GiB)", s, t[i:])
+	}
+	if n > math.MaxInt64>>sh {
+		return 0, fmt.Errorf("size %q: too large", s)
+	}
+	return n << sh, nil
+}
+
+// Validate reports every problem with c that would stop Benchmark.
+func (c Config) Validate() error {
+	_, err := c.normalized()
+	return err
+}

@@ -1,0 +1,100 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tde-go/tde/keys"
+)
+
+// delayConfig is a tiny real benchmark: readrandom on plaintext and
+// aes128-ctr, six rounds of 100 ms on a 2.3 MB store with a 64 KiB cache,
+// so each read goes to a file. About 3 seconds.
+func delayConfig(t *testing.T) Config {
+	c := Short()
+	c.Methods = []keys.Method{keys.MethodAES128CTR}
+	c.Workloads = []Workload{ReadRandom}
+	c.Rounds = 6
+	c.Keys = 20000
+	c.ValueSize = 100
+	c.CacheSize = 64 << 10
+	c.Duration = 100 * time.Millisecond
+	c.Dir = t.TempDir()
+	return c
+}
+
+// overheadsOf runs c and reads its overheads back from the benchmark
+// file, as the gate does with a committed baseline.
+func overheadsOf(t *testing.T, c Config, name string) *OverheadFile {
+	t.Helper()
+	r, err := Benchmark(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := r.WriteBenchfmt(&buf); err != nil {
+		t.Fatal(err)
+	}
+	f, err := ReadOverheads(&buf, name, UnitOverhead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s: readrandom/aes128-ctr overheads %.1f", name, f.Samples[Pair{"readrandom", "aes128-ctr"}])
+	return f
+}
+
+// TestGateCatchesInjectedDelay is the gate on real runs: a baseline, a run
+// in which aes128-ctr's files busy-wait 200µs on every read and write (a
+// read that took ~7µs now takes ~30 times as long: its overhead goes from a
+// few percent to thousands), and an unchanged run. The slowed method fails
+// the gate, named with its workload; the unchanged run passes.
+//
+// Why the unchanged run cannot fail by chance, even on a loaded two-core
+// machine with other packages' tests running beside it: overheads are
+// paired within a round, so load that lasts longer than a round cancels;
+// what is left is ±10 points of noise on a quiet machine, and up to ±100
+// with the odd round several hundred off under heavy load (measured). The
+// threshold is 100 points, so a failure needs the unchanged rounds to land
+// more than that above the baseline's nearly every time (one-sided U test
+// at 0.05 with 6 rounds a side: at least 29 of the 36 pairs of rounds),
+// where noise puts a single pair there with a probability of roughly one
+// in ten, and a median-based test ignores the odd outlier. The slowed run
+// clears the same bar by thousands of points under any load: the busy wait
+// is wall time and outgrows the read it delays.
+func TestGateCatchesInjectedDelay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real Pebble runs, ~10 s; the non-short suite runs it")
+	}
+	c := delayConfig(t)
+	base := overheadsOf(t, c, "baseline")
+	slow := c
+	slow.Delay = map[keys.Method]time.Duration{keys.MethodAES128CTR: 200 * time.Microsecond}
+	slowed := overheadsOf(t, slow, "slowed")
+	same := overheadsOf(t, c, "unchanged")
+
+	const threshold = 100
+	g, err := Gate(base, slowed, GateOptions{Threshold: threshold})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	g.WriteReport(&out)
+	regs := g.Regressions()
+	if len(regs) != 1 || regs[0].Pair != (Pair{"readrandom", "aes128-ctr"}) || !strings.Contains(out.String(), "REGRESSION: aes128-ctr in readrandom") {
+		t.Errorf("slowed aes128-ctr: want one regression naming it:\n%s", out.String())
+	}
+
+	g, err = Gate(base, same, GateOptions{Threshold: threshold})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	g.WriteReport(&out)
+	if len(g.Regressions()) != 0 {
+		t.Errorf("unchanged run failed the gate:\n%s", out.String())
+	}
+	t.Logf("unchanged:\n%s", out.String())
+}

@@ -1,0 +1,103 @@
+package bench
+
+import (
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/tde-go/tde/keys"
+)
+
+// TestSchedule: every round runs every workload once per method, the
+// methods' order is shuffled afresh, and the orders differ across rounds.
+func TestSchedule(t *testing.T) {
+	c := Defaults()
+	c.Rounds = 8
+	steps := Schedule(c, rand.New(rand.NewPCG(1, 2)))
+	if len(steps) != 8*len(c.Workloads)*len(c.Methods) {
+		t.Fatalf("%d steps, want %d", len(steps), 8*len(c.Workloads)*len(c.Methods))
+	}
+	type rw struct {
+		round int
+		w     Workload
+	}
+	orders := map[rw][]keys.Method{}
+	lastRound := 0
+	for _, s := range steps {
+		if s.Round < lastRound {
+			t.Fatalf("round %d after round %d: rounds must not interleave", s.Round, lastRound)
+		}
+		lastRound = s.Round
+		k := rw{s.Round, s.Workload}
+		if s.Order != len(orders[k])+1 {
+			t.Errorf("round %d %s: %v has order %d, want %d", s.Round, s.Workload, s.Method, s.Order, len(orders[k])+1)
+		}
+		orders[k] = append(orders[k], s.Method)
+	}
+	for k, ms := range orders {
+		sorted := slices.Clone(ms)
+		slices.Sort(sorted)
+		if !slices.Equal(sorted, keys.Methods()) {
+			t.Errorf("round %d %s runs %v, want each method once", k.round, k.w, ms)
+		}
+	}
+	// The order differs across rounds (for every workload: 5! orders, 8
+	// rounds; a fixed order would repeat every time).
+	for _, w := range c.Workloads {
+		distinct := map[string]bool{}
+		first := map[keys.Method]int{}
+		for r := 1; r <= c.Rounds; r++ {
+			ms := orders[rw{r, w}]
+			distinct[fmtMethods(ms)] = true
+			first[ms[0]]++
+		}
+		if len(distinct) < 4 {
+			t.Errorf("%s: only %d distinct orders in 8 rounds", w, len(distinct))
+		}
+		if len(first) < 2 {
+			t.Errorf("%s: the same method ran first in every round", w)
+		}
+	}
+	// Deterministic for a seed, different for another.
+	again := Schedule(c, rand.New(rand.NewPCG(1, 2)))
+	other := Schedule(c, rand.New(rand.NewPCG(3, 4)))
+	if !slices.Equal(steps, again) || slices.Equal(steps, other) {
+		t.Errorf("the schedule should depend on the seed, and only on it")
+	}
+}
+
+func fmtMethods(ms []keys.Method) string {
+	s := ""
+	for _, m := range ms {
+		s += m.String() + " "
+	}
+	return s
+}
+
+func TestNormalized(t *testing.T) {
+	c := Short()
+	c.Methods = []keys.Method{keys.MethodSM4CTR, keys.MethodSM4CTR}
+	n, err := c.normalized()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(n.Methods, []keys.Method{keys.MethodPlaintext, keys.MethodSM4CTR}) {
+		t.Errorf("methods %v: want plaintext added first and duplicates dropped", n.Methods)
+	}
+	bad := Short()
+	bad.CacheSize = bad.DataBytes() / 2
+	bad.Rounds = 0
+	if err := bad.Validate(); err == nil {
+		t.Errorf("a cache half the data and 0 rounds: want an error")
+	}
+	for _, s := range []string{"8MiB", "8M", "8mb", "8388608"} {
+		if n, err := ParseSize(s); err != nil || n != 8<<20 && s != "8388608" || s == "8388608" && n != 8388608 {
+			t.Errorf("ParseSize(%q) = %d, %v", s, n, err)
+		}
+	}
+	for _, s := range []string{"", "MiB", "8TB", "-1", "1.5MiB"} {
+		if _, err := ParseSize(s); err == nil {
+			t.Errorf("ParseSize(%q): want an error", s)
+		}
+	}
+}

@@ -1,0 +1,223 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/tde-go/tde/keys"
+)
+
+// smallConfig is a configuration small enough for tests: 4000 keys of
+// 16+100 bytes (464 KB of user data) and a 32 KiB block cache.
+func smallConfig() Config {
+	c := Short()
+	c.Keys = 4000
+	c.ValueSize = 100
+	c.CacheSize = 32 << 10
+	c.Duration = 50 * time.Millisecond
+	c.ScanLength = 20
+	c.Rounds = 1
+	return c
+}
+
+// runOn runs workload w on a fresh store of method m and hands the open
+// store to check before closing it.
+func runOn(t *testing.T, c Config, w Workload, m keys.Method, check func(*store, Run)) Run {
+	t.Helper()
+	c, err := c.normalized()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := openStore(filepath.Join(t.TempDir(), "store"), m, c.CacheSize, c.Delay[m])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := s.close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	run, err := c.runWorkload(context.Background(), w, s, 7)
+	if err != nil {
+		t.Fatalf("%s on %v: %v", w, m, err)
+	}
+	if run.Ops <= 0 || run.Wall <= 0 {
+		t.Fatalf("%s on %v: %d ops in %v", w, m, run.Ops, run.Wall)
+	}
+	if check != nil {
+		check(s, run)
+	}
+	return run
+}
+
+// keysIn lists every key in the store.
+func keysIn(t *testing.T, s *store) [][]byte {
+	t.Helper()
+	it, err := s.db.NewIter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	var out [][]byte
+	for ok := it.First(); ok; ok = it.Next() {
+		out = append(out, slices.Clone(it.Key()))
+	}
+	return out
+}
+
+// wantAllKeys checks the store holds exactly keys 0…n-1.
+func wantAllKeys(t *testing.T, s *store, n int) {
+	t.Helper()
+	got := keysIn(t, s)
+	if len(got) != n {
+		t.Fatalf("store holds %d keys, want exactly %d", len(got), n)
+	}
+	for i, k := range got {
+		if want := appendKey(nil, i); !bytes.Equal(k, want) {
+			t.Fatalf("key %d is %q, want %q", i, k, want)
+		}
+	}
+}
+
+func TestFills(t *testing.T) {
+	c := smallConfig()
+	for _, w := range []Workload{FillSeq, FillRandom} {
+		for _, m := range []keys.Method{keys.MethodPlaintext, keys.MethodAES128CTR} {
+			runOn(t, c, w, m, func(s *store, r Run) {
+				wantAllKeys(t, s, c.Keys)
+				if r.Ops != int64(c.Keys) || r.Bytes != int64(c.Keys)*(keySize+int64(c.ValueSize)) {
+					t.Errorf("%s %v: %d ops, %d bytes; want %d and %d", w, m, r.Ops, r.Bytes, c.Keys, int64(c.Keys)*(keySize+int64(c.ValueSize)))
+				}
+				// Writes end flushed: the data is in tables.
+				if r.TableBytes < int64(c.Keys)*int64(c.ValueSize)/3 {
+					t.Errorf("%s %v: %d bytes in tables after the run", w, m, r.TableBytes)
+				}
+				if m != keys.MethodPlaintext {
+					// The encrypted store really went through the engine.
+					st := s.efs.Status()
+					if st.Method != m || st.Encrypted[m] < uint64(r.TableBytes) || st.Plaintext.Files != 0 {
+						t.Errorf("%s %v: engine status %+v: want every file encrypted", w, m, st)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestFillRandomOrder: fillrandom writes every key once, in an order far
+// from ascending, and the same order for every method of a round (the
+// seed depends on the round and workload only).
+func TestFillRandomOrder(t *testing.T) {
+	const n = 10000
+	order := shuffledKeys(n, 3)
+	sorted := slices.Clone(order)
+	slices.Sort(sorted)
+	for i, k := range sorted {
+		if k != uint32(i) {
+			t.Fatalf("not a permutation: sorted[%d] = %d", i, k)
+		}
+	}
+	ascending := 0
+	for i := 1; i < n; i++ {
+		if order[i] > order[i-1] {
+			ascending++
+		}
+	}
+	if ascending < n*4/10 || ascending > n*6/10 {
+		t.Errorf("%d of %d steps ascend: not a random order", ascending, n-1)
+	}
+	if !slices.Equal(order, shuffledKeys(n, 3)) || slices.Equal(order, shuffledKeys(n, 4)) {
+		t.Errorf("the order should follow the seed")
+	}
+	st := Step{Round: 2, Workload: FillRandom}
+	a, b := st, st
+	a.Method, b.Method = keys.MethodPlaintext, keys.MethodSM4CTR
+	if runSeed(9, a) != runSeed(9, b) || runSeed(9, a) == runSeed(9, Step{Round: 3, Workload: FillRandom}) {
+		t.Errorf("run seeds: same round and workload must share one, other rounds not")
+	}
+}
+
+func TestReadRandomReadsFiles(t *testing.T) {
+	c := smallConfig()
+	for _, m := range []keys.Method{keys.MethodPlaintext, keys.MethodSM4CTR} {
+		runOn(t, c, ReadRandom, m, func(s *store, r Run) {
+			if r.Misses != 0 {
+				t.Errorf("%v: %d of %d reads found no key", m, r.Misses, r.Ops)
+			}
+			if r.Bytes != r.Ops*(keySize+int64(c.ValueSize)) {
+				t.Errorf("%v: %d bytes for %d reads", m, r.Bytes, r.Ops)
+			}
+			// The data is much larger than the cache, and most reads miss
+			// it: they read a block from a file (and decrypt it).
+			if r.TableBytes < 8*c.CacheSize {
+				t.Errorf("%v: %d bytes of tables for a %d-byte cache", m, r.TableBytes, c.CacheSize)
+			}
+			if r.CacheMisses < r.Ops/2 {
+				t.Errorf("%v: %d block cache misses in %d reads: reads are served from the cache", m, r.CacheMisses, r.Ops)
+			}
+			wantAllKeys(t, s, c.Keys)
+			if m != keys.MethodPlaintext && s.efs.Status().Decrypted[m] == 0 {
+				t.Errorf("%v: nothing decrypted", m)
+			}
+		})
+	}
+}
+
+func TestScanAndMixed(t *testing.T) {
+	c := smallConfig()
+	runOn(t, c, Scan, keys.MethodAES256CTR, func(s *store, r Run) {
+		if r.Misses != 0 || r.Bytes != r.Ops*int64(c.ScanLength)*(keySize+int64(c.ValueSize)) {
+			t.Errorf("scan: %d ops, %d bytes, %d empty: want %d entries per scan", r.Ops, r.Bytes, r.Misses, c.ScanLength)
+		}
+	})
+	for _, w := range []Workload{Overwrite, Mixed} {
+		runOn(t, c, w, keys.MethodAES128CTR, func(s *store, r Run) {
+			// Overwrites replace values of existing keys: still exactly
+			// Keys keys.
+			wantAllKeys(t, s, c.Keys)
+			if r.Misses != 0 {
+				t.Errorf("%s: %d reads found no key", w, r.Misses)
+			}
+		})
+	}
+	// Mixed at 100% reads writes nothing; at 0%, it only writes.
+	c.ReadPercent = 100
+	ro := runOn(t, c, Mixed, keys.MethodPlaintext, nil)
+	c.ReadPercent = 0
+	wo := runOn(t, c, Mixed, keys.MethodPlaintext, nil)
+	if ro.CacheMisses == 0 || wo.CacheMisses > wo.Ops/10 {
+		t.Errorf("mixed: all reads gave %d cache misses, all writes %d in %d ops", ro.CacheMisses, wo.CacheMisses, wo.Ops)
+	}
+}
+
+// TestBenchmarkEndToEnd runs a tiny benchmark through the public entry
+// point: every step runs, overheads pair up, and the stores are removed.
+func TestBenchmarkEndToEnd(t *testing.T) {
+	c := smallConfig()
+	c.Rounds = 2
+	c.Workloads = []Workload{FillSeq, ReadRandom}
+	c.Methods = []keys.Method{keys.MethodAES128CTR}
+	c.Dir = t.TempDir()
+	var calls []Progress
+	c.Progress = func(p Progress) { calls = append(calls, p) }
+	r, err := Benchmark(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Runs) != 2*2*2 || len(r.Overheads) != 2*2 || len(r.Summaries) != 2*2 {
+		t.Fatalf("%d runs, %d overheads, %d summaries; want 8, 4, 4", len(r.Runs), len(r.Overheads), len(r.Summaries))
+	}
+	if len(calls) != 9 || calls[0].Done != 0 || calls[0].Total != 8 || calls[8].Done != 8 {
+		t.Errorf("progress calls %+v", calls)
+	}
+	if r.Settings.Seed == 0 || r.Settings.Rounds != 2 || r.Env.CTRBackend == "" {
+		t.Errorf("settings %+v env %+v", r.Settings, r.Env)
+	}
+	if left, _ := filepath.Glob(filepath.Join(c.Dir, "*")); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}

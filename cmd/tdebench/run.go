@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/tde-go/tde/bench"
+	"github.com/tde-go/tde/keys"
+)
+
+// runFlags are the flags that describe a benchmark run; `run` and
+// `gate --run` share them.
+type runFlags struct {
+	short       bool
+	methods     []string
+	workloads   []string
+	rounds      int
+	keys        int
+	valueSize   int
+	duration    time.Duration
+	cacheSize   string
+	concurrency int
+	scanLength  int
+	readPercent int
+	dir         string
+	seed        uint64
+	delays      []string
+}
+
+func (f *runFlags) register(fs *pflag.FlagSet) {
+	d := bench.Defaults()
+	s := bench.Short()
+	fs.BoolVar(&f.short, "short", false, fmt.Sprintf("the quick preset (make bench, CI): %d keys, %v per timed workload, %s cache, %d rounds, about 90 s; flags given explicitly still apply",
+		s.Keys, s.Duration, bench.FormatSize(s.CacheSize), s.Rounds))
+	fs.StringSliceVar(&f.methods, "methods", methodNames(d.Methods), "methods to run, comma-separated; plaintext, the baseline, always runs")
+	fs.StringSliceVar(&f.workloads, "workloads", workloadNames(d.Workloads), "workloads to run, comma-separated")
+	fs.IntVar(&f.rounds, "rounds", d.Rounds, "rounds: every workload runs once per method per round (6 give a 95% CI)")
+	fs.IntVar(&f.keys, "keys", d.Keys, "keys the fills write and the other workloads preload (16 B each)")
+	fs.IntVar(&f.valueSize, "value-size", d.ValueSize, "value size in bytes (values compress to about half)")
+	fs.DurationVar(&f.duration, "duration", d.Duration, "how long each timed workload runs (overwrite, readrandom, scan, mixed)")
+	fs.StringVar(&f.cacheSize, "cache-size", bench.FormatSize(d.CacheSize), "room for blocks in Pebble's block cache (B, KiB, MiB, GiB; what Pebble charges the cache for memtables comes on top); keep it much smaller than keys × (16 + value size)")
+	fs.IntVar(&f.concurrency, "concurrency", d.Concurrency, "goroutines issuing operations")
+	fs.IntVar(&f.scanLength, "scan-length", d.ScanLength, "entries one scan reads")
+	fs.IntVar(&f.readPercent, "read-percent", d.ReadPercent, "share of reads in the mixed workload, in percent")
+	fs.StringVar(&f.dir, "dir", "", "directory for the temporary stores (default the system temp dir); removed afterwards")
+	fs.Uint64Var(&f.seed, "seed", 0, "seed for method order, keys and values (0: random; the seed used is recorded)")
+	fs.StringArrayVar(&f.delays, "inject-delay", nil, "testing aid: METHOD=DURATION busy-waits that long in every file read and write of METHOD's stores, to see the gate catch a slow method")
+}
+
+// config builds the bench configuration: the preset, then every flag the
+// user set.
+func (f *runFlags) config(fs *pflag.FlagSet) (bench.Config, error) {
+	c := bench.Defaults()
+	if f.short {
+		c = bench.Short()
+	}
+	set := func(name string) bool { return fs.Changed(name) }
+	if set("methods") {
+		c.Methods = nil
+		for _, s := range f.methods {
+			m, err := keys.ParseMethod(s)
+			if err != nil {
+				return c, fmt.Errorf("--methods: %w", err)
+			}
+			c.Methods = append(c.Methods, m)
+		}
+	}
+	if set("workloads") {
+		c.Workloads = nil
+		for _, s := range f.workloads {
+			w, err := bench.ParseWorkload(s)
+			if err != nil {
+				return c, fmt.Errorf("--workloads: %w", err)
+			}
+			c.Workloads = append(c.Workloads, w)
+		}
+	}
+	if set("rounds") {
+		c.Rounds = f.rounds
+	}
+	if set("keys") {
+		c.Keys = f.keys
+	}
+	if set("value-size") {
+		c.ValueSize = f.valueSize
+	}
+	if set("duration") {
+		c.Duration = f.duration
+	}
+	if set("cache-size") {
+		n, err := bench.ParseSize(f.cacheSize)
+		if err != nil {
+			return c, fmt.Errorf("--cache-size: %w", err)
+		}
+		c.CacheSize = n
+	}
+	if set("concurrency") {
+		c.Concurrency = f.concurrency
+	}
+	if set("scan-length") {
+		c.ScanLength = f.scanLength
+	}
+	if set("read-percent") {
+		c.ReadPercent = f.readPercent
+	}
+	c.Dir, c.Seed = f.dir, f.seed
+	for _, d := range f.delays {
+		ms, ds, ok := strings.Cut(d, "=")
+		m, err := keys.ParseMethod(ms)
+		if !ok || err != nil {
+			return c, fmt.Errorf("--inject-delay %q: want METHOD=DURATION, such as aes128-ctr=20us", d)
+		}
+		dur, err := time.ParseDuration(ds)
+		if err != nil || dur < 0 {
+			return c, fmt.Errorf("--inject-delay %q: want METHOD=DURATION, such as aes128-ctr=20us", d)
+		}
+		if c.Delay == nil {
+			c.Delay = map[keys.Method]time.Duration{}
+		}
+		c.Delay[m] = dur
+	}
+	return c, c.Validate()
+}
+
+// benchmark runs c with progress on stderr.
+func benchmark(ctx context.Context, c bench.Config, stderr io.Writer) (*bench.Report, error) {
+	p := newProgress(stderr)
+	c.Progress = p.update
+	r, err := bench.Benchmark(ctx, c)
+	p.finish()
+	return r, err
+}
+
+func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
+	var (
+		f        runFlags
+		out      string
+		benchOut string
+		jsonOut  bool
+		cipher   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the Pebble workloads for every method and print the table",
+		Long: `run drives Pebble through tde for every method and workload, interleaved
+over rounds, and prints a Markdown table: per workload and method the
+median ops/s, MB/s of user data, CPU seconds (user+system) per GB of user
+data and p99 latency, and the overhead against plaintext as a median with
+its 95% confidence interval.
+
+Workloads (16-byte keys; values compress to about half):
+  fillseq     write --keys keys in ascending order into an empty store
+  fillrandom  write --keys distinct keys in random order into an empty store
+  overwrite   overwrite random existing keys for --duration
+  readrandom  read random existing keys for --duration (the cache is much
+              smaller than the data: reads reach the files and decrypt)
+  scan        seek to a random key and read --scan-length entries, for --duration
+  mixed       --read-percent reads, the rest overwrites, for --duration
+The store is loaded with --keys keys beforehand (not measured) for all but
+the fills. Workloads that write end by flushing the memtable and waiting
+for compactions inside the measured time: writing is done when the data is
+in (encrypted) tables. Latencies are of foreground operations only.
+
+Overhead is the extra time per operation: (plaintext ops/s ÷ method
+ops/s − 1) × 100, per round; "CPU overhead" the same for CPU s/GB.
+
+With --out, the results go to <out>/<date>-<cpu>/: pebble.txt (benchfmt,
+for benchstat), cipher.txt (the raw kernels), results.json, README.md
+(the table) and overhead.svg, and <out>/README.md gets an index line.`,
+		Example: `  tdebench run --short                         # the ~90 s comparison of make bench
+  tdebench run --out results                   # the full run (~30 min), published
+  tdebench run --methods aes256-ctr --workloads readrandom,scan --rounds 10
+  tdebench run --short --benchfmt new.txt && go tool benchstat -col /method new.txt`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.config(cmd.Flags())
+			if err != nil {
+				return &exitError{2, err}
+			}
+			start := time.Now()
+			r, err := benchmark(cmd.Context(), c, stderr)
+			if err != nil {
+				return err
+			}
+			if out != "" && cipher {
+				cc := bench.DefaultCipherConfig()
+				cc.Methods = c.Methods
+				fmt.Fprintln(stderr, "measuring the cipher kernels…")
+				if r.Cipher, err = bench.BenchmarkCiphers(cmd.Context(), cc); err != nil {
+					return err
+				}
+			}
+			if benchOut != "" {
+				if err := writeFile(benchOut, r.WriteBenchfmt); err != nil {
+					return err
+				}
+			}
+			if jsonOut {
+				if err := r.WriteJSON(stdout); err != nil {
+					return err
+				}
+			} else {
+				if err := r.WriteMarkdownHeader(stdout); err != nil {
+					return err
+				}
+				if err := r.WriteMarkdown(stdout); err != nil {
+					return err
+				}
+			}
+			if out != "" {
+				dir, err := bench.Publish(out, r)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(stderr, "results written to %s\n", dir)
+			}
+			fmt.Fprintf(stderr, "tdebench run: %d runs in %v\n", len(r.Runs), time.Since(start).Round(100*time.Millisecond))
+			return nil
+		},
+	}
+	f.register(cmd.Flags())
+	cmd.Flags().StringVar(&out, "out", "", "results root (such as results): write everything to <out>/<date>-<cpu>/ and index it in <out>/README.md (default: print only)")
+	cmd.Flags().StringVar(&benchOut, "benchfmt", "", "also write the benchfmt text (pebble.txt) to this file")
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the JSON report instead of the table")
+	cmd.Flags().BoolVar(&cipher, "cipher", true, "with --out, also measure the raw kernels into cipher.txt")
+	return cmd
+}
+
+func writeFile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func methodNames(ms []keys.Method) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.String()
+	}
+	return out
+}
+
+func workloadNames(ws []bench.Workload) []string {
+	out := make([]string, len(ws))
+	for i, w := range ws {
+		out[i] = string(w)
+	}
+	return out
+}
