@@ -16,6 +16,7 @@ AMD64_FUZZ := ctr:FuzzGeneric ctr:FuzzAESNI ctr:FuzzVAESYMM ctr:FuzzVAESZMM \
 ARM64_FUZZ := ctr:FuzzARM64 sm4:FuzzARM64SM4E sm4:FuzzARM64NEON
 
 .PHONY: all test test-unit test-race test-purego test-arm64 fuzz-short fuzz crash \
+        gate baseline publish bench-kernels \
         bench bench-full lint generate check-generate
 
 all: lint test
@@ -64,9 +65,27 @@ run-fuzz:
 		$(GO) test -run='^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FT) ./$${t%%:*}/ || exit 1; \
 	done
 
-## bench: a short comparison (about a minute): the assembly kernels of ctr
-## beside crypto/cipher and of sm4 beside gmsm, throughput only.
+## bench: the README's first command: a short tdebench comparison (~90 s) of
+## Pebble on plaintext and every method, in a temp dir, printing the table.
 bench:
+	$(GO) run ./cmd/tdebench run --short
+
+## gate: a short run compared with the committed baseline's overhead ratios;
+## fails on a significant regression of more than 3 points (CI runs it).
+gate:
+	$(GO) run ./cmd/tdebench gate --baseline results/baseline.txt --threshold 3% --run --short
+
+## baseline: re-record results/baseline.txt (on a quiet machine).
+baseline:
+	$(GO) run ./cmd/tdebench run --short --benchfmt results/baseline.txt
+
+## publish: the full benchmark, written to results/<date>-<cpu>/ (~30 min).
+publish:
+	$(GO) run ./cmd/tdebench run --out results
+
+## bench-kernels: the assembly kernels of ctr beside crypto/cipher and of
+## sm4 beside gmsm, throughput only (about 30 s).
+bench-kernels:
 	@out=$$(mktemp); \
 	echo "ctr: AES-CTR kernels against crypto/cipher (benchstat over 6 runs; backend here: $$($(GO) run ./ctr/internal/backend))"; \
 	$(GO) test -run='^$$' -bench='BenchmarkCTR/.*/size=(64B|16KiB)/impl=[^g]' -count=6 -benchtime=0.1s ./ctr/ > $$out && \

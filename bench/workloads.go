@@ -157,6 +157,7 @@ func (c *Config) runWorkload(ctx context.Context, wl Workload, s *store, seed ui
 			return Run{}, fmt.Errorf("preload: %w", err)
 		}
 	}
+	const minTimedOps = 64
 	var order []uint32 // the fill order: indexes into the key space
 	if wl == FillRandom {
 		order = shuffledKeys(c.Keys, seed)
@@ -190,7 +191,10 @@ func (c *Config) runWorkload(ctx context.Context, wl Workload, s *store, seed ui
 					break
 				}
 				if wl.timed() {
-					if !time.Now().Before(deadline) {
+					// At least minTimedOps each, so a worker that a loaded
+					// machine did not schedule before the deadline still
+					// measures something rather than an empty run.
+					if i >= minTimedOps && !time.Now().Before(deadline) {
 						break
 					}
 					err = w.op(wl)
