@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -139,11 +140,12 @@ func benchmark(ctx context.Context, c bench.Config, stderr io.Writer) (*bench.Re
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 	var (
-		f        runFlags
-		out      string
-		benchOut string
-		jsonOut  bool
-		cipher   bool
+		f          runFlags
+		out        string
+		benchOut   string
+		jsonOut    bool
+		cipher     bool
+		cpuProfile string
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -183,8 +185,21 @@ for benchstat), cipher.txt (the raw kernels), results.json, README.md
 			if err != nil {
 				return &exitError{2, err}
 			}
+			if cpuProfile != "" {
+				pf, err := os.Create(cpuProfile)
+				if err != nil {
+					return &exitError{2, err}
+				}
+				defer pf.Close()
+				if err := pprof.StartCPUProfile(pf); err != nil {
+					return err
+				}
+			}
 			start := time.Now()
 			r, err := benchmark(cmd.Context(), c, stderr)
+			if cpuProfile != "" {
+				pprof.StopCPUProfile()
+			}
 			if err != nil {
 				return err
 			}
@@ -228,6 +243,7 @@ for benchstat), cipher.txt (the raw kernels), results.json, README.md
 	cmd.Flags().StringVar(&out, "out", "", "results root (such as results): write everything to <out>/<date>-<cpu>/ and index it in <out>/README.md (default: print only)")
 	cmd.Flags().StringVar(&benchOut, "benchfmt", "", "also write the benchfmt text (pebble.txt) to this file")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the JSON report instead of the table")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the workloads to this file (go tool pprof reads it): where the overhead goes")
 	cmd.Flags().BoolVar(&cipher, "cipher", true, "with --out, also measure the raw kernels into cipher.txt")
 	return cmd
 }
