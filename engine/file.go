@@ -18,6 +18,8 @@ type file struct {
 	ks       keystream  // nil: a plaintext file, passed through
 	kc       *keyCipher // the reference this file holds, nil for plaintext
 	stats    *methodStats
+	// writerRel is the path of a file opened for writing, "" otherwise.
+	writerRel string
 	// pos mirrors the base file's offset for Read and Write, which share
 	// it as an os.File's do; the vfs contract makes them sequential.
 	pos    int64
@@ -106,6 +108,13 @@ func (f *file) Close() error {
 	err := f.File.Close()
 	if f.kc != nil {
 		f.fs.keys.release(f.kc)
+	}
+	if f.writerRel != "" {
+		f.fs.writersMu.Lock()
+		if f.fs.writers[f.writerRel]--; f.fs.writers[f.writerRel] <= 0 {
+			delete(f.fs.writers, f.writerRel)
+		}
+		f.fs.writersMu.Unlock()
 	}
 	f.fs.openFiles.Add(-1)
 	return err

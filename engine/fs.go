@@ -38,6 +38,10 @@ type FS struct {
 
 	paths     pathLocks
 	openFiles atomic.Int64
+	// writers counts the files open for writing, by path, so Reencrypt
+	// leaves alone a table Pebble is still writing.
+	writersMu sync.Mutex
+	writers   map[string]int
 	stats     [keys.MethodSM4CTR + 1]methodStats
 	metrics   *metrics
 
@@ -68,7 +72,7 @@ func Open(base vfs.FS, dir string, cfg Config) (*FS, error) {
 		return nil, err
 	}
 	ctx := context.Background()
-	f := &FS{base: base, dir: filepath.Clean(dir), cfg: cfg, log: cfg.Logger, stop: make(chan struct{})}
+	f := &FS{base: base, dir: filepath.Clean(dir), cfg: cfg, log: cfg.Logger, stop: make(chan struct{}), writers: map[string]int{}}
 	if f.log == nil {
 		f.log = slog.Default()
 	}
@@ -286,7 +290,24 @@ func (f *FS) wrap(bf vfs.File, name string, e entry, kc *keyCipher) *file {
 	return w
 }
 
-// fileFor opens the cipher of an existing entry (a reference held).
+// wrapWriter is wrap for a file opened for writing.
+func (f *FS) wrapWriter(bf vfs.File, name, rel string, e entry, kc *keyCipher) *file {
+	w := f.wrap(bf, name, e, kc)
+	w.writerRel = rel
+	f.writersMu.Lock()
+	f.writers[rel]++
+	f.writersMu.Unlock()
+	return w
+}
+
+// writing reports whether rel is open for writing.
+func (f *FS) writing(rel string) bool {
+	f.writersMu.Lock()
+	defer f.writersMu.Unlock()
+	return f.writers[rel] > 0
+}
+
+// cipherFor opens the cipher of an existing entry (a reference held).
 func (f *FS) cipherFor(rel string, e entry) (*keyCipher, error) {
 	if e.Method == keys.MethodPlaintext {
 		return nil, nil
@@ -344,12 +365,20 @@ func (f *FS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, erro
 		f.dropEntry(rel)
 		return nil, err
 	}
-	return f.wrap(bf, name, e, kc), nil
+	return f.wrapWriter(bf, name, rel, e, kc), nil
 }
 
 // clear removes name and its entry if either exists, file first.
 func (f *FS) clear(name, rel string) error {
-	if err := f.base.Remove(name); err != nil && !oserror.IsNotExist(err) {
+	err := f.base.Remove(name)
+	switch {
+	case err == nil:
+		// The removal must be durable before the new entry is: a crash
+		// that undid it would pair the old bytes with the new entry.
+		if err := f.syncDir(name); err != nil {
+			return err
+		}
+	case !oserror.IsNotExist(err):
 		return err
 	}
 	if _, ok := f.dict.get(rel); ok {
@@ -444,7 +473,7 @@ func (f *FS) OpenReadWrite(name string, category vfs.DiskWriteCategory, opts ...
 			bf.Close()
 			return nil, err
 		}
-		return f.wrap(bf, name, e, kc), nil
+		return f.wrapWriter(bf, name, rel, e, kc), nil
 	}
 	e, kc, err := f.newEntry()
 	if err != nil {
@@ -459,7 +488,7 @@ func (f *FS) OpenReadWrite(name string, category vfs.DiskWriteCategory, opts ...
 		f.releaseKey(kc)
 		return nil, err
 	}
-	return f.wrap(bf, name, e, kc), nil
+	return f.wrapWriter(bf, name, rel, e, kc), nil
 }
 
 // ReuseForWrite renames a file Pebble recycles (an old WAL) and opens it for
@@ -496,7 +525,7 @@ func (f *FS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCatego
 		f.undoMove(oldname, relOld, relNew, prevOld, hadOld, prevNew, hadNew)
 		return nil, err
 	}
-	return f.wrap(bf, newname, e, kc), nil
+	return f.wrapWriter(bf, newname, relNew, e, kc), nil
 }
 
 // Rename renames oldname to newname; the entry moves with the file, in a
@@ -517,6 +546,9 @@ func (f *FS) Rename(oldname, newname string) error {
 
 func (f *FS) renameLocked(oldname, newname, relOld, relNew string) error {
 	if _, err := f.base.Stat(oldname); err != nil {
+		if !oserror.IsNotExist(err) {
+			return err // whether the file is there is unknown: do nothing
+		}
 		// Nothing to move: let the base FS report it, entries untouched.
 		return f.base.Rename(oldname, newname)
 	}
@@ -531,6 +563,13 @@ func (f *FS) renameLocked(oldname, newname, relOld, relNew string) error {
 		}
 		e = entry{Method: keys.MethodPlaintext}
 	}
+	// The next Open decides whether the rename happened by whether
+	// oldname exists, so oldname's own creation must be durable first: a
+	// crash that loses both it and the rename would otherwise pair
+	// newname's old bytes with the moved entry.
+	if err := f.syncDir(oldname); err != nil {
+		return err
+	}
 	if err := f.dict.move(relOld, relNew, e); err != nil {
 		return err
 	}
@@ -539,6 +578,11 @@ func (f *FS) renameLocked(oldname, newname, relOld, relNew string) error {
 		return err
 	}
 	return nil
+}
+
+// syncDir makes the entries of name's directory durable.
+func (f *FS) syncDir(name string) error {
+	return keysFS{f.base}.SyncDir(f.base.PathDir(name))
 }
 
 // undoMove puts back the entries of a move whose rename failed, if the old
@@ -605,6 +649,12 @@ func (f *FS) Remove(name string) error {
 	l := f.paths.of(rel)
 	l.Lock()
 	defer l.Unlock()
+	// After a failed append the dictionary's tail is unknown; it may hold
+	// a move whose source this would remove, making the next Open take
+	// the move as done. Remove nothing until a reopen settles it.
+	if err := f.dict.writable(); err != nil {
+		return err
+	}
 	if err := f.base.Remove(name); err != nil {
 		return err
 	}
@@ -622,6 +672,9 @@ func (f *FS) RemoveAll(name string) error {
 	}
 	if rel == "." {
 		return &PathError{Op: "remove", Path: name, Err: ErrReservedName}
+	}
+	if err := f.dict.writable(); err != nil {
+		return err
 	}
 	if err := f.base.RemoveAll(name); err != nil {
 		return err

@@ -50,17 +50,20 @@ func (f *FS) Reencrypt(ctx context.Context, progress func(Progress)) error {
 	var jobs []job
 	var p Progress
 	active := f.reg.Active().ID()
-	f.walk(".", func(rel string, fi vfs.FileInfo) {
+	err := f.walk(".", func(rel string, fi vfs.FileInfo) {
 		if !immutable(rel) {
 			return
 		}
 		e, ok := f.dict.get(rel)
-		if (ok && e.KeyID == active) || (!ok && active == 0) {
-			return
+		if (ok && e.KeyID == active) || (!ok && active == 0) || f.writing(rel) {
+			return // done, or still being written: the next run takes it
 		}
 		jobs = append(jobs, job{rel, fi.Size()})
 		p.Bytes += fi.Size()
 	})
+	if err != nil {
+		return fmt.Errorf("engine: re-encrypting %s: %w", f.dir, err)
+	}
 	p.Files = len(jobs)
 	if progress != nil {
 		progress(p)
@@ -79,7 +82,7 @@ func (f *FS) Reencrypt(ctx context.Context, progress func(Progress)) error {
 			progress(p)
 		}
 	}
-	_, err := f.retain(ctx)
+	_, err = f.retain(ctx)
 	return err
 }
 
@@ -108,7 +111,8 @@ func (f *FS) rewrite(ctx context.Context, rel string) (err error) {
 			f.Remove(tmp)
 		}
 	}()
-	if err := copyFile(ctx, dst, src); err != nil {
+	copied, err := copyFile(ctx, dst, src)
+	if err != nil {
 		dst.Close()
 		return fmt.Errorf("engine: re-encrypting %s: %w", rel, err)
 	}
@@ -126,37 +130,54 @@ func (f *FS) rewrite(ctx context.Context, rel string) (err error) {
 	// Rename only over the file that was copied: Pebble may have deleted
 	// it (and even made a new one of that name) since.
 	now, hasNow := f.dict.get(rel)
-	if _, err := f.base.Stat(name); err != nil || hasNow != hadBefore || now != before {
-		return nil
+	if _, err := f.base.Stat(name); err != nil {
+		if oserror.IsNotExist(err) {
+			return nil // deleted meanwhile
+		}
+		return err
+	}
+	if hasNow != hadBefore || now != before {
+		return nil // replaced meanwhile
+	}
+	if fi, err := f.base.Stat(name); err != nil || fi.Size() != copied || f.writing(rel) {
+		return err // written to since the copy began: the next run takes it
 	}
 	if err := f.renameLocked(tmp, name, relTmp, rel); err != nil {
+		// The move record may be durable though its append failed: leave
+		// the copy, so the next Open undoes the move (the copy is still
+		// there) and then removes it as a leftover.
+		done = true
 		return err
 	}
 	done = true
-	return nil
+	// Durable before the old key can be retired: a crash must not bring
+	// back the old file after its key is gone.
+	return f.syncDir(name)
 }
 
 // copyFile copies src to dst through a pooled buffer, checking ctx between
-// chunks.
-func copyFile(ctx context.Context, dst, src vfs.File) error {
+// chunks, and returns the bytes copied.
+func copyFile(ctx context.Context, dst, src vfs.File) (int64, error) {
+	var n int64
 	bp := scratchPool.Get().(*[]byte)
 	defer scratchPool.Put(bp)
 	buf := *bp
 	for {
 		if err := ctx.Err(); err != nil {
-			return err
+			return n, err
 		}
-		n, err := src.Read(buf)
-		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return werr
+		k, err := src.Read(buf)
+		if k > 0 {
+			if _, werr := dst.Write(buf[:k]); werr != nil {
+				return n, werr
 			}
+			n += int64(k)
 		}
 		if errors.Is(err, io.EOF) {
-			return nil
+			return n, nil
 		}
 		if err != nil {
-			return err
+			return n, err
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cockroachdb/errors/oserror"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/tde-go/tde/keys"
 )
@@ -120,8 +121,9 @@ func (f *FS) Status() Status {
 			}
 		}
 	}
-	// Files in the store directory tree, entry or not.
-	f.walk(".", func(rel string, fi vfs.FileInfo) {
+	// Files in the store directory tree, entry or not. A walk that fails
+	// part way reports what it saw; Status has no error to return.
+	_ = f.walk(".", func(rel string, fi vfs.FileInfo) {
 		seen[rel] = true
 		e, ok := f.dict.get(rel)
 		count(rel, fi.Size(), e, ok)
@@ -144,11 +146,13 @@ func (f *FS) Status() Status {
 func (u *Usage) add(v Usage) { u.Files += v.Files; u.Bytes += v.Bytes }
 
 // walk calls fn for every regular file under the store directory except
-// tde's own files and Pebble's LOCK, which holds no data.
-func (f *FS) walk(rel string, fn func(rel string, fi vfs.FileInfo)) {
+// tde's own files and Pebble's LOCK, which holds no data. It stops at the
+// first directory it cannot list or file it cannot stat, except files that
+// vanish meanwhile.
+func (f *FS) walk(rel string, fn func(rel string, fi vfs.FileInfo)) error {
 	names, err := f.base.List(f.abs(rel))
 	if err != nil {
-		return
+		return err
 	}
 	sort.Strings(names)
 	for _, n := range names {
@@ -157,13 +161,19 @@ func (f *FS) walk(rel string, fn func(rel string, fi vfs.FileInfo)) {
 			continue
 		}
 		fi, err := f.base.Stat(f.abs(r))
-		if err != nil {
+		if oserror.IsNotExist(err) {
 			continue
 		}
+		if err != nil {
+			return err
+		}
 		if fi.IsDir() {
-			f.walk(r, fn)
+			if err := f.walk(r, fn); err != nil {
+				return err
+			}
 			continue
 		}
 		fn(r, fi)
 	}
+	return nil
 }
