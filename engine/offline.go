@@ -1,0 +1,182 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/cockroachdb/errors/oserror"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/tde-go/tde/keys"
+)
+
+// PebbleLockFile is the name of the lock file Pebble holds in a store
+// directory while a DB is open on it.
+const PebbleLockFile = "LOCK"
+
+// ErrStoreInUse: the store's Pebble LOCK is held by another process (or
+// another DB in this one), so an offline operation must not touch it.
+var ErrStoreInUse = errors.New("engine: store in use")
+
+// StoreInUseError reports a store whose Pebble LOCK another process (or
+// another DB of this process) holds. It matches ErrStoreInUse.
+type StoreInUseError struct {
+	Dir  string // the store directory
+	Lock string // its LOCK file
+	Err  error  // what the lock call said
+}
+
+func (e *StoreInUseError) Error() string {
+	return fmt.Sprintf("engine: store %s is in use: another process holds %s (stop the program using the store first, or use its online API): %v",
+		e.Dir, e.Lock, e.Err)
+}
+
+func (e *StoreInUseError) Unwrap() []error { return []error{ErrStoreInUse, e.Err} }
+
+// LockStore takes Pebble's LOCK file in the store directory dir, as
+// pebble.Open does, and returns it held: while it is, no Pebble DB can open
+// the store (cockroach#98294: offline tools must take it before touching a
+// store). Take it before Open for any offline work on a store (Open itself
+// may rotate data keys and rewrite the file dictionary) and close it after
+// the FS.
+//
+// A lock held elsewhere is a *StoreInUseError matching ErrStoreInUse that
+// names the store. A directory that does not exist is an error matching
+// os.ErrNotExist; dir is never created. A store whose LOCK file cannot be
+// created or opened gets that error, naming the file.
+func LockStore(base vfs.FS, dir string) (io.Closer, error) {
+	dir = filepath.Clean(dir)
+	fi, err := base.Stat(dir)
+	if err != nil {
+		if oserror.IsNotExist(err) {
+			return nil, fmt.Errorf("engine: store directory %s does not exist: %w", dir, os.ErrNotExist)
+		}
+		return nil, fmt.Errorf("engine: store directory %s: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("engine: store directory %s is not a directory", dir)
+	}
+	name := base.PathJoin(dir, PebbleLockFile)
+	l, err := base.Lock(name)
+	if err == nil {
+		return l, nil
+	}
+	// Creating or opening the file fails with a *PathError (permissions, a
+	// read-only disk); a lock held elsewhere fails in fcntl (EAGAIN,
+	// EACCES) or in Pebble's own check for this process.
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return nil, fmt.Errorf("engine: cannot lock store %s: %w", dir, err)
+	}
+	return nil, &StoreInUseError{Dir: dir, Lock: name, Err: err}
+}
+
+// ReencryptAll rewrites every file of a closed store that is not under the
+// active data key: WALs, MANIFESTs, OPTIONS, Pebble's markers, tables, blob
+// files and anything else in the store directory tree, and the files
+// outside it that the dictionary knows (a WAL directory elsewhere). It is
+// Reencrypt for a store no Pebble has open, which can move the files a
+// running Pebble keeps appending to. If the method is plaintext, files are
+// rewritten unencrypted.
+//
+// No Pebble may have the store open: hold its LOCK (LockStore) for the
+// duration. ReencryptAll fails with ErrFilesOpen if any file of the FS is
+// open.
+//
+// Each file is rewritten as Reencrypt rewrites a table: copied under the
+// active key to name+".tde-reencrypt", synced, renamed over the original
+// (the entry moving first), each step durable before the next. So a crash
+// or a kill at any point leaves every file readable, under its old key or
+// its new one; the next Open removes a partial copy, and running
+// ReencryptAll again resumes: files already under the active key are
+// skipped. progress (may be nil) is called before the first file and after
+// each. ctx stops the run between files and between chunks of a file.
+// Afterwards the data keys no file uses are dropped from the registry.
+func (f *FS) ReencryptAll(ctx context.Context, progress func(Progress)) error {
+	if f.closed.Load() {
+		return ErrClosed
+	}
+	if n := f.openFiles.Load(); n > 0 {
+		return fmt.Errorf("%w: %d files of %s; ReencryptAll needs a closed store (use Reencrypt while Pebble runs)", ErrFilesOpen, n, f.dir)
+	}
+	if f.reg.Method() == keys.MethodPlaintext {
+		f.log.Warn("tde: re-encrypting to plaintext: every rewritten file is stored unencrypted")
+	}
+	jobs, p, err := f.offlineJobs()
+	if err != nil {
+		return fmt.Errorf("engine: re-encrypting %s: %w", f.dir, err)
+	}
+	if progress != nil {
+		progress(p)
+	}
+	for _, j := range jobs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p.Current = j.rel
+		if err := f.rewrite(ctx, j.rel); err != nil {
+			return err
+		}
+		p.FilesDone++
+		p.BytesDone += j.size
+		if progress != nil {
+			progress(p)
+		}
+	}
+	_, err = f.retain(ctx)
+	return err
+}
+
+type reencryptJob struct {
+	rel  string
+	size int64
+}
+
+// offlineJobs lists the files ReencryptAll rewrites: every file of the
+// store directory tree and every dictionary entry outside it whose file
+// exists, that is not under the active key (no entry counts as plaintext).
+func (f *FS) offlineJobs() ([]reencryptJob, Progress, error) {
+	active := f.reg.Active().ID()
+	var jobs []reencryptJob
+	var p Progress
+	stale := func(e entry, ok bool) bool {
+		if !ok {
+			return active != 0
+		}
+		return e.KeyID != active
+	}
+	seen := map[string]bool{}
+	err := f.walk(".", func(rel string, fi vfs.FileInfo) {
+		seen[rel] = true
+		if e, ok := f.dict.get(rel); stale(e, ok) {
+			jobs = append(jobs, reencryptJob{rel, fi.Size()})
+			p.Bytes += fi.Size()
+		}
+	})
+	if err != nil {
+		return nil, p, err
+	}
+	var outside []reencryptJob
+	f.dict.each(func(rel string, e entry) {
+		if seen[rel] || isReencryptTemp(rel) || !stale(e, true) {
+			return
+		}
+		fi, err := f.base.Stat(f.abs(rel))
+		if err != nil || fi.IsDir() {
+			return
+		}
+		outside = append(outside, reencryptJob{rel, fi.Size()})
+		p.Bytes += fi.Size()
+	})
+	sort.Slice(outside, func(i, j int) bool { return outside[i].rel < outside[j].rel })
+	jobs = append(jobs, outside...)
+	p.Files = len(jobs)
+	return jobs, p, nil
+}
+
+func isReencryptTemp(rel string) bool { return strings.HasSuffix(rel, reencryptSuffix) }
