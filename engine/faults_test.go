@@ -480,14 +480,14 @@ func TestFaultRenameStat(t *testing.T) {
 		}
 		return nil
 	}
-	err := w.f.Rename(ecAbs(src), ecAbs("000100.sst"))
+	renameErr := w.f.Rename(ecAbs(src), ecAbs("000100.sst"))
 	w.inject = nil
-	if err == nil {
+	if renameErr == nil {
 		// The rename went through: the model must follow it.
 		w.cur["000100.sst"] = w.cur[src]
 		delete(w.cur, src)
-	} else if !errors.Is(err, errorfs.ErrInjected) {
-		t.Errorf("Rename with Stat failing: %v, want an error wrapping errorfs.ErrInjected", err)
+	} else if !errors.Is(renameErr, errorfs.ErrInjected) {
+		t.Errorf("Rename with Stat failing: %v, want an error wrapping errorfs.ErrInjected", renameErr)
 	}
 	if err := w.shutdown(); err != nil {
 		t.Fatal(err)
@@ -499,9 +499,9 @@ func TestFaultRenameStat(t *testing.T) {
 	defer f.Close()
 	problems := w.verify(f, w.mem, []*ecState{w.state()}, false)
 	for _, p := range problems {
-		t.Errorf("after a Rename whose Stat failed (Rename returned %v): %s: %s", err, p.cat, p.detail)
+		t.Errorf("after a Rename whose Stat failed (Rename returned %v): %s: %s", renameErr, p.cat, p.detail)
 	}
-	if err == nil || len(problems) > 0 {
+	if len(problems) > 0 {
 		t.Log(explainFault("failed Stat during rename"))
 	}
 }

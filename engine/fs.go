@@ -659,6 +659,12 @@ func (f *FS) Remove(name string) error {
 		return err
 	}
 	if _, ok := f.dict.get(rel); ok {
+		// The removal must be durable before the entry's drop is: a
+		// crash that undid it (say after a Link to another name that was
+		// lost too) would leave the file with no entry.
+		if err := f.syncDir(name); err != nil {
+			return err
+		}
 		f.dropEntry(rel)
 	}
 	return nil
