@@ -111,30 +111,7 @@ func (f *FS) ReencryptAll(ctx context.Context, progress func(Progress)) error {
 	if err != nil {
 		return fmt.Errorf("engine: re-encrypting %s: %w", f.dir, err)
 	}
-	if progress != nil {
-		progress(p)
-	}
-	for _, j := range jobs {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		p.Current = j.rel
-		if err := f.rewrite(ctx, j.rel); err != nil {
-			return err
-		}
-		p.FilesDone++
-		p.BytesDone += j.size
-		if progress != nil {
-			progress(p)
-		}
-	}
-	_, err = f.retain(ctx)
-	return err
-}
-
-type reencryptJob struct {
-	rel  string
-	size int64
+	return f.runJobs(ctx, jobs, p, progress)
 }
 
 // offlineJobs lists the files ReencryptAll rewrites: every file of the

@@ -43,11 +43,7 @@ func (f *FS) Reencrypt(ctx context.Context, progress func(Progress)) error {
 	if f.reg.Method() == keys.MethodPlaintext {
 		f.log.Warn("tde: re-encrypting to plaintext: every rewritten file is stored unencrypted")
 	}
-	type job struct {
-		rel  string
-		size int64
-	}
-	var jobs []job
+	var jobs []reencryptJob
 	var p Progress
 	active := f.reg.Active().ID()
 	err := f.walk(".", func(rel string, fi vfs.FileInfo) {
@@ -58,13 +54,25 @@ func (f *FS) Reencrypt(ctx context.Context, progress func(Progress)) error {
 		if (ok && e.KeyID == active) || (!ok && active == 0) || f.writing(rel) {
 			return // done, or still being written: the next run takes it
 		}
-		jobs = append(jobs, job{rel, fi.Size()})
+		jobs = append(jobs, reencryptJob{rel, fi.Size()})
 		p.Bytes += fi.Size()
 	})
 	if err != nil {
 		return fmt.Errorf("engine: re-encrypting %s: %w", f.dir, err)
 	}
 	p.Files = len(jobs)
+	return f.runJobs(ctx, jobs, p, progress)
+}
+
+// reencryptJob is one file to rewrite, with its size for progress.
+type reencryptJob struct {
+	rel  string
+	size int64
+}
+
+// runJobs rewrites each job's file in turn, reporting progress before the
+// first and after each, then drops the data keys no file uses any more.
+func (f *FS) runJobs(ctx context.Context, jobs []reencryptJob, p Progress, progress func(Progress)) error {
 	if progress != nil {
 		progress(p)
 	}
@@ -82,7 +90,7 @@ func (f *FS) Reencrypt(ctx context.Context, progress func(Progress)) error {
 			progress(p)
 		}
 	}
-	_, err = f.retain(ctx)
+	_, err := f.retain(ctx)
 	return err
 }
 
