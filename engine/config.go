@@ -453,15 +453,15 @@ func suggest(key, parent string) string {
 // typeMismatch matches go-toml's message for a value of the wrong type.
 var typeMismatch = regexp.MustCompile(`^cannot decode TOML (.+) into struct field ([A-Za-z0-9_.]+)\.([A-Za-z0-9_]+) of type (\S+)$`)
 
-// tomlTypes maps the raw types ParseConfig decodes into to their fields'
-// TOML names, to name the key in a type error.
-var tomlTypes = map[string]reflect.Type{}
-
-func init() {
+// tomlType returns the raw type ParseConfig decodes into that go-toml names
+// in a type error, to find the field's TOML name.
+func tomlType(name string) (reflect.Type, bool) {
 	for _, v := range []any{tikvEncryption{}, tikvMasterKey{}, tikvDocument{}, tikvSecurity{}} {
-		t := reflect.TypeOf(v)
-		tomlTypes[t.String()] = t
+		if t := reflect.TypeOf(v); t.String() == name {
+			return t, true
+		}
 	}
+	return nil, false
 }
 
 // tomlError turns a go-toml error into a *ConfigError that names the key
@@ -475,7 +475,7 @@ func tomlError(err error) error {
 	setting := strings.Join(de.Key(), ".")
 	msg := strings.TrimPrefix(de.Error(), "toml: ")
 	if m := typeMismatch.FindStringSubmatch(msg); m != nil {
-		if t, ok := tomlTypes[m[2]]; ok {
+		if t, ok := tomlType(m[2]); ok {
 			if f, ok := t.FieldByName(m[3]); ok {
 				tag := f.Tag.Get("toml")
 				if k := de.Key(); len(k) == 0 || k[len(k)-1] != tag {
