@@ -44,7 +44,15 @@ type dictOptions struct {
 	// Logger reports torn tails dropped, entries collected, moves undone and
 	// failed rewrites; nil means slog.Default().
 	Logger *slog.Logger
+	// Dirs counts directory syncs, so a deferred removal whose directory
+	// someone else synced since needs no sync of its own; nil means the
+	// dictionary's own count.
+	Dirs *dirSyncs
 }
+
+// maxDeferred bounds the removals waiting for the next synced append; past
+// it, a removal writes them all at once.
+const maxDeferred = 1024
 
 // dictionary is the file dictionary: which key and IV each file of the
 // store is encrypted with, kept in an append-only log that is synced before
@@ -79,6 +87,16 @@ type dictionary struct {
 	closed      bool
 	err         error // the first failed append: the log's tail is unknown
 	buf         []byte
+	deferred    []deferredRemoval // removals not yet in the log, in order
+	removed     map[string]bool   // their paths, under mu as well: get hides them
+}
+
+// deferredRemoval is a removal record that waits for the next synced
+// append: the file is gone, and its directory must be durable (ticket)
+// before the record may be.
+type deferredRemoval struct {
+	rel    string
+	ticket uint64
 }
 
 // readDictionary replays the dictionary in dir without writing anything:
@@ -92,7 +110,10 @@ func readDictionary(fs vfs.FS, dir string, opts dictOptions) (*dictionary, error
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	d := &dictionary{fs: fs, dir: dir, opts: opts, state: newDictState()}
+	if opts.Dirs == nil {
+		opts.Dirs = newDirSyncs(fs, dir)
+	}
+	d := &dictionary{fs: fs, dir: dir, opts: opts, state: newDictState(), removed: make(map[string]bool)}
 	marker, name, err := atomicfs.LocateMarker(fs, dir, dictMarkerName)
 	if errors.Is(err, os.ErrNotExist) {
 		return d, nil // no directory yet; start locates the marker again
@@ -442,7 +463,7 @@ func (d *dictionary) rewrite() error {
 		err = f.Sync()
 	}
 	if err == nil {
-		err = syncDir(d.fs, d.dir) // the log's name must be durable before the marker names it
+		err = d.opts.Dirs.sync(".") // the log's name must be durable before the marker names it
 	}
 	if err != nil {
 		f.Close()
@@ -539,15 +560,6 @@ func (d *dictionary) moveMarker(name string) (err error) {
 	return d.marker.Move(name)
 }
 
-func syncDir(fs vfs.FS, dir string) error {
-	f, err := fs.OpenDir(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	return errors.Join(err, f.Close())
-}
-
 // removeObsolete removes old markers and logs that a crash left behind.
 // Failing to is harmless: the next start tries again.
 func (d *dictionary) removeObsolete() {
@@ -568,15 +580,19 @@ func (d *dictionary) removeObsolete() {
 	}
 }
 
-// get returns rel's entry.
+// get returns rel's entry; a file removed has none, even while the record
+// of its removal waits.
 func (d *dictionary) get(rel string) (entry, bool) {
 	d.mu.RLock()
 	e, ok := d.state.entries[rel]
+	ok = ok && !d.removed[rel]
 	d.mu.RUnlock()
 	return e, ok
 }
 
-// keyInUse reports whether any entry uses the data key id.
+// keyInUse reports whether any entry uses the data key id. An entry whose
+// removal waits still counts: until the record is durable, a crash could
+// bring the file back, and it would need the key.
 func (d *dictionary) keyInUse(id uint64) bool {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
@@ -587,14 +603,20 @@ func (d *dictionary) keyInUse(id uint64) bool {
 func (d *dictionary) len() int {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	return len(d.state.entries)
+	return len(d.state.entries) - len(d.removed)
 }
 
 // encrypted returns the number of entries with an encrypting method.
 func (d *dictionary) encrypted() int {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	return len(d.state.entries) - d.state.plaintext
+	n := len(d.state.entries) - d.state.plaintext
+	for rel := range d.removed {
+		if d.state.entries[rel].Method != keys.MethodPlaintext {
+			n--
+		}
+	}
+	return n
 }
 
 // each calls fn for every entry of a snapshot taken at the call, without
@@ -607,7 +629,9 @@ func (d *dictionary) each(fn func(rel string, e entry)) {
 	d.mu.RLock()
 	all := make([]kv, 0, len(d.state.entries))
 	for rel, e := range d.state.entries {
-		all = append(all, kv{rel, e})
+		if !d.removed[rel] {
+			all = append(all, kv{rel, e})
+		}
 	}
 	d.mu.RUnlock()
 	for _, x := range all {
@@ -638,6 +662,51 @@ func (d *dictionary) put(rel string, e entry) error {
 	return d.commit(func() (dictOp, bool) {
 		return dictOp{kind: opPut, path: rel, e: e}, true
 	})
+}
+
+// removeLater drops rel's entry without a sync of its own: the record waits
+// for the next synced append (or flush), which first makes sure rel's
+// directory is durable as of ticket (see dirSyncs), so the record never
+// outlives a crash that brings the file back. Until then get hides the
+// entry; a crash in between leaves an entry for a missing file, which Open
+// collects. Call it after the file is removed. An error means the record
+// could not be queued (the dictionary is closed or failed); Open collects
+// the entry then too.
+func (d *dictionary) removeLater(rel string, ticket uint64) error {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	if err := d.writable(); err != nil {
+		return err
+	}
+	if _, ok := d.state.entries[rel]; !ok || d.removed[rel] {
+		return nil
+	}
+	d.deferred = append(d.deferred, deferredRemoval{rel: rel, ticket: ticket})
+	d.mu.Lock()
+	d.removed[rel] = true
+	d.mu.Unlock()
+	if len(d.deferred) < maxDeferred {
+		return nil
+	}
+	_, err := d.append(nil)
+	return err
+}
+
+// flush writes the removals waiting for a synced append, if any.
+func (d *dictionary) flush() error {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	if len(d.deferred) == 0 {
+		return nil
+	}
+	if err := d.writable(); err != nil {
+		return err
+	}
+	took, err := d.append(nil)
+	if err == nil && d.opts.OnWrite != nil {
+		d.opts.OnWrite(took)
+	}
+	return err
 }
 
 // remove drops rel's entry. Call it after the file is removed.
@@ -704,7 +773,7 @@ func (d *dictionary) commit(prepare func() (dictOp, bool)) error {
 		d.wmu.Unlock()
 		return nil
 	}
-	took, err := d.append(op)
+	took, err := d.append(&op)
 	d.wmu.Unlock()
 	if err == nil && d.opts.OnWrite != nil {
 		d.opts.OnWrite(took)
@@ -724,12 +793,28 @@ func (d *dictionary) writable() error {
 	return nil
 }
 
-// append writes op as one record and syncs it; only then does the map
-// change. Past the threshold it rewrites the log, after op is durable, so a
-// failed rewrite loses nothing.
-func (d *dictionary) append(op dictOp) (time.Duration, error) {
-	d.buf = appendOp(append(d.buf[:0], recUpdate), op)
+// append writes the deferred removals and op (if not nil) as one record and
+// syncs it; only then does the map change. The removals' directories are
+// made durable first. Past the threshold it rewrites the log, after the
+// record is durable, so a failed rewrite loses nothing.
+func (d *dictionary) append(op *dictOp) (time.Duration, error) {
 	t0 := time.Now()
+	ops := make([]dictOp, 0, len(d.deferred)+1)
+	for _, r := range d.deferred {
+		// A failed directory sync leaves the record unwritten and the
+		// log as it was: nothing to poison.
+		if err := d.opts.Dirs.ensure(splitRel(r.rel), r.ticket); err != nil {
+			return 0, fmt.Errorf("engine: file dictionary %s: syncing the directory of removed %s: %w", d.fs.PathJoin(d.dir, d.logName), r.rel, err)
+		}
+		ops = append(ops, dictOp{kind: opDelete, path: r.rel})
+	}
+	if op != nil {
+		ops = append(ops, *op)
+	}
+	d.buf = append(d.buf[:0], recUpdate)
+	for _, o := range ops {
+		d.buf = appendOp(d.buf, o)
+	}
 	_, err := d.w.WriteRecord(d.buf)
 	if err == nil {
 		err = d.w.Flush()
@@ -745,7 +830,11 @@ func (d *dictionary) append(op dictOp) (time.Duration, error) {
 	}
 	took := time.Since(t0)
 	d.mu.Lock()
-	d.state.apply(op)
+	for _, o := range ops {
+		d.state.apply(o)
+	}
+	clear(d.removed)
+	d.deferred = d.deferred[:0]
 	d.logSize = d.base + d.w.Size()
 	n := len(d.state.entries)
 	d.mu.Unlock()
@@ -760,15 +849,22 @@ func (d *dictionary) append(op dictOp) (time.Duration, error) {
 	return took, nil
 }
 
-// close closes the log. Reads keep working; writes fail.
+// close writes the deferred removals and closes the log. Reads keep
+// working; writes fail.
 func (d *dictionary) close() error {
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
 	if d.closed {
 		return nil
 	}
-	d.closed = true
 	var errs []error
+	if len(d.deferred) > 0 && d.writable() == nil {
+		if _, err := d.append(nil); err != nil {
+			// The files are gone: Open collects their entries.
+			d.opts.Logger.Warn("engine: file dictionary: cannot record removed files; the next open will", "log", d.logName, "files", len(d.deferred), "err", err)
+		}
+	}
+	d.closed = true
 	if d.file != nil {
 		errs = append(errs, d.file.Close())
 	}

@@ -250,7 +250,12 @@ func ftRun(t *testing.T, c ftClass, seed uint64, n int, rep *ecReport) (int, boo
 			}
 		}
 	}
-	if err := w.shutdown(); err != nil && !errors.Is(err, errorfs.ErrInjected) {
+	// Close is an op of its own: it writes the removals the dictionary
+	// deferred, syncing their directory first.
+	w.beginOp()
+	err = w.shutdown()
+	w.endOp()
+	if err != nil && !errors.Is(err, errorfs.ErrInjected) {
 		add("closing the FS fails", err.Error())
 	}
 	s := w.state()

@@ -31,6 +31,7 @@ type FS struct {
 	reg  *keys.Registry
 	dict *dictionary
 	keys *keyCache
+	dirs *dirSyncs // every directory sync through the FS, Pebble's included
 
 	master      keys.MasterKey
 	masterOwned bool
@@ -73,6 +74,7 @@ func Open(base vfs.FS, dir string, cfg Config) (*FS, error) {
 	}
 	ctx := context.Background()
 	f := &FS{base: base, dir: filepath.Clean(dir), cfg: cfg, log: cfg.Logger, stop: make(chan struct{}), writers: map[string]int{}}
+	f.dirs = newDirSyncs(base, f.dir)
 	if f.log == nil {
 		f.log = slog.Default()
 	}
@@ -117,6 +119,7 @@ func Open(base vfs.FS, dir string, cfg Config) (*FS, error) {
 		RewriteThreshold: cfg.DictionaryRewriteThreshold,
 		OnWrite:          f.metrics.observeDictWrite,
 		Logger:           f.log,
+		Dirs:             f.dirs,
 	})
 	if err != nil {
 		return nil, err
@@ -368,21 +371,16 @@ func (f *FS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, erro
 	return f.wrapWriter(bf, name, rel, e, kc), nil
 }
 
-// clear removes name and its entry if either exists, file first.
+// clear removes name and its entry if either exists, file first. The
+// removal's record goes out with the new entry's, after the directory
+// sync that makes the removal durable: a crash that undid the removal
+// would otherwise pair the old bytes with the new entry.
 func (f *FS) clear(name, rel string) error {
-	err := f.base.Remove(name)
-	switch {
-	case err == nil:
-		// The removal must be durable before the new entry is: a crash
-		// that undid it would pair the old bytes with the new entry.
-		if err := f.syncDir(name); err != nil {
-			return err
-		}
-	case !oserror.IsNotExist(err):
+	if err := f.base.Remove(name); err != nil && !oserror.IsNotExist(err) {
 		return err
 	}
 	if _, ok := f.dict.get(rel); ok {
-		return f.dict.remove(rel)
+		return f.dict.removeLater(rel, f.dirs.ticket(splitRel(rel)))
 	}
 	return nil
 }
@@ -567,7 +565,7 @@ func (f *FS) renameLocked(oldname, newname, relOld, relNew string) error {
 	// oldname exists, so oldname's own creation must be durable first: a
 	// crash that loses both it and the rename would otherwise pair
 	// newname's old bytes with the moved entry.
-	if err := f.syncDir(oldname); err != nil {
+	if err := f.syncDir(relOld); err != nil {
 		return err
 	}
 	if err := f.dict.move(relOld, relNew, e); err != nil {
@@ -580,9 +578,9 @@ func (f *FS) renameLocked(oldname, newname, relOld, relNew string) error {
 	return nil
 }
 
-// syncDir makes the entries of name's directory durable.
-func (f *FS) syncDir(name string) error {
-	return keysFS{f.base}.SyncDir(f.base.PathDir(name))
+// syncDir makes the entries of rel's directory durable.
+func (f *FS) syncDir(rel string) error {
+	return f.dirs.sync(splitRel(rel))
 }
 
 // undoMove puts back the entries of a move whose rename failed, if the old
@@ -659,13 +657,15 @@ func (f *FS) Remove(name string) error {
 		return err
 	}
 	if _, ok := f.dict.get(rel); ok {
-		// The removal must be durable before the entry's drop is: a
-		// crash that undid it (say after a Link to another name that was
-		// lost too) would leave the file with no entry.
-		if err := f.syncDir(name); err != nil {
-			return err
+		// No sync here: the entry's drop is recorded with the next synced
+		// append, after a sync of the directory (Pebble's or ours) has
+		// made the removal durable. A crash that undid the removal (say
+		// after a Link to another name that was lost too) must not find
+		// the file without its entry; one that loses the drop leaves an
+		// entry for a missing file, which Open collects.
+		if err := f.dict.removeLater(rel, f.dirs.ticket(splitRel(rel))); err != nil {
+			f.log.Warn("tde: cannot drop a dictionary entry; it will be collected at the next open", "file", rel, "err", err)
 		}
-		f.dropEntry(rel)
 	}
 	return nil
 }
@@ -694,9 +694,22 @@ func (f *FS) RemoveAll(name string) error {
 	return nil
 }
 
+// OpenDir opens a directory; its syncs are counted, so a removal that
+// Pebble's own sync made durable needs no sync of the engine's.
+func (f *FS) OpenDir(name string) (vfs.File, error) {
+	d, err := f.base.OpenDir(name)
+	if err != nil {
+		return nil, err
+	}
+	rel, err := f.relPath(name)
+	if err != nil {
+		return d, nil
+	}
+	return countedDir{File: d, t: f.dirs, rdir: rel}, nil
+}
+
 // The rest has nothing to encrypt and passes through.
 
-func (f *FS) OpenDir(name string) (vfs.File, error)           { return f.base.OpenDir(name) }
 func (f *FS) MkdirAll(dir string, perm os.FileMode) error     { return f.base.MkdirAll(dir, perm) }
 func (f *FS) Lock(name string) (io.Closer, error)             { return f.base.Lock(name) }
 func (f *FS) List(dir string) ([]string, error)               { return f.base.List(dir) }

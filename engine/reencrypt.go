@@ -160,7 +160,7 @@ func (f *FS) rewrite(ctx context.Context, rel string) (err error) {
 	done = true
 	// Durable before the old key can be retired: a crash must not bring
 	// back the old file after its key is gone.
-	return f.syncDir(name)
+	return f.syncDir(rel)
 }
 
 // copyFile copies src to dst through a pooled buffer, checking ctx between
