@@ -14,9 +14,13 @@ import (
 //
 // Blocks are word-sliced: a group is 16 blocks in four zmm registers, word
 // j of every block in register j, so one instruction does one step of a
-// round for 16 blocks. Four groups (64 blocks) are in flight in the main
-// loop: a round's chain (XOR, two GFNI, rotate, XOR) is about a dozen
-// cycles long, and four independent chains keep the vector units busy.
+// round for 16 blocks. The words are kept in the S-box pre-map's
+// coordinates (see zDomain), which takes the pre-map out of the round.
+// Four groups (64 blocks) are in flight in the main loop; each round's
+// chain, from one S-box input to the next, is one GFNI, a rotation and two
+// XORs (see round), and with four chains the vector units, not the chains,
+// bound the kernel: five groups of a round with one instruction fewer but
+// a longer chain ran 0.96x as fast, and do not fit with this round.
 //
 // The first and the last batch of a call go through a stack buffer: data
 // byte d meets buffer byte 16+skip+d, so an unaligned start needs nothing
@@ -34,8 +38,10 @@ func gfniZMM(s sboxAffine) {
 	skip := Load(Param("skip"), GP64())
 	hi := Load(Param("hi"), GP64())
 	lo := Load(Param("lo"), GP64())
-	k.setup(hi, lo)
 	k.buf = AllocLocal(16 + 1024)
+	k.rkz = AllocLocal(4 * 32)
+	k.hiW = AllocLocal(8)
+	k.setup(hi, lo)
 
 	// The first batch: one group if the call touches at most 16 blocks
 	// (skip+n <= 256), else four.
@@ -82,36 +88,42 @@ func gfniZMM(s sboxAffine) {
 
 type kernel struct {
 	call
-	s               sboxAffine
-	rk              Register
-	pre, post       VecVirtual // the S-box's affine matrices
-	bswap           VecVirtual // reverses the bytes of each dword
-	hiW0, hiW1      VecVirtual // the counter's high words, broadcast
-	qa, qb          VecVirtual // low 64 bits of the next group's counters
-	idxEven, idxOdd VecVirtual // VPERMT2D: low and high dwords of qa||qb
-	inc             VecVirtual // 16 in every quadword
-	buf             Mem        // 16 bytes of pad, then up to 64 blocks of keystream
+	s          sboxAffine
+	z          zDomain
+	rk         Register
+	rkz        Mem        // the round keys moved into the pre-map's coordinates
+	mp, mq, mr VecVirtual // the round's three inverse-and-post-maps (see zDomain)
+	bswap      VecVirtual // reverses the bytes of each dword
+	hiW        Mem        // the counter's high words: hi>>32, then hi's low half
+	qa, qb     VecVirtual // low 64 bits of the next group's counters
+	buf        Mem        // 16 bytes of pad, then up to 64 blocks of keystream
 }
 
 // setup loads the constants and the first group's counters.
 func (k *kernel) setup(hi, lo Register) {
 	c := consts()
-	k.pre, k.post = ZMM(), ZMM()
-	VPBROADCASTQ(c.pre, k.pre)
-	VPBROADCASTQ(c.post, k.post)
+	k.z = deriveZDomain(k.s)
+	zc := zConsts(k.z)
+	k.mp, k.mq, k.mr = ZMM(), ZMM(), ZMM()
+	VPBROADCASTQ(zc.p, k.mp)
+	VPBROADCASTQ(zc.q, k.mq)
+	VPBROADCASTQ(zc.r, k.mr)
+	// rk' = pre·rk ⊕ preConst, bytewise, for all 32 round keys.
+	for i := range 2 {
+		x := ZMM()
+		VMOVDQU32(Mem{Base: k.rk}.Offset(64*i), x)
+		VGF2P8AFFINEQB_BCST(U8(k.s.preConst), c.pre, x, x)
+		VMOVDQU32(x, k.rkz.Offset(64*i))
+	}
 	k.bswap = ZMM()
 	VBROADCASTI32X4(c.bswap, k.bswap)
-	k.idxEven, k.idxOdd, k.inc = ZMM(), ZMM(), ZMM()
-	VMOVDQU64(c.idxEven, k.idxEven)
-	VMOVDQU64(c.idxOdd, k.idxOdd)
-	VPBROADCASTQ(c.sixteen, k.inc)
-
-	k.hiW0, k.hiW1 = ZMM(), ZMM()
+	// The rounds hold five registers per group in flight; constants used
+	// once per group stay in memory.
 	w := GP64()
 	MOVQ(hi, w)
 	SHRQ(Imm(32), w)
-	VPBROADCASTD(w.As32(), k.hiW0)
-	VPBROADCASTD(hi.(GPVirtual).As32(), k.hiW1)
+	MOVL(w.As32(), k.hiW)
+	MOVL(hi.(GPVirtual).As32(), k.hiW.Offset(4))
 	k.qa, k.qb = ZMM(), ZMM()
 	VPBROADCASTQ(lo, k.qa)
 	VPADDQ(c.offB, k.qa, k.qb)
@@ -126,14 +138,18 @@ func (k *kernel) counters() [4]VecVirtual {
 	for j := range w {
 		w[j] = ZMM()
 	}
-	VMOVDQA64(k.hiW0, w[0])
-	VMOVDQA64(k.hiW1, w[1])
-	VMOVDQA64(k.qa, w[2])
-	VPERMT2D(k.qb, k.idxOdd, w[2])
-	VMOVDQA64(k.qa, w[3])
-	VPERMT2D(k.qb, k.idxEven, w[3])
-	VPADDQ(k.inc, k.qa, k.qa)
-	VPADDQ(k.inc, k.qb, k.qb)
+	c := consts()
+	VPBROADCASTD(k.hiW, w[0])
+	VPBROADCASTD(k.hiW.Offset(4), w[1])
+	VMOVDQU64(c.idxOdd, w[2])
+	VPERMI2D(k.qb, k.qa, w[2])
+	VMOVDQU64(c.idxEven, w[3])
+	VPERMI2D(k.qb, k.qa, w[3])
+	VPADDQ_BCST(c.sixteen, k.qa, k.qa)
+	VPADDQ_BCST(c.sixteen, k.qb, k.qb)
+	for j := range w {
+		VGF2P8AFFINEQB_BCST(U8(0), consts().pre, w[j], w[j]) // into the pre-map's coordinates
+	}
 	return w
 }
 
@@ -145,9 +161,13 @@ func (k *kernel) groups(g int, buffered bool) {
 	for i := range ws {
 		ws[i] = k.counters()
 	}
+	ts := make([]VecVirtual, g)
+	for i := range ws {
+		ts[i] = k.input(&ws[i], 0)
+	}
 	for r := 0; r < 32; r++ {
 		for i := range ws {
-			k.round(&ws[i], r)
+			ts[i] = k.round(&ws[i], r, ts[i])
 		}
 	}
 	for i, w := range ws {
@@ -161,31 +181,54 @@ func (k *kernel) groups(g int, buffered bool) {
 	SUBQ(U32(256*g), k.n)
 }
 
-// round is X[r+4] = X[r] ^ L(τ(X[r+1] ^ X[r+2] ^ X[r+3] ^ rk[r])), with
-// X[r+4] written over X[r]'s register.
-func (k *kernel) round(w *[4]VecVirtual, r int) {
-	a, b, c, d := w[(r+1)%4], w[(r+2)%4], w[(r+3)%4], w[r%4]
+// input returns round r's S-box input, Z[r+1] ^ Z[r+2] ^ Z[r+3] ^ rk'[r].
+func (k *kernel) input(w *[4]VecVirtual, r int) VecVirtual {
 	t := ZMM()
-	VPXORD(a, b, t)
-	VPTERNLOGD_BCST(U8(0x96), Mem{Base: k.rk}.Offset(4*r), c, t) // t ^= c ^ rk[r]
-	VGF2P8AFFINEQB(U8(k.s.preConst), k.pre, t, t)
-	VGF2P8AFFINEINVQB(U8(k.s.postConst), k.post, t, t)
-	// L(t) = t ^ (t <<< 2) ^ (t <<< 10) ^ (t <<< 18) ^ (t <<< 24).
-	VPXORD(t, d, d)
-	r1, r2 := ZMM(), ZMM()
-	VPROLD(U8(2), t, r1)
-	VPROLD(U8(10), t, r2)
-	VPTERNLOGD(U8(0x96), r2, r1, d)
-	r3, r4 := ZMM(), ZMM()
-	VPROLD(U8(18), t, r3)
-	VPROLD(U8(24), t, r4)
-	VPTERNLOGD(U8(0x96), r4, r3, d)
+	VPXORD(w[(r+1)%4], w[(r+2)%4], t)
+	VPTERNLOGD_BCST(U8(0x96), k.rkz.Offset(4*r), w[(r+3)%4], t)
+	return t
+}
+
+// round is Z[r+4] = Z[r] ^ pre·L(τ(X[r+1] ^ X[r+2] ^ X[r+3] ^ rk[r])) in
+// the pre-map's coordinates (see zDomain), with Z[r+4] written over Z[r]'s
+// register; t is the S-box's input, Z[r+1] ^ Z[r+2] ^ Z[r+3] ^ rk'[r].
+// The three inversions (each with its post-map and a bytewise part of L)
+// run side by side, and the next round's input is built from this one's
+// parts rather than from Z[r+4], so the chain from one S-box input to the
+// next is one GFNI, a rotation and two XORs. It returns the next input.
+func (k *kernel) round(w *[4]VecVirtual, r int, t VecVirtual) VecVirtual {
+	b, c, d := w[(r+2)%4], w[(r+3)%4], w[r%4]
+	p, q := ZMM(), ZMM()
+	VGF2P8AFFINEINVQB(U8(k.z.pConst), k.mp, t, p)
+	VGF2P8AFFINEINVQB(U8(k.z.qConst), k.mq, t, q)
+	VGF2P8AFFINEINVQB(U8(k.z.rConst), k.mr, t, t)
+	// e = q<<<8 ^ q<<<16 ^ r<<<24; Z[r+4] = d ^ p ^ e.
+	e := ZMM()
+	VPROLD(U8(8), q, e)
+	VPROLD(U8(16), q, q)
+	VPROLD(U8(24), t, t)
+	VPTERNLOGD(U8(0x96), q, t, e)
+	if r == 31 {
+		VPTERNLOGD(U8(0x96), e, p, d)
+		return nil
+	}
+	// The next input, Z[r+2] ^ Z[r+3] ^ Z[r+4] ^ rk'[r+1], with Z[r+4]
+	// spelled out: its d (the old Z[r]) and rk' are ready early.
+	u := ZMM()
+	VPXORD(b, c, u)
+	VPTERNLOGD_BCST(U8(0x96), k.rkz.Offset(4*(r+1)), d, u)
+	VPTERNLOGD(U8(0x96), e, p, d)
+	VPTERNLOGD(U8(0x96), e, p, u)
+	return u
 }
 
 // output turns group i's words (X32..X35) back into blocks: the output
 // block is X35 || X34 || X33 || X32, big endian. A 4x4 dword transpose in
 // every 128-bit lane gives four registers of four consecutive blocks.
 func (k *kernel) output(w [4]VecVirtual, i int, buffered bool) {
+	for j := range w {
+		VGF2P8AFFINEQB_BCST(U8(0), zConsts(k.z).preInv, w[j], w[j]) // back from the pre-map's coordinates
+	}
 	a, b, c, d := w[3], w[2], w[1], w[0]
 	t0, t1, t2, t3 := ZMM(), ZMM(), ZMM(), ZMM()
 	VPUNPCKLDQ(b, a, t0)
