@@ -74,12 +74,7 @@ func (t *dirSyncs) sync(rdir string) error {
 	if err != nil {
 		return err
 	}
-	n := t.begin(rdir)
-	err = d.Sync()
-	if err == nil {
-		t.finish(rdir, n)
-	}
-	return errors.Join(err, d.Close())
+	return errors.Join(countedDir{File: d, t: t, rdir: rdir}.Sync(), d.Close())
 }
 
 // ensure syncs rdir unless a sync numbered ticket or higher has finished.
