@@ -42,13 +42,18 @@ func (c *syncCounter) inject(op errorfs.Op) error {
 func (c *syncCounter) counts() (dir, dict int64) { return c.dir.Load(), c.dict.Load() }
 
 // deferredStore opens an AES-128 store at /s on mem through a sync counter,
-// with one synced file a.sst in it, and returns what a.sst holds.
+// with one synced file a.sst in it and a directory sub, and returns what
+// a.sst holds. A file created in sub needs a synced append of its own (no
+// epoch covers it): the tests use one as "the next synced append".
 func deferredStore(t *testing.T, mem vfs.FS, cfg Config) (*FS, *syncCounter, []byte) {
 	t.Helper()
 	c := &syncCounter{}
 	f := mustOpen(t, errorfs.Wrap(mem, errorfs.InjectorFunc(c.inject)), "/s", cfg)
 	data := bytes.Repeat([]byte("deferred removal "), 100)
 	writeFile(t, f, "/s/a.sst", data)
+	if err := f.MkdirAll("/s/sub", 0o755); err != nil {
+		t.Fatal(err)
+	}
 	return f, c, data
 }
 
@@ -69,9 +74,9 @@ func writeFile(t *testing.T, f vfs.FS, name string, data []byte) {
 }
 
 // TestRemoveDefersItsRecord: Remove syncs nothing and writes nothing to
-// the dictionary; the entry is hidden at once but keeps its key; the next
-// create writes the removal and its own entry in one synced append, after
-// one directory sync.
+// the dictionary; the entry is hidden at once but keeps its key; a create in
+// the epoch writes nothing either; the next synced append writes the
+// removal with its own record, after one directory sync.
 func TestRemoveDefersItsRecord(t *testing.T) {
 	f, c, _ := deferredStore(t, vfs.NewMem(), testConfig(t, keys.MethodAES128CTR))
 	defer mustClose(t, f)
@@ -111,15 +116,19 @@ func TestRemoveDefersItsRecord(t *testing.T) {
 	}
 
 	writeFile(t, f, "/s/b.sst", []byte("b"))
+	if dir, dict := c.counts(); dir != dir0 || dict != dict0 || f.dict.size() != size {
+		t.Errorf("a create in the epoch synced %d directories and %d dictionary logs and wrote %d bytes, want none", dir-dir0, dict-dict0, f.dict.size()-size)
+	}
+	writeFile(t, f, "/s/sub/c.sst", []byte("c"))
 	dir, dict := c.counts()
 	if dir-dir0 != 1 {
-		t.Errorf("the create after a Remove synced the directory %d times, want 1 (the removal must be durable before its record)", dir-dir0)
+		t.Errorf("the synced append after a Remove synced the directory %d times, want 1 (the removal must be durable before its record)", dir-dir0)
 	}
 	if dict-dict0 != 1 {
-		t.Errorf("the create after a Remove synced the dictionary %d times, want 1 (removal and entry in one append)", dict-dict0)
+		t.Errorf("the synced append after a Remove synced the dictionary %d times, want 1 (removal and entries in one append)", dict-dict0)
 	}
 	if f.dict.size() == size {
-		t.Error("the create wrote nothing to the dictionary")
+		t.Error("the synced append wrote nothing to the dictionary")
 	}
 }
 
@@ -140,7 +149,7 @@ func TestRemoveUsesPebblesDirectorySync(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir0, dict0 := c.counts()
-	writeFile(t, f, "/s/b.sst", []byte("b"))
+	writeFile(t, f, "/s/sub/b.sst", []byte("b"))
 	if dir, dict := c.counts(); dir != dir0 || dict != dict0+1 {
 		t.Errorf("the create synced the directory %d times and the dictionary %d times, want 0 and 1", dir-dir0, dict-dict0)
 	}
@@ -158,7 +167,7 @@ func TestRemoveUsesPebblesDirectorySync(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir0, _ = c.counts()
-	writeFile(t, f, "/s/e.sst", []byte("e"))
+	writeFile(t, f, "/s/sub/e.sst", []byte("e"))
 	if dir, _ := c.counts(); dir != dir0 {
 		t.Errorf("a sync begun after the removal did not count: %d more directory syncs", dir-dir0)
 	}
@@ -167,13 +176,13 @@ func TestRemoveUsesPebblesDirectorySync(t *testing.T) {
 // TestRemoveDeferredCrash: a crash before the removal's record is written
 // leaves either the file with its entry (the removal was lost too) or
 // neither (Open collects the entry); a crash after it was written (by the
-// next create, which syncs the directory first) leaves neither. Never the
-// file without its entry.
+// next synced append, which syncs the directory first) leaves neither.
+// Never the file without its entry.
 func TestRemoveDeferredCrash(t *testing.T) {
 	const (
 		crashAtOnce = iota // nothing synced the removal
 		dirSynced          // someone synced the directory, no record
-		nextCreate         // the next create wrote the record
+		nextCreate         // the next synced append wrote the record
 	)
 	for _, mode := range []int{crashAtOnce, dirSynced, nextCreate} {
 		mem := vfs.NewCrashableMem()
@@ -196,7 +205,7 @@ func TestRemoveDeferredCrash(t *testing.T) {
 				t.Fatal(err)
 			}
 		case nextCreate:
-			writeFile(t, f, "/s/b.sst", []byte("b"))
+			writeFile(t, f, "/s/sub/b.sst", []byte("b"))
 		}
 		gone := mode != crashAtOnce
 		clone := mem.CrashClone(vfs.CrashCloneCfg{})
@@ -249,14 +258,14 @@ func TestRemoveDeferredFailedDirSync(t *testing.T) {
 	}
 	size := f.dict.size()
 	c.failDir.Store(true)
-	_, err := f.Create("/s/b.sst", vfs.WriteCategoryUnspecified)
+	_, err := f.Create("/s/sub/b.sst", vfs.WriteCategoryUnspecified)
 	if err == nil || !errors.Is(err, errorfs.ErrInjected) || !strings.Contains(err.Error(), "a.sst") {
 		t.Fatalf("Create with the directory sync failing: %v, want the injected error naming a.sst", err)
 	}
 	if f.dict.size() != size {
 		t.Error("the failed append wrote to the dictionary")
 	}
-	writeFile(t, f, "/s/b.sst", []byte("b"))
+	writeFile(t, f, "/s/sub/b.sst", []byte("b"))
 	mustClose(t, f)
 
 	g := mustOpen(t, mem, "/s", cfg)
@@ -264,8 +273,8 @@ func TestRemoveDeferredFailedDirSync(t *testing.T) {
 	if strings.Contains(logs.String(), "dropped entries") {
 		t.Error("the removal of a.sst was never recorded: Open had to collect it")
 	}
-	if _, ok := g.dict.get("b.sst"); !ok {
-		t.Error("b.sst has no entry")
+	if _, ok := g.dict.get("sub/b.sst"); !ok {
+		t.Error("sub/b.sst has no entry")
 	}
 }
 

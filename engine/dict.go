@@ -50,13 +50,15 @@ type dictOptions struct {
 	Dirs *dirSyncs
 }
 
-// maxDeferred bounds the removals waiting for the next synced append; past
-// it, a removal writes them all at once.
+// maxDeferred bounds the records waiting for the next synced append; past
+// it, the op that queues one more writes them all at once.
 const maxDeferred = 1024
 
 // dictionary is the file dictionary: which key and IV each file of the
 // store is encrypted with, kept in an append-only log that is synced before
-// the file operation it describes takes effect.
+// the file operation it describes takes effect, except for what an epoch
+// implies (epoch.go) and removals (removeLater): their records wait for the
+// next synced append.
 //
 // Readers (get, keyInUse, len, each) take mu for reading only; writers are
 // serialized by wmu, do their I/O holding wmu alone, and take mu only to
@@ -87,16 +89,20 @@ type dictionary struct {
 	closed      bool
 	err         error // the first failed append: the log's tail is unknown
 	buf         []byte
-	deferred    []deferredRemoval // removals not yet in the log, in order
-	removed     map[string]bool   // their paths, under mu as well: get hides them
+	queued      []queuedOp      // ops not yet in the log, in order
+	removed     map[string]bool // paths of queued removals, under mu as well: get hides them
 }
 
-// deferredRemoval is a removal record that waits for the next synced
-// append: the file is gone, and its directory must be durable (ticket)
-// before the record may be.
-type deferredRemoval struct {
-	rel    string
-	ticket uint64
+// queuedOp is a record that waits for the next synced append. A removal's
+// file is gone, and its directory must be durable (ticket) before the record
+// may be; it changes the map when written. A put or move of a file created
+// in the epoch changed the map when queued: a crash before it is written
+// leaves the file without an entry, and the open that follows gives it the
+// implied one, which is the same.
+type queuedOp struct {
+	op      dictOp
+	ticket  uint64
+	removal bool
 }
 
 // readDictionary replays the dictionary in dir without writing anything:
@@ -316,6 +322,20 @@ func (d *dictionary) reconcile(path string) error {
 	}
 	if collected > 0 {
 		d.opts.Logger.Info("engine: file dictionary: dropped entries of files that no longer exist", "log", path, "entries", collected)
+	}
+	if d.state.epoch != nil {
+		var names []string
+		if ds := dirs["."]; ds != nil {
+			names = ds.names
+		} else {
+			var err error
+			if names, err = d.fs.List(d.dir); err != nil {
+				return fmt.Errorf("engine: file dictionary %s: listing the store directory: %w", path, err)
+			}
+		}
+		if err := d.recoverEpoch(path, names); err != nil {
+			return err
+		}
 	}
 	d.needRewrite = d.needRewrite || undone > 0 || collected > 0
 	return nil
@@ -539,6 +559,9 @@ func (d *dictionary) writeSnapshot(w *record.Writer) error {
 			return err
 		}
 	}
+	if ep := s.epoch; ep != nil {
+		b = appendOp(b, ep.op())
+	}
 	err := flush(true)
 	d.buf = b[:0]
 	return err
@@ -590,13 +613,15 @@ func (d *dictionary) get(rel string) (entry, bool) {
 	return e, ok
 }
 
-// keyInUse reports whether any entry uses the data key id. An entry whose
+// keyInUse reports whether any entry uses the data key id, or the running
+// epoch does (a crash would give files it created the key). An entry whose
 // removal waits still counts: until the record is durable, a crash could
 // bring the file back, and it would need the key.
 func (d *dictionary) keyInUse(id uint64) bool {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	return d.state.keys[id] > 0
+	ep := d.state.epoch
+	return d.state.keys[id] > 0 || ep != nil && ep.e.KeyID == id
 }
 
 // len returns the number of entries.
@@ -681,28 +706,33 @@ func (d *dictionary) removeLater(rel string, ticket uint64) error {
 	if _, ok := d.state.entries[rel]; !ok || d.removed[rel] {
 		return nil
 	}
-	d.deferred = append(d.deferred, deferredRemoval{rel: rel, ticket: ticket})
+	d.queued = append(d.queued, queuedOp{op: dictOp{kind: opDelete, path: rel}, ticket: ticket, removal: true})
 	d.mu.Lock()
 	d.removed[rel] = true
 	d.mu.Unlock()
-	if len(d.deferred) < maxDeferred {
+	if len(d.queued) < maxDeferred {
 		return nil
 	}
-	_, err := d.append(nil)
+	_, err := d.append()
 	return err
 }
 
-// flush writes the removals waiting for a synced append, if any.
-func (d *dictionary) flush() error {
+// flush writes the records waiting for a synced append, if any, and ends
+// the epoch if its key is no longer the active one, so the key can retire.
+func (d *dictionary) flush(active uint64) error {
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
-	if len(d.deferred) == 0 {
+	var end []dictOp
+	if ep := d.state.epoch; ep != nil && ep.e.KeyID != active {
+		end = append(end, dictOp{kind: opEpochEnd})
+	}
+	if len(d.queued) == 0 && len(end) == 0 {
 		return nil
 	}
 	if err := d.writable(); err != nil {
 		return err
 	}
-	took, err := d.append(nil)
+	took, err := d.append(end...)
 	if err == nil && d.opts.OnWrite != nil {
 		d.opts.OnWrite(took)
 	}
@@ -773,7 +803,7 @@ func (d *dictionary) commit(prepare func() (dictOp, bool)) error {
 		d.wmu.Unlock()
 		return nil
 	}
-	took, err := d.append(&op)
+	took, err := d.append(op)
 	d.wmu.Unlock()
 	if err == nil && d.opts.OnWrite != nil {
 		d.opts.OnWrite(took)
@@ -793,24 +823,24 @@ func (d *dictionary) writable() error {
 	return nil
 }
 
-// append writes the deferred removals and op (if not nil) as one record and
-// syncs it; only then does the map change. The removals' directories are
-// made durable first. Past the threshold it rewrites the log, after the
-// record is durable, so a failed rewrite loses nothing.
-func (d *dictionary) append(op *dictOp) (time.Duration, error) {
+// append writes the queued records and then own as one record and syncs
+// it; only then do the removals and own change the map. The removals'
+// directories are made durable first. Past the threshold it rewrites the
+// log, after the record is durable, so a failed rewrite loses nothing.
+func (d *dictionary) append(own ...dictOp) (time.Duration, error) {
 	t0 := time.Now()
-	ops := make([]dictOp, 0, len(d.deferred)+1)
-	for _, r := range d.deferred {
+	ops := make([]dictOp, 0, len(d.queued)+len(own))
+	for _, q := range d.queued {
 		// A failed directory sync leaves the record unwritten and the
 		// log as it was: nothing to poison.
-		if err := d.opts.Dirs.ensure(splitRel(r.rel), r.ticket); err != nil {
-			return 0, fmt.Errorf("engine: file dictionary %s: syncing the directory of removed %s: %w", d.fs.PathJoin(d.dir, d.logName), r.rel, err)
+		if q.removal {
+			if err := d.opts.Dirs.ensure(splitRel(q.op.path), q.ticket); err != nil {
+				return 0, fmt.Errorf("engine: file dictionary %s: syncing the directory of removed %s: %w", d.fs.PathJoin(d.dir, d.logName), q.op.path, err)
+			}
 		}
-		ops = append(ops, dictOp{kind: opDelete, path: r.rel})
+		ops = append(ops, q.op)
 	}
-	if op != nil {
-		ops = append(ops, *op)
-	}
+	ops = append(ops, own...)
 	d.buf = append(d.buf[:0], recUpdate)
 	for _, o := range ops {
 		d.buf = appendOp(d.buf, o)
@@ -830,11 +860,17 @@ func (d *dictionary) append(op *dictOp) (time.Duration, error) {
 	}
 	took := time.Since(t0)
 	d.mu.Lock()
-	for _, o := range ops {
+	for _, q := range d.queued {
+		if q.removal {
+			d.state.apply(q.op) // the others were applied when queued
+		}
+	}
+	for _, o := range own {
 		d.state.apply(o)
 	}
 	clear(d.removed)
-	d.deferred = d.deferred[:0]
+	clear(d.queued) // drop the paths they hold
+	d.queued = d.queued[:0]
 	d.logSize = d.base + d.w.Size()
 	n := len(d.state.entries)
 	d.mu.Unlock()
@@ -849,8 +885,8 @@ func (d *dictionary) append(op *dictOp) (time.Duration, error) {
 	return took, nil
 }
 
-// close writes the deferred removals and closes the log. Reads keep
-// working; writes fail.
+// close writes the queued records, ends the epoch and closes the log.
+// Reads keep working; writes fail.
 func (d *dictionary) close() error {
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
@@ -858,10 +894,15 @@ func (d *dictionary) close() error {
 		return nil
 	}
 	var errs []error
-	if len(d.deferred) > 0 && d.writable() == nil {
-		if _, err := d.append(nil); err != nil {
-			// The files are gone: Open collects their entries.
-			d.opts.Logger.Warn("engine: file dictionary: cannot record removed files; the next open will", "log", d.logName, "files", len(d.deferred), "err", err)
+	if (len(d.queued) > 0 || d.state.epoch != nil) && d.writable() == nil {
+		var end []dictOp
+		if d.state.epoch != nil {
+			end = append(end, dictOp{kind: opEpochEnd})
+		}
+		if _, err := d.append(end...); err != nil {
+			// Open collects the entries of removed files and gives
+			// the epoch's files theirs.
+			d.opts.Logger.Warn("engine: file dictionary: cannot record the last changes; the next open will", "log", d.logName, "records", len(d.queued), "err", err)
 		}
 	}
 	d.closed = true
@@ -882,6 +923,9 @@ type dictState struct {
 	plaintext int                     // entries with keys.MethodPlaintext
 	pending   map[string]*pendingMove // by source and by destination
 	uncounted bool                    // keys and plaintext are stale (replay)
+	// epoch is the running epoch, nil if none. After replay it is one a
+	// crash interrupted, until reconcile gives its files their entries.
+	epoch *dictEpoch
 }
 
 // pendingMove is a move that no later record has mentioned either path of:
@@ -931,6 +975,14 @@ func (s *dictState) apply(op dictOp) {
 		s.set(op.to, op.e)
 		s.pending[op.path] = m
 		s.pending[op.to] = m
+	case opEpoch:
+		s.epoch = newEpoch(op)
+	case opEpochEnd:
+		s.epoch = nil
+	case opExclude:
+		if s.epoch != nil {
+			s.epoch.excluded[op.path] = true
+		}
 	}
 }
 

@@ -29,11 +29,14 @@ import (
 //
 //	record   = type u8 | op…
 //	type     = 1 (snapshot: written by a rewrite, right after the header)
-//	         | 2 (update: one op appended by put, remove, removePrefix or move)
+//	         | 2 (update: appended by a synced append: the ops that waited for it, then its own)
 //	op       = 1 path entry        put: path gets entry
 //	         | 2 path              delete: path's entry is dropped
 //	         | 3 path              delete-prefix: every entry under path/ is dropped
 //	         | 4 path path entry   move: the second path gets entry, the first's is dropped
+//	         | 5 entry count paths epoch: files created from here on may have no record (below)
+//	         | 6                   epoch end: every file created in the epoch has its record
+//	         | 7 path              exclude: path is not the epoch's, though it has no entry
 //	path     = length uvarint (> 0) | bytes (relative to the store directory, slash-separated, as given)
 //	entry    = method u8 | key id uvarint | IV 16 bytes
 //
@@ -42,6 +45,17 @@ import (
 // move still pending (its rename not yet known to have happened) as puts of
 // the two paths' previous entries followed by the move, so an open can still
 // undo it.
+//
+// An epoch (opEpoch) lets a file created in the store directory go without
+// a synced record of its own: its entry is implied, the epoch's method and
+// key with IV = implicitIV(nonce, path), the nonce being the epoch entry's
+// IV field. Its record is written later, with the next synced append. An
+// open that finds an epoch not ended (a crash) gives every file directly in
+// the store directory that has no entry the implied one, except the count
+// paths the epoch op lists and those excluded after it: names that existed
+// without an entry when the epoch began, or came to since (plaintext files
+// of a store encrypted late, foreign files, lock files). A rewrite writes a
+// running epoch again after the entries, with its exclusions.
 //
 // Unknown versions, flags, record types, op types and methods, and lengths
 // running past the record, are errors: decoding never guesses. Every length
@@ -59,6 +73,9 @@ const (
 	opDelete       = 2
 	opDeletePrefix = 3
 	opMove         = 4
+	opEpoch        = 5
+	opEpochEnd     = 6
+	opExclude      = 7
 
 	ivLen = len(entry{}.IV)
 	// minPutLen is the fewest bytes a put takes: op, path length, a
@@ -78,7 +95,9 @@ type dictOp struct {
 	kind byte
 	path string // the file; the directory for opDeletePrefix; the source for opMove
 	to   string // opMove's destination
-	e    entry  // opPut's and opMove's entry
+	e    entry  // opPut's and opMove's entry; opEpoch's method, key and nonce
+	// names are the paths opEpoch excludes.
+	names []string
 }
 
 // codecError is a decoding failure; the dictionary adds the log's path and
@@ -133,6 +152,17 @@ func decodeHeader(p []byte) (dictHeader, error) {
 // appendOp appends op's encoding to a record being built.
 func appendOp(b []byte, op dictOp) []byte {
 	b = append(b, op.kind)
+	switch op.kind {
+	case opEpoch:
+		b = appendEntry(b, op.e)
+		b = binary.AppendUvarint(b, uint64(len(op.names)))
+		for _, n := range op.names {
+			b = appendPath(b, n)
+		}
+		return b
+	case opEpochEnd:
+		return b
+	}
 	b = appendPath(b, op.path)
 	switch op.kind {
 	case opPut:
@@ -176,8 +206,19 @@ func decodeRecord(p []byte, ops []dictOp) (kind byte, _ []dictOp, err error) {
 		case opPut:
 			op.path = d.path()
 			op.e = d.entry()
-		case opDelete, opDeletePrefix:
+		case opDelete, opDeletePrefix, opExclude:
 			op.path = d.path()
+		case opEpoch:
+			op.e = d.entry()
+			n := d.uvarint()
+			if d.err == nil && n > uint64(len(d.p)/2) {
+				// Each path takes at least two bytes.
+				d.fail(fmt.Sprintf("%d excluded paths cannot fit in the %d bytes left", n, len(d.p)))
+			}
+			for i := uint64(0); i < n && d.err == nil; i++ {
+				op.names = append(op.names, d.path())
+			}
+		case opEpochEnd:
 		case opMove:
 			op.path = d.path()
 			op.to = d.path()

@@ -7,8 +7,11 @@
 // Which key and IV a file uses is recorded in the file dictionary, an
 // append-only log of checksummed records (Pebble's record format) in the
 // store directory, keyed by paths relative to that directory so a store can
-// be moved. Data keys live in the key registry of package keys, wrapped under
-// the master key.
+// be moved. A file's record is durable before the file exists, or, for a
+// file the store creates in its directory, implied by an epoch record that
+// is (see epoch.go): creating a file costs no sync of the dictionary. Data
+// keys live in the key registry of package keys, wrapped under the master
+// key.
 //
 // A Pebble user opens the FS and sets it as Options.FS:
 //

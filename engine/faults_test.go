@@ -422,6 +422,17 @@ func TestFaultPoisonedDictionary(t *testing.T) {
 				}
 				w.endOp()
 				src, _ := w.pick(func(rel string, n *ecNode) bool { return strings.HasSuffix(rel, ".sst") && w.closed(n) })
+				if op == "Create" {
+					// A name the epoch has given its implied IV needs a
+					// synced record the second time it is created.
+					nf, err := w.f.Create(ecAbs("000100.sst"), vfs.WriteCategoryUnspecified)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := errors.Join(nf.Close(), w.f.Remove(ecAbs("000100.sst"))); err != nil {
+						t.Fatal(err)
+					}
+				}
 				armed = true
 				var err error
 				if op == "Create" {

@@ -37,7 +37,12 @@ type FS struct {
 	masterOwned bool
 	masterMu    sync.Mutex // serializes master-key rotation
 
-	paths     pathLocks
+	paths pathLocks
+	// noEntry orders the changes that leave a name of the store directory
+	// without an entry (rename or link of a file that has none, a lock
+	// file: read-locked from the exclusion to the change) against the
+	// start of an epoch (write-locked), whose record lists such names.
+	noEntry   sync.RWMutex
 	openFiles atomic.Int64
 	// writers counts the files open for writing, by path, so Reencrypt
 	// leaves alone a table Pebble is still writing.
@@ -340,9 +345,10 @@ func (f *FS) checkWritable(op, name string) (string, error) {
 	return rel, nil
 }
 
-// Create creates name encrypted under the active data key with a fresh IV.
-// An existing file of that name is removed first, as Pebble's FS does, and
-// its entry dropped, so a crash never pairs its bytes with the new entry.
+// Create creates name encrypted under the active data key with a fresh IV
+// (the epoch's implied one when it can: see epoch.go). An existing file of
+// that name is removed first, as Pebble's FS does, and its entry dropped, so
+// a crash never pairs its bytes with the new entry.
 func (f *FS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, error) {
 	rel, err := f.checkWritable("create", name)
 	if err != nil {
@@ -358,7 +364,7 @@ func (f *FS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := f.dict.put(rel, e); err != nil {
+	if e, err = f.createEntry(rel, e); err != nil {
 		f.releaseKey(kc)
 		return nil, err
 	}
@@ -369,6 +375,17 @@ func (f *FS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, erro
 		return nil, err
 	}
 	return f.wrapWriter(bf, name, rel, e, kc), nil
+}
+
+// createEntry is dict.create, ordered against the changes that leave a
+// name without an entry if it may begin an epoch.
+func (f *FS) createEntry(rel string, e entry) (entry, error) {
+	if f.dict.inEpoch(e) {
+		return f.dict.create(rel, e, false)
+	}
+	f.noEntry.Lock()
+	defer f.noEntry.Unlock()
+	return f.dict.create(rel, e, true)
 }
 
 // clear removes name and its entry if either exists, file first. The
@@ -453,7 +470,8 @@ func (f *FS) OpenReadWrite(name string, category vfs.DiskWriteCategory, opts ...
 	if err != nil && !oserror.IsNotExist(err) {
 		return nil, err
 	}
-	if err == nil && fi.Size() > 0 {
+	absent := err != nil
+	if !absent && fi.Size() > 0 {
 		bf, err := f.base.OpenReadWrite(name, category, opts...)
 		if err != nil {
 			return nil, err
@@ -477,7 +495,12 @@ func (f *FS) OpenReadWrite(name string, category vfs.DiskWriteCategory, opts ...
 	if err != nil {
 		return nil, err
 	}
-	if err := f.dict.put(rel, e); err != nil {
+	if absent {
+		e, err = f.createEntry(rel, e)
+	} else {
+		err = f.dict.put(rel, e) // an empty file that may have been anyone's
+	}
+	if err != nil {
 		f.releaseKey(kc)
 		return nil, err
 	}
@@ -513,7 +536,14 @@ func (f *FS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCatego
 	}
 	prevOld, hadOld := f.dict.get(relOld)
 	prevNew, hadNew := f.dict.get(relNew)
-	if err := f.dict.move(relOld, relNew, e); err != nil {
+	if f.dict.inEpoch(e) {
+		e, err = f.dict.reuse(relOld, relNew, e, false)
+	} else {
+		f.noEntry.Lock() // this may begin one
+		e, err = f.dict.reuse(relOld, relNew, e, true)
+		f.noEntry.Unlock()
+	}
+	if err != nil {
 		f.releaseKey(kc)
 		return nil, err
 	}
@@ -557,6 +587,11 @@ func (f *FS) renameLocked(oldname, newname, relOld, relNew string) error {
 		// A plaintext file from before encryption: the move still records
 		// that newname is plaintext now, replacing any entry it had.
 		if !hadNew {
+			f.noEntry.RLock()
+			defer f.noEntry.RUnlock()
+			if err := f.dict.exclude(relNew); err != nil {
+				return err
+			}
 			return f.base.Rename(oldname, newname)
 		}
 		e = entry{Method: keys.MethodPlaintext}
@@ -620,11 +655,16 @@ func (f *FS) Link(oldname, newname string) error {
 	if _, err := f.base.Stat(newname); err == nil {
 		return &os.LinkError{Op: "link", Old: oldname, New: newname, Err: os.ErrExist}
 	}
+	f.noEntry.RLock()
+	defer f.noEntry.RUnlock()
 	e, ok := f.dict.get(relOld)
 	if ok {
 		err = f.dict.put(relNew, e)
 	} else if _, stale := f.dict.get(relNew); stale {
 		err = f.dict.remove(relNew)
+	}
+	if err == nil && !ok {
+		err = f.dict.exclude(relNew) // newname will have no entry
 	}
 	if err != nil {
 		return err
@@ -708,10 +748,22 @@ func (f *FS) OpenDir(name string) (vfs.File, error) {
 	return countedDir{File: d, t: f.dirs, rdir: rel}, nil
 }
 
+// Lock locks name, creating it with no entry; the running epoch must not
+// claim it after a crash.
+func (f *FS) Lock(name string) (io.Closer, error) {
+	if rel, err := f.relPath(name); err == nil && !f.closed.Load() {
+		f.noEntry.RLock()
+		defer f.noEntry.RUnlock()
+		if err := f.dict.exclude(rel); err != nil {
+			return nil, err
+		}
+	}
+	return f.base.Lock(name)
+}
+
 // The rest has nothing to encrypt and passes through.
 
 func (f *FS) MkdirAll(dir string, perm os.FileMode) error     { return f.base.MkdirAll(dir, perm) }
-func (f *FS) Lock(name string) (io.Closer, error)             { return f.base.Lock(name) }
 func (f *FS) List(dir string) ([]string, error)               { return f.base.List(dir) }
 func (f *FS) Stat(name string) (vfs.FileInfo, error)          { return f.base.Stat(name) }
 func (f *FS) PathBase(path string) string                     { return f.base.PathBase(path) }

@@ -394,8 +394,10 @@ func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 }
 
 // TestTornDictionaryIsLoud: a dictionary cut short (a torn tail, which open
-// drops) loses the entries of the last files; in a strict store reading
-// such a file is ErrMissingEntry naming it, never plaintext garbage.
+// drops) loses the records of the last files. A file of the store directory
+// created in the epoch gets the entry the epoch implies and reads back; any
+// other file (here one in a subdirectory, which no epoch covers) is, in a
+// strict store, ErrMissingEntry naming it, never plaintext garbage.
 func TestTornDictionaryIsLoud(t *testing.T) {
 	base := vfs.NewMem()
 	cfg := testConfig(t, keys.MethodAES128CTR)
@@ -407,9 +409,15 @@ func TestTornDictionaryIsLoud(t *testing.T) {
 	w, _ = f.Create("/s/000002.sst", vfs.WriteCategoryUnspecified)
 	w.Write([]byte("second"))
 	w.Close()
+	if err := f.MkdirAll("/s/sub", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w, _ = f.Create("/s/sub/000003.sst", vfs.WriteCategoryUnspecified)
+	w.Write([]byte("third"))
+	w.Close()
 	p := f.dict.logPath()
 	mustClose(t, f)
-	truncate(t, base, p, int(size)+3) // tear the second file's record
+	truncate(t, base, p, int(size)+3) // tear the records after the first file's
 
 	f = mustOpen(t, base, "/s", cfg)
 	defer mustClose(t, f)
@@ -422,9 +430,17 @@ func TestTornDictionaryIsLoud(t *testing.T) {
 	if string(b) != "first" {
 		t.Fatalf("file before the tear reads %q", b)
 	}
-	_, err = f.Open("/s/000002.sst")
+	if r, err = f.Open("/s/000002.sst"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(r)
+	r.Close()
+	if string(b) != "second" {
+		t.Fatalf("the epoch's file whose record was torn off reads %q", b)
+	}
+	_, err = f.Open("/s/sub/000003.sst")
 	var me *MissingEntryError
-	if !errors.Is(err, ErrMissingEntry) || !errors.As(err, &me) || me.Path != "/s/000002.sst" {
+	if !errors.Is(err, ErrMissingEntry) || !errors.As(err, &me) || me.Path != "/s/sub/000003.sst" {
 		t.Fatalf("file whose entry was torn off: %v, want ErrMissingEntry naming it", err)
 	}
 }

@@ -85,8 +85,9 @@ func (f *FS) RotateMasterKey(newKey MasterKeyConfig) error {
 // retain drops the data keys no file uses and no open file holds.
 func (f *FS) retain(ctx context.Context) (int, error) {
 	// A removed file's entry keeps its key until the removal's record is
-	// written: write those waiting, so their keys can go.
-	if err := f.dict.flush(); err != nil {
+	// written, and an epoch its key while it runs: write the records
+	// waiting, and end an epoch of a key no longer active, so they can go.
+	if err := f.dict.flush(f.reg.Active().ID()); err != nil {
 		return 0, err
 	}
 	return f.keys.retain(f.dict.keyInUse, func(inUse func(uint64) bool) (int, error) {
