@@ -44,7 +44,7 @@ func FuzzDictionaryDecode(f *testing.F) {
 	})
 }
 
-// seedLogs returns real logs: every op, a rewrite, a pending move.
+// seedLogs returns real logs: every op, a rewrite, a pending move, an epoch.
 func seedLogs(t testing.TB) [][]byte {
 	var logs [][]byte
 	fs := newDictStore(t)
@@ -62,6 +62,18 @@ func seedLogs(t testing.TB) [][]byte {
 		t.Fatal(err)
 	}
 	if err := d.removePrefix("wal"); err != nil {
+		t.Fatal(err)
+	}
+	logs = append(logs, readBytes(t, fs, d.logPath()))
+	// An epoch: begun by a create, a file it implies, an exclusion (whose
+	// append writes the implied file's record); the rewrite below carries
+	// it into a snapshot.
+	for _, n := range []string{"000010.sst", "000011.sst"} {
+		if _, err := d.create(n, testEntry(1), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.exclude("LOCK"); err != nil {
 		t.Fatal(err)
 	}
 	logs = append(logs, readBytes(t, fs, d.logPath()))
