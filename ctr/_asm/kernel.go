@@ -128,13 +128,11 @@ type state struct {
 	p         *params
 	mask, cur VecVirtual
 	inc       VecVirtual
-	keys      []VecVirtual // every round key, when k.keysInRegs
 }
 
 func (st *state) lbl(s string) string { return lbl(st.rounds, s) }
 
-// setup loads the byte-reversal mask, the first counters and (for zmm)
-// the round keys.
+// setup loads the byte-reversal mask and the first counters.
 func setup(k isa, rounds int, p *params) *state {
 	st := &state{k: k, rounds: rounds, p: p}
 	st.mask = k.vec()
@@ -159,19 +157,11 @@ func setup(k isa, rounds int, p *params) *state {
 	}
 	st.inc = k.vec()
 	k.load(consts().inc[k.blocks], st.inc)
-	if k.keysInRegs {
-		for r := 0; r <= rounds; r++ {
-			st.keys = append(st.keys, k.vec())
-			k.bcast(Mem{Base: p.rk}.Offset(16*r), st.keys[r])
-		}
-	}
 	return st
 }
 
+// roundKey loads round key r into every lane of a register.
 func (st *state) roundKey(r int) Register {
-	if st.k.keysInRegs {
-		return st.keys[r]
-	}
 	t := st.k.vec()
 	st.k.bcast(Mem{Base: st.p.rk}.Offset(16*r), t)
 	return t
@@ -179,9 +169,6 @@ func (st *state) roundKey(r int) Register {
 
 // xkey is round key r for one-block (xmm) work.
 func (st *state) xkey(r int) Op {
-	if st.k.keysInRegs {
-		return st.keys[r].AsX()
-	}
 	return memKey(st.p.rk)(r)
 }
 
