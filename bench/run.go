@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 
 	"github.com/tde-go/tde/keys"
@@ -80,7 +81,20 @@ func Benchmark(ctx context.Context, c Config) (*Report, error) {
 	return NewReport(env, c.settings(), runs), nil
 }
 
-func (c *Config) runStep(ctx context.Context, root string, st Step, i int) (_ Run, err error) {
+// runStep runs one step on a fresh store. Everything it does, Pebble's
+// background work included (goroutines inherit labels), carries the pprof
+// labels method and workload, so that a CPU profile (tdebench run
+// --cpuprofile) can be cut by method: go tool pprof -tagfocus
+// method=sm4-ctr.
+func (c *Config) runStep(ctx context.Context, root string, st Step, i int) (run Run, err error) {
+	labels := pprof.Labels("method", st.Method.String(), "workload", string(st.Workload))
+	pprof.Do(ctx, labels, func(ctx context.Context) {
+		run, err = c.runStepLabeled(ctx, root, st, i)
+	})
+	return run, err
+}
+
+func (c *Config) runStepLabeled(ctx context.Context, root string, st Step, i int) (_ Run, err error) {
 	dir := filepath.Join(root, fmt.Sprintf("%04d-%s-%s", i, st.Workload, st.Method))
 	s, err := openStore(dir, st.Method, c.CacheSize, c.Delay[st.Method])
 	if err != nil {

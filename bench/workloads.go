@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -153,10 +154,18 @@ func (w *worker) op(wl Workload) error {
 func (c *Config) runWorkload(ctx context.Context, wl Workload, s *store, seed uint64) (Run, error) {
 	pool := newValuePool(seed, c.ValueSize)
 	if wl.preloaded() {
-		if err := c.preload(ctx, s, pool, seed); err != nil {
+		var err error
+		pprof.Do(ctx, pprof.Labels("phase", "preload"), func(ctx context.Context) {
+			err = c.preload(ctx, s, pool, seed)
+		})
+		if err != nil {
 			return Run{}, fmt.Errorf("preload: %w", err)
 		}
 	}
+	// The measured part carries phase=measured, down to the workers and
+	// the flushes and compactions it starts (see runStep).
+	pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("phase", "measured")))
+	defer pprof.SetGoroutineLabels(ctx)
 	const minTimedOps = 64
 	var order []uint32 // the fill order: indexes into the key space
 	if wl == FillRandom {

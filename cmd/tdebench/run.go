@@ -243,7 +243,7 @@ for benchstat), cipher.txt (the raw kernels), results.json, README.md
 	cmd.Flags().StringVar(&out, "out", "", "results root (such as results): write everything to <out>/<date>-<cpu>/ and index it in <out>/README.md (default: print only)")
 	cmd.Flags().StringVar(&benchOut, "benchfmt", "", "also write the benchfmt text (pebble.txt) to this file")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the JSON report instead of the table")
-	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the workloads to this file (go tool pprof reads it): where the overhead goes")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the workloads to this file: where the overhead goes; samples carry the labels method, workload and phase (preload, measured), so go tool pprof -tagfocus method=sm4-ctr -tagignore phase=preload cuts it")
 	cmd.Flags().BoolVar(&cipher, "cipher", true, "with --out, also measure the raw kernels into cipher.txt")
 	return cmd
 }
