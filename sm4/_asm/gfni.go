@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
@@ -39,7 +41,7 @@ func gfniZMM(s sboxAffine) {
 	hi := Load(Param("hi"), GP64())
 	lo := Load(Param("lo"), GP64())
 	k.buf = AllocLocal(16 + 1024)
-	k.rkz = AllocLocal(4 * 32)
+	k.rkz = AllocLocal(4*32 + 8) // and a zero pad, 8 bytes to keep the frame aligned
 	k.hiW = AllocLocal(8)
 	k.setup(hi, lo)
 
@@ -91,7 +93,8 @@ type kernel struct {
 	s          sboxAffine
 	z          zDomain
 	rk         Register
-	rkz        Mem        // the round keys moved into the pre-map's coordinates
+	rkz        Mem        // the round keys moved into the pre-map's coordinates, and a zero pad
+	labels     int        // labels made so far (see label)
 	mp, mq, mr VecVirtual // the round's three inverse-and-post-maps (see zDomain)
 	bswap      VecVirtual // reverses the bytes of each dword
 	hiW        Mem        // the counter's high words: hi>>32, then hi's low half
@@ -115,6 +118,7 @@ func (k *kernel) setup(hi, lo Register) {
 		VGF2P8AFFINEQB_BCST(U8(k.s.preConst), c.pre, x, x)
 		VMOVDQU32(x, k.rkz.Offset(64*i))
 	}
+	MOVL(U32(0), k.rkz.Offset(4*32))
 	k.bswap = ZMM()
 	VBROADCASTI32X4(c.bswap, k.bswap)
 	// The rounds hold five registers per group in flight; constants used
@@ -156,20 +160,36 @@ func (k *kernel) counters() [4]VecVirtual {
 // groups encrypts g groups of counters and XORs them into src → dst,
 // advancing src, dst and n, or (buffered) stores the keystream in the
 // buffer after its pad.
+//
+// The 32 rounds are a loop of four: a round's registers come back to the
+// same roles every four rounds, so only the round keys' address moves.
+// Unrolled, the kernel was 32 KiB of code, as much as the L1 instruction
+// cache: in a benchmark loop that costs nothing, but between Pebble's
+// block reads the code was evicted, and every call fetched it again.
 func (k *kernel) groups(g int, buffered bool) {
 	ws := make([][4]VecVirtual, g)
 	for i := range ws {
 		ws[i] = k.counters()
 	}
-	ts := make([]VecVirtual, g)
+	// Each group's S-box input alternates between two registers, so that
+	// it is back in the first after four rounds.
+	ts := make([][2]VecVirtual, g)
 	for i := range ws {
-		ts[i] = k.input(&ws[i], 0)
+		ts[i] = [2]VecVirtual{k.input(&ws[i], 0), ZMM()}
 	}
-	for r := 0; r < 32; r++ {
+	rk, end := GP64(), GP64()
+	LEAQ(k.rkz, rk)
+	LEAQ(k.rkz.Offset(4*32), end)
+	loop := k.label("rounds")
+	Label(loop)
+	for r := range 4 {
 		for i := range ws {
-			ts[i] = k.round(&ws[i], r, ts[i])
+			k.round(&ws[i], r, Mem{Base: rk}, ts[i][r%2], ts[i][(r+1)%2])
 		}
 	}
+	ADDQ(U8(16), rk)
+	CMPQ(rk, end)
+	JB(LabelRef(loop))
 	for i, w := range ws {
 		k.output(w, i, buffered)
 	}
@@ -179,6 +199,13 @@ func (k *kernel) groups(g int, buffered bool) {
 	ADDQ(U32(256*g), k.src)
 	ADDQ(U32(256*g), k.dst)
 	SUBQ(U32(256*g), k.n)
+}
+
+// label returns a fresh label with the given prefix: groups is emitted
+// more than once per kernel.
+func (k *kernel) label(prefix string) string {
+	k.labels++
+	return fmt.Sprintf("%s%d", prefix, k.labels)
 }
 
 // input returns round r's S-box input, Z[r+1] ^ Z[r+2] ^ Z[r+3] ^ rk'[r].
@@ -191,12 +218,13 @@ func (k *kernel) input(w *[4]VecVirtual, r int) VecVirtual {
 
 // round is Z[r+4] = Z[r] ^ pre·L(τ(X[r+1] ^ X[r+2] ^ X[r+3] ^ rk[r])) in
 // the pre-map's coordinates (see zDomain), with Z[r+4] written over Z[r]'s
-// register; t is the S-box's input, Z[r+1] ^ Z[r+2] ^ Z[r+3] ^ rk'[r].
-// The three inversions (each with its post-map and a bytewise part of L)
-// run side by side, and the next round's input is built from this one's
-// parts rather than from Z[r+4], so the chain from one S-box input to the
-// next is one GFNI, a rotation and two XORs. It returns the next input.
-func (k *kernel) round(w *[4]VecVirtual, r int, t VecVirtual) VecVirtual {
+// register; t is the S-box's input, Z[r+1] ^ Z[r+2] ^ Z[r+3] ^ rk'[r], and
+// rk points at rk'[r - r%4]. The three inversions (each with its post-map
+// and a bytewise part of L) run side by side, and the next round's input
+// is built into u from this one's parts rather than from Z[r+4], so the
+// chain from one S-box input to the next is one GFNI, a rotation and two
+// XORs. After round 31, u is built from rk'[32], a zero pad, and unused.
+func (k *kernel) round(w *[4]VecVirtual, r int, rk Mem, t, u VecVirtual) {
 	b, c, d := w[(r+2)%4], w[(r+3)%4], w[r%4]
 	p, q := ZMM(), ZMM()
 	VGF2P8AFFINEINVQB(U8(k.z.pConst), k.mp, t, p)
@@ -208,18 +236,12 @@ func (k *kernel) round(w *[4]VecVirtual, r int, t VecVirtual) VecVirtual {
 	VPROLD(U8(16), q, q)
 	VPROLD(U8(24), t, t)
 	VPTERNLOGD(U8(0x96), q, t, e)
-	if r == 31 {
-		VPTERNLOGD(U8(0x96), e, p, d)
-		return nil
-	}
 	// The next input, Z[r+2] ^ Z[r+3] ^ Z[r+4] ^ rk'[r+1], with Z[r+4]
 	// spelled out: its d (the old Z[r]) and rk' are ready early.
-	u := ZMM()
 	VPXORD(b, c, u)
-	VPTERNLOGD_BCST(U8(0x96), k.rkz.Offset(4*(r+1)), d, u)
+	VPTERNLOGD_BCST(U8(0x96), rk.Offset(4*(r+1)), d, u)
 	VPTERNLOGD(U8(0x96), e, p, d)
 	VPTERNLOGD(U8(0x96), e, p, u)
-	return u
 }
 
 // output turns group i's words (X32..X35) back into blocks: the output
