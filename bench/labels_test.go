@@ -20,15 +20,10 @@ func TestProfileLabels(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real Pebble runs under a CPU profile, ~3 s; the non-short suite runs it")
 	}
-	c := Short()
+	c := delayConfig(t) // readrandom, every read from a file
 	c.Methods = []keys.Method{keys.MethodSM4CTR}
-	c.Workloads = []Workload{ReadRandom}
 	c.Rounds = 1
-	c.Keys = 20000
-	c.ValueSize = 100
-	c.CacheSize = 64 << 10
 	c.Duration = 500 * time.Millisecond
-	c.Dir = t.TempDir()
 
 	var prof bytes.Buffer
 	if err := pprof.StartCPUProfile(&prof); err != nil {
