@@ -129,9 +129,9 @@ rounds1:
 	CMOVQGT             BX, DI
 	SUBQ                DI, BX
 
-c1_x64:
+c2_x64:
 	CMPQ      DI, $0x00000040
-	JB        c1_x64_end
+	JB        c2_x64_end
 	VMOVDQU64 (DX), Z6
 	VPXORQ    (AX), Z6, Z6
 	VMOVDQU64 Z6, (CX)
@@ -139,12 +139,12 @@ c1_x64:
 	ADDQ      $0x00000040, CX
 	ADDQ      $0x00000040, AX
 	SUBQ      $0x00000040, DI
-	JMP       c1_x64
+	JMP       c2_x64
 
-c1_x64_end:
-c1_x16:
+c2_x64_end:
+c2_x16:
 	CMPQ      DI, $0x00000010
-	JB        c1_x16_end
+	JB        c2_x16_end
 	VMOVDQU64 (DX), X6
 	VPXORQ    (AX), X6, X6
 	VMOVDQU64 X6, (CX)
@@ -152,11 +152,11 @@ c1_x16:
 	ADDQ      $0x00000010, CX
 	ADDQ      $0x00000010, AX
 	SUBQ      $0x00000010, DI
-	JMP       c1_x16
+	JMP       c2_x16
 
-c1_x16_end:
+c2_x16_end:
 	TESTQ      DI, DI
-	JZ         c1_end
+	JZ         c2_end
 	VMOVDQU64  -16(DX)(DI*1), X6
 	VMOVDQU64  -16(CX)(DI*1), X7
 	VMOVDQU64  -16(AX)(DI*1), X8
@@ -168,7 +168,7 @@ c1_x16_end:
 	ADDQ       DI, DX
 	ADDQ       DI, CX
 
-c1_end:
+c2_end:
 	JMP aligned
 
 first4:
@@ -231,7 +231,7 @@ first4:
 	LEAQ                1040(SP), DI
 	LEAQ                1168(SP), R8
 
-rounds2:
+rounds3:
 	VGF2P8AFFINEINVQB   $0x72, Z0, Z22, Z26
 	VGF2P8AFFINEINVQB   $0x63, Z1, Z22, Z27
 	VGF2P8AFFINEINVQB   $0x11, Z2, Z22, Z22
@@ -410,7 +410,7 @@ rounds2:
 	VPTERNLOGD          $0x96, Z28, Z26, Z25
 	ADDQ                $0x10, DI
 	CMPQ                DI, R8
-	JB                  rounds2
+	JB                  rounds3
 	VGF2P8AFFINEQB.BCST $0x00, sboxPreInv<>+0(SB), Z6, Z6
 	VGF2P8AFFINEQB.BCST $0x00, sboxPreInv<>+0(SB), Z7, Z7
 	VGF2P8AFFINEQB.BCST $0x00, sboxPreInv<>+0(SB), Z8, Z8
@@ -497,9 +497,9 @@ rounds2:
 	CMOVQGT             BX, DI
 	SUBQ                DI, BX
 
-c2_x64:
+c4_x64:
 	CMPQ      DI, $0x00000040
-	JB        c2_x64_end
+	JB        c4_x64_end
 	VMOVDQU64 (DX), Z6
 	VPXORQ    (AX), Z6, Z6
 	VMOVDQU64 Z6, (CX)
@@ -507,12 +507,12 @@ c2_x64:
 	ADDQ      $0x00000040, CX
 	ADDQ      $0x00000040, AX
 	SUBQ      $0x00000040, DI
-	JMP       c2_x64
+	JMP       c4_x64
 
-c2_x64_end:
-c2_x16:
+c4_x64_end:
+c4_x16:
 	CMPQ      DI, $0x00000010
-	JB        c2_x16_end
+	JB        c4_x16_end
 	VMOVDQU64 (DX), X6
 	VPXORQ    (AX), X6, X6
 	VMOVDQU64 X6, (CX)
@@ -520,11 +520,11 @@ c2_x16:
 	ADDQ      $0x00000010, CX
 	ADDQ      $0x00000010, AX
 	SUBQ      $0x00000010, DI
-	JMP       c2_x16
+	JMP       c4_x16
 
-c2_x16_end:
+c4_x16_end:
 	TESTQ      DI, DI
-	JZ         c2_end
+	JZ         c4_end
 	VMOVDQU64  -16(DX)(DI*1), X6
 	VMOVDQU64  -16(CX)(DI*1), X7
 	VMOVDQU64  -16(AX)(DI*1), X8
@@ -536,7 +536,7 @@ c2_x16_end:
 	ADDQ       DI, DX
 	ADDQ       DI, CX
 
-c2_end:
+c4_end:
 aligned:
 wide:
 	CMPQ                BX, $0x00000400
@@ -600,7 +600,7 @@ wide:
 	LEAQ                1040(SP), AX
 	LEAQ                1168(SP), SI
 
-rounds3:
+rounds5:
 	VGF2P8AFFINEINVQB   $0x72, Z0, Z22, Z26
 	VGF2P8AFFINEINVQB   $0x63, Z1, Z22, Z27
 	VGF2P8AFFINEINVQB   $0x11, Z2, Z22, Z22
@@ -779,7 +779,7 @@ rounds3:
 	VPTERNLOGD          $0x96, Z28, Z26, Z25
 	ADDQ                $0x10, AX
 	CMPQ                AX, SI
-	JB                  rounds3
+	JB                  rounds5
 	VGF2P8AFFINEQB.BCST $0x00, sboxPreInv<>+0(SB), Z6, Z6
 	VGF2P8AFFINEQB.BCST $0x00, sboxPreInv<>+0(SB), Z7, Z7
 	VGF2P8AFFINEQB.BCST $0x00, sboxPreInv<>+0(SB), Z8, Z8
@@ -901,7 +901,7 @@ one:
 	LEAQ                1040(SP), AX
 	LEAQ                1168(SP), SI
 
-rounds4:
+rounds6:
 	VGF2P8AFFINEINVQB   $0x72, Z0, Z10, Z11
 	VGF2P8AFFINEINVQB   $0x63, Z1, Z10, Z12
 	VGF2P8AFFINEINVQB   $0x11, Z2, Z10, Z10
@@ -948,7 +948,7 @@ rounds4:
 	VPTERNLOGD          $0x96, Z13, Z11, Z10
 	ADDQ                $0x10, AX
 	CMPQ                AX, SI
-	JB                  rounds4
+	JB                  rounds6
 	VGF2P8AFFINEQB.BCST $0x00, sboxPreInv<>+0(SB), Z6, Z6
 	VGF2P8AFFINEQB.BCST $0x00, sboxPreInv<>+0(SB), Z7, Z7
 	VGF2P8AFFINEQB.BCST $0x00, sboxPreInv<>+0(SB), Z8, Z8
@@ -998,7 +998,7 @@ last:
 	LEAQ                1040(SP), AX
 	LEAQ                1168(SP), SI
 
-rounds5:
+rounds7:
 	VGF2P8AFFINEINVQB   $0x72, Z0, Z4, Z5
 	VGF2P8AFFINEINVQB   $0x63, Z1, Z4, Z10
 	VGF2P8AFFINEINVQB   $0x11, Z2, Z4, Z4
@@ -1045,7 +1045,7 @@ rounds5:
 	VPTERNLOGD          $0x96, Z11, Z5, Z4
 	ADDQ                $0x10, AX
 	CMPQ                AX, SI
-	JB                  rounds5
+	JB                  rounds7
 	VGF2P8AFFINEQB.BCST $0x00, sboxPreInv<>+0(SB), Z6, Z6
 	VGF2P8AFFINEQB.BCST $0x00, sboxPreInv<>+0(SB), Z7, Z7
 	VGF2P8AFFINEQB.BCST $0x00, sboxPreInv<>+0(SB), Z8, Z8
@@ -1074,9 +1074,9 @@ rounds5:
 	CMOVQGT             BX, DI
 	SUBQ                DI, BX
 
-c3_x64:
+c8_x64:
 	CMPQ      DI, $0x00000040
-	JB        c3_x64_end
+	JB        c8_x64_end
 	VMOVDQU64 (DX), Z0
 	VPXORQ    (AX), Z0, Z0
 	VMOVDQU64 Z0, (CX)
@@ -1084,12 +1084,12 @@ c3_x64:
 	ADDQ      $0x00000040, CX
 	ADDQ      $0x00000040, AX
 	SUBQ      $0x00000040, DI
-	JMP       c3_x64
+	JMP       c8_x64
 
-c3_x64_end:
-c3_x16:
+c8_x64_end:
+c8_x16:
 	CMPQ      DI, $0x00000010
-	JB        c3_x16_end
+	JB        c8_x16_end
 	VMOVDQU64 (DX), X0
 	VPXORQ    (AX), X0, X0
 	VMOVDQU64 X0, (CX)
@@ -1097,11 +1097,11 @@ c3_x16:
 	ADDQ      $0x00000010, CX
 	ADDQ      $0x00000010, AX
 	SUBQ      $0x00000010, DI
-	JMP       c3_x16
+	JMP       c8_x16
 
-c3_x16_end:
+c8_x16_end:
 	TESTQ      DI, DI
-	JZ         c3_end
+	JZ         c8_end
 	VMOVDQU64  -16(DX)(DI*1), X0
 	VMOVDQU64  -16(CX)(DI*1), X1
 	VMOVDQU64  -16(AX)(DI*1), X2
@@ -1113,7 +1113,7 @@ c3_x16_end:
 	ADDQ       DI, DX
 	ADDQ       DI, CX
 
-c3_end:
+c8_end:
 done:
 	VZEROUPPER
 	RET
@@ -1311,7 +1311,7 @@ TEXT ·ctrAESNIAVX2(SB), $1176-56
 	LEAQ         (SP), DI
 	MOVQ         $0x00000008, R9
 
-rounds1:
+rounds9:
 	VPBROADCASTD (DI), X10
 	VPXOR        168(SP), X10, X10
 	VPXOR        200(SP), X10, X10
@@ -1410,7 +1410,7 @@ rounds1:
 	VPXOR        X10, X0, X0
 	ADDQ         $0x10, DI
 	DECQ         R9
-	JNZ          rounds1
+	JNZ          rounds9
 	VMOVDQU      136(SP), X1
 	VMOVDQU      168(SP), X2
 	VMOVDQU      200(SP), X3
@@ -1468,9 +1468,9 @@ rounds1:
 	CMOVQGT      BX, DI
 	SUBQ         DI, BX
 
-c4_x32:
+c10_x32:
 	CMPQ    DI, $0x00000020
-	JB      c4_x32_end
+	JB      c10_x32_end
 	VMOVDQU (DX), Y0
 	VPXOR   (AX), Y0, Y0
 	VMOVDQU Y0, (CX)
@@ -1478,12 +1478,12 @@ c4_x32:
 	ADDQ    $0x00000020, CX
 	ADDQ    $0x00000020, AX
 	SUBQ    $0x00000020, DI
-	JMP     c4_x32
+	JMP     c10_x32
 
-c4_x32_end:
-c4_x16:
+c10_x32_end:
+c10_x16:
 	CMPQ    DI, $0x00000010
-	JB      c4_x16_end
+	JB      c10_x16_end
 	VMOVDQU (DX), X0
 	VPXOR   (AX), X0, X0
 	VMOVDQU X0, (CX)
@@ -1491,11 +1491,11 @@ c4_x16:
 	ADDQ    $0x00000010, CX
 	ADDQ    $0x00000010, AX
 	SUBQ    $0x00000010, DI
-	JMP     c4_x16
+	JMP     c10_x16
 
-c4_x16_end:
+c10_x16_end:
 	TESTQ   DI, DI
-	JZ      c4_end
+	JZ      c10_end
 	VMOVDQU -16(DX)(DI*1), X0
 	VMOVDQU -16(CX)(DI*1), X1
 	VPXOR   -16(AX)(DI*1), X0, X0
@@ -1507,7 +1507,7 @@ c4_x16_end:
 	ADDQ    DI, DX
 	ADDQ    DI, CX
 
-c4_end:
+c10_end:
 	JMP aligned
 
 first_group:
@@ -1553,7 +1553,7 @@ first_group:
 	LEAQ         (SP), DI
 	MOVQ         $0x00000008, R9
 
-rounds2:
+rounds11:
 	VPBROADCASTD (DI), Y10
 	VPXOR        168(SP), Y10, Y10
 	VPXOR        200(SP), Y10, Y10
@@ -1664,7 +1664,7 @@ rounds2:
 	VPXOR        Y10, Y0, Y0
 	ADDQ         $0x10, DI
 	DECQ         R9
-	JNZ          rounds2
+	JNZ          rounds11
 	VMOVDQU      136(SP), Y1
 	VMOVDQU      168(SP), Y2
 	VMOVDQU      200(SP), Y3
@@ -1722,9 +1722,9 @@ rounds2:
 	CMOVQGT      BX, DI
 	SUBQ         DI, BX
 
-c5_x32:
+c12_x32:
 	CMPQ    DI, $0x00000020
-	JB      c5_x32_end
+	JB      c12_x32_end
 	VMOVDQU (DX), Y0
 	VPXOR   (AX), Y0, Y0
 	VMOVDQU Y0, (CX)
@@ -1732,12 +1732,12 @@ c5_x32:
 	ADDQ    $0x00000020, CX
 	ADDQ    $0x00000020, AX
 	SUBQ    $0x00000020, DI
-	JMP     c5_x32
+	JMP     c12_x32
 
-c5_x32_end:
-c5_x16:
+c12_x32_end:
+c12_x16:
 	CMPQ    DI, $0x00000010
-	JB      c5_x16_end
+	JB      c12_x16_end
 	VMOVDQU (DX), X0
 	VPXOR   (AX), X0, X0
 	VMOVDQU X0, (CX)
@@ -1745,11 +1745,11 @@ c5_x16:
 	ADDQ    $0x00000010, CX
 	ADDQ    $0x00000010, AX
 	SUBQ    $0x00000010, DI
-	JMP     c5_x16
+	JMP     c12_x16
 
-c5_x16_end:
+c12_x16_end:
 	TESTQ   DI, DI
-	JZ      c5_end
+	JZ      c12_end
 	VMOVDQU -16(DX)(DI*1), X0
 	VMOVDQU -16(CX)(DI*1), X1
 	VPXOR   -16(AX)(DI*1), X0, X0
@@ -1761,7 +1761,7 @@ c5_x16_end:
 	ADDQ    DI, DX
 	ADDQ    DI, CX
 
-c5_end:
+c12_end:
 	JMP aligned
 
 first_full:
@@ -1888,7 +1888,7 @@ first_full:
 	LEAQ         (SP), DI
 	MOVQ         $0x00000008, R9
 
-rounds3:
+rounds13:
 	VPBROADCASTD (DI), Y12
 	VPXOR        168(SP), Y12, Y12
 	VPXOR        200(SP), Y12, Y12
@@ -2323,7 +2323,7 @@ rounds3:
 	VPXOR        Y12, Y3, Y3
 	ADDQ         $0x10, DI
 	DECQ         R9
-	JNZ          rounds3
+	JNZ          rounds13
 	VMOVDQU      136(SP), Y4
 	VMOVDQU      168(SP), Y5
 	VMOVDQU      200(SP), Y6
@@ -2534,9 +2534,9 @@ rounds3:
 	CMOVQGT      BX, DI
 	SUBQ         DI, BX
 
-c6_x32:
+c14_x32:
 	CMPQ    DI, $0x00000020
-	JB      c6_x32_end
+	JB      c14_x32_end
 	VMOVDQU (DX), Y0
 	VPXOR   (AX), Y0, Y0
 	VMOVDQU Y0, (CX)
@@ -2544,12 +2544,12 @@ c6_x32:
 	ADDQ    $0x00000020, CX
 	ADDQ    $0x00000020, AX
 	SUBQ    $0x00000020, DI
-	JMP     c6_x32
+	JMP     c14_x32
 
-c6_x32_end:
-c6_x16:
+c14_x32_end:
+c14_x16:
 	CMPQ    DI, $0x00000010
-	JB      c6_x16_end
+	JB      c14_x16_end
 	VMOVDQU (DX), X0
 	VPXOR   (AX), X0, X0
 	VMOVDQU X0, (CX)
@@ -2557,11 +2557,11 @@ c6_x16:
 	ADDQ    $0x00000010, CX
 	ADDQ    $0x00000010, AX
 	SUBQ    $0x00000010, DI
-	JMP     c6_x16
+	JMP     c14_x16
 
-c6_x16_end:
+c14_x16_end:
 	TESTQ   DI, DI
-	JZ      c6_end
+	JZ      c14_end
 	VMOVDQU -16(DX)(DI*1), X0
 	VMOVDQU -16(CX)(DI*1), X1
 	VPXOR   -16(AX)(DI*1), X0, X0
@@ -2573,7 +2573,7 @@ c6_x16_end:
 	ADDQ    DI, DX
 	ADDQ    DI, CX
 
-c6_end:
+c14_end:
 aligned:
 full:
 	CMPQ         BX, $0x00000200
@@ -2701,7 +2701,7 @@ full:
 	LEAQ         (SP), AX
 	MOVQ         $0x00000008, SI
 
-rounds4:
+rounds15:
 	VPBROADCASTD (AX), Y12
 	VPXOR        168(SP), Y12, Y12
 	VPXOR        200(SP), Y12, Y12
@@ -3136,7 +3136,7 @@ rounds4:
 	VPXOR        Y12, Y3, Y3
 	ADDQ         $0x10, AX
 	DECQ         SI
-	JNZ          rounds4
+	JNZ          rounds15
 	VMOVDQU      136(SP), Y4
 	VMOVDQU      168(SP), Y5
 	VMOVDQU      200(SP), Y6
@@ -3461,7 +3461,7 @@ full_end:
 	LEAQ         (SP), AX
 	MOVQ         $0x00000008, SI
 
-rounds5:
+rounds16:
 	VPBROADCASTD (AX), Y12
 	VPXOR        168(SP), Y12, Y12
 	VPXOR        200(SP), Y12, Y12
@@ -3788,7 +3788,7 @@ rounds5:
 	VPXOR        Y12, Y2, Y2
 	ADDQ         $0x10, AX
 	DECQ         SI
-	JNZ          rounds5
+	JNZ          rounds16
 	VMOVDQU      136(SP), Y3
 	VMOVDQU      168(SP), Y4
 	VMOVDQU      200(SP), Y5
@@ -4029,7 +4029,7 @@ g3_end:
 	LEAQ         (SP), AX
 	MOVQ         $0x00000008, SI
 
-rounds6:
+rounds17:
 	VPBROADCASTD (AX), Y11
 	VPXOR        168(SP), Y11, Y11
 	VPXOR        200(SP), Y11, Y11
@@ -4248,7 +4248,7 @@ rounds6:
 	VPXOR        Y11, Y1, Y1
 	ADDQ         $0x10, AX
 	DECQ         SI
-	JNZ          rounds6
+	JNZ          rounds17
 	VMOVDQU      136(SP), Y2
 	VMOVDQU      168(SP), Y3
 	VMOVDQU      200(SP), Y4
@@ -4406,7 +4406,7 @@ g2_end:
 	LEAQ         (SP), AX
 	MOVQ         $0x00000008, SI
 
-rounds7:
+rounds18:
 	VPBROADCASTD (AX), Y10
 	VPXOR        168(SP), Y10, Y10
 	VPXOR        200(SP), Y10, Y10
@@ -4517,7 +4517,7 @@ rounds7:
 	VPXOR        Y10, Y0, Y0
 	ADDQ         $0x10, AX
 	DECQ         SI
-	JNZ          rounds7
+	JNZ          rounds18
 	VMOVDQU      136(SP), Y1
 	VMOVDQU      168(SP), Y2
 	VMOVDQU      200(SP), Y3
@@ -4624,7 +4624,7 @@ g1_end:
 	LEAQ         (SP), DI
 	MOVQ         $0x00000008, R8
 
-rounds8:
+rounds19:
 	VPBROADCASTD (DI), X10
 	VPXOR        168(SP), X10, X10
 	VPXOR        200(SP), X10, X10
@@ -4723,7 +4723,7 @@ rounds8:
 	VPXOR        X10, X0, X0
 	ADDQ         $0x10, DI
 	DECQ         R8
-	JNZ          rounds8
+	JNZ          rounds19
 	VMOVDQU      136(SP), X1
 	VMOVDQU      168(SP), X2
 	VMOVDQU      200(SP), X3
@@ -4781,9 +4781,9 @@ rounds8:
 	CMOVQGT      BX, DI
 	SUBQ         DI, BX
 
-c7_x32:
+c20_x32:
 	CMPQ    DI, $0x00000020
-	JB      c7_x32_end
+	JB      c20_x32_end
 	VMOVDQU (DX), Y0
 	VPXOR   (AX), Y0, Y0
 	VMOVDQU Y0, (CX)
@@ -4791,12 +4791,12 @@ c7_x32:
 	ADDQ    $0x00000020, CX
 	ADDQ    $0x00000020, AX
 	SUBQ    $0x00000020, DI
-	JMP     c7_x32
+	JMP     c20_x32
 
-c7_x32_end:
-c7_x16:
+c20_x32_end:
+c20_x16:
 	CMPQ    DI, $0x00000010
-	JB      c7_x16_end
+	JB      c20_x16_end
 	VMOVDQU (DX), X0
 	VPXOR   (AX), X0, X0
 	VMOVDQU X0, (CX)
@@ -4804,11 +4804,11 @@ c7_x16:
 	ADDQ    $0x00000010, CX
 	ADDQ    $0x00000010, AX
 	SUBQ    $0x00000010, DI
-	JMP     c7_x16
+	JMP     c20_x16
 
-c7_x16_end:
+c20_x16_end:
 	TESTQ   DI, DI
-	JZ      c7_end
+	JZ      c20_end
 	VMOVDQU -16(DX)(DI*1), X0
 	VMOVDQU -16(CX)(DI*1), X1
 	VPXOR   -16(AX)(DI*1), X0, X0
@@ -4820,7 +4820,7 @@ c7_x16_end:
 	ADDQ    DI, DX
 	ADDQ    DI, CX
 
-c7_end:
+c20_end:
 	JMP done
 
 last_group:
@@ -4864,7 +4864,7 @@ last_group:
 	LEAQ         (SP), DI
 	MOVQ         $0x00000008, R8
 
-rounds9:
+rounds21:
 	VPBROADCASTD (DI), Y10
 	VPXOR        168(SP), Y10, Y10
 	VPXOR        200(SP), Y10, Y10
@@ -4975,7 +4975,7 @@ rounds9:
 	VPXOR        Y10, Y0, Y0
 	ADDQ         $0x10, DI
 	DECQ         R8
-	JNZ          rounds9
+	JNZ          rounds21
 	VMOVDQU      136(SP), Y1
 	VMOVDQU      168(SP), Y2
 	VMOVDQU      200(SP), Y3
@@ -5033,9 +5033,9 @@ rounds9:
 	CMOVQGT      BX, DI
 	SUBQ         DI, BX
 
-c8_x32:
+c22_x32:
 	CMPQ    DI, $0x00000020
-	JB      c8_x32_end
+	JB      c22_x32_end
 	VMOVDQU (DX), Y0
 	VPXOR   (AX), Y0, Y0
 	VMOVDQU Y0, (CX)
@@ -5043,12 +5043,12 @@ c8_x32:
 	ADDQ    $0x00000020, CX
 	ADDQ    $0x00000020, AX
 	SUBQ    $0x00000020, DI
-	JMP     c8_x32
+	JMP     c22_x32
 
-c8_x32_end:
-c8_x16:
+c22_x32_end:
+c22_x16:
 	CMPQ    DI, $0x00000010
-	JB      c8_x16_end
+	JB      c22_x16_end
 	VMOVDQU (DX), X0
 	VPXOR   (AX), X0, X0
 	VMOVDQU X0, (CX)
@@ -5056,11 +5056,11 @@ c8_x16:
 	ADDQ    $0x00000010, CX
 	ADDQ    $0x00000010, AX
 	SUBQ    $0x00000010, DI
-	JMP     c8_x16
+	JMP     c22_x16
 
-c8_x16_end:
+c22_x16_end:
 	TESTQ   DI, DI
-	JZ      c8_end
+	JZ      c22_end
 	VMOVDQU -16(DX)(DI*1), X0
 	VMOVDQU -16(CX)(DI*1), X1
 	VPXOR   -16(AX)(DI*1), X0, X0
@@ -5072,7 +5072,7 @@ c8_x16_end:
 	ADDQ    DI, DX
 	ADDQ    DI, CX
 
-c8_end:
+c22_end:
 done:
 	VZEROUPPER
 	RET
@@ -5232,7 +5232,7 @@ TEXT ·ctrGFNIYMM(SB), $2072-56
 	MOVQ         AX, R9
 	MOVQ         $0x00000008, R10
 
-rounds1:
+rounds23:
 	VPBROADCASTD      (R9), X8
 	VPXOR             40(SP), X8, X8
 	VPXOR             72(SP), X8, X8
@@ -5299,7 +5299,7 @@ rounds1:
 	VPXOR             X9, X0, X0
 	ADDQ              $0x10, R9
 	DECQ              R10
-	JNZ               rounds1
+	JNZ               rounds23
 	VMOVDQU           8(SP), X1
 	VMOVDQU           40(SP), X2
 	VMOVDQU           72(SP), X3
@@ -5325,9 +5325,9 @@ rounds1:
 	CMOVQGT           BX, R9
 	SUBQ              R9, BX
 
-c9_x32:
+c24_x32:
 	CMPQ    R9, $0x00000020
-	JB      c9_x32_end
+	JB      c24_x32_end
 	VMOVDQU (DX), Y0
 	VPXOR   (DI), Y0, Y0
 	VMOVDQU Y0, (CX)
@@ -5335,12 +5335,12 @@ c9_x32:
 	ADDQ    $0x00000020, CX
 	ADDQ    $0x00000020, DI
 	SUBQ    $0x00000020, R9
-	JMP     c9_x32
+	JMP     c24_x32
 
-c9_x32_end:
-c9_x16:
+c24_x32_end:
+c24_x16:
 	CMPQ    R9, $0x00000010
-	JB      c9_x16_end
+	JB      c24_x16_end
 	VMOVDQU (DX), X0
 	VPXOR   (DI), X0, X0
 	VMOVDQU X0, (CX)
@@ -5348,11 +5348,11 @@ c9_x16:
 	ADDQ    $0x00000010, CX
 	ADDQ    $0x00000010, DI
 	SUBQ    $0x00000010, R9
-	JMP     c9_x16
+	JMP     c24_x16
 
-c9_x16_end:
+c24_x16_end:
 	TESTQ   R9, R9
-	JZ      c9_end
+	JZ      c24_end
 	VMOVDQU -16(DX)(R9*1), X0
 	VMOVDQU -16(CX)(R9*1), X1
 	VPXOR   -16(DI)(R9*1), X0, X0
@@ -5364,7 +5364,7 @@ c9_x16_end:
 	ADDQ    R9, DX
 	ADDQ    R9, CX
 
-c9_end:
+c24_end:
 	JMP aligned
 
 first_group:
@@ -5392,7 +5392,7 @@ first_group:
 	MOVQ         AX, R9
 	MOVQ         $0x00000008, R10
 
-rounds2:
+rounds25:
 	VPBROADCASTD      (R9), Y8
 	VPXOR             40(SP), Y8, Y8
 	VPXOR             72(SP), Y8, Y8
@@ -5459,7 +5459,7 @@ rounds2:
 	VPXOR             Y9, Y0, Y0
 	ADDQ              $0x10, R9
 	DECQ              R10
-	JNZ               rounds2
+	JNZ               rounds25
 	VMOVDQU           8(SP), Y1
 	VMOVDQU           40(SP), Y2
 	VMOVDQU           72(SP), Y3
@@ -5485,9 +5485,9 @@ rounds2:
 	CMOVQGT           BX, R9
 	SUBQ              R9, BX
 
-c10_x32:
+c26_x32:
 	CMPQ    R9, $0x00000020
-	JB      c10_x32_end
+	JB      c26_x32_end
 	VMOVDQU (DX), Y0
 	VPXOR   (DI), Y0, Y0
 	VMOVDQU Y0, (CX)
@@ -5495,12 +5495,12 @@ c10_x32:
 	ADDQ    $0x00000020, CX
 	ADDQ    $0x00000020, DI
 	SUBQ    $0x00000020, R9
-	JMP     c10_x32
+	JMP     c26_x32
 
-c10_x32_end:
-c10_x16:
+c26_x32_end:
+c26_x16:
 	CMPQ    R9, $0x00000010
-	JB      c10_x16_end
+	JB      c26_x16_end
 	VMOVDQU (DX), X0
 	VPXOR   (DI), X0, X0
 	VMOVDQU X0, (CX)
@@ -5508,11 +5508,11 @@ c10_x16:
 	ADDQ    $0x00000010, CX
 	ADDQ    $0x00000010, DI
 	SUBQ    $0x00000010, R9
-	JMP     c10_x16
+	JMP     c26_x16
 
-c10_x16_end:
+c26_x16_end:
 	TESTQ   R9, R9
-	JZ      c10_end
+	JZ      c26_end
 	VMOVDQU -16(DX)(R9*1), X0
 	VMOVDQU -16(CX)(R9*1), X1
 	VPXOR   -16(DI)(R9*1), X0, X0
@@ -5524,7 +5524,7 @@ c10_x16_end:
 	ADDQ    R9, DX
 	ADDQ    R9, CX
 
-c10_end:
+c26_end:
 	JMP aligned
 
 first_2:
@@ -5564,7 +5564,7 @@ first_2:
 	MOVQ         AX, R9
 	MOVQ         $0x00000008, R10
 
-rounds3:
+rounds27:
 	VPBROADCASTD      (R9), Y9
 	VPXOR             40(SP), Y9, Y9
 	VPXOR             72(SP), Y9, Y9
@@ -5695,7 +5695,7 @@ rounds3:
 	VPXOR             Y10, Y1, Y1
 	ADDQ              $0x10, R9
 	DECQ              R10
-	JNZ               rounds3
+	JNZ               rounds27
 	VMOVDQU           8(SP), Y2
 	VMOVDQU           40(SP), Y3
 	VMOVDQU           72(SP), Y4
@@ -5740,9 +5740,9 @@ rounds3:
 	CMOVQGT           BX, R9
 	SUBQ              R9, BX
 
-c11_x32:
+c28_x32:
 	CMPQ    R9, $0x00000020
-	JB      c11_x32_end
+	JB      c28_x32_end
 	VMOVDQU (DX), Y0
 	VPXOR   (DI), Y0, Y0
 	VMOVDQU Y0, (CX)
@@ -5750,12 +5750,12 @@ c11_x32:
 	ADDQ    $0x00000020, CX
 	ADDQ    $0x00000020, DI
 	SUBQ    $0x00000020, R9
-	JMP     c11_x32
+	JMP     c28_x32
 
-c11_x32_end:
-c11_x16:
+c28_x32_end:
+c28_x16:
 	CMPQ    R9, $0x00000010
-	JB      c11_x16_end
+	JB      c28_x16_end
 	VMOVDQU (DX), X0
 	VPXOR   (DI), X0, X0
 	VMOVDQU X0, (CX)
@@ -5763,11 +5763,11 @@ c11_x16:
 	ADDQ    $0x00000010, CX
 	ADDQ    $0x00000010, DI
 	SUBQ    $0x00000010, R9
-	JMP     c11_x16
+	JMP     c28_x16
 
-c11_x16_end:
+c28_x16_end:
 	TESTQ   R9, R9
-	JZ      c11_end
+	JZ      c28_end
 	VMOVDQU -16(DX)(R9*1), X0
 	VMOVDQU -16(CX)(R9*1), X1
 	VPXOR   -16(DI)(R9*1), X0, X0
@@ -5779,7 +5779,7 @@ c11_x16_end:
 	ADDQ    R9, DX
 	ADDQ    R9, CX
 
-c11_end:
+c28_end:
 	JMP aligned
 
 first_3:
@@ -5831,7 +5831,7 @@ first_3:
 	MOVQ         AX, R9
 	MOVQ         $0x00000008, R10
 
-rounds4:
+rounds29:
 	VPBROADCASTD      (R9), Y10
 	VPXOR             40(SP), Y10, Y10
 	VPXOR             72(SP), Y10, Y10
@@ -6026,7 +6026,7 @@ rounds4:
 	VPXOR             Y11, Y2, Y2
 	ADDQ              $0x10, R9
 	DECQ              R10
-	JNZ               rounds4
+	JNZ               rounds29
 	VMOVDQU           8(SP), Y3
 	VMOVDQU           40(SP), Y4
 	VMOVDQU           72(SP), Y5
@@ -6090,9 +6090,9 @@ rounds4:
 	CMOVQGT           BX, R9
 	SUBQ              R9, BX
 
-c12_x32:
+c30_x32:
 	CMPQ    R9, $0x00000020
-	JB      c12_x32_end
+	JB      c30_x32_end
 	VMOVDQU (DX), Y0
 	VPXOR   (DI), Y0, Y0
 	VMOVDQU Y0, (CX)
@@ -6100,12 +6100,12 @@ c12_x32:
 	ADDQ    $0x00000020, CX
 	ADDQ    $0x00000020, DI
 	SUBQ    $0x00000020, R9
-	JMP     c12_x32
+	JMP     c30_x32
 
-c12_x32_end:
-c12_x16:
+c30_x32_end:
+c30_x16:
 	CMPQ    R9, $0x00000010
-	JB      c12_x16_end
+	JB      c30_x16_end
 	VMOVDQU (DX), X0
 	VPXOR   (DI), X0, X0
 	VMOVDQU X0, (CX)
@@ -6113,11 +6113,11 @@ c12_x16:
 	ADDQ    $0x00000010, CX
 	ADDQ    $0x00000010, DI
 	SUBQ    $0x00000010, R9
-	JMP     c12_x16
+	JMP     c30_x16
 
-c12_x16_end:
+c30_x16_end:
 	TESTQ   R9, R9
-	JZ      c12_end
+	JZ      c30_end
 	VMOVDQU -16(DX)(R9*1), X0
 	VMOVDQU -16(CX)(R9*1), X1
 	VPXOR   -16(DI)(R9*1), X0, X0
@@ -6129,7 +6129,7 @@ c12_x16_end:
 	ADDQ    R9, DX
 	ADDQ    R9, CX
 
-c12_end:
+c30_end:
 	JMP aligned
 
 first_4:
@@ -6193,7 +6193,7 @@ first_4:
 	MOVQ         AX, R9
 	MOVQ         $0x00000008, R10
 
-rounds5:
+rounds31:
 	VPBROADCASTD      (R9), Y11
 	VPXOR             40(SP), Y11, Y11
 	VPXOR             72(SP), Y11, Y11
@@ -6452,7 +6452,7 @@ rounds5:
 	VPXOR             Y12, Y3, Y3
 	ADDQ              $0x10, R9
 	DECQ              R10
-	JNZ               rounds5
+	JNZ               rounds31
 	VMOVDQU           8(SP), Y4
 	VMOVDQU           40(SP), Y5
 	VMOVDQU           72(SP), Y6
@@ -6535,9 +6535,9 @@ rounds5:
 	CMOVQGT           BX, R9
 	SUBQ              R9, BX
 
-c13_x32:
+c32_x32:
 	CMPQ    R9, $0x00000020
-	JB      c13_x32_end
+	JB      c32_x32_end
 	VMOVDQU (DX), Y0
 	VPXOR   (DI), Y0, Y0
 	VMOVDQU Y0, (CX)
@@ -6545,12 +6545,12 @@ c13_x32:
 	ADDQ    $0x00000020, CX
 	ADDQ    $0x00000020, DI
 	SUBQ    $0x00000020, R9
-	JMP     c13_x32
+	JMP     c32_x32
 
-c13_x32_end:
-c13_x16:
+c32_x32_end:
+c32_x16:
 	CMPQ    R9, $0x00000010
-	JB      c13_x16_end
+	JB      c32_x16_end
 	VMOVDQU (DX), X0
 	VPXOR   (DI), X0, X0
 	VMOVDQU X0, (CX)
@@ -6558,11 +6558,11 @@ c13_x16:
 	ADDQ    $0x00000010, CX
 	ADDQ    $0x00000010, DI
 	SUBQ    $0x00000010, R9
-	JMP     c13_x16
+	JMP     c32_x16
 
-c13_x16_end:
+c32_x16_end:
 	TESTQ   R9, R9
-	JZ      c13_end
+	JZ      c32_end
 	VMOVDQU -16(DX)(R9*1), X0
 	VMOVDQU -16(CX)(R9*1), X1
 	VPXOR   -16(DI)(R9*1), X0, X0
@@ -6574,7 +6574,7 @@ c13_x16_end:
 	ADDQ    R9, DX
 	ADDQ    R9, CX
 
-c13_end:
+c32_end:
 	JMP aligned
 
 first_5:
@@ -6650,7 +6650,7 @@ first_5:
 	MOVQ         AX, R9
 	MOVQ         $0x00000008, R10
 
-rounds6:
+rounds33:
 	VPBROADCASTD      (R9), Y12
 	VPXOR             40(SP), Y12, Y12
 	VPXOR             72(SP), Y12, Y12
@@ -6973,7 +6973,7 @@ rounds6:
 	VPXOR             Y13, Y4, Y4
 	ADDQ              $0x10, R9
 	DECQ              R10
-	JNZ               rounds6
+	JNZ               rounds33
 	VMOVDQU           8(SP), Y5
 	VMOVDQU           40(SP), Y6
 	VMOVDQU           72(SP), Y7
@@ -7075,9 +7075,9 @@ rounds6:
 	CMOVQGT           BX, R9
 	SUBQ              R9, BX
 
-c14_x32:
+c34_x32:
 	CMPQ    R9, $0x00000020
-	JB      c14_x32_end
+	JB      c34_x32_end
 	VMOVDQU (DX), Y0
 	VPXOR   (DI), Y0, Y0
 	VMOVDQU Y0, (CX)
@@ -7085,12 +7085,12 @@ c14_x32:
 	ADDQ    $0x00000020, CX
 	ADDQ    $0x00000020, DI
 	SUBQ    $0x00000020, R9
-	JMP     c14_x32
+	JMP     c34_x32
 
-c14_x32_end:
-c14_x16:
+c34_x32_end:
+c34_x16:
 	CMPQ    R9, $0x00000010
-	JB      c14_x16_end
+	JB      c34_x16_end
 	VMOVDQU (DX), X0
 	VPXOR   (DI), X0, X0
 	VMOVDQU X0, (CX)
@@ -7098,11 +7098,11 @@ c14_x16:
 	ADDQ    $0x00000010, CX
 	ADDQ    $0x00000010, DI
 	SUBQ    $0x00000010, R9
-	JMP     c14_x16
+	JMP     c34_x16
 
-c14_x16_end:
+c34_x16_end:
 	TESTQ   R9, R9
-	JZ      c14_end
+	JZ      c34_end
 	VMOVDQU -16(DX)(R9*1), X0
 	VMOVDQU -16(CX)(R9*1), X1
 	VPXOR   -16(DI)(R9*1), X0, X0
@@ -7114,7 +7114,7 @@ c14_x16_end:
 	ADDQ    R9, DX
 	ADDQ    R9, CX
 
-c14_end:
+c34_end:
 	JMP aligned
 
 first_6:
@@ -7202,7 +7202,7 @@ first_6:
 	MOVQ         AX, R9
 	MOVQ         $0x00000008, R10
 
-rounds7:
+rounds35:
 	VPBROADCASTD      (R9), Y13
 	VPXOR             40(SP), Y13, Y13
 	VPXOR             72(SP), Y13, Y13
@@ -7589,7 +7589,7 @@ rounds7:
 	VPXOR             Y14, Y5, Y5
 	ADDQ              $0x10, R9
 	DECQ              R10
-	JNZ               rounds7
+	JNZ               rounds35
 	VMOVDQU           8(SP), Y6
 	VMOVDQU           40(SP), Y7
 	VMOVDQU           72(SP), Y8
@@ -7710,9 +7710,9 @@ rounds7:
 	CMOVQGT           BX, R9
 	SUBQ              R9, BX
 
-c15_x32:
+c36_x32:
 	CMPQ    R9, $0x00000020
-	JB      c15_x32_end
+	JB      c36_x32_end
 	VMOVDQU (DX), Y0
 	VPXOR   (DI), Y0, Y0
 	VMOVDQU Y0, (CX)
@@ -7720,12 +7720,12 @@ c15_x32:
 	ADDQ    $0x00000020, CX
 	ADDQ    $0x00000020, DI
 	SUBQ    $0x00000020, R9
-	JMP     c15_x32
+	JMP     c36_x32
 
-c15_x32_end:
-c15_x16:
+c36_x32_end:
+c36_x16:
 	CMPQ    R9, $0x00000010
-	JB      c15_x16_end
+	JB      c36_x16_end
 	VMOVDQU (DX), X0
 	VPXOR   (DI), X0, X0
 	VMOVDQU X0, (CX)
@@ -7733,11 +7733,11 @@ c15_x16:
 	ADDQ    $0x00000010, CX
 	ADDQ    $0x00000010, DI
 	SUBQ    $0x00000010, R9
-	JMP     c15_x16
+	JMP     c36_x16
 
-c15_x16_end:
+c36_x16_end:
 	TESTQ   R9, R9
-	JZ      c15_end
+	JZ      c36_end
 	VMOVDQU -16(DX)(R9*1), X0
 	VMOVDQU -16(CX)(R9*1), X1
 	VPXOR   -16(DI)(R9*1), X0, X0
@@ -7749,7 +7749,7 @@ c15_x16_end:
 	ADDQ    R9, DX
 	ADDQ    R9, CX
 
-c15_end:
+c36_end:
 	JMP aligned
 
 first_7:
@@ -7848,7 +7848,7 @@ first_7:
 	MOVQ         AX, R9
 	MOVQ         $0x00000008, R10
 
-rounds8:
+rounds37:
 	VPBROADCASTD      (R9), Y13
 	VPXOR             40(SP), Y13, Y13
 	VPXOR             72(SP), Y13, Y13
@@ -8299,7 +8299,7 @@ rounds8:
 	VPXOR             Y14, Y6, Y6
 	ADDQ              $0x10, R9
 	DECQ              R10
-	JNZ               rounds8
+	JNZ               rounds37
 	VMOVDQU           8(SP), Y7
 	VMOVDQU           40(SP), Y8
 	VMOVDQU           72(SP), Y9
@@ -8439,9 +8439,9 @@ rounds8:
 	CMOVQGT           BX, R9
 	SUBQ              R9, BX
 
-c16_x32:
+c38_x32:
 	CMPQ    R9, $0x00000020
-	JB      c16_x32_end
+	JB      c38_x32_end
 	VMOVDQU (DX), Y0
 	VPXOR   (DI), Y0, Y0
 	VMOVDQU Y0, (CX)
@@ -8449,12 +8449,12 @@ c16_x32:
 	ADDQ    $0x00000020, CX
 	ADDQ    $0x00000020, DI
 	SUBQ    $0x00000020, R9
-	JMP     c16_x32
+	JMP     c38_x32
 
-c16_x32_end:
-c16_x16:
+c38_x32_end:
+c38_x16:
 	CMPQ    R9, $0x00000010
-	JB      c16_x16_end
+	JB      c38_x16_end
 	VMOVDQU (DX), X0
 	VPXOR   (DI), X0, X0
 	VMOVDQU X0, (CX)
@@ -8462,11 +8462,11 @@ c16_x16:
 	ADDQ    $0x00000010, CX
 	ADDQ    $0x00000010, DI
 	SUBQ    $0x00000010, R9
-	JMP     c16_x16
+	JMP     c38_x16
 
-c16_x16_end:
+c38_x16_end:
 	TESTQ   R9, R9
-	JZ      c16_end
+	JZ      c38_end
 	VMOVDQU -16(DX)(R9*1), X0
 	VMOVDQU -16(CX)(R9*1), X1
 	VPXOR   -16(DI)(R9*1), X0, X0
@@ -8478,7 +8478,7 @@ c16_x16_end:
 	ADDQ    R9, DX
 	ADDQ    R9, CX
 
-c16_end:
+c38_end:
 	JMP aligned
 
 first_full:
@@ -8586,7 +8586,7 @@ first_full:
 	MOVQ         AX, R9
 	MOVQ         $0x00000008, R10
 
-rounds9:
+rounds39:
 	VPBROADCASTD      (R9), Y13
 	VPXOR             40(SP), Y13, Y13
 	VPXOR             72(SP), Y13, Y13
@@ -9101,7 +9101,7 @@ rounds9:
 	VPXOR             Y14, Y7, Y7
 	ADDQ              $0x10, R9
 	DECQ              R10
-	JNZ               rounds9
+	JNZ               rounds39
 	VMOVDQU           8(SP), Y8
 	VMOVDQU           40(SP), Y9
 	VMOVDQU           72(SP), Y10
@@ -9260,9 +9260,9 @@ rounds9:
 	CMOVQGT           BX, R9
 	SUBQ              R9, BX
 
-c17_x32:
+c40_x32:
 	CMPQ    R9, $0x00000020
-	JB      c17_x32_end
+	JB      c40_x32_end
 	VMOVDQU (DX), Y0
 	VPXOR   (DI), Y0, Y0
 	VMOVDQU Y0, (CX)
@@ -9270,12 +9270,12 @@ c17_x32:
 	ADDQ    $0x00000020, CX
 	ADDQ    $0x00000020, DI
 	SUBQ    $0x00000020, R9
-	JMP     c17_x32
+	JMP     c40_x32
 
-c17_x32_end:
-c17_x16:
+c40_x32_end:
+c40_x16:
 	CMPQ    R9, $0x00000010
-	JB      c17_x16_end
+	JB      c40_x16_end
 	VMOVDQU (DX), X0
 	VPXOR   (DI), X0, X0
 	VMOVDQU X0, (CX)
@@ -9283,11 +9283,11 @@ c17_x16:
 	ADDQ    $0x00000010, CX
 	ADDQ    $0x00000010, DI
 	SUBQ    $0x00000010, R9
-	JMP     c17_x16
+	JMP     c40_x16
 
-c17_x16_end:
+c40_x16_end:
 	TESTQ   R9, R9
-	JZ      c17_end
+	JZ      c40_end
 	VMOVDQU -16(DX)(R9*1), X0
 	VMOVDQU -16(CX)(R9*1), X1
 	VPXOR   -16(DI)(R9*1), X0, X0
@@ -9299,7 +9299,7 @@ c17_x16_end:
 	ADDQ    R9, DX
 	ADDQ    R9, CX
 
-c17_end:
+c40_end:
 aligned:
 full:
 	CMPQ         BX, $0x00000400
@@ -9408,7 +9408,7 @@ full:
 	MOVQ         AX, SI
 	MOVQ         $0x00000008, DI
 
-rounds10:
+rounds41:
 	VPBROADCASTD      (SI), Y13
 	VPXOR             40(SP), Y13, Y13
 	VPXOR             72(SP), Y13, Y13
@@ -9923,7 +9923,7 @@ rounds10:
 	VPXOR             Y14, Y7, Y7
 	ADDQ              $0x10, SI
 	DECQ              DI
-	JNZ               rounds10
+	JNZ               rounds41
 	VMOVDQU           8(SP), Y8
 	VMOVDQU           40(SP), Y9
 	VMOVDQU           72(SP), Y10
@@ -10209,7 +10209,7 @@ full_end:
 	MOVQ         AX, SI
 	MOVQ         $0x00000008, DI
 
-rounds11:
+rounds42:
 	VPBROADCASTD      (SI), Y13
 	VPXOR             40(SP), Y13, Y13
 	VPXOR             72(SP), Y13, Y13
@@ -10660,7 +10660,7 @@ rounds11:
 	VPXOR             Y14, Y6, Y6
 	ADDQ              $0x10, SI
 	DECQ              DI
-	JNZ               rounds11
+	JNZ               rounds42
 	VMOVDQU           8(SP), Y7
 	VMOVDQU           40(SP), Y8
 	VMOVDQU           72(SP), Y9
@@ -10911,7 +10911,7 @@ g7_end:
 	MOVQ         AX, SI
 	MOVQ         $0x00000008, DI
 
-rounds12:
+rounds43:
 	VPBROADCASTD      (SI), Y13
 	VPXOR             40(SP), Y13, Y13
 	VPXOR             72(SP), Y13, Y13
@@ -11298,7 +11298,7 @@ rounds12:
 	VPXOR             Y14, Y5, Y5
 	ADDQ              $0x10, SI
 	DECQ              DI
-	JNZ               rounds12
+	JNZ               rounds43
 	VMOVDQU           8(SP), Y6
 	VMOVDQU           40(SP), Y7
 	VMOVDQU           72(SP), Y8
@@ -11514,7 +11514,7 @@ g6_end:
 	MOVQ         AX, SI
 	MOVQ         $0x00000008, DI
 
-rounds13:
+rounds44:
 	VPBROADCASTD      (SI), Y12
 	VPXOR             40(SP), Y12, Y12
 	VPXOR             72(SP), Y12, Y12
@@ -11837,7 +11837,7 @@ rounds13:
 	VPXOR             Y13, Y4, Y4
 	ADDQ              $0x10, SI
 	DECQ              DI
-	JNZ               rounds13
+	JNZ               rounds44
 	VMOVDQU           8(SP), Y5
 	VMOVDQU           40(SP), Y6
 	VMOVDQU           72(SP), Y7
@@ -12018,7 +12018,7 @@ g5_end:
 	MOVQ         AX, SI
 	MOVQ         $0x00000008, DI
 
-rounds14:
+rounds45:
 	VPBROADCASTD      (SI), Y11
 	VPXOR             40(SP), Y11, Y11
 	VPXOR             72(SP), Y11, Y11
@@ -12277,7 +12277,7 @@ rounds14:
 	VPXOR             Y12, Y3, Y3
 	ADDQ              $0x10, SI
 	DECQ              DI
-	JNZ               rounds14
+	JNZ               rounds45
 	VMOVDQU           8(SP), Y4
 	VMOVDQU           40(SP), Y5
 	VMOVDQU           72(SP), Y6
@@ -12423,7 +12423,7 @@ g4_end:
 	MOVQ         AX, SI
 	MOVQ         $0x00000008, DI
 
-rounds15:
+rounds46:
 	VPBROADCASTD      (SI), Y10
 	VPXOR             40(SP), Y10, Y10
 	VPXOR             72(SP), Y10, Y10
@@ -12618,7 +12618,7 @@ rounds15:
 	VPXOR             Y11, Y2, Y2
 	ADDQ              $0x10, SI
 	DECQ              DI
-	JNZ               rounds15
+	JNZ               rounds46
 	VMOVDQU           8(SP), Y3
 	VMOVDQU           40(SP), Y4
 	VMOVDQU           72(SP), Y5
@@ -12729,7 +12729,7 @@ g3_end:
 	MOVQ         AX, SI
 	MOVQ         $0x00000008, DI
 
-rounds16:
+rounds47:
 	VPBROADCASTD      (SI), Y9
 	VPXOR             40(SP), Y9, Y9
 	VPXOR             72(SP), Y9, Y9
@@ -12860,7 +12860,7 @@ rounds16:
 	VPXOR             Y10, Y1, Y1
 	ADDQ              $0x10, SI
 	DECQ              DI
-	JNZ               rounds16
+	JNZ               rounds47
 	VMOVDQU           8(SP), Y2
 	VMOVDQU           40(SP), Y3
 	VMOVDQU           72(SP), Y4
@@ -12936,7 +12936,7 @@ g2_end:
 	MOVQ         AX, SI
 	MOVQ         $0x00000008, DI
 
-rounds17:
+rounds48:
 	VPBROADCASTD      (SI), Y8
 	VPXOR             40(SP), Y8, Y8
 	VPXOR             72(SP), Y8, Y8
@@ -13003,7 +13003,7 @@ rounds17:
 	VPXOR             Y9, Y0, Y0
 	ADDQ              $0x10, SI
 	DECQ              DI
-	JNZ               rounds17
+	JNZ               rounds48
 	VMOVDQU           8(SP), Y1
 	VMOVDQU           40(SP), Y2
 	VMOVDQU           72(SP), Y3
@@ -13059,7 +13059,7 @@ g1_end:
 	VMOVDQU      aesniRotl24<>+0(SB), X7
 	MOVQ         $0x00000008, R8
 
-rounds18:
+rounds49:
 	VPBROADCASTD      (AX), X8
 	VPXOR             40(SP), X8, X8
 	VPXOR             72(SP), X8, X8
@@ -13126,7 +13126,7 @@ rounds18:
 	VPXOR             X9, X0, X0
 	ADDQ              $0x10, AX
 	DECQ              R8
-	JNZ               rounds18
+	JNZ               rounds49
 	VMOVDQU           8(SP), X1
 	VMOVDQU           40(SP), X2
 	VMOVDQU           72(SP), X3
@@ -13152,9 +13152,9 @@ rounds18:
 	CMOVQGT           BX, AX
 	SUBQ              AX, BX
 
-c18_x32:
+c50_x32:
 	CMPQ    AX, $0x00000020
-	JB      c18_x32_end
+	JB      c50_x32_end
 	VMOVDQU (DX), Y0
 	VPXOR   (DI), Y0, Y0
 	VMOVDQU Y0, (CX)
@@ -13162,12 +13162,12 @@ c18_x32:
 	ADDQ    $0x00000020, CX
 	ADDQ    $0x00000020, DI
 	SUBQ    $0x00000020, AX
-	JMP     c18_x32
+	JMP     c50_x32
 
-c18_x32_end:
-c18_x16:
+c50_x32_end:
+c50_x16:
 	CMPQ    AX, $0x00000010
-	JB      c18_x16_end
+	JB      c50_x16_end
 	VMOVDQU (DX), X0
 	VPXOR   (DI), X0, X0
 	VMOVDQU X0, (CX)
@@ -13175,11 +13175,11 @@ c18_x16:
 	ADDQ    $0x00000010, CX
 	ADDQ    $0x00000010, DI
 	SUBQ    $0x00000010, AX
-	JMP     c18_x16
+	JMP     c50_x16
 
-c18_x16_end:
+c50_x16_end:
 	TESTQ   AX, AX
-	JZ      c18_end
+	JZ      c50_end
 	VMOVDQU -16(DX)(AX*1), X0
 	VMOVDQU -16(CX)(AX*1), X1
 	VPXOR   -16(DI)(AX*1), X0, X0
@@ -13191,7 +13191,7 @@ c18_x16_end:
 	ADDQ    AX, DX
 	ADDQ    AX, CX
 
-c18_end:
+c50_end:
 	JMP done
 
 last_group:
@@ -13216,7 +13216,7 @@ last_group:
 	VMOVDQU      aesniRotl24<>+0(SB), Y7
 	MOVQ         $0x00000008, R8
 
-rounds19:
+rounds51:
 	VPBROADCASTD      (AX), Y8
 	VPXOR             40(SP), Y8, Y8
 	VPXOR             72(SP), Y8, Y8
@@ -13283,7 +13283,7 @@ rounds19:
 	VPXOR             Y9, Y0, Y0
 	ADDQ              $0x10, AX
 	DECQ              R8
-	JNZ               rounds19
+	JNZ               rounds51
 	VMOVDQU           8(SP), Y1
 	VMOVDQU           40(SP), Y2
 	VMOVDQU           72(SP), Y3
@@ -13309,9 +13309,9 @@ rounds19:
 	CMOVQGT           BX, AX
 	SUBQ              AX, BX
 
-c19_x32:
+c52_x32:
 	CMPQ    AX, $0x00000020
-	JB      c19_x32_end
+	JB      c52_x32_end
 	VMOVDQU (DX), Y0
 	VPXOR   (DI), Y0, Y0
 	VMOVDQU Y0, (CX)
@@ -13319,12 +13319,12 @@ c19_x32:
 	ADDQ    $0x00000020, CX
 	ADDQ    $0x00000020, DI
 	SUBQ    $0x00000020, AX
-	JMP     c19_x32
+	JMP     c52_x32
 
-c19_x32_end:
-c19_x16:
+c52_x32_end:
+c52_x16:
 	CMPQ    AX, $0x00000010
-	JB      c19_x16_end
+	JB      c52_x16_end
 	VMOVDQU (DX), X0
 	VPXOR   (DI), X0, X0
 	VMOVDQU X0, (CX)
@@ -13332,11 +13332,11 @@ c19_x16:
 	ADDQ    $0x00000010, CX
 	ADDQ    $0x00000010, DI
 	SUBQ    $0x00000010, AX
-	JMP     c19_x16
+	JMP     c52_x16
 
-c19_x16_end:
+c52_x16_end:
 	TESTQ   AX, AX
-	JZ      c19_end
+	JZ      c52_end
 	VMOVDQU -16(DX)(AX*1), X0
 	VMOVDQU -16(CX)(AX*1), X1
 	VPXOR   -16(DI)(AX*1), X0, X0
@@ -13348,7 +13348,7 @@ c19_x16_end:
 	ADDQ    AX, DX
 	ADDQ    AX, CX
 
-c19_end:
+c52_end:
 done:
 	VZEROUPPER
 	RET

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
@@ -83,8 +81,6 @@ func (w width) vec() VecVirtual {
 
 func (w width) size() uint  { return 16 * uint(w) } // bytes in a register
 func (w width) blocks() int { return 4 * int(w) }   // blocks in a group
-
-var loopCount int
 
 type aesniKernel struct {
 	call
@@ -199,8 +195,7 @@ func (k *aesniKernel) groups(w width, g int, buffered bool) {
 
 	// Eight times four rounds: four bring every word back to its slot, and
 	// the loop keeps the code small enough for the op cache.
-	loopCount++
-	loop := fmt.Sprintf("rounds%d", loopCount)
+	loop := label("rounds")
 	rkp, cnt := GP64(), GP64()
 	LEAQ(k.rkY, rkp)
 	MOVQ(U32(8), cnt)

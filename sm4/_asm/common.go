@@ -24,15 +24,24 @@ type call struct {
 	dst, src, n Register
 }
 
-var consumeCount int
+// labelCount numbers the labels label makes. A label names a place in
+// one function, but the emitters below run more than once per kernel, so
+// every label they make carries a number of its own.
+var labelCount int
+
+// label returns a label not made before: prefix and a fresh number.
+func label(prefix string) string {
+	labelCount++
+	return fmt.Sprintf("%s%d", prefix, labelCount)
+}
 
 // consume XORs min(n, size-skip) bytes of keystream from the buffer at bp
 // into src → dst and advances src, dst and n. size-skip bytes are all the
 // buffer holds from bp on, and the buffer has 16 bytes of pad before its
 // keystream.
 func (c call) consume(e encoding, bp Register, size int, skip Register) {
-	consumeCount++
-	lbl := func(s string) string { return fmt.Sprintf("c%d_%s", consumeCount, s) }
+	id := label("c")
+	lbl := func(s string) string { return id + "_" + s }
 	m := GP64()
 	MOVQ(U32(size), m)
 	SUBQ(skip, m)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	. "github.com/mmcloughlin/avo/build"
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
@@ -94,7 +92,6 @@ type kernel struct {
 	z          zDomain
 	rk         Register
 	rkz        Mem        // the round keys moved into the pre-map's coordinates, and a zero pad
-	labels     int        // labels made so far (see label)
 	mp, mq, mr VecVirtual // the round's three inverse-and-post-maps (see zDomain)
 	bswap      VecVirtual // reverses the bytes of each dword
 	hiW        Mem        // the counter's high words: hi>>32, then hi's low half
@@ -180,7 +177,7 @@ func (k *kernel) groups(g int, buffered bool) {
 	rk, end := GP64(), GP64()
 	LEAQ(k.rkz, rk)
 	LEAQ(k.rkz.Offset(4*32), end)
-	loop := k.label("rounds")
+	loop := label("rounds")
 	Label(loop)
 	for r := range 4 {
 		for i := range ws {
@@ -199,13 +196,6 @@ func (k *kernel) groups(g int, buffered bool) {
 	ADDQ(U32(256*g), k.src)
 	ADDQ(U32(256*g), k.dst)
 	SUBQ(U32(256*g), k.n)
-}
-
-// label returns a fresh label with the given prefix: groups is emitted
-// more than once per kernel.
-func (k *kernel) label(prefix string) string {
-	k.labels++
-	return fmt.Sprintf("%s%d", prefix, k.labels)
 }
 
 // input returns round r's S-box input, Z[r+1] ^ Z[r+2] ^ Z[r+3] ^ rk'[r].

@@ -130,8 +130,6 @@ func (k *gfniYMMKernel) constants() {
 	k.rotl24 = ymmConst{mem: k.c.rotl24}
 }
 
-var gfniYMMLoops int
-
 // counters builds group i's counter blocks, word-sliced (see lanes.go for
 // the lane order): words 0-2 into its slots, word 3 its newest. It
 // advances lo past them.
@@ -173,8 +171,7 @@ func (k *gfniYMMKernel) groups(w width, g int, buffered bool) {
 
 	// Eight times four rounds: four bring every word back to its slot, and
 	// the loop keeps the code small.
-	gfniYMMLoops++
-	loop := fmt.Sprintf("rounds%d", gfniYMMLoops)
+	loop := label("rounds")
 	rkp, cnt := GP64(), GP64()
 	MOVQ(k.rk, rkp)
 	MOVQ(U32(8), cnt)
