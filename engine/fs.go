@@ -28,6 +28,9 @@ type FS struct {
 	log  *slog.Logger
 
 	lock io.Closer // TDE-LOCK: one FS per store directory at a time
+
+	release func() // gives back the store's identity (storeid.go)
+
 	reg  *keys.Registry
 	dict *dictionary
 	keys *keyCache
@@ -97,6 +100,12 @@ func Open(base vfs.FS, dir string, cfg Config) (*FS, error) {
 	if err := base.MkdirAll(f.dir, 0o755); err != nil {
 		return nil, err
 	}
+	// Before the lock, which this process would get again (storeid.go).
+	release, err := claimStore(base, f.dir, dir)
+	if err != nil {
+		return nil, err
+	}
+	f.release = release
 	lock, err := base.Lock(base.PathJoin(f.dir, lockFile))
 	if err != nil {
 		return nil, fmt.Errorf("engine: cannot lock %s (is the store open in another process?): %w", base.PathJoin(f.dir, lockFile), err)
@@ -232,6 +241,9 @@ func (f *FS) abandon() {
 	if f.lock != nil {
 		f.lock.Close()
 	}
+	if f.release != nil {
+		f.release() // after the lock: a new Open must find it free
+	}
 }
 
 // Close stops key rotation, wipes every key from memory and releases the
@@ -259,6 +271,7 @@ func (f *FS) Close() error {
 	if lerr := f.lock.Close(); err == nil {
 		err = lerr
 	}
+	f.release()
 	return err
 }
 
