@@ -75,7 +75,9 @@ var _ vfs.FS = (*FS)(nil)
 //
 // Nothing in dir changes if Open fails before the key registry is opened,
 // which is where every check of bad input happens: a wrong or missing
-// master key, a damaged registry or dictionary, an unusable setting.
+// master key, a damaged registry or dictionary, an unusable setting, lost
+// metadata (failclosed.go). Only a new store's empty dictionary comes
+// before the registry.
 func Open(base vfs.FS, dir string, cfg Config) (*FS, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -106,6 +108,11 @@ func Open(base vfs.FS, dir string, cfg Config) (*FS, error) {
 		return nil, err
 	}
 	f.release = release
+	// Read-only, before the lock call (which may create its file): a store
+	// that lost its dictionary is refused with every byte unchanged.
+	if err := checkMetadata(base, f.dir); err != nil {
+		return nil, err
+	}
 	lock, err := base.Lock(base.PathJoin(f.dir, lockFile))
 	if err != nil {
 		return nil, fmt.Errorf("engine: cannot lock %s (is the store open in another process?): %w", base.PathJoin(f.dir, lockFile), err)
@@ -139,12 +146,21 @@ func Open(base vfs.FS, dir string, cfg Config) (*FS, error) {
 		return nil, err
 	}
 	f.metrics.observeDictRead(time.Since(start))
+	if err := f.checkRegistry(); err != nil {
+		return nil, err
+	}
 	// A store is strict (every file must have an entry) if tde was there
 	// from its first file; a store with files and no dictionary was
 	// plaintext before, and its old files stay readable as such.
-	strict := false
-	if !f.dict.created() {
-		if strict, err = f.emptyStore(); err != nil {
+	newDict := !f.dict.created()
+	if newDict {
+		strict, err := f.emptyStore()
+		if err != nil {
+			return nil, err
+		}
+		// Before the registry: a registry without a dictionary is then
+		// always a lost dictionary (failclosed.go).
+		if err := f.dict.start(strict); err != nil {
 			return nil, err
 		}
 	}
@@ -160,8 +176,10 @@ func Open(base vfs.FS, dir string, cfg Config) (*FS, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := f.dict.start(strict); err != nil {
-		return nil, err
+	if !newDict {
+		if err := f.dict.start(false); err != nil {
+			return nil, err
+		}
 	}
 	f.keys = newKeyCache(f.reg)
 	if err := f.removeReencryptLeftovers(); err != nil {
