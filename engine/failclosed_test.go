@@ -248,7 +248,7 @@ func TestDictionaryNeverReusesLogName(t *testing.T) {
 	cur := f.dict.logPath()
 	next := mem.PathJoin("/s", fmt.Sprintf("%s%06d", dictLogPrefix, f.dict.marker.NextIter()))
 	precious := []byte("a log that must not be truncated")
-	rewriteFile(t, mem, next, precious)
+	rewriteFile(t, mem, next, bytes.Clone(precious)) // under -race Pebble scribbles written buffers
 
 	f.dict.wmu.Lock()
 	err := f.dict.rewrite()
@@ -257,7 +257,7 @@ func TestDictionaryNeverReusesLogName(t *testing.T) {
 		t.Fatalf("rewrite onto an existing log name = %v", err)
 	}
 	if got := rawFiles(t, mem, "/s")[next]; !bytes.Equal(got, precious) {
-		t.Fatalf("%s was overwritten", next)
+		t.Fatalf("%s was overwritten: %q, want %q", next, got, precious)
 	}
 	if f.dict.logPath() != cur {
 		t.Fatalf("the current log moved to %s", f.dict.logPath())

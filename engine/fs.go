@@ -289,7 +289,9 @@ func (f *FS) Close() error {
 	if lerr := f.lock.Close(); err == nil {
 		err = lerr
 	}
-	f.release()
+	if f.release != nil {
+		f.release()
+	}
 	return err
 }
 
