@@ -27,7 +27,8 @@ var openStores = struct {
 // when the base FS reports them (the disk, and wrappers that pass Stat's Sys
 // through, such as vfs.WithDiskHealthChecks and errorfs), otherwise the
 // innermost FS value (vfs.Root) and the cleaned absolute path, which is what
-// a MemFS has.
+// a MemFS has (its working directory is its root). A wrapper that maps
+// paths would make two stores look alike: that can only refuse too much.
 type storeID struct {
 	dev, ino uint64
 	fs       any
@@ -61,13 +62,18 @@ func claimStore(base vfs.FS, dir, spelled string) (release func(), err error) {
 	if dev, ino, ok := inodeOf(fi); ok {
 		id.dev, id.ino = dev, ino
 	} else {
+		root := vfs.Root(base)
 		id.path = filepath.Clean(dir)
-		if abs, err := filepath.Abs(dir); err == nil {
-			id.path = abs
+		if root == vfs.Default {
+			if abs, err := filepath.Abs(dir); err == nil {
+				id.path = abs
+			}
+		} else if !filepath.IsAbs(id.path) {
+			// A MemFS has no working directory: "s" is "/s".
+			id.path = filepath.Join(string(filepath.Separator), id.path)
 		}
 		// A map key must be comparable; an FS value that is not stands
 		// for every FS of its type, which can only refuse too much.
-		root := vfs.Root(base)
 		if v := reflect.ValueOf(root); v.IsValid() && v.Comparable() {
 			id.fs = root
 		} else {

@@ -178,7 +178,7 @@ func TestOneFSPerStoreOnMem(t *testing.T) {
 		base vfs.FS
 		dir  string
 	}{
-		{mem, "/s"}, {mem, "/s/"}, {mem, "/s/./"}, {mem, "/t/../s"},
+		{mem, "/s"}, {mem, "/s/"}, {mem, "/s/./"}, {mem, "/t/../s"}, {mem, "s"},
 		{errorfs.Wrap(mem, errorfs.InjectorFunc(func(errorfs.Op) error { return nil })), "/s"},
 	} {
 		g, err := Open(s.base, s.dir, cfg)
