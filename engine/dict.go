@@ -129,6 +129,10 @@ func readDictionary(fs vfs.FS, dir string, opts dictOptions) (*dictionary, error
 	}
 	d.marker = marker
 	if name == "" {
+		if err := lostDictionary(fs, dir); err != nil {
+			marker.Close()
+			return nil, err
+		}
 		return d, nil
 	}
 	d.existed = true
@@ -143,11 +147,8 @@ func readDictionary(fs vfs.FS, dir string, opts dictOptions) (*dictionary, error
 // load replays the log at path and reconciles it with the directory.
 func (d *dictionary) load(path string) error {
 	f, err := d.fs.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return &CorruptDictionaryError{Path: path, Offset: -1, Reason: "the marker names this log but it does not exist"}
-	}
 	if err != nil {
-		return fmt.Errorf("engine: opening file dictionary %s: %w", path, err)
+		return unreadableLog(d.dir, path, d.logName, err)
 	}
 	var data []byte
 	if fi, err := f.Stat(); err == nil {
@@ -385,7 +386,16 @@ func (d *dictionary) start(strict bool) error {
 			marker.Close()
 			return fmt.Errorf("engine: a file dictionary appeared in %s after it was read", d.dir)
 		}
+		if err := lostDictionary(d.fs, d.dir); err != nil {
+			marker.Close()
+			return err
+		}
 		d.marker = marker
+	}
+	if !d.existed || d.needRewrite {
+		if err := d.removeStaleLogs(); err != nil {
+			return err
+		}
 	}
 	var err error
 	switch {
@@ -470,6 +480,9 @@ func (w *offsetWriter) Write(p []byte) (int, error) {
 func (d *dictionary) rewrite() error {
 	name := fmt.Sprintf("%s%06d", dictLogPrefix, d.marker.NextIter())
 	path := d.fs.PathJoin(d.dir, name)
+	if err := d.freshLogName(path); err != nil {
+		return err
+	}
 	f, err := d.fs.Create(path, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return fmt.Errorf("engine: creating file dictionary %s: %w", path, err)

@@ -38,6 +38,13 @@ var (
 
 	// ErrClosed: the FS was closed.
 	ErrClosed = errors.New("engine: closed")
+
+	// ErrLostMetadata: the store was encrypted (it has a key registry, a
+	// dictionary log or marker, or an encrypted Pebble file) but its file
+	// dictionary is missing or unreadable, or its dictionary names
+	// encrypted files and the registry is missing. Open refuses it rather
+	// than read ciphertext as plaintext.
+	ErrLostMetadata = errors.New("engine: encryption metadata lost")
 )
 
 // ConfigError reports a configuration setting that cannot be used. It

@@ -28,6 +28,9 @@ type FS struct {
 	log  *slog.Logger
 
 	lock io.Closer // TDE-LOCK: one FS per store directory at a time
+
+	release func() // gives back the store's identity (storeid.go)
+
 	reg  *keys.Registry
 	dict *dictionary
 	keys *keyCache
@@ -72,7 +75,9 @@ var _ vfs.FS = (*FS)(nil)
 //
 // Nothing in dir changes if Open fails before the key registry is opened,
 // which is where every check of bad input happens: a wrong or missing
-// master key, a damaged registry or dictionary, an unusable setting.
+// master key, a damaged registry or dictionary, an unusable setting, lost
+// metadata (failclosed.go). Only a new store's empty dictionary comes
+// before the registry.
 func Open(base vfs.FS, dir string, cfg Config) (*FS, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -95,6 +100,17 @@ func Open(base vfs.FS, dir string, cfg Config) (*FS, error) {
 	}()
 
 	if err := base.MkdirAll(f.dir, 0o755); err != nil {
+		return nil, err
+	}
+	// Before the lock, which this process would get again (storeid.go).
+	release, err := claimStore(base, f.dir, dir)
+	if err != nil {
+		return nil, err
+	}
+	f.release = release
+	// Read-only, before the lock call (which may create its file): a store
+	// that lost its dictionary is refused with every byte unchanged.
+	if err := checkMetadata(base, f.dir); err != nil {
 		return nil, err
 	}
 	lock, err := base.Lock(base.PathJoin(f.dir, lockFile))
@@ -130,12 +146,21 @@ func Open(base vfs.FS, dir string, cfg Config) (*FS, error) {
 		return nil, err
 	}
 	f.metrics.observeDictRead(time.Since(start))
+	if err := f.checkRegistry(); err != nil {
+		return nil, err
+	}
 	// A store is strict (every file must have an entry) if tde was there
 	// from its first file; a store with files and no dictionary was
 	// plaintext before, and its old files stay readable as such.
-	strict := false
-	if !f.dict.created() {
-		if strict, err = f.emptyStore(); err != nil {
+	newDict := !f.dict.created()
+	if newDict {
+		strict, err := f.emptyStore()
+		if err != nil {
+			return nil, err
+		}
+		// Before the registry: a registry without a dictionary is then
+		// always a lost dictionary (failclosed.go).
+		if err := f.dict.start(strict); err != nil {
 			return nil, err
 		}
 	}
@@ -151,8 +176,10 @@ func Open(base vfs.FS, dir string, cfg Config) (*FS, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := f.dict.start(strict); err != nil {
-		return nil, err
+	if !newDict {
+		if err := f.dict.start(false); err != nil {
+			return nil, err
+		}
 	}
 	f.keys = newKeyCache(f.reg)
 	if err := f.removeReencryptLeftovers(); err != nil {
@@ -232,6 +259,9 @@ func (f *FS) abandon() {
 	if f.lock != nil {
 		f.lock.Close()
 	}
+	if f.release != nil {
+		f.release() // after the lock: a new Open must find it free
+	}
 }
 
 // Close stops key rotation, wipes every key from memory and releases the
@@ -258,6 +288,9 @@ func (f *FS) Close() error {
 	}
 	if lerr := f.lock.Close(); err == nil {
 		err = lerr
+	}
+	if f.release != nil {
+		f.release()
 	}
 	return err
 }
