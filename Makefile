@@ -19,7 +19,7 @@ AMD64_FUZZ := ctr:FuzzGeneric ctr:FuzzAESNI ctr:FuzzVAESYMM ctr:FuzzVAESZMM \
               engine:FuzzDictionaryDecode
 ARM64_FUZZ := ctr:FuzzARM64 sm4:FuzzARM64SM4E sm4:FuzzARM64NEON
 
-.PHONY: all test test-unit test-race test-purego test-arm64 fuzz-short fuzz crash \
+.PHONY: all test test-unit test-race test-purego test-arm64 fuzz-short fuzz crash metamorphic \
         gate baseline publish bench-kernels \
         bench bench-full lint generate check-generate
 
@@ -62,6 +62,18 @@ fuzz:
 CRASH_POINTS ?= 2000
 crash:
 	TDE_CRASH_POINTS=$(CRASH_POINTS) $(GO) test -count=1 -timeout=60m -run='Crash' ./engine/
+
+## metamorphic: Pebble's metamorphic test through the engine (bare FS vs
+## aes128-ctr and sm4-ctr, same histories), new seeds for METAMORPHIC_TIME.
+## METAMORPHIC_SEED=s METAMORPHIC_RUNS=1 replays one; the short run is in test-unit.
+METAMORPHIC_TIME ?= 5m
+METAMORPHIC_OPS  ?= 10000
+METAMORPHIC_SEED ?=
+METAMORPHIC_RUNS ?=
+metamorphic:
+	TDE_METAMORPHIC_TIME=$(METAMORPHIC_TIME) TDE_METAMORPHIC_OPS=$(METAMORPHIC_OPS) \
+	TDE_METAMORPHIC_SEED=$(METAMORPHIC_SEED) TDE_METAMORPHIC_RUNS=$(METAMORPHIC_RUNS) \
+		$(GO) test -count=1 -timeout=60m -v -run='^TestMetamorphic$$' ./engine/
 
 run-fuzz:
 	@for t in $(T); do \
