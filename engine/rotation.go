@@ -46,6 +46,7 @@ func (f *FS) rotationLoop() {
 // RotateDataKey makes a new data key active now: files created from here on
 // use it; existing files keep theirs until rewritten or re-encrypted.
 func (f *FS) RotateDataKey() error {
+	defer f.inflight()()
 	if f.closed.Load() {
 		return ErrClosed
 	}
@@ -58,6 +59,7 @@ func (f *FS) RotateDataKey() error {
 // FS loaded it. Afterwards, reopen the store with the new key as MasterKey
 // (the old one is no longer needed, not even as PreviousMasterKey).
 func (f *FS) RotateMasterKey(newKey MasterKeyConfig) error {
+	defer f.inflight()()
 	if f.closed.Load() {
 		return ErrClosed
 	}
