@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestRotateMasterKeyDirSyncFails: when the directory sync after the
@@ -90,5 +91,68 @@ func TestRotateMasterKeyDirSyncFails(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// blockingSyncFS blocks, once armed, the Sync of the file it creates until
+// release is closed, after closing started.
+type blockingSyncFS struct {
+	FS
+	armed            *atomic.Bool
+	started, release chan struct{}
+}
+
+func (b blockingSyncFS) Create(name string) (File, error) {
+	f, err := b.FS.Create(name)
+	if err != nil || !b.armed.CompareAndSwap(true, false) {
+		return f, err
+	}
+	return blockingSyncFile{File: f, fs: b}, nil
+}
+
+type blockingSyncFile struct {
+	File
+	fs blockingSyncFS
+}
+
+func (f blockingSyncFile) Sync() error {
+	close(f.fs.started)
+	<-f.fs.release
+	return f.File.Sync()
+}
+
+// TestReadersDoNotWaitForWrite: while a registry write is stuck in fsync,
+// Key, Active, Keys and Master answer (they read a published state; only
+// writers take the registry's lock). The engine's key cache builds on it.
+func TestReadersDoNotWaitForWrite(t *testing.T) {
+	fsys := blockingSyncFS{FS: newMemFS(), armed: new(atomic.Bool), started: make(chan struct{}), release: make(chan struct{})}
+	r := mustOpen(t, fsys, "/db", cfgWith(fileKey(t), MethodSM4CTR, newClock()))
+	id := r.Active().ID()
+	fsys.armed.Store(true)
+	rotated := make(chan error, 1)
+	go func() { rotated <- r.RotateDataKey(context.Background()) }()
+	<-fsys.started
+	read := make(chan error, 1)
+	go func() {
+		_, err := r.Key(id)
+		if r.Active().ID() != id || len(r.Keys()) != 1 || r.Master() == nil {
+			err = errors.New("readers saw the unpublished write")
+		}
+		read <- err
+	}()
+	select {
+	case err := <-read:
+		if err != nil {
+			t.Error(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("readers waited for a registry write stuck in fsync")
+	}
+	close(fsys.release)
+	if err := <-rotated; err != nil {
+		t.Fatal(err)
+	}
+	if r.Active().ID() == id {
+		t.Fatal("no rotation")
 	}
 }
