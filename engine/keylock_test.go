@@ -72,7 +72,9 @@ func within(t *testing.T, pending *sync.WaitGroup, d time.Duration, what string,
 	go func() { defer pending.Done(); done <- op() }()
 	select {
 	case err := <-done:
-		if took := time.Since(start); took > d {
+		took := time.Since(start)
+		t.Logf("%s took %v while the registry's sync was blocked", what, took)
+		if took > d {
 			t.Errorf("%s took %v while the registry's sync was blocked, want < %v", what, took, d)
 		}
 		return err, true
