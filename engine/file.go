@@ -33,6 +33,9 @@ var _ vfs.File = (*file)(nil)
 // so a caller that retries the remainder (Pebble's ENOSPC wrapper does)
 // writes plaintext through us once more rather than ciphertext twice.
 func (f *file) Write(p []byte) (int, error) {
+	if err := f.usable("write"); err != nil {
+		return 0, err
+	}
 	if f.ks == nil {
 		n, err := f.File.Write(p)
 		f.pos += int64(n)
@@ -52,6 +55,9 @@ func (f *file) Write(p []byte) (int, error) {
 // not let WriteAt modify p, and a caller may still use it (Pebble's shared
 // cache writes the buffer it hands back to readers).
 func (f *file) WriteAt(p []byte, off int64) (int, error) {
+	if err := f.usable("write"); err != nil {
+		return 0, err
+	}
 	if f.ks == nil {
 		return f.File.WriteAt(p, off)
 	}

@@ -58,6 +58,7 @@ type FS struct {
 	loop    sync.WaitGroup
 	closeMu sync.Mutex
 	closed  atomic.Bool
+	ops     sync.RWMutex // in-flight operations against Close: inflight.go
 }
 
 // methodStats counts bytes through the kernels of one method, padded to a
@@ -270,6 +271,8 @@ func (f *FS) abandon() {
 func (f *FS) Close() error {
 	f.closeMu.Lock()
 	defer f.closeMu.Unlock()
+	f.ops.Lock() // waits for operations in flight; see inflight.go
+	defer f.ops.Unlock()
 	if f.closed.Load() {
 		return nil
 	}
@@ -383,6 +386,7 @@ func (f *FS) checkWritable(op, name string) (string, error) {
 // that name is removed first, as Pebble's FS does, and its entry dropped, so
 // a crash never pairs its bytes with the new entry.
 func (f *FS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, error) {
+	defer f.inflight()()
 	rel, err := f.checkWritable("create", name)
 	if err != nil {
 		return nil, err
@@ -457,6 +461,7 @@ func (f *FS) Open(name string, opts ...vfs.OpenOption) (vfs.File, error) {
 }
 
 func (f *FS) openExisting(op, name string, open func() (vfs.File, error)) (vfs.File, error) {
+	defer f.inflight()()
 	if f.closed.Load() {
 		return nil, &PathError{Op: op, Path: name, Err: ErrClosed}
 	}
@@ -492,6 +497,7 @@ func (f *FS) openExisting(op, name string, open func() (vfs.File, error)) (vfs.F
 // keeps its entry, which its bytes need. Overwriting bytes already written
 // would reuse keystream: Pebble only appends to such files.
 func (f *FS) OpenReadWrite(name string, category vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
+	defer f.inflight()()
 	rel, err := f.checkWritable("open for writing", name)
 	if err != nil {
 		return nil, err
@@ -549,6 +555,7 @@ func (f *FS) OpenReadWrite(name string, category vfs.DiskWriteCategory, opts ...
 // writing under a new entry: a fresh IV, so the new log never shares
 // keystream with the old one (cockroach#42460).
 func (f *FS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCategory) (vfs.File, error) {
+	defer f.inflight()()
 	relOld, err := f.checkWritable("reuse", oldname)
 	if err != nil {
 		return nil, err
@@ -593,6 +600,7 @@ func (f *FS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCatego
 // record made durable first. A crash before the rename leaves oldname in
 // place, and the next Open gives both names their entries back.
 func (f *FS) Rename(oldname, newname string) error {
+	defer f.inflight()()
 	relOld, err := f.checkWritable("rename", oldname)
 	if err != nil {
 		return err
@@ -676,6 +684,7 @@ func (f *FS) undoMove(oldname, relOld, relNew string, prevOld entry, hadOld bool
 // Link makes newname a hard link to oldname; the new name gets the same
 // entry, durable before the link exists.
 func (f *FS) Link(oldname, newname string) error {
+	defer f.inflight()()
 	relOld, err := f.checkWritable("link", oldname)
 	if err != nil {
 		return err
@@ -713,6 +722,7 @@ func (f *FS) Link(oldname, newname string) error {
 
 // Remove removes name, then its entry.
 func (f *FS) Remove(name string) error {
+	defer f.inflight()()
 	rel, err := f.checkWritable("remove", name)
 	if err != nil {
 		return err
@@ -723,7 +733,7 @@ func (f *FS) Remove(name string) error {
 	// After a failed append the dictionary's tail is unknown; it may hold
 	// a move whose source this would remove, making the next Open take
 	// the move as done. Remove nothing until a reopen settles it.
-	if err := f.dict.writable(); err != nil {
+	if err := f.dict.canWrite(); err != nil {
 		return err
 	}
 	if err := f.base.Remove(name); err != nil {
@@ -745,6 +755,7 @@ func (f *FS) Remove(name string) error {
 
 // RemoveAll removes name and everything under it, then their entries.
 func (f *FS) RemoveAll(name string) error {
+	defer f.inflight()()
 	rel, err := f.checkWritable("remove", name)
 	if err != nil {
 		return err
@@ -752,7 +763,7 @@ func (f *FS) RemoveAll(name string) error {
 	if rel == "." {
 		return &PathError{Op: "remove", Path: name, Err: ErrReservedName}
 	}
-	if err := f.dict.writable(); err != nil {
+	if err := f.dict.canWrite(); err != nil {
 		return err
 	}
 	if err := f.base.RemoveAll(name); err != nil {
@@ -784,6 +795,7 @@ func (f *FS) OpenDir(name string) (vfs.File, error) {
 // Lock locks name, creating it with no entry; the running epoch must not
 // claim it after a crash.
 func (f *FS) Lock(name string) (io.Closer, error) {
+	defer f.inflight()()
 	if rel, err := f.relPath(name); err == nil && !f.closed.Load() {
 		f.noEntry.RLock()
 		defer f.noEntry.RUnlock()

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/tde-go/tde/keys"
@@ -46,6 +47,7 @@ func (f *FS) rotationLoop() {
 // RotateDataKey makes a new data key active now: files created from here on
 // use it; existing files keep theirs until rewritten or re-encrypted.
 func (f *FS) RotateDataKey() error {
+	defer f.inflight()()
 	if f.closed.Load() {
 		return ErrClosed
 	}
@@ -57,7 +59,15 @@ func (f *FS) RotateDataKey() error {
 // restart), and makes a new data key. The old master key is closed if the
 // FS loaded it. Afterwards, reopen the store with the new key as MasterKey
 // (the old one is no longer needed, not even as PreviousMasterKey).
+//
+// An error matching keys.ErrRegistryUncertain means the new registry was
+// renamed into place but its directory sync failed: it may be live, and
+// after a crash either it or the old one may be. The FS then goes on with
+// newKey as its master key (the old active data key stays active, see
+// keys.Registry.RotateMasterKey); keep both keys, and call RotateMasterKey
+// again with newKey: once it succeeds, only newKey opens the store.
 func (f *FS) RotateMasterKey(newKey MasterKeyConfig) error {
+	defer f.inflight()()
 	if f.closed.Load() {
 		return ErrClosed
 	}
@@ -68,18 +78,20 @@ func (f *FS) RotateMasterKey(newKey MasterKeyConfig) error {
 	if err != nil {
 		return err
 	}
-	if err := f.reg.RotateMasterKey(ctx, k); err != nil {
+	err = f.reg.RotateMasterKey(ctx, k)
+	if err != nil && !errors.Is(err, keys.ErrRegistryUncertain) {
 		if owned {
 			k.Close()
 		}
 		return err
 	}
+	// The registry is wrapped under k now, even if maybe not durably.
 	old, oldOwned := f.master, f.masterOwned
 	f.master, f.masterOwned = k, owned
 	if oldOwned {
 		old.Close()
 	}
-	return nil
+	return err
 }
 
 // retain drops the data keys no file uses and no open file holds.

@@ -239,7 +239,8 @@ func (r *Registry) decode(ctx context.Context, data []byte, cfg RegistryConfig) 
 // write replaces the registry file with st, atomically: the new file is
 // written and synced under a temporary name, renamed over the old one, and
 // the directory synced. If anything before the rename fails the old file is
-// untouched and the temporary one removed.
+// untouched and the temporary one removed; if the directory sync fails,
+// the error is an *UncertainWriteError (ErrRegistryUncertain).
 func (r *Registry) write(ctx context.Context, st *state) error {
 	ids := make([]uint64, 0, len(st.keys))
 	for id := range st.keys {
@@ -266,6 +267,10 @@ func (r *Registry) write(ctx context.Context, st *state) error {
 		defer clear(data)
 	}
 	if err := writeAtomic(r.fs, r.dir, r.path, data); err != nil {
+		if u, ok := err.(*UncertainWriteError); ok {
+			u.Path, u.Master = r.path, st.master.String()
+			return u
+		}
 		return fmt.Errorf("keys: writing key registry %s: %w", r.path, err)
 	}
 	return nil
@@ -298,7 +303,7 @@ func writeAtomic(fsys FS, dir, path string, data []byte) (err error) {
 		return err
 	}
 	renamed = true
-	return fsys.SyncDir(dir)
+	return afterRename(fsys.SyncDir(dir))
 }
 
 func (r *Registry) warnIfPlaintext(st *state) {

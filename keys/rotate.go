@@ -40,13 +40,20 @@ func (r *Registry) rotated(st *state, method Method) (*state, error) {
 }
 
 // commit writes next and publishes it; on failure it destroys the keys in
-// next that cur does not have and leaves the registry as it was.
+// next that cur does not have and leaves the registry as it was, except
+// that if the new file may be live (ErrRegistryUncertain) the registry
+// goes on under next's master key (see inDoubt).
 func (r *Registry) commit(ctx context.Context, cur, next *state) error {
 	if err := r.write(ctx, next); err != nil {
 		for id, k := range next.keys {
 			if _, ok := cur.keys[id]; !ok {
 				k.Destroy()
 			}
+		}
+		if errors.Is(err, ErrRegistryUncertain) {
+			r.st.Store(inDoubt(cur, next))
+			r.log.Error("tde: key registry write may or may not be durable; keep both master keys until a retry succeeds",
+				"path", r.path, "from", cur.master.String(), "to", next.master.String(), "err", err)
 		}
 		return err
 	}
@@ -138,8 +145,13 @@ func (r *Registry) SetMethod(ctx context.Context, m Method) error {
 // without reopening it, and makes a new data key (a master key is changed
 // when it may have leaked, and with it every key it protected). The file is
 // replaced atomically: until the rename it is wrapped under the old key,
-// after it under the new one. On error nothing changed. The caller still
-// owns the old key and may close it once this returns.
+// after it under the new one. On error nothing changed, except after
+// ErrRegistryUncertain: the file in the directory may be the new one, the
+// registry goes on under newKey (see inDoubt), the active data key stays,
+// and calling RotateMasterKey again with the same key converges. The
+// caller still owns the old key and may close it once this returns; it
+// owns newKey too and must keep it open while the registry uses it (after
+// success or ErrRegistryUncertain).
 func (r *Registry) RotateMasterKey(ctx context.Context, newKey MasterKey) error {
 	if newKey == nil {
 		return errors.New("keys: RotateMasterKey: new master key is nil (use keys.Plaintext() for none)")
