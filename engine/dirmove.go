@@ -294,6 +294,19 @@ func (p *pathLocks) lockAll() func() {
 	}
 }
 
+// writingUnder reports whether a file under the directory rel is open for
+// writing.
+func (f *FS) writingUnder(rel string) bool {
+	f.writersMu.Lock()
+	defer f.writersMu.Unlock()
+	for p, n := range f.writers {
+		if n > 0 && under(p, rel) {
+			return true
+		}
+	}
+	return false
+}
+
 // checkTree refuses a whole-tree operation on the store directory or one
 // of its ancestors.
 func checkTree(op, name, rel string) error {
@@ -318,6 +331,11 @@ func (f *FS) renameDir(oldname, newname, relOld, relNew string) error {
 	fi, err := f.base.Stat(oldname)
 	if err != nil || !fi.IsDir() {
 		return f.renameLocked(oldname, newname, relOld, relNew) // gone or replaced since
+	}
+	if f.writingUnder(relOld) {
+		// A writer is known by its path (Reencrypt leaves its file
+		// alone); the rename would hide it.
+		return &PathError{Op: "rename", Path: oldname, Err: ErrFilesOpen}
 	}
 	for _, rdir := range f.dict.pendingMoveDirs(relOld, relNew) {
 		if err := f.dirs.sync(rdir); err != nil && !oserror.IsNotExist(err) {

@@ -366,8 +366,10 @@ func TestRemoveAllTakesPathLocks(t *testing.T) {
 	noErr(t, <-done)
 }
 
-// TestRenameDirRefused: renaming the store directory, onto it, or a
-// directory into itself is refused with a typed error, and changes nothing.
+// TestRenameDirRefused: renaming the store directory, onto it, a directory
+// into itself, or one holding a file open for writing (Reencrypt knows
+// writers by their path) is refused with a typed error, and changes
+// nothing.
 func TestRenameDirRefused(t *testing.T) {
 	mem := vfs.NewMem()
 	f, tree := treeStore(t, mem, mem, testConfig(t, keys.MethodAES128CTR))
@@ -387,6 +389,12 @@ func TestRenameDirRefused(t *testing.T) {
 			t.Errorf("Rename(%s, %s) = %v, want %v", c.old, c.new, err, c.want)
 		}
 	}
+	w, err := f.Create("/s/sub/deep/open.log", vfs.WriteCategoryUnspecified)
+	noErr(t, err)
+	if err := f.Rename("/s/sub", "/s/other"); !errors.Is(err, ErrFilesOpen) {
+		t.Errorf("Rename of a directory holding a file open for writing = %v, want %v", err, ErrFilesOpen)
+	}
+	noErr(t, w.Close())
 	if err := f.RemoveAll("/"); !errors.Is(err, ErrReservedName) {
 		t.Errorf("RemoveAll(/) = %v, want %v", err, ErrReservedName)
 	}
