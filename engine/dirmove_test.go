@@ -143,14 +143,34 @@ func TestRenameDirCarriesEntries(t *testing.T) {
 // crashes inside the dictionary rewrite the rename's record triggers,
 // which must write the move as pending.
 func TestCrashRenameDir(t *testing.T) {
-	for _, rewrite := range []bool{false, true} {
-		t.Run(map[bool]string{false: "append", true: "with a rewrite"}[rewrite], func(t *testing.T) {
+	for _, v := range []struct {
+		name    string
+		rewrite bool
+		dest    map[string][]byte // files in the destination before; nil: no destination
+	}{
+		{"append", false, nil},
+		{"with a rewrite", true, nil},
+		// A destination that exists: the source's presence alone tells
+		// whether the rename happened.
+		{"onto an empty directory", false, map[string][]byte{}},
+		// MemFS replaces a non-empty directory (a disk refuses): the
+		// entries it drops come back if the rename is undone.
+		{"onto a directory MemFS replaces", true, map[string][]byte{"old.sst": []byte("the destination's own table")}},
+	} {
+		t.Run(v.name, func(t *testing.T) {
 			mem := vfs.NewCrashableMem()
 			noErr(t, mem.MkdirAll("/s", 0o755))
 			c := newCrashEach(mem)
 			cfg := testConfig(t, keys.MethodAES128CTR)
 			f, tree := treeStore(t, errorfs.Wrap(mem, errorfs.InjectorFunc(c.inject)), mem, cfg)
-			if rewrite {
+			if v.dest != nil {
+				noErr(t, f.MkdirAll("/s/moved", 0o755))
+				for rel, data := range v.dest {
+					durableFile(t, f, "/s/moved/"+rel, data)
+				}
+				noErr(t, errors.Join(syncDir(mem, "/s/moved"), syncDir(mem, "/s")))
+			}
+			if v.rewrite {
 				f.dict.wmu.Lock()
 				f.dict.appended = 1 << 30
 				f.dict.wmu.Unlock()
@@ -165,11 +185,21 @@ func TestCrashRenameDir(t *testing.T) {
 			// What a caller does after a rename: sync the directory.
 			noErr(t, syncDir(mem, "/s"))
 			c.take("after the caller synced the store directory")
+			// The source's name made again (MkdirAll records nothing),
+			// then a reopen: the settled move is not judged again.
+			noErr(t, errors.Join(f.MkdirAll("/s/sub", 0o755), syncDir(mem, "/s")))
+			mustClose(t, f)
+			f = mustOpen(t, mem, "/s", cfg)
+			for rel, want := range tree {
+				if got, err := ecReadFile(f, "/s/moved/"+rel); err != nil || !bytes.Equal(got, want) {
+					t.Errorf("after the source's name came back and a reopen, moved/%s reads %d bytes (err %v), want its %d bytes", rel, len(got), err, len(want))
+				}
+			}
 			mustClose(t, f)
 			var logs syncLogBuffer
 			cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 			for i, cp := range c.clones {
-				checkRenameClone(t, c, cp, tree, cfg, fmt.Sprintf("crash point %d of %d, %s", i, len(c.clones), cp.where))
+				checkRenameClone(t, c, cp, tree, v.dest, cfg, fmt.Sprintf("crash point %d of %d, %s", i, len(c.clones), cp.where))
 			}
 			// The crash points cover both outcomes of a recorded move.
 			if !strings.Contains(logs.String(), "undid a directory move") {
@@ -182,7 +212,7 @@ func TestCrashRenameDir(t *testing.T) {
 	}
 }
 
-func checkRenameClone(t *testing.T, c *crashEach, cp crashPoint, tree map[string][]byte, cfg Config, label string) {
+func checkRenameClone(t *testing.T, c *crashEach, cp crashPoint, tree, dest map[string][]byte, cfg Config, label string) {
 	t.Helper()
 	f, err := Open(cp.fs, "/s", cfg)
 	if err != nil {
@@ -197,10 +227,22 @@ func checkRenameClone(t *testing.T, c *crashEach, cp crashPoint, tree map[string
 	}
 	read := func(f *FS, when string) {
 		t.Helper()
-		for rel, want := range tree {
-			got, err := ecReadFile(f, "/s/"+dir+"/"+rel)
-			if err != nil || !bytes.Equal(got, want) {
-				t.Fatalf("%s: %s: %s/%s reads %d bytes (err %v), want its %d bytes", label, when, dir, rel, len(got), err, len(want))
+		want := map[string][]byte{}
+		for rel, data := range tree {
+			want[dir+"/"+rel] = data
+		}
+		if dir == "sub" {
+			for rel, data := range dest {
+				want["moved/"+rel] = data
+			}
+		}
+		for rel, data := range want {
+			got, err := ecReadFile(f, "/s/"+rel)
+			if dir == "sub" && strings.HasPrefix(rel, "moved/") && oserror.IsNotExist(err) {
+				continue // a MemFS clone that kept both names keeps the source's tree under both
+			}
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("%s: %s: %s reads %d bytes (err %v), want its %d bytes", label, when, rel, len(got), err, len(data))
 			}
 		}
 	}
