@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/errors/oserror"
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 	"github.com/tde-go/tde/keys"
@@ -473,4 +474,42 @@ func TestRenameDirOntoNonEmptyDir(t *testing.T) {
 	f = mustOpen(t, vfs.Default, dir, cfg)
 	check(f, "after a reopen")
 	mustClose(t, f)
+}
+
+// TestPebbleInRenamedDir: a Pebble store in a subdirectory of the engine's
+// store, closed, its directory renamed through the FS: Pebble opens it
+// under the new name and reads every key, before and after the FS reopens.
+func TestPebbleInRenamedDir(t *testing.T) {
+	mem := vfs.NewMem()
+	cfg := testConfig(t, keys.MethodSM4CTR)
+	f := mustOpen(t, mem, "/s", cfg)
+	db, err := pebble.Open("/s/db", pebbleOptions(f))
+	noErr(t, err)
+	const n = 2000
+	for i := range n {
+		noErr(t, db.Set(canaryKey(i), canaryValue(i), pebble.NoSync))
+	}
+	noErr(t, db.Flush())
+	noErr(t, db.Close())
+	noErr(t, f.Rename("/s/db", "/s/db-renamed"))
+	scan := func(f *FS, when string) {
+		t.Helper()
+		db, err := pebble.Open("/s/db-renamed", pebbleOptions(f))
+		if err != nil {
+			t.Fatalf("%s: pebble.Open: %v", when, err)
+		}
+		for i := range n {
+			v, closer, err := db.Get(canaryKey(i))
+			if err != nil || !bytes.Equal(v, canaryValue(i)) {
+				t.Fatalf("%s: key %d: %q, %v", when, i, v, err)
+			}
+			closer.Close()
+		}
+		noErr(t, db.Close())
+	}
+	scan(f, "after the rename")
+	mustClose(t, f)
+	f = mustOpen(t, mem, "/s", cfg)
+	defer mustClose(t, f)
+	scan(f, "after a reopen")
 }
