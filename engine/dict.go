@@ -254,6 +254,10 @@ func (d *dictionary) reconcile(path string) error {
 		set     map[string]struct{} // names, built only if needed
 		entries int                 // entries in the directory
 	}
+	// First, as the last change the log records: see dirmove.go.
+	if err := d.reconcileDirMove(path); err != nil {
+		return err
+	}
 	dirs := make(map[string]*dirState)
 	for rel := range d.state.entries {
 		dirs[splitRel(rel)] = nil
@@ -552,6 +556,9 @@ func (d *dictionary) writeSnapshot(w *record.Writer) error {
 		if m := s.pending[rel]; m != nil && rel == m.to {
 			continue // written with its move below
 		}
+		// An entry a pending directory move re-keyed goes under its old
+		// name; the move follows below.
+		rel = s.dirMove.before(rel)
 		b = appendOp(b, dictOp{kind: opPut, path: rel, e: e})
 		if err := flush(false); err != nil {
 			return err
@@ -568,6 +575,12 @@ func (d *dictionary) writeSnapshot(w *record.Writer) error {
 			b = appendOp(b, dictOp{kind: opPut, path: m.to, e: m.prevTo})
 		}
 		b = appendOp(b, dictOp{kind: opMove, path: m.from, to: m.to, e: m.e})
+		if err := flush(false); err != nil {
+			return err
+		}
+	}
+	for _, op := range s.dirMove.ops() {
+		b = appendOp(b, op)
 		if err := flush(false); err != nil {
 			return err
 		}
@@ -939,6 +952,9 @@ type dictState struct {
 	// epoch is the running epoch, nil if none. After replay it is one a
 	// crash interrupted, until reconcile gives its files their entries.
 	epoch *dictEpoch
+	// dirMove is the directory rename not yet settled, nil if none
+	// (dirmove.go).
+	dirMove *pendingDirMove
 }
 
 // pendingMove is a move that no later record has mentioned either path of:
@@ -996,6 +1012,10 @@ func (s *dictState) apply(op dictOp) {
 		if s.epoch != nil {
 			s.epoch.excluded[op.path] = true
 		}
+	case opMovePrefix:
+		s.movePrefix(op.path, op.to)
+	case opSettle:
+		s.settleDirMove(op.path, op.to)
 	}
 }
 

@@ -37,6 +37,10 @@ import (
 //	         | 5 entry count paths epoch: files created from here on may have no record (below)
 //	         | 6                   epoch end: every file created in the epoch has its record
 //	         | 7 path              exclude: path is not the epoch's, though it has no entry
+//	         | 8 path path         move-prefix: a directory rename; every entry at or under the
+//	                               second path/ is dropped, then every entry under the first
+//	                               path/ is re-keyed under the second (below)
+//	         | 9 path path         settle: the move-prefix of these paths is done
 //	path     = length uvarint (> 0) | bytes (relative to the store directory, slash-separated, as given)
 //	entry    = method u8 | key id uvarint | IV 16 bytes
 //
@@ -45,6 +49,14 @@ import (
 // move still pending (its rename not yet known to have happened) as puts of
 // the two paths' previous entries followed by the move, so an open can still
 // undo it.
+//
+// A move-prefix stays pending until its settle: an open that finds the
+// first path (the source directory) on disk undoes it, restoring the
+// entries it dropped and re-keyed. The engine writes the settle, synced,
+// once the rename and its parent directories are durable, so a source
+// directory made again later is never taken for one the rename left
+// behind. A rewrite writes a pending move-prefix as puts of the state
+// before it followed by the move-prefix.
 //
 // An epoch (opEpoch) lets a file created in the store directory go without
 // a synced record of its own: its entry is implied, the epoch's method and
@@ -76,6 +88,8 @@ const (
 	opEpoch        = 5
 	opEpochEnd     = 6
 	opExclude      = 7
+	opMovePrefix   = 8
+	opSettle       = 9
 
 	ivLen = len(entry{}.IV)
 	// minPutLen is the fewest bytes a put takes: op, path length, a
@@ -93,8 +107,8 @@ type dictHeader struct {
 // dictOp is one change to the dictionary.
 type dictOp struct {
 	kind byte
-	path string // the file; the directory for opDeletePrefix; the source for opMove
-	to   string // opMove's destination
+	path string // the file; the directory for opDeletePrefix; the source for opMove, opMovePrefix, opSettle
+	to   string // the destination of opMove, opMovePrefix, opSettle
 	e    entry  // opPut's and opMove's entry; opEpoch's method, key and nonce
 	// names are the paths opEpoch excludes.
 	names []string
@@ -170,6 +184,8 @@ func appendOp(b []byte, op dictOp) []byte {
 	case opMove:
 		b = appendPath(b, op.to)
 		b = appendEntry(b, op.e)
+	case opMovePrefix, opSettle:
+		b = appendPath(b, op.to)
 	}
 	return b
 }
@@ -223,6 +239,9 @@ func decodeRecord(p []byte, ops []dictOp) (kind byte, _ []dictOp, err error) {
 			op.path = d.path()
 			op.to = d.path()
 			op.e = d.entry()
+		case opMovePrefix, opSettle:
+			op.path = d.path()
+			op.to = d.path()
 		default:
 			return kind, ops, codecErrorf("unknown op type %d at byte %d of the record", op.kind, at)
 		}

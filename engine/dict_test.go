@@ -334,6 +334,8 @@ func TestDictCodec(t *testing.T) {
 		{kind: opExclude, path: "000009.sst"},
 		{kind: opEpoch, e: entry{Method: keys.MethodPlaintext}},
 		{kind: opEpochEnd},
+		{kind: opMovePrefix, path: "a", to: "b/c"},
+		{kind: opSettle, path: "a", to: "b/c"},
 	}
 	b := []byte{recSnapshot}
 	for _, op := range ops {
@@ -366,7 +368,7 @@ func TestDictCodec(t *testing.T) {
 	}
 	bad := map[string][]byte{
 		"unknown record type": appendOp([]byte{9}, ops[0]),
-		"unknown op type":     {recUpdate, 8, 1, 'a'},
+		"unknown op type":     {recUpdate, 99, 1, 'a'},
 		"too many exclusions": append(appendEntry([]byte{recUpdate, opEpoch}, testEntry(1)), 3, 1, 'a'),
 		"epoch, no entry":     {recUpdate, opEpoch},
 		"empty path":          {recUpdate, opDelete, 0},
@@ -451,7 +453,7 @@ func TestDictCorruptHeaderAndRecords(t *testing.T) {
 		{"unknown flags", [][]byte{append([]byte(dictMagic), 1, 4, 0)}, 0, "flags"},
 		{"no header", nil, 0, "no header"},
 		{"unknown record type", [][]byte{header, put, {7, opDelete, 1, 'a'}, put}, hdrEnd + int64(chunkHeaderSize+len(put)), "record type 7"},
-		{"unknown op type", [][]byte{header, {recUpdate, 9, 1, 'a'}, put}, hdrEnd, "op type 9"},
+		{"unknown op type", [][]byte{header, {recUpdate, 99, 1, 'a'}, put}, hdrEnd, "op type 99"},
 		// A record that passes its checksum but is cut short was written
 		// that way: corrupt even at the end of the log.
 		{"bad last record", [][]byte{header, put, put[:len(put)-3]}, hdrEnd + int64(chunkHeaderSize+len(put)), "IV"},

@@ -430,11 +430,25 @@ func (f *FS) createEntry(rel string, e entry) (entry, error) {
 // sync that makes the removal durable: a crash that undid the removal
 // would otherwise pair the old bytes with the new entry.
 func (f *FS) clear(name, rel string) error {
+	_, had := f.dict.get(rel)
+	existed := had
+	if !had {
+		// (Some base FSes report no error for a missing file.)
+		_, err := f.base.Stat(name)
+		existed = err == nil
+	}
 	if err := f.base.Remove(name); err != nil && !oserror.IsNotExist(err) {
 		return err
 	}
-	if _, ok := f.dict.get(rel); ok {
+	if had {
 		return f.dict.removeLater(rel, f.dirs.ticket(splitRel(rel)))
+	}
+	if existed {
+		// A file with no entry (plaintext from before encryption, or
+		// not the store's) has no record to wait behind the directory
+		// sync: make the removal durable now, before the new entry's
+		// record can be.
+		return f.syncDir(rel)
 	}
 	return nil
 }
@@ -598,7 +612,8 @@ func (f *FS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCatego
 
 // Rename renames oldname to newname; the entry moves with the file, in a
 // record made durable first. A crash before the rename leaves oldname in
-// place, and the next Open gives both names their entries back.
+// place, and the next Open gives both names their entries back. A
+// directory carries the entries of every file under it (dirmove.go).
 func (f *FS) Rename(oldname, newname string) error {
 	defer f.inflight()()
 	relOld, err := f.checkWritable("rename", oldname)
@@ -608,6 +623,9 @@ func (f *FS) Rename(oldname, newname string) error {
 	relNew, err := f.checkWritable("rename", newname)
 	if err != nil {
 		return err
+	}
+	if fi, err := f.base.Stat(oldname); err == nil && fi.IsDir() {
+		return f.renameDir(oldname, newname, relOld, relNew)
 	}
 	defer f.paths.lockPair(relOld, relNew)()
 	return f.renameLocked(oldname, newname, relOld, relNew)
@@ -753,29 +771,22 @@ func (f *FS) Remove(name string) error {
 	return nil
 }
 
-// RemoveAll removes name and everything under it, then their entries.
+// RemoveAll removes name and everything under it, then their entries
+// (removeall.go).
 func (f *FS) RemoveAll(name string) error {
 	defer f.inflight()()
 	rel, err := f.checkWritable("remove", name)
 	if err != nil {
 		return err
 	}
-	if rel == "." {
-		return &PathError{Op: "remove", Path: name, Err: ErrReservedName}
+	if err := checkTree("remove", name, rel); err != nil {
+		return err
 	}
+	defer f.paths.lockAll()()
 	if err := f.dict.canWrite(); err != nil {
 		return err
 	}
-	if err := f.base.RemoveAll(name); err != nil {
-		return err
-	}
-	if _, ok := f.dict.get(rel); ok {
-		f.dropEntry(rel)
-	}
-	if err := f.dict.removePrefix(rel); err != nil {
-		f.log.Warn("tde: cannot drop dictionary entries; they will be collected at the next open", "dir", rel, "err", err)
-	}
-	return nil
+	return f.removeAllLocked(name, rel)
 }
 
 // OpenDir opens a directory; its syncs are counted, so a removal that

@@ -1,0 +1,89 @@
+package engine
+
+// RemoveAll follows Remove's order: the files go, then the removal is made
+// durable, then the record that drops their entries. The other order would
+// let a crash bring the files back (their parent directory not synced)
+// with their entries dropped: in a strict store, files no one can read.
+// It holds every path lock (FS.RemoveAll), as Remove holds its path's: no
+// file of the tree is created, renamed or opened meanwhile.
+//
+// A crash before the directory sync leaves the tree or not, entries
+// intact; after it, the tree is gone and its entries are dropped by the
+// record or, if that was lost, by the next open.
+
+// removeAllLocked removes name (rel) and everything under it, then their
+// entries. Call it holding every path lock.
+func (f *FS) removeAllLocked(name, rel string) error {
+	// A removal under rel whose record still waits needs a sync of its
+	// directory first, which must still exist.
+	if err := f.dict.flushTree(rel); err != nil {
+		return err
+	}
+	if err := f.base.RemoveAll(name); err != nil {
+		return err
+	}
+	if !f.dict.hasTreeLocked(rel) {
+		return nil
+	}
+	if err := f.syncDir(rel); err != nil {
+		return err // the entries stay, for files that may come back
+	}
+	if err := f.dict.removeTree(rel); err != nil {
+		f.log.Warn("tde: cannot drop dictionary entries; they will be collected at the next open", "dir", rel, "err", err)
+	}
+	return nil
+}
+
+// flushTree writes the records waiting for a synced append if one of them
+// is a removal at or under rel.
+func (d *dictionary) flushTree(rel string) error {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	for _, q := range d.queued {
+		if q.removal && atOrUnder(q.op.path, rel) {
+			if err := d.writable(); err != nil {
+				return err
+			}
+			took, err := d.append()
+			d.observe(took, err)
+			return err
+		}
+	}
+	return nil
+}
+
+// hasTreeLocked is hasTree for a caller holding neither lock.
+func (d *dictionary) hasTreeLocked(rel string) bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.hasTree(rel)
+}
+
+// removeTree drops the entries at and under rel in one synced record. Call
+// it after rel is removed with everything under it and its directory is
+// synced.
+func (d *dictionary) removeTree(rel string) error {
+	d.wmu.Lock()
+	if err := d.writable(); err != nil {
+		d.wmu.Unlock()
+		return err
+	}
+	var ops []dictOp
+	if _, ok := d.state.entries[rel]; ok {
+		ops = append(ops, dictOp{kind: opDelete, path: rel})
+	}
+	for p := range d.state.entries {
+		if under(p, rel) {
+			ops = append(ops, dictOp{kind: opDeletePrefix, path: rel})
+			break
+		}
+	}
+	if len(ops) == 0 {
+		d.wmu.Unlock()
+		return nil
+	}
+	took, err := d.append(ops...)
+	d.wmu.Unlock()
+	d.observe(took, err)
+	return err
+}
