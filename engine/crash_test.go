@@ -803,9 +803,11 @@ func (w *ecWork) opReuse() error {
 }
 
 // opOpenRW opens a closed log for appending (WriteAt at its end), or
-// creates a fresh one with OpenReadWrite.
+// creates a fresh one with OpenReadWrite. Not a recycled log: the older
+// log's bytes past its data count as written (overwrite.go refuses a write
+// over them), and Pebble never reopens a log to append.
 func (w *ecWork) opOpenRW() error {
-	rel, ok := w.pick(func(rel string, n *ecNode) bool { return strings.HasSuffix(rel, ".log") && w.closed(n) })
+	rel, ok := w.pick(func(rel string, n *ecNode) bool { return strings.HasSuffix(rel, ".log") && w.closed(n) && !n.reused })
 	if !ok || w.rng.IntN(5) == 0 {
 		rel = w.fresh(".log")
 	}

@@ -45,6 +45,11 @@ var (
 	// encrypted files and the registry is missing. Open refuses it rather
 	// than read ciphertext as plaintext.
 	ErrLostMetadata = errors.New("engine: encryption metadata lost")
+
+	// ErrOverwrite: a write over bytes of a file already written under the
+	// same keystream (data key and IV). CTR would XOR the two plaintexts
+	// with one keystream, so the write is refused and nothing is written.
+	ErrOverwrite = errors.New("engine: write over bytes already written under this keystream")
 )
 
 // ConfigError reports a configuration setting that cannot be used. It

@@ -17,6 +17,7 @@ type file struct {
 	name     string
 	ks       keystream  // nil: a plaintext file, passed through
 	kc       *keyCipher // the reference this file holds, nil for plaintext
+	ws       *written   // what ks has encrypted; nil unless open for writing
 	stats    *methodStats
 	// writerRel is the path of a file opened for writing, "" otherwise.
 	writerRel string
@@ -41,10 +42,14 @@ func (f *file) Write(p []byte) (int, error) {
 		f.pos += int64(n)
 		return n, err
 	}
+	if err := f.claim(f.pos, len(p)); err != nil {
+		return 0, err
+	}
 	f.ks.XORKeyStreamAt(p, p, uint64(f.pos))
 	n, err := f.File.Write(p)
 	if n < len(p) {
 		f.ks.XORKeyStreamAt(p[n:], p[n:], uint64(f.pos+int64(n)))
+		f.unclaim(f.pos+int64(n), f.pos+int64(len(p)))
 	}
 	f.pos += int64(n)
 	f.stats.encrypted.Add(uint64(n))
@@ -61,6 +66,9 @@ func (f *file) WriteAt(p []byte, off int64) (int, error) {
 	if f.ks == nil {
 		return f.File.WriteAt(p, off)
 	}
+	if err := f.claim(off, len(p)); err != nil {
+		return 0, err
+	}
 	bp := scratchPool.Get().(*[]byte)
 	defer scratchPool.Put(bp)
 	buf := *bp
@@ -73,6 +81,7 @@ func (f *file) WriteAt(p []byte, off int64) (int, error) {
 		done += n
 		f.stats.encrypted.Add(uint64(n))
 		if err != nil {
+			f.unclaim(off+int64(done), off+int64(len(p)))
 			return done, err
 		}
 	}
@@ -114,6 +123,9 @@ func (f *file) Close() error {
 	err := f.File.Close()
 	if f.kc != nil {
 		f.fs.keys.release(f.kc)
+	}
+	if f.ws != nil {
+		f.fs.written.release(f.ws)
 	}
 	if f.writerRel != "" {
 		f.fs.writersMu.Lock()

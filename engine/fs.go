@@ -51,6 +51,7 @@ type FS struct {
 	// leaves alone a table Pebble is still writing.
 	writersMu sync.Mutex
 	writers   map[string]int
+	written   writtenSets // what each keystream open for writing has encrypted
 	stats     [keys.MethodSM4CTR + 1]methodStats
 	metrics   *metrics
 
@@ -338,6 +339,9 @@ func (f *FS) wrap(bf vfs.File, name string, e entry, kc *keyCipher) *file {
 func (f *FS) wrapWriter(bf vfs.File, name, rel string, e entry, kc *keyCipher) *file {
 	w := f.wrap(bf, name, e, kc)
 	w.writerRel = rel
+	if kc != nil {
+		w.ws = f.written.acquire(ksID{kc.id, e.IV})
+	}
 	f.writersMu.Lock()
 	f.writers[rel]++
 	f.writersMu.Unlock()
@@ -508,8 +512,8 @@ func (f *FS) openExisting(op, name string, open func() (vfs.File, error)) (vfs.F
 
 // OpenReadWrite opens name for reading and writing, creating it if absent.
 // An absent or empty file gets a new entry (a fresh IV); a file with data
-// keeps its entry, which its bytes need. Overwriting bytes already written
-// would reuse keystream: Pebble only appends to such files.
+// keeps its entry, which its bytes need, and its size counts as written:
+// a write over written bytes is refused (see overwrite.go).
 func (f *FS) OpenReadWrite(name string, category vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
 	defer f.inflight()()
 	rel, err := f.checkWritable("open for writing", name)
@@ -542,7 +546,11 @@ func (f *FS) OpenReadWrite(name string, category vfs.DiskWriteCategory, opts ...
 			bf.Close()
 			return nil, err
 		}
-		return f.wrapWriter(bf, name, rel, e, kc), nil
+		w := f.wrapWriter(bf, name, rel, e, kc)
+		if w.ws != nil {
+			w.ws.add(0, fi.Size())
+		}
+		return w, nil
 	}
 	e, kc, err := f.newEntry()
 	if err != nil {
