@@ -50,6 +50,12 @@ var (
 	// same keystream (data key and IV). CTR would XOR the two plaintexts
 	// with one keystream, so the write is refused and nothing is written.
 	ErrOverwrite = errors.New("engine: write over bytes already written under this keystream")
+
+	// ErrSecondaryCache: Pebble's secondary cache for shared storage
+	// (Options.Experimental.SecondaryCacheSizeBytes) rewrites its files in
+	// place, which CTR encryption cannot do without reusing keystream. Its
+	// files are refused at open; pebble.Open then fails with this error.
+	ErrSecondaryCache = errors.New("engine: Pebble's secondary cache rewrites its files in place, which CTR encryption cannot do without reusing keystream: set Options.Experimental.SecondaryCacheSizeBytes to 0")
 )
 
 // ConfigError reports a configuration setting that cannot be used. It

@@ -520,6 +520,9 @@ func (f *FS) OpenReadWrite(name string, category vfs.DiskWriteCategory, opts ...
 	if err != nil {
 		return nil, err
 	}
+	if rewrittenInPlace(rel) {
+		return nil, &PathError{Op: "open for writing", Path: name, Err: ErrSecondaryCache}
+	}
 	l := f.paths.of(rel)
 	l.Lock()
 	defer l.Unlock()

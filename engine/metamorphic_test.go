@@ -81,9 +81,13 @@ func (r metaRun) String() string {
 
 // options builds the run's TestOptions afresh (they hold a MemFS and a
 // cache, so no two executions may share them).
+// Pebble's secondary cache is refused by the engine (ErrSecondaryCache), so
+// no run enables it.
 func (r metaRun) options() *metamorphic.TestOptions {
-	return metamorphic.RandomOptions(mrand.New(mrand.NewPCG(1, r.optSeed)), metamorphic.TestkeysKeyFormat,
+	o := metamorphic.RandomOptions(mrand.New(mrand.NewPCG(1, r.optSeed)), metamorphic.TestkeysKeyFormat,
 		metamorphic.RandomOptionsCfg{AlwaysStrictFS: r.strict})
+	o.Opts.Experimental.SecondaryCacheSizeBytes = 0
+	return o
 }
 
 // crashable reports whether the harness picked vfs.NewCrashableMem for o

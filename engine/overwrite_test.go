@@ -2,17 +2,13 @@ package engine
 
 import (
 	"bytes"
-	"context"
 	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider/sharedcache"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/tde-go/tde/keys"
 )
@@ -501,138 +497,6 @@ func (f *recFile) WriteAt(p []byte, off int64) (int, error) {
 	n, err := f.File.WriteAt(p, off)
 	f.fs.record(f.name, p[:n], off)
 	return n, err
-}
-
-// memObject is a remote object held in memory.
-type memObject []byte
-
-func (o memObject) ReadAt(_ context.Context, p []byte, off int64) error {
-	if off+int64(len(p)) > int64(len(o)) {
-		return io.ErrUnexpectedEOF
-	}
-	copy(p, o[off:])
-	return nil
-}
-
-func (memObject) Close() error { return nil }
-
-type countingLogger struct{ errors atomic.Int64 }
-
-func (*countingLogger) Infof(string, ...any)    {}
-func (l *countingLogger) Errorf(string, ...any) { l.errors.Add(1) }
-func (*countingLogger) Fatalf(format string, args ...any) {
-	panic(fmt.Sprintf(format, args...))
-}
-
-// TestSharedCache drives Pebble's secondary cache for shared storage
-// (objstorageprovider/sharedcache) over the engine: files SHARED-CACHE-NNN
-// opened with OpenReadWrite, blocks written with WriteAt and, once the
-// cache is full, rewritten in place with other blocks' data. The cache
-// must read back the remote objects' true bytes, through evictions and a
-// reopen of the cache, and the engine must never have written one byte of
-// a cache file twice with different ciphertext (the same keystream byte on
-// two plaintexts). On main, every eviction and every write after a reopen
-// did exactly that. With the overwrite refused, the cache frees the block
-// and reads go to the remote object.
-func TestSharedCache(t *testing.T) {
-	for _, m := range []keys.Method{keys.MethodAES128CTR, keys.MethodSM4CTR} {
-		t.Run(m.String(), func(t *testing.T) { testSharedCache(t, m) })
-	}
-}
-
-func testSharedCache(t *testing.T, m keys.Method) {
-	rec := newRecFS(vfs.NewMem())
-	f := mustOpen(t, rec, "/s", testConfig(t, m))
-	defer mustClose(t, f)
-	const (
-		blockSize         = 1024 // sharedcache's smallest
-		shardingBlockSize = 4 * blockSize
-		shards            = 2
-		cacheSize         = 16 * blockSize // 8 blocks a shard
-		objSize           = 48 * blockSize
-	)
-	// sharedcache takes a base.DiskFileNum, which an untyped constant
-	// converts to: one case per object.
-	objs := [2]memObject{randBytes(objSize - 100), randBytes(objSize)}
-	log := &countingLogger{}
-	var c *sharedcache.Cache
-	settled := func(before sharedcache.Metrics) bool {
-		a := c.Metrics()
-		return a.Count+a.Evictions+a.WriteBackFailures != before.Count+before.Evictions+before.WriteBackFailures
-	}
-	read := func(i int, p []byte, off int64) error {
-		ctx := context.Background()
-		if i == 0 {
-			return c.ReadAt(ctx, 1, p, off, objs[0], int64(len(objs[0])), sharedcache.ReadFlags{})
-		}
-		return c.ReadAt(ctx, 2, p, off, objs[1], int64(len(objs[1])), sharedcache.ReadFlags{})
-	}
-	var total sharedcache.Metrics
-	rng := rand.New(rand.NewPCG(1, 2))
-	run := func(reads int) {
-		var err error
-		c, err = sharedcache.Open(f, log, "/s", blockSize, shardingBlockSize, cacheSize, shards)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for range reads {
-			i := rng.IntN(2)
-			obj := objs[i]
-			off := rng.Int64N(int64(len(obj)) - 1)
-			n := 1 + rng.IntN(min(3*blockSize, len(obj)-int(off)))
-			p := make([]byte, n)
-			before := c.Metrics()
-			if err := read(i, p, off); err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(p, obj[off:off+int64(n)]) {
-				t.Fatalf("cache read of object %d at %d (%d bytes) returned wrong bytes", i, off, n)
-			}
-			if c.Metrics().ReadsWithFullHit == before.ReadsWithFullHit {
-				// Let the cache's writer store the missed blocks, so the
-				// next reads find them or evict them.
-				for deadline := time.Now().Add(200 * time.Millisecond); !settled(before) && time.Now().Before(deadline); {
-					time.Sleep(100 * time.Microsecond)
-				}
-			}
-		}
-		m := c.Metrics()
-		t.Logf("%d reads: blocks stored %d, evictions %d, full hits %d, partial hits %d, write-back failures %d",
-			reads, m.Count, m.Evictions, m.ReadsWithFullHit, m.ReadsWithPartialHit, m.WriteBackFailures)
-		total.Count += m.Count
-		total.Evictions += m.Evictions
-		total.ReadsWithFullHit += m.ReadsWithFullHit
-		if err := c.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	entries := func() (out []entry) {
-		for i := range shards {
-			e, ok := f.dict.get(fmt.Sprintf("SHARED-CACHE-%03d", i))
-			if !ok {
-				t.Fatalf("SHARED-CACHE-%03d has no entry", i)
-			}
-			out = append(out, e)
-		}
-		return out
-	}
-	run(600)
-	first := entries()
-	run(300) // the cache reopened over its files, as after a restart
-	// recFS keys files by name: it is right while their entries stay.
-	if fmt.Sprint(entries()) != fmt.Sprint(first) {
-		t.Fatal("a cache file's entry changed: recFS would compare two keystreams")
-	}
-	t.Logf("errors logged by the cache: %d", log.errors.Load())
-	if total.Evictions == 0 || total.ReadsWithFullHit == 0 {
-		t.Fatal("the cache neither evicted nor hit: the test proves nothing")
-	}
-	for i := range shards {
-		name := fmt.Sprintf("/s/SHARED-CACHE-%03d", i)
-		if n := rec.reused(name); n > 0 {
-			t.Errorf("%s: %d bytes written twice with different ciphertext under one keystream", name, n)
-		}
-	}
 }
 
 // TestWrittenSet checks the written set against a bitmap under random
