@@ -127,7 +127,7 @@ again after an interruption), then checks its work: the settings alone,
 without a previous master key, open the store, and no file is left under an
 older key or, unless the method is plaintext, unencrypted.
 
-Keys: file:PATH, raw:PATH, kms:KEY-ID[,region=R][,endpoint=URL], plaintext.`,
+Keys: file:PATH, raw:PATH, kms:KEY-ID[,region=R][,endpoint=URL][,allow-insecure-endpoint=true], plaintext.`,
 		Example: `  # encrypt a plaintext Pebble store offline, at once
   tdectl migrate --store /var/lib/db --config /etc/tde/aes256.toml
 
