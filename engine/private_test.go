@@ -18,11 +18,11 @@ import (
 	"github.com/tde-go/tde/keys"
 )
 
-// wrapFS is the most trivial wrapper of a vfs.FS, as an application might
+// trivialWrapFS is the most trivial wrapper of a vfs.FS, as an application might
 // write one: it only says what it wraps.
-type wrapFS struct{ vfs.FS }
+type trivialWrapFS struct{ vfs.FS }
 
-func (w wrapFS) Unwrap() vfs.FS { return w.FS }
+func (w trivialWrapFS) Unwrap() vfs.FS { return w.FS }
 
 // privateBases are the disk as Pebble users give it to the engine.
 func privateBases(t *testing.T) map[string]vfs.FS {
@@ -32,7 +32,7 @@ func privateBases(t *testing.T) map[string]vfs.FS {
 		"Default":              vfs.Default,
 		"WithDiskHealthChecks": health,
 		"OnDiskFull":           vfs.OnDiskFull(vfs.Default, func() {}),
-		"wrapper":              wrapFS{vfs.Default},
+		"wrapper":              trivialWrapFS{vfs.Default},
 	}
 }
 
