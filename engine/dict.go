@@ -798,6 +798,10 @@ func (d *dictionary) commit(prepare func() (dictOp, bool)) error {
 		d.wmu.Unlock()
 		return nil
 	}
+	if err := checkOpPaths(op); err != nil { // never write what an open refuses
+		d.wmu.Unlock()
+		return err
+	}
 	took, err := d.append(op)
 	d.wmu.Unlock()
 	if err == nil && d.opts.OnWrite != nil {

@@ -306,6 +306,30 @@ func (d *decoder) path() string {
 	return s
 }
 
+// checkOpPaths checks the paths of an op about to be written with
+// checkPath, so the log never holds a record that an open refuses.
+func checkOpPaths(op dictOp) error {
+	check := func(p string) error {
+		if p == "" {
+			return nil // not every op has every path; decoding checks presence
+		}
+		if err := checkPath(p); err != nil {
+			return fmt.Errorf("engine: file dictionary: refusing to record %w", err)
+		}
+		return nil
+	}
+	err := check(op.path)
+	if err == nil {
+		err = check(op.to)
+	}
+	for _, n := range op.names {
+		if err == nil {
+			err = check(n)
+		}
+	}
+	return err
+}
+
 // checkPath reports why p cannot be a path of the dictionary, nil if it
 // can. A log is data, not commands: a path must name a file the engine
 // itself could have recorded, relative to the store directory, so that

@@ -164,3 +164,25 @@ func TestHostileDictionaryOutsideInert(t *testing.T) {
 	}
 	mustClose(t, f)
 }
+
+// TestDictionaryNeverWritesRefusedPaths: a path an open would refuse is
+// refused on the way in too, so the engine cannot brick its own store
+// (RemoveAll of the store's parent gives the directory "..").
+func TestDictionaryNeverWritesRefusedPaths(t *testing.T) {
+	fs := newDictStore(t)
+	d := mustOpenDict(t, fs, quietOpts())
+	putFile(t, fs, d, "../wal/000001.log", testEntry(2))
+	for _, err := range []error{
+		d.removePrefix(".."),
+		d.put("a//b", testEntry(1)),
+		d.move("x", "../a/../b", testEntry(1)),
+	} {
+		if err == nil || !strings.Contains(err.Error(), "refusing to record") {
+			t.Errorf("got %v, want a refusal", err)
+		}
+	}
+	mustCloseDict(t, d)
+	d = mustOpenDict(t, fs, quietOpts())
+	checkContents(t, d, map[string]entry{"../wal/000001.log": testEntry(2)})
+	mustCloseDict(t, d)
+}
