@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -143,11 +144,22 @@ func (c MasterKeyConfig) validate(prefix string, required bool) []error {
 		if c.KMS.Timeout < 0 {
 			errs = append(errs, &ConfigError{Setting: name("KMS.Timeout"), Value: c.KMS.Timeout.String(), Reason: "must not be negative"})
 		}
+		if insecureKMSEndpoint(c.KMS.Endpoint) && !c.KMS.AllowInsecureEndpoint {
+			errs = append(errs, &ConfigError{Setting: name("KMS.Endpoint"), Value: c.KMS.Endpoint, Err: keys.ErrInsecureEndpoint,
+				Reason: "plain http would carry the registry key in clear: use https, or set " + name("KMS.AllowInsecureEndpoint") + " to accept it (a KMS on the loopback interface)"})
+		}
 	case keys.KindPlaintext:
 	default:
 		errs = append(errs, &ConfigError{Setting: name("Type"), Value: c.Type, Reason: masterKeyTypes})
 	}
 	return errs
+}
+
+// insecureKMSEndpoint reports whether a KMS endpoint is plain HTTP, which
+// keys.NewKMS refuses without KMSConfig.AllowInsecureEndpoint.
+func insecureKMSEndpoint(endpoint string) bool {
+	u, err := url.Parse(strings.TrimSpace(endpoint))
+	return err == nil && strings.EqualFold(u.Scheme, "http")
 }
 
 // kmsField names the first KMS setting given, "" if none.
@@ -159,6 +171,8 @@ func kmsField(k keys.KMSConfig) string {
 		return "KMS.Region"
 	case k.Endpoint != "":
 		return "KMS.Endpoint"
+	case k.AllowInsecureEndpoint:
+		return "KMS.AllowInsecureEndpoint"
 	case k != keys.KMSConfig{}:
 		return "KMS"
 	}
@@ -196,6 +210,8 @@ type tikvMasterKey struct {
 	Region   string  `toml:"region"`
 	Endpoint string  `toml:"endpoint"`
 	Vendor   string  `toml:"vendor"`
+	// AllowInsecureEndpoint is tde's own: TiKV has no such key.
+	AllowInsecureEndpoint bool `toml:"allow-insecure-endpoint"`
 }
 
 // tikvDocument is the little of a whole tikv.toml that ParseConfig reads.
@@ -215,7 +231,7 @@ const tikvTable = "security.encryption"
 var (
 	tikvEncryptionKeys = []string{"data-encryption-method", "data-key-rotation-period",
 		"enable-file-dictionary-log", "file-dictionary-rewrite-threshold", "master-key", "previous-master-key"}
-	tikvMasterKeyKeys = []string{"type", "path", "key-id", "region", "endpoint", "vendor"}
+	tikvMasterKeyKeys = []string{"type", "path", "key-id", "region", "endpoint", "vendor", "allow-insecure-endpoint"}
 )
 
 // ParseConfig reads TiKV's encryption settings: either a whole tikv.toml,
@@ -234,6 +250,7 @@ var (
 //	key-id = "alias/tde"
 //	region = "us-west-2"
 //	endpoint = "https://kms.us-west-2.amazonaws.com"
+//	# allow-insecure-endpoint = true       # tde's own: accept an http:// endpoint (registry key in clear)
 //
 // Defaults are TiKV's: method plaintext, a 7-day rotation period, and a
 // plaintext master key and previous master key when their tables are
@@ -347,13 +364,14 @@ func (t *tikvMasterKey) config(table string) (MasterKeyConfig, []error) {
 	c := MasterKeyConfig{
 		Type: keys.KindPlaintext,
 		spelled: map[string]string{
-			"":             table,
-			"Type":         table + ".type",
-			"Path":         table + ".path",
-			"KMS":          table,
-			"KMS.KeyID":    table + ".key-id",
-			"KMS.Region":   table + ".region",
-			"KMS.Endpoint": table + ".endpoint",
+			"":                          table,
+			"Type":                      table + ".type",
+			"Path":                      table + ".path",
+			"KMS":                       table,
+			"KMS.KeyID":                 table + ".key-id",
+			"KMS.Region":                table + ".region",
+			"KMS.Endpoint":              table + ".endpoint",
+			"KMS.AllowInsecureEndpoint": table + ".allow-insecure-endpoint",
 		},
 	}
 	if t == nil {
@@ -367,7 +385,7 @@ func (t *tikvMasterKey) config(table string) (MasterKeyConfig, []error) {
 		c.Type = strings.ToLower(*t.Type)
 	}
 	c.Path = t.Path
-	c.KMS = keys.KMSConfig{KeyID: t.KeyID, Region: t.Region, Endpoint: t.Endpoint}
+	c.KMS = keys.KMSConfig{KeyID: t.KeyID, Region: t.Region, Endpoint: t.Endpoint, AllowInsecureEndpoint: t.AllowInsecureEndpoint}
 	switch {
 	case t.Vendor == "" || strings.EqualFold(t.Vendor, "aws"):
 		if t.Vendor != "" && c.Type != keys.KindKMS {

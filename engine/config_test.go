@@ -227,12 +227,13 @@ type = "kms"
 key-id = "arn:aws:kms:us-east-1:111122223333:alias/tde"
 region = "us-east-1"
 endpoint = "http://localhost:4566"
+allow-insecure-endpoint = true
 ` + vendor + "\n"))
 		if err != nil {
 			t.Errorf("%q: %v", vendor, err)
 			continue
 		}
-		want := keys.KMSConfig{KeyID: "arn:aws:kms:us-east-1:111122223333:alias/tde", Region: "us-east-1", Endpoint: "http://localhost:4566"}
+		want := keys.KMSConfig{KeyID: "arn:aws:kms:us-east-1:111122223333:alias/tde", Region: "us-east-1", Endpoint: "http://localhost:4566", AllowInsecureEndpoint: true}
 		if cfg.MasterKey.Type != keys.KindKMS || cfg.MasterKey.KMS != want {
 			t.Errorf("%q: MasterKey = %+v, want %+v", vendor, cfg.MasterKey, want)
 		}

@@ -150,19 +150,14 @@ func (d *dictionary) load(path string) error {
 	if err != nil {
 		return unreadableLog(d.dir, path, d.logName, err)
 	}
-	var data []byte
-	if fi, err := f.Stat(); err == nil {
-		data = make([]byte, 0, fi.Size()+bytes.MinRead)
-	}
-	buf := bytes.NewBuffer(data)
-	_, err = buf.ReadFrom(f)
+	data, err := readDictionaryLog(f, path)
 	f.Close()
 	if err != nil {
-		return fmt.Errorf("engine: reading file dictionary %s: %w", path, err)
+		return err
 	}
 	// Replay only builds the map; the per-key counts are made once, after.
 	d.state.uncounted = true
-	if err := d.replay(path, buf.Bytes()); err != nil {
+	if err := d.replay(path, data); err != nil {
 		return err
 	}
 	if err := d.reconcile(path); err != nil {
@@ -828,6 +823,10 @@ func (d *dictionary) commit(prepare func() (dictOp, bool)) error {
 	if !ok {
 		d.wmu.Unlock()
 		return nil
+	}
+	if err := checkOpPaths(op); err != nil { // never write what an open refuses
+		d.wmu.Unlock()
+		return err
 	}
 	took, err := d.append(op)
 	d.wmu.Unlock()

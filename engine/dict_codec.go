@@ -3,6 +3,8 @@ package engine
 import (
 	"encoding/binary"
 	"fmt"
+	"path"
+	"strings"
 	"time"
 
 	"github.com/tde-go/tde/keys"
@@ -41,7 +43,7 @@ import (
 //	                               second path/ is dropped, then every entry under the first
 //	                               path/ is re-keyed under the second (below)
 //	         | 9 path path         settle: the move-prefix of these paths is done
-//	path     = length uvarint (> 0) | bytes (relative to the store directory, slash-separated, as given)
+//	path     = length uvarint (> 0) | bytes (relative to the store directory, slash-separated, canonical: see checkPath)
 //	entry    = method u8 | key id uvarint | IV 16 bytes
 //
 // Snapshot and update records hold the same ops; the type only tells replay
@@ -316,7 +318,63 @@ func (d *decoder) path() string {
 	}
 	s := string(d.p[:n])
 	d.p = d.p[n:]
+	if err := checkPath(s); err != nil {
+		d.fail(err.Error())
+		return ""
+	}
 	return s
+}
+
+// checkOpPaths checks the paths of an op about to be written with
+// checkPath, so the log never holds a record that an open refuses.
+func checkOpPaths(op dictOp) error {
+	check := func(p string) error {
+		if p == "" {
+			return nil // not every op has every path; decoding checks presence
+		}
+		if err := checkPath(p); err != nil {
+			return fmt.Errorf("engine: file dictionary: refusing to record %w", err)
+		}
+		return nil
+	}
+	err := check(op.path)
+	if err == nil {
+		err = check(op.to)
+	}
+	for _, n := range op.names {
+		if err == nil {
+			err = check(n)
+		}
+	}
+	return err
+}
+
+// checkPath reports why p cannot be a path of the dictionary, nil if it
+// can. A log is data, not commands: a path must name a file the engine
+// itself could have recorded, relative to the store directory, so that
+// nothing an open or a re-encryption does with it reaches elsewhere. It
+// must be canonical (path.Clean(p) == p: no "a//b", "./a", "a/", and no
+// ".." after a name, as in "wal/../x"), not absolute, without NUL, and not
+// "." or made of ".." alone. The only ".." allowed is the leading run of
+// "../" the engine writes for a file outside the store directory (a WAL
+// directory elsewhere: "../wal/000004.log").
+func checkPath(p string) error {
+	switch {
+	case strings.IndexByte(p, 0) >= 0:
+		return codecErrorf("path %q contains a NUL byte", p)
+	case path.IsAbs(p):
+		return codecErrorf("path %q is absolute", p)
+	case path.Clean(p) != p:
+		return codecErrorf("path %q is not canonical (%q)", p, path.Clean(p))
+	}
+	rest := p
+	for strings.HasPrefix(rest, "../") {
+		rest = rest[len("../"):]
+	}
+	if rest == "." || rest == ".." {
+		return codecErrorf("path %q names a directory of the store's, not a file", p)
+	}
+	return nil
 }
 
 func (d *decoder) entry() entry {

@@ -138,7 +138,7 @@ func Open(base vfs.FS, dir string, cfg Config) (*FS, error) {
 
 	f.metrics = newMetrics(f)
 	start := time.Now()
-	f.dict, err = readDictionary(base, f.dir, dictOptions{
+	f.dict, err = readDictionary(privateFS(base), f.dir, dictOptions{
 		RewriteThreshold: cfg.DictionaryRewriteThreshold,
 		OnWrite:          f.metrics.observeDictWrite,
 		Logger:           f.log,

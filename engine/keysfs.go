@@ -32,13 +32,10 @@ func (k keysFS) SyncDir(dir string) error {
 	return d.Close()
 }
 
-// keysFS returns the registry's filesystem: the operating system's directly
-// when the store is on disk, so the registry is created mode 0600 (vfs.FS
-// cannot set a mode, and under a plaintext master key the registry holds
-// the data keys themselves).
+// keysFS returns the registry's filesystem: base, with files created mode
+// 0600, exclusively and without following symlinks when base is the disk
+// however wrapped (privateFS): under a plaintext master key the registry
+// holds the data keys themselves.
 func (f *FS) keysFS() keys.FS {
-	if f.base == vfs.Default {
-		return keys.OSFS{}
-	}
-	return keysFS{f.base}
+	return keysFS{privateFS(f.base)}
 }

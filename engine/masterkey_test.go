@@ -115,7 +115,7 @@ func TestMasterKeyLoadKMS(t *testing.T) {
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", empty)
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 
-	c := MasterKeyConfig{Type: "kms", KMS: keys.KMSConfig{KeyID: "alias/tde", Region: "us-west-2", Endpoint: "http://127.0.0.1:1"}}
+	c := MasterKeyConfig{Type: "kms", KMS: keys.KMSConfig{KeyID: "alias/tde", Region: "us-west-2", Endpoint: "http://127.0.0.1:1", AllowInsecureEndpoint: true}}
 	k, owned, err := c.load(context.Background(), false)
 	if err != nil {
 		t.Fatal(err)

@@ -78,11 +78,17 @@ func LockStore(base vfs.FS, dir string) (io.Closer, error) {
 
 // ReencryptAll rewrites every file of a closed store that is not under the
 // active data key: WALs, MANIFESTs, OPTIONS, Pebble's markers, tables, blob
-// files and anything else in the store directory tree, and the files
-// outside it that the dictionary knows (a WAL directory elsewhere). It is
-// Reencrypt for a store no Pebble has open, which can move the files a
-// running Pebble keeps appending to. If the method is plaintext, files are
-// rewritten unencrypted.
+// files and anything else in the store directory tree. It is Reencrypt for
+// a store no Pebble has open, which can move the files a running Pebble
+// keeps appending to. If the method is plaintext, files are rewritten
+// unencrypted.
+//
+// Files outside the store directory that the dictionary knows (a WAL
+// directory elsewhere) are not rewritten: the dictionary is not
+// authenticated, and a path in it must not make a re-encryption rewrite
+// any file it names. They are listed in Progress.Skipped and logged; they
+// keep their key, which stays in the registry, until Pebble rolls them
+// (WALs go to the active key as Pebble makes new ones).
 //
 // No Pebble may have the store open: hold its LOCK (LockStore) for the
 // duration. ReencryptAll fails with ErrFilesOpen if any file of the FS is
@@ -115,8 +121,9 @@ func (f *FS) ReencryptAll(ctx context.Context, progress func(Progress)) error {
 }
 
 // offlineJobs lists the files ReencryptAll rewrites: every file of the
-// store directory tree and every dictionary entry outside it whose file
-// exists, that is not under the active key (no entry counts as plaintext).
+// store directory tree that is not under the active key (no entry counts as
+// plaintext), and in p.Skipped the entries outside the tree whose files
+// exist and are not either, which it leaves alone.
 func (f *FS) offlineJobs() ([]reencryptJob, Progress, error) {
 	active := f.reg.Active().ID()
 	var jobs []reencryptJob
@@ -138,20 +145,21 @@ func (f *FS) offlineJobs() ([]reencryptJob, Progress, error) {
 	if err != nil {
 		return nil, p, err
 	}
-	var outside []reencryptJob
 	f.dict.each(func(rel string, e entry) {
-		if seen[rel] || isReencryptTemp(rel) || !stale(e, true) {
+		if seen[rel] || inStoreTree(rel) || isReencryptTemp(rel) || !stale(e, true) {
 			return
 		}
 		fi, err := f.base.Stat(f.abs(rel))
 		if err != nil || fi.IsDir() {
 			return
 		}
-		outside = append(outside, reencryptJob{rel, fi.Size()})
-		p.Bytes += fi.Size()
+		p.Skipped = append(p.Skipped, rel)
 	})
-	sort.Slice(outside, func(i, j int) bool { return outside[i].rel < outside[j].rel })
-	jobs = append(jobs, outside...)
+	sort.Strings(p.Skipped)
+	if len(p.Skipped) > 0 {
+		f.log.Warn("tde: re-encryption leaves the files outside the store directory under their old keys",
+			"dir", f.dir, "files", p.Skipped)
+	}
 	p.Files = len(jobs)
 	return jobs, p, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"sort"
 	"strings"
 
 	"github.com/cockroachdb/errors/oserror"
@@ -18,6 +19,10 @@ type Progress struct {
 	Files, FilesDone int   // files to rewrite, and rewritten (or found gone)
 	Bytes, BytesDone int64 // their bytes
 	Current          string
+	// Skipped lists, sorted, the files ReencryptAll leaves under their old
+	// key because they are outside the store directory (paths relative to
+	// it, starting with "../"): see ReencryptAll. Read only.
+	Skipped []string
 }
 
 // immutable reports whether Pebble never writes to a file of this name once
@@ -163,6 +168,13 @@ func (f *FS) rewrite(ctx context.Context, rel string) (err error) {
 	return f.syncDir(rel)
 }
 
+// inStoreTree reports whether the dictionary path rel (checked by
+// checkPath: canonical and relative) is in the store directory tree rather
+// than outside it, under a leading "../".
+func inStoreTree(rel string) bool {
+	return rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
 // copyFile copies src to dst through a pooled buffer, checking ctx between
 // chunks, and returns the bytes copied.
 func copyFile(ctx context.Context, dst, src vfs.File) (int64, error) {
@@ -191,14 +203,26 @@ func copyFile(ctx context.Context, dst, src vfs.File) (int64, error) {
 }
 
 // removeReencryptLeftovers removes the temporary copies of a re-encryption
-// that a crash interrupted, and their entries.
+// that a crash interrupted, and their entries. A copy is only ever made
+// next to a file of the store directory tree (Reencrypt and ReencryptAll
+// rewrite nothing else), so an entry outside the tree is not one: the
+// dictionary is data, not a list of files to delete. It is left alone,
+// with a warning.
 func (f *FS) removeReencryptLeftovers() error {
-	var left []string
+	var left, foreign []string
 	f.dict.each(func(rel string, _ entry) {
 		if strings.HasSuffix(rel, reencryptSuffix) {
-			left = append(left, rel)
+			if inStoreTree(rel) {
+				left = append(left, rel)
+			} else {
+				foreign = append(foreign, rel)
+			}
 		}
 	})
+	if len(foreign) > 0 {
+		sort.Strings(foreign)
+		f.log.Warn("tde: the file dictionary has re-encryption copies outside the store directory; left alone", "dir", f.dir, "files", foreign)
+	}
 	for _, rel := range left {
 		if err := f.base.Remove(f.abs(rel)); err != nil && !oserror.IsNotExist(err) {
 			return err

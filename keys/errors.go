@@ -49,6 +49,11 @@ var (
 	// ErrKMSKeyNotFound: the KMS has no usable key by the configured id
 	// (unknown, disabled or pending deletion).
 	ErrKMSKeyNotFound = errors.New("keys: KMS key not found or not usable")
+
+	// ErrInsecureEndpoint: a KMS endpoint is plain http:// and the
+	// configuration does not say that is intended
+	// (KMSConfig.AllowInsecureEndpoint).
+	ErrInsecureEndpoint = errors.New("keys: insecure KMS endpoint")
 )
 
 // KeyFileError reports a master key file that cannot be used. It matches

@@ -4,6 +4,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/tde-go/tde/internal/privfile"
 )
 
 // FS is the little of a filesystem the registry needs. The engine adapts
@@ -16,7 +18,7 @@ type FS interface {
 	// Open opens name for reading. A missing file is an error matching
 	// fs.ErrNotExist.
 	Open(name string) (io.ReadCloser, error)
-	// Create creates or truncates name for writing.
+	// Create creates name for writing, replacing a file of that name.
 	Create(name string) (File, error)
 	// Rename atomically replaces newname by oldname.
 	Rename(oldname, newname string) error
@@ -35,9 +37,10 @@ type File interface {
 	Close() error
 }
 
-// OSFS is the operating system's filesystem. Files it creates are mode 0600:
-// the registry holds wrapped keys, and under a plaintext master key the keys
-// themselves.
+// OSFS is the operating system's filesystem. Files it creates are mode 0600
+// (the registry holds wrapped keys, and under a plaintext master key the keys
+// themselves), exclusively and without following a symlink at the name: see
+// privfile.Create.
 type OSFS struct{}
 
 var _ FS = OSFS{}
@@ -45,7 +48,7 @@ var _ FS = OSFS{}
 func (OSFS) Open(name string) (io.ReadCloser, error) { return os.Open(name) }
 
 func (OSFS) Create(name string) (File, error) {
-	return os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	return privfile.Create(name)
 }
 
 func (OSFS) Rename(oldname, newname string) error { return os.Rename(oldname, newname) }

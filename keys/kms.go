@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,8 +33,15 @@ type KMSConfig struct {
 	// Region is the key's region; "" takes the SDK's (AWS_REGION, config).
 	Region string
 	// Endpoint overrides the service URL, for a KMS-compatible server or a
-	// VPC endpoint; "" uses AWS's endpoint for the region.
+	// VPC endpoint; "" uses AWS's endpoint for the region. A plain http://
+	// endpoint is refused (ErrInsecureEndpoint) unless AllowInsecureEndpoint
+	// is set.
 	Endpoint string
+	// AllowInsecureEndpoint accepts an http:// Endpoint. KMS's answers hold
+	// the registry key in clear: over plain HTTP anyone on the path reads
+	// it, and with it every data key. Only for a KMS on the loopback
+	// interface (a test server, a sidecar).
+	AllowInsecureEndpoint bool
 	// MaxAttempts bounds the SDK's attempts per call, retries included;
 	// 0 means the SDK's default (3).
 	MaxAttempts int
@@ -63,6 +72,10 @@ var kmsContext = map[string]string{"tde": "key-registry"}
 func NewKMS(ctx context.Context, cfg KMSConfig) (MasterKey, error) {
 	if cfg.KeyID == "" {
 		return nil, errors.New("keys: KMS master key: no key id")
+	}
+	if insecureEndpoint(cfg.Endpoint) && !cfg.AllowInsecureEndpoint {
+		return nil, fmt.Errorf("%w: KMS master key %q: endpoint %q is plain http, which carries the registry key in clear; use https, or set KMSConfig.AllowInsecureEndpoint",
+			ErrInsecureEndpoint, cfg.KeyID, cfg.Endpoint)
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = time.Minute
@@ -97,6 +110,12 @@ func NewKMS(ctx context.Context, cfg KMSConfig) (MasterKey, error) {
 		}
 	})
 	return &kmsKey{cfg: cfg, client: client}, nil
+}
+
+// insecureEndpoint reports whether a KMS endpoint is plain HTTP.
+func insecureEndpoint(endpoint string) bool {
+	u, err := url.Parse(strings.TrimSpace(endpoint))
+	return err == nil && strings.EqualFold(u.Scheme, "http")
 }
 
 type kmsKey struct {

@@ -291,7 +291,7 @@ func kmsEnv(t *testing.T, secret string) {
 func newTestKMS(t *testing.T, endpoint, keyID string) MasterKey {
 	t.Helper()
 	k, err := NewKMS(context.Background(), KMSConfig{
-		KeyID: keyID, Region: testRegion, Endpoint: endpoint,
+		KeyID: keyID, Region: testRegion, Endpoint: endpoint, AllowInsecureEndpoint: true, // httptest: loopback
 		MaxAttempts: 2, MaxBackoff: 10 * time.Millisecond, Timeout: 5 * time.Second,
 	})
 	if err != nil {
@@ -465,7 +465,7 @@ func TestKMSTimeout(t *testing.T) {
 	kmsEnv(t, testSecretKey)
 	f := newFakeKMS(t, "alias/tde")
 	f.setMode("hang")
-	k, err := NewKMS(context.Background(), KMSConfig{KeyID: "alias/tde", Region: testRegion, Endpoint: f.srv.URL,
+	k, err := NewKMS(context.Background(), KMSConfig{KeyID: "alias/tde", Region: testRegion, Endpoint: f.srv.URL, AllowInsecureEndpoint: true,
 		MaxAttempts: 1, Timeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -522,5 +522,33 @@ func TestNewKMSErrors(t *testing.T) {
 	}
 	if _, err := NewKMS(context.Background(), KMSConfig{KeyID: "alias/tde"}); err == nil || !strings.Contains(err.Error(), "no region") {
 		t.Errorf("no region: %v", err)
+	}
+}
+
+// TestKMSRefusesPlainHTTP: an http:// endpoint, however spelled, is refused
+// with ErrInsecureEndpoint naming it and the setting that would allow it;
+// https, AWS's default endpoint, or the setting are accepted (NewKMS makes
+// no call).
+func TestKMSRefusesPlainHTTP(t *testing.T) {
+	kmsEnv(t, testSecretKey)
+	for _, ep := range []string{"http://127.0.0.1:4566", "HTTP://kms.example.com", " http://kms.example.com/"} {
+		_, err := NewKMS(context.Background(), KMSConfig{KeyID: "alias/tde", Region: testRegion, Endpoint: ep})
+		if !errors.Is(err, ErrInsecureEndpoint) || !strings.Contains(err.Error(), ep) || !strings.Contains(err.Error(), "AllowInsecureEndpoint") {
+			t.Errorf("endpoint %q: %v, want ErrInsecureEndpoint naming it and AllowInsecureEndpoint", ep, err)
+		}
+		k, err := NewKMS(context.Background(), KMSConfig{KeyID: "alias/tde", Region: testRegion, Endpoint: ep, AllowInsecureEndpoint: true})
+		if err != nil {
+			t.Errorf("endpoint %q allowed: %v", ep, err)
+		} else {
+			k.Close()
+		}
+	}
+	for _, ep := range []string{"", "https://kms.example.com"} {
+		k, err := NewKMS(context.Background(), KMSConfig{KeyID: "alias/tde", Region: testRegion, Endpoint: ep})
+		if err != nil {
+			t.Errorf("endpoint %q: %v", ep, err)
+		} else {
+			k.Close()
+		}
 	}
 }

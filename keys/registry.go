@@ -118,6 +118,8 @@ func OpenRegistry(ctx context.Context, fsys FS, dir string, cfg RegistryConfig) 
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return r.create(ctx, cfg)
+	case errors.Is(err, ErrCorruptRegistry):
+		return nil, err // names the file
 	case err != nil:
 		return nil, fmt.Errorf("keys: reading key registry %s: %w", r.path, err)
 	}
@@ -171,13 +173,27 @@ func (r *Registry) create(ctx context.Context, cfg RegistryConfig) (*Registry, e
 	return r, nil
 }
 
+// maxRegistrySize bounds the registry file: 4 MiB. A data key takes 50
+// bytes, so this is some 80,000 keys, where a store rotating daily retires
+// keys far faster than it makes them; a larger file (sparse, damaged,
+// foreign) is refused after reading at most this much, rather than
+// exhausting memory, and write never makes one. A variable for tests.
+var maxRegistrySize = 4 << 20
+
+// readAll reads the registry file, or fails with a *CorruptRegistryError
+// past maxRegistrySize.
 func readAll(fsys FS, name string) ([]byte, error) {
 	f, err := fsys.Open(name)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return io.ReadAll(f)
+	data, err := io.ReadAll(io.LimitReader(f, int64(maxRegistrySize)+1))
+	if err == nil && len(data) > maxRegistrySize {
+		clear(data)
+		return nil, &CorruptRegistryError{Path: name, Reason: fmt.Sprintf("larger than the %d bytes a key registry may be (a sparse, damaged or foreign file)", maxRegistrySize)}
+	}
+	return data, err
 }
 
 // decode parses and unwraps a registry file with the current master key or
@@ -265,6 +281,10 @@ func (r *Registry) write(ctx context.Context, st *state) error {
 	data := encodeFile(header, payload)
 	if st.master.Kind() == KindPlaintext {
 		defer clear(data)
+	}
+	if len(data) > maxRegistrySize {
+		return fmt.Errorf("keys: key registry %s: %d data keys take %d bytes, more than the %d bytes an open reads; retire unused keys first (re-encrypt the store)",
+			r.path, len(keys), len(data), maxRegistrySize)
 	}
 	if err := writeAtomic(r.fs, r.dir, r.path, data); err != nil {
 		if u, ok := err.(*UncertainWriteError); ok {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/tde-go/tde/engine"
@@ -11,7 +12,7 @@ import (
 )
 
 // keySpecSyntax is what --new and --old take.
-const keySpecSyntax = "file:PATH (TiKV hex key file), raw:PATH (CockroachDB key file), kms:KEY-ID[,region=R][,endpoint=URL] or plaintext"
+const keySpecSyntax = "file:PATH (TiKV hex key file), raw:PATH (CockroachDB key file), kms:KEY-ID[,region=R][,endpoint=URL][,allow-insecure-endpoint=true] or plaintext"
 
 // parseKeySpec reads a master key named on the command line by flag:
 //
@@ -76,8 +77,14 @@ func parseKeySpec(flag, spec string) (engine.MasterKeyConfig, error) {
 				k.Region = value
 			case "endpoint":
 				k.Endpoint = value
+			case "allow-insecure-endpoint":
+				allow, err := strconv.ParseBool(value)
+				if err != nil {
+					return engine.MasterKeyConfig{}, bad(fmt.Sprintf("allow-insecure-endpoint=%q is not true or false", value))
+				}
+				k.AllowInsecureEndpoint = allow
 			default:
-				return engine.MasterKeyConfig{}, bad(fmt.Sprintf("unknown KMS setting %q (region, endpoint)", name))
+				return engine.MasterKeyConfig{}, bad(fmt.Sprintf("unknown KMS setting %q (region, endpoint, allow-insecure-endpoint)", name))
 			}
 		}
 		return engine.MasterKeyConfig{Type: keys.KindKMS, KMS: k}, nil

@@ -143,9 +143,10 @@ method or master key changed) and compact the file dictionary.
 Master keys named on the command line (--new, --old):
   file:PATH        TiKV's key file: 64 hex characters and a newline
   raw:PATH         CockroachDB's key file: a 32-byte id, then a 16, 24 or 32-byte key
-  kms:KEY-ID[,region=REGION][,endpoint=URL]
+  kms:KEY-ID[,region=REGION][,endpoint=URL][,allow-insecure-endpoint=true]
                    a key in AWS KMS or a KMS-compatible server; credentials
-                   come from the AWS SDK's chain (environment, profiles, roles)
+                   come from the AWS SDK's chain (environment, profiles, roles);
+                   an http:// endpoint needs allow-insecure-endpoint=true
   plaintext        no master key (the registry is stored unwrapped)
 
 Exit status:

@@ -25,9 +25,11 @@ func (a *app) newReencryptCmd() *cobra.Command {
 		Short: "Rewrite every file of a closed store under the active data key",
 		Long: `reencrypt rewrites every file of a closed store that is not under the
 active data key, so that the store is wholly under it: tables, blob files,
-WALs, MANIFESTs, OPTIONS and Pebble's markers, files in subdirectories
-(checkpoints) and the files of a WAL directory elsewhere that the file
-dictionary knows. Old data keys no file uses any more are then dropped.
+WALs, MANIFESTs, OPTIONS and Pebble's markers, and files in subdirectories
+(checkpoints). Files outside the store directory that the file dictionary
+knows (a WAL directory elsewhere) are not rewritten: they are listed as
+skipped, and keep their key until Pebble rolls them. Old data keys no file
+uses any more are then dropped.
 
 Use it after enabling encryption on a store that had plaintext files, after
 rotating a data key or the master key (which makes a new data key), after
@@ -63,6 +65,7 @@ type reencryptResult struct {
 	files       int
 	bytes       int64
 	droppedKeys int
+	skipped     []string // outside the store directory, left alone
 	after       engine.Status
 }
 
@@ -77,7 +80,7 @@ func (a *app) reencrypt(ctx context.Context, fs *engine.FS, dir string, quiet bo
 	p := newProgress(a.stderr, quiet)
 	err := fs.ReencryptAll(ctx, func(pr engine.Progress) {
 		p.update(pr)
-		r.files, r.bytes = pr.FilesDone, pr.BytesDone
+		r.files, r.bytes, r.skipped = pr.FilesDone, pr.BytesDone, pr.Skipped
 		if progressHook != nil {
 			progressHook(pr)
 		}
@@ -87,6 +90,7 @@ func (a *app) reencrypt(ctx context.Context, fs *engine.FS, dir string, quiet bo
 		if r.files > 0 {
 			fmt.Fprintf(a.stdout, "rewrote %s (%s) of %s before stopping\n", plural(r.files, "file", "files"), formatBytes(r.bytes), dir)
 		}
+		a.reportSkipped(dir, r.skipped)
 		return r, fmt.Errorf("re-encrypting %s: %w", dir, err)
 	}
 	r.after = fs.Status()
@@ -104,7 +108,21 @@ func (a *app) reencrypt(ctx context.Context, fs *engine.FS, dir string, quiet bo
 	if r.droppedKeys > 0 {
 		fmt.Fprintf(a.stdout, "dropped %s no file uses any more\n", plural(r.droppedKeys, "data key", "data keys"))
 	}
+	a.reportSkipped(dir, r.skipped)
 	return r, nil
+}
+
+// reportSkipped names the files outside the store directory that a
+// re-encryption left under their old keys.
+func (a *app) reportSkipped(dir string, skipped []string) {
+	if len(skipped) == 0 {
+		return
+	}
+	fmt.Fprintf(a.stdout, "skipped %s outside %s, left under their old keys (only the store directory tree is rewritten; Pebble moves WALs to the active key as it rolls them):\n",
+		plural(len(skipped), "file", "files"), dir)
+	for _, rel := range skipped {
+		fmt.Fprintf(a.stdout, "  %s\n", rel)
+	}
 }
 
 func (a *app) newMigrateCmd() *cobra.Command {
@@ -118,7 +136,9 @@ whatever it was before: a Pebble store tde never opened (plaintext), another
 method, another master key, encrypted to be decrypted. Afterwards the key
 registry is wrapped under the settings' master key, the active data key has
 the settings' method, and every file is under it (or plaintext, if the
-method is plaintext); data keys no file uses are dropped.
+method is plaintext); data keys no file uses are dropped. Files outside the
+store directory (a WAL directory elsewhere) are the exception: they are
+listed as skipped and keep their key until Pebble rolls them.
 
 It opens the store with the settings (the previous master key is --old, or
 the settings' previous master key: the one the registry is wrapped under
@@ -127,7 +147,7 @@ again after an interruption), then checks its work: the settings alone,
 without a previous master key, open the store, and no file is left under an
 older key or, unless the method is plaintext, unencrypted.
 
-Keys: file:PATH, raw:PATH, kms:KEY-ID[,region=R][,endpoint=URL], plaintext.`,
+Keys: file:PATH, raw:PATH, kms:KEY-ID[,region=R][,endpoint=URL][,allow-insecure-endpoint=true], plaintext.`,
 		Example: `  # encrypt a plaintext Pebble store offline, at once
   tdectl migrate --store /var/lib/db --config /etc/tde/aes256.toml
 
@@ -171,7 +191,7 @@ func (a *app) migrate(ctx context.Context, dir string, cfg engine.Config, quiet 
 	if err != nil {
 		return err
 	}
-	_, err = a.reencrypt(ctx, fs, dir, quiet)
+	r, err := a.reencrypt(ctx, fs, dir, quiet)
 	if cerr := fs.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("closing store %s: %w", dir, cerr)
 	}
@@ -194,6 +214,9 @@ func (a *app) migrate(ctx context.Context, dir string, cfg engine.Config, quiet 
 		left.Files += st.Plaintext.Files
 		left.Bytes += st.Plaintext.Bytes
 	}
+	// The files outside the store directory were left alone on purpose
+	// (listed above); a WAL there moves to the active key as Pebble rolls it.
+	left.Files -= len(r.skipped)
 	if left.Files > 0 {
 		return fmt.Errorf("checking the migration: %s (%s) of %s not under the active key; run tdectl migrate again",
 			plural(left.Files, "file is", "files are"), formatBytes(left.Bytes), dir)

@@ -93,7 +93,7 @@ until you have checked that the store opens.
 
 If the registry is already wrapped under the new key, nothing is done.
 
-Keys: file:PATH, raw:PATH, kms:KEY-ID[,region=R][,endpoint=URL], plaintext.`,
+Keys: file:PATH, raw:PATH, kms:KEY-ID[,region=R][,endpoint=URL][,allow-insecure-endpoint=true], plaintext.`,
 		Example: `  # TiKV: move from one hex key file to another
   tdectl rotate master-key --store /var/lib/tikv/db --config /etc/tikv/tikv.toml \
       --new file:/etc/tde/master-2.key --old file:/etc/tde/master.key

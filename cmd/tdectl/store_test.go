@@ -403,13 +403,15 @@ func TestParseKeySpec(t *testing.T) {
 		"kms:alias/x": {Type: "kms", KMS: keys.KMSConfig{KeyID: "alias/x"}},
 		"kms:arn:aws:kms:us-west-2:111122223333:key/1234, region=us-west-2 ,endpoint=http://127.0.0.1:4566": {Type: "kms",
 			KMS: keys.KMSConfig{KeyID: "arn:aws:kms:us-west-2:111122223333:key/1234", Region: "us-west-2", Endpoint: "http://127.0.0.1:4566"}},
+		"kms:alias/x,endpoint=http://127.0.0.1:4566,allow-insecure-endpoint=true": {Type: "kms",
+			KMS: keys.KMSConfig{KeyID: "alias/x", Endpoint: "http://127.0.0.1:4566", AllowInsecureEndpoint: true}},
 	} {
 		got, err := parseKeySpec("new", spec)
 		if err != nil || got.Type != want.Type || got.Path != want.Path || got.KMS != want.KMS {
 			t.Errorf("parseKeySpec(%q) = %+v, %v; want %+v", spec, got, err, want)
 		}
 	}
-	for _, spec := range []string{"", "file:", "kms:", "kms:a,region", "kms:a,region=x,region=y", "aws:x", "x"} {
+	for _, spec := range []string{"", "file:", "kms:", "kms:a,region", "kms:a,region=x,region=y", "kms:a,allow-insecure-endpoint=maybe", "aws:x", "x"} {
 		if _, err := parseKeySpec("new", spec); err == nil || exitCode(err) != exitUsage || !strings.Contains(err.Error(), "--new") {
 			t.Errorf("parseKeySpec(%q) = %v, want a usage error naming --new", spec, err)
 		}
