@@ -1,0 +1,148 @@
+package engine
+
+import (
+	"log/slog"
+	"os"
+	"maps"
+	"strings"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// TestDictKeepsMissingDirs: a directory that does not exist, or is not a
+// directory, proves nothing about its files: their entries survive the
+// open (and its rewrite, which a file gone from a directory that exists
+// forces), and are there when the directory comes back.
+func TestDictKeepsMissingDirs(t *testing.T) {
+	fs := newDictStore(t)
+	noErr(t, fs.MkdirAll("/waldir", 0o755))
+	d := mustOpenDict(t, fs, quietOpts())
+	want := map[string]entry{}
+	for i, rel := range []string{"1.sst", "2.sst", "ckpt/1.sst", "../waldir/1.log", "../waldir/2.log", "../mnt/wal/1.log"} {
+		putFile(t, fs, d, rel, testEntry(i))
+		want[rel] = testEntry(i)
+	}
+	mustCloseDict(t, d)
+
+	// The WAL volume is not mounted, the checkpoint moved away and a file
+	// put in its place, and 2.sst removed behind the dictionary's back.
+	noErr(t, fs.Rename("/waldir", "/waldir.away"))
+	noErr(t, fs.RemoveAll("/mnt"))
+	noErr(t, fs.Rename(testDictDir+"/ckpt", "/ckpt.away"))
+	touchRel(t, fs, "ckpt")
+	noErr(t, fs.Remove(testDictDir+"/2.sst"))
+	delete(want, "2.sst")
+
+	var logs syncLogBuffer
+	d = mustRead(t, fs, dictOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	checkContents(t, d, want)
+	for _, s := range []string{"directory is missing", "entries=4", "../mnt/wal", "../waldir", "ckpt"} {
+		if !strings.Contains(logs.String(), s) {
+			t.Errorf("log lacks %q: %s", s, logs.String())
+		}
+	}
+	noErr(t, d.start(false))
+	if got := listDictLogs(t, fs); len(got) != 1 || got[0] != "TDE-DICT-000002" {
+		t.Fatalf("logs %v: collecting 2.sst should have rewritten the log", got)
+	}
+	mustCloseDict(t, d)
+
+	noErr(t, fs.Rename("/waldir.away", "/waldir"))
+	noErr(t, fs.Remove(testDictDir+"/ckpt"))
+	noErr(t, fs.Rename("/ckpt.away", testDictDir+"/ckpt"))
+	d = mustOpenDict(t, fs, quietOpts())
+	delete(want, "../mnt/wal/1.log") // still missing: kept
+	want["../mnt/wal/1.log"] = testEntry(5)
+	checkContents(t, d, want)
+	mustCloseDict(t, d)
+
+	// Back, and now empty: the files are proven gone.
+	noErr(t, fs.MkdirAll("/mnt/wal", 0o755))
+	d = mustOpenDict(t, fs, quietOpts())
+	delete(want, "../mnt/wal/1.log")
+	checkContents(t, d, want)
+	mustCloseDict(t, d)
+}
+
+// TestDictPendingMoveMissingSource: a move whose source directory is
+// missing cannot be judged (the source's absence proves nothing), so it
+// stays pending, through a rewrite, until the directory is back: then the
+// open undoes it if the source is there, and keeps it otherwise.
+func TestDictPendingMoveMissingSource(t *testing.T) {
+	for _, renamed := range []bool{false, true} {
+		fs := newDictStore(t)
+		noErr(t, fs.MkdirAll("/waldir", 0o755))
+		d := mustOpenDict(t, fs, quietOpts())
+		src, dst := "../waldir/a.log", "b.log"
+		putFile(t, fs, d, src, testEntry(1))
+		putFile(t, fs, d, "../waldir/c.log", testEntry(2))
+		noErr(t, d.put("gone.sst", testEntry(3))) // never created: forces a rewrite
+		noErr(t, d.move(src, dst, testEntry(1)))
+		if renamed {
+			noErr(t, fs.Rename("/waldir/a.log", testDictDir+"/b.log"))
+		} // else a crash before the rename
+		mustCloseDict(t, d)
+
+		noErr(t, fs.Rename("/waldir", "/waldir.away"))
+		d = mustOpenDict(t, fs, quietOpts())
+		if got := listDictLogs(t, fs); got[0] == "TDE-DICT-000001" {
+			t.Fatalf("renamed=%v: logs %v: no rewrite", renamed, got)
+		}
+		if len(d.state.pending) != 2 {
+			t.Fatalf("renamed=%v: pending moves %v, want the move kept", renamed, d.state.pending)
+		}
+		checkContents(t, d, map[string]entry{dst: testEntry(1), "../waldir/c.log": testEntry(2)})
+		mustCloseDict(t, d)
+
+		noErr(t, fs.Rename("/waldir.away", "/waldir"))
+		d = mustOpenDict(t, fs, quietOpts())
+		want := map[string]entry{"../waldir/c.log": testEntry(2)}
+		if renamed {
+			want[dst] = testEntry(1)
+		} else {
+			want[src] = testEntry(1)
+		}
+		checkContents(t, d, want)
+		if len(d.state.pending) != 0 {
+			t.Fatalf("renamed=%v: pending moves %v after the directory came back", renamed, d.state.pending)
+		}
+		mustCloseDict(t, d)
+	}
+}
+
+// TestDictUnlistableDirIsAnError: a directory that exists but cannot be
+// listed fails the open, naming it; nothing is dropped or written.
+func TestDictUnlistableDirIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	store, wal := dir+"/s", dir+"/wal"
+	d, err := readDictionary(vfs.Default, store, quietOpts())
+	noErr(t, err)
+	noErr(t, vfs.Default.MkdirAll(store, 0o755))
+	noErr(t, vfs.Default.MkdirAll(wal, 0o755))
+	d.close()
+	d, err = readDictionary(vfs.Default, store, quietOpts())
+	noErr(t, err)
+	noErr(t, d.start(false))
+	noErr(t, d.put("../wal/1.log", testEntry(1)))
+	mustCloseDict(t, d)
+	noErr(t, chmod(wal, 0))
+	defer chmod(wal, 0o755)
+	if canList(wal) {
+		t.Skip("running as a user who can list a directory of mode 0")
+	}
+	before := treeBytes(t, vfs.Default, store)
+	if _, err := readDictionary(vfs.Default, store, quietOpts()); err == nil || !strings.Contains(err.Error(), "../wal") {
+		t.Fatalf("readDictionary with an unreadable directory: %v", err)
+	}
+	if !maps.Equal(before, treeBytes(t, vfs.Default, store)) {
+		t.Fatal("a failed read wrote to the store")
+	}
+}
+
+func chmod(name string, mode uint32) error { return os.Chmod(name, os.FileMode(mode)) }
+
+func canList(dir string) bool {
+	_, err := os.ReadDir(dir)
+	return err == nil
+}
