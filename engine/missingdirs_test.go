@@ -1,13 +1,20 @@
 package engine
 
 import (
+	"bytes"
+	"fmt"
+	"io"
 	"log/slog"
-	"os"
 	"maps"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/tde-go/tde/keys"
 )
 
 // TestDictKeepsMissingDirs: a directory that does not exist, or is not a
@@ -145,4 +152,98 @@ func chmod(name string, mode uint32) error { return os.Chmod(name, os.FileMode(m
 func canList(dir string) bool {
 	_, err := os.ReadDir(dir)
 	return err == nil
+}
+
+// TestMissingDirKeepsKey: the entry of a file in a missing directory keeps
+// its data key through an open (whose retain drops unused keys), Status
+// reports it, and the file reads back once the directory is back.
+func TestMissingDirKeepsKey(t *testing.T) {
+	mem := vfs.NewMem()
+	noErr(t, mem.MkdirAll("/wal", 0o755))
+	cfg := testConfig(t, keys.MethodAES128CTR)
+	f := mustOpen(t, mem, "/s", cfg)
+	data := bytes.Repeat([]byte("wal record "), 100)
+	w, err := f.Create("/wal/000001.log", vfs.WriteCategoryUnspecified)
+	noErr(t, err)
+	_, err = w.Write(bytes.Clone(data)) // Write encrypts in place
+	noErr(t, err)
+	noErr(t, w.Sync())
+	noErr(t, w.Close())
+	old := f.Status().ActiveKey.ID
+	noErr(t, f.RotateDataKey()) // the WAL's key is now only the entry's
+	mustClose(t, f)
+
+	noErr(t, mem.Rename("/wal", "/wal.unmounted"))
+	f = mustOpen(t, mem, "/s", cfg)
+	st := f.Status()
+	if st.MissingDirEntries != 1 || !slices.Equal(st.MissingDirs, []string{"../wal"}) {
+		t.Errorf("Status: %d entries in missing directories %v, want 1 in [../wal]", st.MissingDirEntries, st.MissingDirs)
+	}
+	if _, err := f.DataKeyHex(old); err != nil {
+		t.Errorf("the missing WAL's data key was dropped: %v", err)
+	}
+	mustClose(t, f)
+
+	noErr(t, mem.Rename("/wal.unmounted", "/wal"))
+	f = mustOpen(t, mem, "/s", cfg)
+	defer mustClose(t, f)
+	if st := f.Status(); st.MissingDirEntries != 0 || len(st.MissingDirs) != 0 {
+		t.Errorf("Status after the directory came back: %d entries in %v", st.MissingDirEntries, st.MissingDirs)
+	}
+	r, err := f.Open("/wal/000001.log")
+	noErr(t, err)
+	got, err := io.ReadAll(r)
+	noErr(t, err)
+	noErr(t, r.Close())
+	if !bytes.Equal(got, data) {
+		t.Fatal("the WAL reads back as garbage after its directory came back")
+	}
+}
+
+// TestUnmountedWALDir: Pebble with its WAL directory outside the store,
+// on the real disk. The store is opened while the WAL volume is not
+// mounted (the directory renamed away), then the volume comes back: Pebble
+// replays its WAL and reads every key.
+func TestUnmountedWALDir(t *testing.T) {
+	root := t.TempDir()
+	store, wal := filepath.Join(root, "db"), filepath.Join(root, "wal")
+	cfg := testConfig(t, keys.MethodAES256CTR)
+	openDB := func(f *FS) *pebble.DB {
+		opts := pebbleOptions(f)
+		opts.WALDir = wal
+		db, err := pebble.Open(store, opts)
+		noErr(t, err)
+		return db
+	}
+	f := mustOpen(t, vfs.Default, store, cfg)
+	db := openDB(f)
+	const n = 200
+	for i := range n {
+		noErr(t, db.Set(fmt.Appendf(nil, "key%04d", i), fmt.Appendf(nil, "value%04d", i), pebble.Sync))
+	}
+	noErr(t, db.Close()) // the memtable is not flushed: the keys are in the WAL only
+	mustClose(t, f)
+
+	noErr(t, os.Rename(wal, wal+".unmounted"))
+	f = mustOpen(t, vfs.Default, store, cfg)
+	if st := f.Status(); st.MissingDirEntries == 0 {
+		t.Errorf("Status reports no entries in missing directories: %+v", st)
+	}
+	mustClose(t, f)
+	noErr(t, os.Rename(wal+".unmounted", wal))
+
+	f = mustOpen(t, vfs.Default, store, cfg)
+	defer mustClose(t, f)
+	db = openDB(f)
+	defer db.Close()
+	for i := range n {
+		v, c, err := db.Get(fmt.Appendf(nil, "key%04d", i))
+		if err != nil {
+			t.Fatalf("key%04d after the WAL volume came back: %v", i, err)
+		}
+		if want := fmt.Sprintf("value%04d", i); string(v) != want {
+			t.Fatalf("key%04d = %q, want %q", i, v, want)
+		}
+		c.Close()
+	}
 }
