@@ -49,6 +49,10 @@ var (
 	// ErrKMSKeyNotFound: the KMS has no usable key by the configured id
 	// (unknown, disabled or pending deletion).
 	ErrKMSKeyNotFound = errors.New("keys: KMS key not found or not usable")
+
+	// ErrReadOnly: a write (a rotation, a rewrap, dropping keys) to a
+	// registry opened with RegistryConfig.ReadOnly.
+	ErrReadOnly = errors.New("keys: registry opened read-only")
 )
 
 // KeyFileError reports a master key file that cannot be used. It matches
