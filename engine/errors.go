@@ -38,6 +38,10 @@ var (
 
 	// ErrClosed: the FS was closed.
 	ErrClosed = errors.New("engine: closed")
+
+	// ErrReadOnly: a write-side operation (create, rename, remove, mkdir,
+	// rotation, re-encryption) on an FS opened with Config.ReadOnly.
+	ErrReadOnly = errors.New("engine: store opened read-only")
 )
 
 // ConfigError reports a configuration setting that cannot be used. It

@@ -49,6 +49,9 @@ func (f *FS) RotateDataKey() error {
 	if f.closed.Load() {
 		return ErrClosed
 	}
+	if err := f.refuseReadOnly("rotate data key", ""); err != nil {
+		return err
+	}
 	return f.reg.RotateDataKey(context.Background())
 }
 
@@ -60,6 +63,9 @@ func (f *FS) RotateDataKey() error {
 func (f *FS) RotateMasterKey(newKey MasterKeyConfig) error {
 	if f.closed.Load() {
 		return ErrClosed
+	}
+	if err := f.refuseReadOnly("rotate master key", ""); err != nil {
+		return err
 	}
 	f.masterMu.Lock()
 	defer f.masterMu.Unlock()
