@@ -1,4 +1,4 @@
-//go:build !(darwin || dragonfly || freebsd || linux || netbsd || openbsd || solaris)
+//go:build !linux
 
 package engine
 
@@ -10,7 +10,9 @@ import (
 )
 
 // lockFileShared takes Pebble's exclusive lock on the existing file name:
-// there is no shared lock here, and the lock may set the file's mtime.
+// outside Linux there is no shared lock that is safe in a process that
+// may hold Pebble's own (closing a descriptor releases a record lock), so
+// readers exclude each other, and the lock sets the file's mtime.
 func lockFileShared(name string) (io.Closer, error) {
 	if _, err := os.Stat(name); err != nil {
 		return nil, err
