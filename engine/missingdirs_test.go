@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 	"github.com/tde-go/tde/keys"
 )
 
@@ -119,39 +121,28 @@ func TestDictPendingMoveMissingSource(t *testing.T) {
 }
 
 // TestDictUnlistableDirIsAnError: a directory that exists but cannot be
-// listed fails the open, naming it; nothing is dropped or written.
+// listed (permission denied, an I/O error) fails the open, naming it:
+// nothing is dropped or written. Keeping its entries would hide from the
+// operator a directory Pebble cannot use either.
 func TestDictUnlistableDirIsAnError(t *testing.T) {
-	dir := t.TempDir()
-	store, wal := dir+"/s", dir+"/wal"
-	d, err := readDictionary(vfs.Default, store, quietOpts())
-	noErr(t, err)
-	noErr(t, vfs.Default.MkdirAll(store, 0o755))
-	noErr(t, vfs.Default.MkdirAll(wal, 0o755))
-	d.close()
-	d, err = readDictionary(vfs.Default, store, quietOpts())
-	noErr(t, err)
-	noErr(t, d.start(false))
-	noErr(t, d.put("../wal/1.log", testEntry(1)))
+	fs := newDictStore(t)
+	noErr(t, fs.MkdirAll("/wal", 0o755))
+	d := mustOpenDict(t, fs, quietOpts())
+	putFile(t, fs, d, "../wal/1.log", testEntry(1))
 	mustCloseDict(t, d)
-	noErr(t, chmod(wal, 0))
-	defer chmod(wal, 0o755)
-	if canList(wal) {
-		t.Skip("running as a user who can list a directory of mode 0")
+	efs := errorfs.Wrap(fs, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if op.Kind == errorfs.OpList && op.Path == "/wal" {
+			return os.ErrPermission
+		}
+		return nil
+	}))
+	before := treeBytes(t, fs, "/")
+	if _, err := readDictionary(efs, testDictDir, quietOpts()); !errors.Is(err, os.ErrPermission) || !strings.Contains(err.Error(), "../wal") {
+		t.Fatalf("readDictionary with an unlistable directory: %v", err)
 	}
-	before := treeBytes(t, vfs.Default, store)
-	if _, err := readDictionary(vfs.Default, store, quietOpts()); err == nil || !strings.Contains(err.Error(), "../wal") {
-		t.Fatalf("readDictionary with an unreadable directory: %v", err)
-	}
-	if !maps.Equal(before, treeBytes(t, vfs.Default, store)) {
+	if !maps.Equal(before, treeBytes(t, fs, "/")) {
 		t.Fatal("a failed read wrote to the store")
 	}
-}
-
-func chmod(name string, mode uint32) error { return os.Chmod(name, os.FileMode(mode)) }
-
-func canList(dir string) bool {
-	_, err := os.ReadDir(dir)
-	return err == nil
 }
 
 // TestMissingDirKeepsKey: the entry of a file in a missing directory keeps
