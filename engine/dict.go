@@ -243,11 +243,11 @@ func (d *dictionary) replay(path string, data []byte) error {
 }
 
 // reconcile undoes the moves whose rename did not happen and drops the
-// entries of files that no longer exist, as far as it can tell: a missing
-// directory keeps its entries and moves (missingdirs.go). It lists each directory holding an
+// entries of files that no longer exist. It lists each directory holding an
 // entry once rather than statting every file, and looks the listed names up
 // in the map: when every file is there, as after a clean shutdown, that is
-// all it does.
+// all it does. A missing directory proves nothing: its entries and the
+// moves from it stay (missingdirs.go).
 func (d *dictionary) reconcile(path string) error {
 	type dirState struct {
 		names   []string            // nil if the directory is gone

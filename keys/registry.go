@@ -63,9 +63,10 @@ type Registry struct {
 	log    *slog.Logger
 	rand   io.Reader
 
-	mu       sync.Mutex // serializes writers; readers use st
-	st       atomic.Pointer[state]
-	closed   atomic.Bool
+	mu     sync.Mutex // serializes writers; readers use st
+	st     atomic.Pointer[state]
+	closed atomic.Bool
+
 	readOnly bool // RegistryConfig.ReadOnly: write refuses
 }
 
