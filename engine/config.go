@@ -58,6 +58,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock data-key rotation runs on; nil means time.Now.
 	Now func() time.Time
+	// ReadOnly opens the store to inspect it: nothing on disk changes (no
+	// rotation, no rewrite of the dictionary, no file created), and writes
+	// fail with ErrReadOnly. See readonly.go.
+	ReadOnly bool
 
 	// rotationCheck is how often the FS checks the active data key's age;
 	// 0 derives it from RotationPeriod. Tests shorten it.

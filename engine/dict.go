@@ -242,12 +242,14 @@ func (d *dictionary) replay(path string, data []byte) error {
 // entries of files that no longer exist. It lists each directory holding an
 // entry once rather than statting every file, and looks the listed names up
 // in the map: when every file is there, as after a clean shutdown, that is
-// all it does.
+// all it does. A missing directory proves nothing: its entries and the
+// moves from it stay (missingdirs.go).
 func (d *dictionary) reconcile(path string) error {
 	type dirState struct {
 		names   []string            // nil if the directory is gone
 		set     map[string]struct{} // names, built only if needed
 		entries int                 // entries in the directory
+		missing bool                // its files cannot be judged: see listEntryDir
 	}
 	// First, as the last change the log records: see dirmove.go.
 	if err := d.reconcileDirMove(path); err != nil {
@@ -260,12 +262,16 @@ func (d *dictionary) reconcile(path string) error {
 	for _, m := range d.state.pending {
 		dirs[splitRel(m.from)] = nil
 	}
+	var missingDirs []string
 	for rdir := range dirs {
-		names, err := d.fs.List(d.fs.PathJoin(d.dir, rdir))
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
+		names, missing, err := d.listEntryDir(rdir)
+		if err != nil {
 			return fmt.Errorf("engine: file dictionary %s: listing %s: %w", path, rdir, err)
 		}
-		dirs[rdir] = &dirState{names: names} // none if the directory is gone, with its files
+		dirs[rdir] = &dirState{names: names, missing: missing}
+		if missing {
+			missingDirs = append(missingDirs, rdir)
+		}
 	}
 	exists := func(rel string) bool {
 		ds := dirs[splitRel(rel)]
@@ -284,13 +290,16 @@ func (d *dictionary) reconcile(path string) error {
 		if p != m.from {
 			continue // each move once, by its source
 		}
+		if dirs[splitRel(m.from)].missing {
+			continue // cannot be judged yet: it stays pending
+		}
 		if exists(m.from) {
 			// The source is still there: the rename never happened.
 			d.state.undo(m)
 			undone++
 		}
+		d.state.settle(p)
 	}
-	clear(d.state.pending)
 
 	for rel := range d.state.entries {
 		dirs[splitRel(rel)].entries++
@@ -307,11 +316,11 @@ func (d *dictionary) reconcile(path string) error {
 				found++
 			}
 		}
-		if found == ds.entries {
+		if found == ds.entries || ds.missing {
 			continue
 		}
 		for rel := range d.state.entries {
-			if splitRel(rel) == rdir && !exists(rel) {
+			if splitRel(rel) == rdir && !exists(rel) && d.state.pending[rel] == nil {
 				d.state.del(rel)
 				collected++
 			}
@@ -323,6 +332,7 @@ func (d *dictionary) reconcile(path string) error {
 	if collected > 0 {
 		d.opts.Logger.Info("engine: file dictionary: dropped entries of files that no longer exist", "log", path, "entries", collected)
 	}
+	d.warnMissingDirs(path, missingDirs)
 	if d.state.epoch != nil {
 		var names []string
 		if ds := dirs["."]; ds != nil {

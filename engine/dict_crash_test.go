@@ -179,7 +179,9 @@ func checkCrash(t *testing.T, fs *vfs.MemFS, sim *crashSim, before map[string]en
 		return err == nil
 	}
 	d.each(func(rel string, e entry) {
-		if !exists(rel) {
+		// A directory removed before its removal was recorded keeps its
+		// entries: an open cannot tell it from an unmounted one.
+		if !exists(rel) && exists(splitRel(rel)) {
 			t.Errorf("entry for %s, which does not exist", rel)
 		}
 	})

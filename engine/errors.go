@@ -56,6 +56,10 @@ var (
 	// place, which CTR encryption cannot do without reusing keystream. Its
 	// files are refused at open; pebble.Open then fails with this error.
 	ErrSecondaryCache = errors.New("engine: Pebble's secondary cache rewrites its files in place, which CTR encryption cannot do without reusing keystream: set Options.Experimental.SecondaryCacheSizeBytes to 0")
+
+	// ErrReadOnly: a write-side operation (create, rename, remove, mkdir,
+	// rotation, re-encryption) on an FS opened with Config.ReadOnly.
+	ErrReadOnly = errors.New("engine: store opened read-only")
 )
 
 // ConfigError reports a configuration setting that cannot be used. It

@@ -140,21 +140,25 @@ func TestLostMetadataFailsClosed(t *testing.T) {
 				c.damage(t, base, dir)
 				before := dirState(t, base, dir)
 
-				f, err := Open(base, dir, cfg)
-				if err == nil {
-					f.Close()
-					t.Fatal("Open of a store that lost its metadata succeeded")
-				}
-				if !errors.Is(err, c.want) {
-					t.Fatalf("Open = %v, want %v", err, c.want)
-				}
-				for _, n := range c.names {
-					if !strings.Contains(err.Error(), n) {
-						t.Errorf("error %q does not name %s", err, n)
+				// A read-only open (tdectl status, dump) fails closed as well.
+				for _, ro := range []bool{false, true} {
+					cfg.ReadOnly = ro
+					f, err := Open(base, dir, cfg)
+					if err == nil {
+						f.Close()
+						t.Fatalf("Open (read-only %v) of a store that lost its metadata succeeded", ro)
 					}
-				}
-				if after := dirState(t, base, dir); after != before {
-					t.Fatalf("a failed Open changed the store directory:\nbefore:\n%s\nafter:\n%s", before, after)
+					if !errors.Is(err, c.want) {
+						t.Fatalf("Open (read-only %v) = %v, want %v", ro, err, c.want)
+					}
+					for _, n := range c.names {
+						if !strings.Contains(err.Error(), n) {
+							t.Errorf("error %q does not name %s", err, n)
+						}
+					}
+					if after := dirState(t, base, dir); after != before {
+						t.Fatalf("a failed Open (read-only %v) changed the store directory:\nbefore:\n%s\nafter:\n%s", ro, before, after)
+					}
 				}
 			})
 		}

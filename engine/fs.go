@@ -84,6 +84,9 @@ func Open(base vfs.FS, dir string, cfg Config) (*FS, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.ReadOnly {
+		return openReadOnly(base, dir, cfg)
+	}
 	ctx := context.Background()
 	f := &FS{base: base, dir: filepath.Clean(dir), cfg: cfg, log: cfg.Logger, stop: make(chan struct{}), writers: map[string]int{}}
 	f.dirs = newDirSyncs(base, f.dir)
@@ -374,6 +377,9 @@ func (f *FS) cipherFor(rel string, e entry) (*keyCipher, error) {
 func (f *FS) checkWritable(op, name string) (string, error) {
 	if f.closed.Load() {
 		return "", &PathError{Op: op, Path: name, Err: ErrClosed}
+	}
+	if err := f.refuseReadOnly(op, name); err != nil {
+		return "", err
 	}
 	rel, err := f.relPath(name)
 	if err != nil {
@@ -818,6 +824,9 @@ func (f *FS) OpenDir(name string) (vfs.File, error) {
 // claim it after a crash.
 func (f *FS) Lock(name string) (io.Closer, error) {
 	defer f.inflight()()
+	if f.cfg.ReadOnly {
+		return sharedLock(f.base, name, false) // no record, no change (readonly.go)
+	}
 	if rel, err := f.relPath(name); err == nil && !f.closed.Load() {
 		f.noEntry.RLock()
 		defer f.noEntry.RUnlock()
@@ -830,7 +839,7 @@ func (f *FS) Lock(name string) (io.Closer, error) {
 
 // The rest has nothing to encrypt and passes through.
 
-func (f *FS) MkdirAll(dir string, perm os.FileMode) error     { return f.base.MkdirAll(dir, perm) }
+func (f *FS) MkdirAll(dir string, perm os.FileMode) error     { return f.mkdirAll(dir, perm) }
 func (f *FS) List(dir string) ([]string, error)               { return f.base.List(dir) }
 func (f *FS) Stat(name string) (vfs.FileInfo, error)          { return f.base.Stat(name) }
 func (f *FS) PathBase(path string) string                     { return f.base.PathBase(path) }

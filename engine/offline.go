@@ -107,6 +107,9 @@ func (f *FS) ReencryptAll(ctx context.Context, progress func(Progress)) error {
 	if f.closed.Load() {
 		return ErrClosed
 	}
+	if err := f.refuseReadOnly("reencrypt", ""); err != nil {
+		return err
+	}
 	if n := f.openFiles.Load(); n > 0 {
 		return fmt.Errorf("%w: %d files of %s; ReencryptAll needs a closed store (use Reencrypt while Pebble runs)", ErrFilesOpen, n, f.dir)
 	}

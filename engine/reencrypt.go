@@ -45,6 +45,9 @@ func (f *FS) Reencrypt(ctx context.Context, progress func(Progress)) error {
 	if f.closed.Load() {
 		return ErrClosed
 	}
+	if err := f.refuseReadOnly("reencrypt", ""); err != nil {
+		return err
+	}
 	if f.reg.Method() == keys.MethodPlaintext {
 		f.log.Warn("tde: re-encrypting to plaintext: every rewritten file is stored unencrypted")
 	}

@@ -51,6 +51,9 @@ func (f *FS) RotateDataKey() error {
 	if f.closed.Load() {
 		return ErrClosed
 	}
+	if err := f.refuseReadOnly("rotate data key", ""); err != nil {
+		return err
+	}
 	return f.reg.RotateDataKey(context.Background())
 }
 
@@ -70,6 +73,9 @@ func (f *FS) RotateMasterKey(newKey MasterKeyConfig) error {
 	defer f.inflight()()
 	if f.closed.Load() {
 		return ErrClosed
+	}
+	if err := f.refuseReadOnly("rotate master key", ""); err != nil {
+		return err
 	}
 	f.masterMu.Lock()
 	defer f.masterMu.Unlock()

@@ -30,6 +30,14 @@ type Status struct {
 	DictionaryPath    string
 	DictionaryBytes   int64
 
+	// MissingDirEntries counts the entries of files whose directory is
+	// missing (a WAL volume not mounted, a checkpoint moved away): Open
+	// keeps them, and their data keys, until it can tell whether the files
+	// are gone. MissingDirs lists those directories, relative to Dir and
+	// slash-separated, sorted.
+	MissingDirEntries int
+	MissingDirs       []string
+
 	// Bytes through the kernels since Open, by method.
 	Encrypted map[keys.Method]uint64
 	Decrypted map[keys.Method]uint64
@@ -129,21 +137,44 @@ func (f *FS) Status() Status {
 		count(rel, fi.Size(), e, ok)
 	})
 	// Files outside it that the dictionary knows (a WAL directory elsewhere).
+	missing := map[string]bool{}
 	f.dict.each(func(rel string, e entry) {
 		if seen[rel] {
 			return
 		}
 		fi, err := f.base.Stat(f.abs(rel))
-		if err != nil || fi.IsDir() {
+		if err != nil {
+			s.countMissingDir(f, missing, rel)
+			return
+		}
+		if fi.IsDir() {
 			return
 		}
 		count(rel, fi.Size(), e, true)
 	})
+	sort.Strings(s.MissingDirs)
 	sort.Slice(s.Keys, func(i, j int) bool { return s.Keys[i].Created.Before(s.Keys[j].Created) })
 	return s
 }
 
 func (u *Usage) add(v Usage) { u.Files += v.Files; u.Bytes += v.Bytes }
+
+// countMissingDir counts rel, an entry whose file was not found, if its
+// directory is missing; known caches the answer for each directory.
+func (s *Status) countMissingDir(f *FS, known map[string]bool, rel string) {
+	rdir := splitRel(rel)
+	m, ok := known[rdir]
+	if !ok {
+		m = f.missingDir(rdir)
+		known[rdir] = m
+		if m {
+			s.MissingDirs = append(s.MissingDirs, rdir)
+		}
+	}
+	if m {
+		s.MissingDirEntries++
+	}
+}
 
 // walk calls fn for every regular file under the store directory except
 // tde's own files and Pebble's LOCK, which holds no data. It stops at the

@@ -54,6 +54,10 @@ var (
 	// configuration does not say that is intended
 	// (KMSConfig.AllowInsecureEndpoint).
 	ErrInsecureEndpoint = errors.New("keys: insecure KMS endpoint")
+
+	// ErrReadOnly: a write (a rotation, a rewrap, dropping keys) to a
+	// registry opened with RegistryConfig.ReadOnly.
+	ErrReadOnly = errors.New("keys: registry opened read-only")
 )
 
 // KeyFileError reports a master key file that cannot be used. It matches

@@ -40,6 +40,12 @@ type RegistryConfig struct {
 	// Logger receives rotations and the plaintext warning; nil means
 	// slog.Default(). Nothing logged carries key material.
 	Logger *slog.Logger
+	// ReadOnly opens the registry to inspect it: nothing on disk changes.
+	// The registry must exist; it is unwrapped with Master or Previous
+	// (so the master key is still verified) and used as it is, even if
+	// its active key is past the rotation period or of another Method, or
+	// it is wrapped under Previous. Every write fails with ErrReadOnly.
+	ReadOnly bool
 
 	rand io.Reader // the key source; nil means crypto/rand (tests inject collisions)
 }
@@ -60,6 +66,8 @@ type Registry struct {
 	mu     sync.Mutex // serializes writers; readers use st
 	st     atomic.Pointer[state]
 	closed atomic.Bool
+
+	readOnly bool // RegistryConfig.ReadOnly: write refuses
 }
 
 // state is one immutable version of the registry; writers build a new one
@@ -100,6 +108,8 @@ func OpenRegistry(ctx context.Context, fsys FS, dir string, cfg RegistryConfig) 
 		now:    cfg.Now,
 		log:    cfg.Logger,
 		rand:   cfg.rand,
+
+		readOnly: cfg.ReadOnly,
 	}
 	if r.period == 0 {
 		r.period = DefaultRotationPeriod
@@ -116,7 +126,7 @@ func OpenRegistry(ctx context.Context, fsys FS, dir string, cfg RegistryConfig) 
 
 	data, err := readAll(fsys, r.path)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, fs.ErrNotExist) && !cfg.ReadOnly:
 		return r.create(ctx, cfg)
 	case errors.Is(err, ErrCorruptRegistry):
 		return nil, err // names the file
@@ -126,6 +136,11 @@ func OpenRegistry(ctx context.Context, fsys FS, dir string, cfg RegistryConfig) 
 	old, usedPrevious, err := r.decode(ctx, data, cfg)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.ReadOnly {
+		r.st.Store(old) // as on disk: no rotation, no rewrap, no cleanup
+		r.warnIfPlaintext(old)
+		return r, nil
 	}
 	next := old
 	var reason string
@@ -258,6 +273,9 @@ func (r *Registry) decode(ctx context.Context, data []byte, cfg RegistryConfig) 
 // untouched and the temporary one removed; if the directory sync fails,
 // the error is an *UncertainWriteError (ErrRegistryUncertain).
 func (r *Registry) write(ctx context.Context, st *state) error {
+	if r.readOnly {
+		return fmt.Errorf("keys: key registry %s: %w", r.path, ErrReadOnly)
+	}
 	ids := make([]uint64, 0, len(st.keys))
 	for id := range st.keys {
 		ids = append(ids, id)

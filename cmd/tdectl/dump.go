@@ -44,9 +44,10 @@ func (a *app) newDumpCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dump --store DIR (--config FILE | --enterprise-encryption SPEC) [--json] [--show-keys]",
 		Short: "Print the key registry's metadata and the file dictionary",
-		Long: `dump opens a closed store and prints its key registry (the file, the master
-key it is wrapped under, every data key's id, method and creation time, and
-how many files and bytes each encrypts) and its file dictionary (every file:
+		Long: `dump opens a closed store read-only, changing nothing on disk (as status
+does), and prints its key registry (the file, the master key it is wrapped
+under, every data key's id, method and creation time, and how many files
+and bytes each encrypts) and its file dictionary (every file:
 method, data key id, IV, size, and whether it has an entry at all: files
 from before encryption have none and are read as plaintext).
 
@@ -68,7 +69,7 @@ key and IV (dump shows both), AES-CTR or SM4-CTR decrypts it, e.g.
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON document")
 	cmd.Flags().BoolVar(&showKeys, "show-keys", false, "also print every data key in hex (dangerous: see above)")
 	cmd.RunE = a.action(func(cmd *cobra.Command, args []string) error {
-		return a.withStore(sf, tdeStore, func(s *session, cfg engine.Config) error {
+		return a.inspectStore(sf, func(s *session, cfg engine.Config) error {
 			st := s.fs.Status()
 			d := dumpDoc{
 				Version:    jsonVersion,

@@ -33,6 +33,16 @@ type statusDoc struct {
 	DataKeys              []keyDoc `json:"data_keys"` // oldest first
 	Registry              string   `json:"registry"`  // the key registry file
 	Dictionary            dictDoc  `json:"dictionary"`
+	// MissingDirs are the directories holding files with entries that do
+	// not exist (a WAL volume not mounted, a checkpoint moved away): the
+	// store keeps those entries, and their data keys, until they are back.
+	MissingDirs missingDoc `json:"missing_dirs"`
+}
+
+// missingDoc counts the entries kept for files in missing directories.
+type missingDoc struct {
+	Entries int      `json:"entries"`
+	Dirs    []string `json:"dirs"` // relative to the store, slash-separated
 }
 
 // usageDoc splits the store's files by how they are encrypted.
@@ -106,9 +116,10 @@ func newStatusDoc(st engine.Status, cfg engine.Config, registry string, now time
 			Plaintext: share(st.Plaintext, total),
 			Total:     share(total, total),
 		},
-		DataKeys:   []keyDoc{},
-		Registry:   registry,
-		Dictionary: dictDoc{Path: st.DictionaryPath, Entries: st.DictionaryEntries, Bytes: st.DictionaryBytes},
+		DataKeys:    []keyDoc{},
+		Registry:    registry,
+		Dictionary:  dictDoc{Path: st.DictionaryPath, Entries: st.DictionaryEntries, Bytes: st.DictionaryBytes},
+		MissingDirs: missingDoc{Entries: st.MissingDirEntries, Dirs: append([]string{}, st.MissingDirs...)},
 	}
 	for _, k := range st.Keys {
 		kd := keyDocOf(k, now)
@@ -136,16 +147,25 @@ After enabling encryption on an existing store, after a rotation or after
 re-encrypting, this is what to check: "older" and "plaintext" reach zero
 once every file is under the active key.
 
-status needs the store closed (it takes Pebble's LOCK). A running store
+status changes nothing on disk: it opens the store read-only, so a data key
+past its rotation period or of another method is reported, not replaced
+(the next open by the program or by tdectl rotate/reencrypt does that), and
+no file is created, removed or rewritten. It needs the store closed: it
+takes Pebble's LOCK, shared and without creating it. A running store
 reports the same through the program: engine.FS.Status() and the tde_*
 Prometheus metrics.
+
+Files whose directory is missing (a WAL directory on a volume not mounted,
+a checkpoint moved away) keep their entries and data keys until it is back;
+status lists those directories.
 
 --json prints one JSON document (version 1): fields are only ever added.
   {"version":1, "store", "method", "active_key": {"id", "method", "created",
    "age_seconds", "active", "files", "bytes"} or null, "rotation_period_seconds",
    "master_key", "strict", "usage": {"active"|"older"|"plaintext"|"total":
    {"files", "bytes", "files_fraction", "bytes_fraction"}}, "data_keys": [...],
-   "registry", "dictionary": {"path", "entries", "bytes"}}`,
+   "registry", "dictionary": {"path", "entries", "bytes"},
+   "missing_dirs": {"entries", "dirs": [...]}}`,
 		Example: `  tdectl status --store /var/lib/tikv/db --config /etc/tikv/tikv.toml
   tdectl status --enterprise-encryption path=/mnt/data1,key=/keys/aes-256.key,old-key=plain --json | jq .usage.active.bytes_fraction`,
 		Args: noArgs,
@@ -153,7 +173,7 @@ Prometheus metrics.
 	sf := addStoreFlags(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON document")
 	cmd.RunE = a.action(func(cmd *cobra.Command, args []string) error {
-		return a.withStore(sf, tdeStore, func(s *session, cfg engine.Config) error {
+		return a.inspectStore(sf, func(s *session, cfg engine.Config) error {
 			doc := newStatusDoc(s.fs.Status(), cfg, s.fs.RegistryPath(), time.Now())
 			if asJSON {
 				return writeJSON(a.stdout, doc)
@@ -190,6 +210,9 @@ func printStatus(w io.Writer, d statusDoc) {
 		t.row("strict\tyes: every file was written through tde")
 	} else {
 		t.row("strict\tno: the store had files before encryption was enabled")
+	}
+	if m := d.MissingDirs; m.Entries > 0 {
+		t.row("missing directories\t%s (%s kept until they are back: a volume not mounted?)", strings.Join(m.Dirs, ", "), plural(m.Entries, "entry", "entries"))
 	}
 	t.flush()
 

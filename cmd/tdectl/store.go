@@ -125,8 +125,9 @@ func checkStore(dir string, need storeKind) error {
 
 // logger sends the engine's warnings (and, with -v, its information) to
 // stderr, without timestamps. A new data key is always shown: opening a
-// store makes one if the settings ask for it (the period elapsed, another
-// method or master key), and even status and dump then change the store.
+// store for a command that changes it (rotate, reencrypt, migrate) makes
+// one if the settings ask for it (the period elapsed, another method or
+// master key). status and dump open it read-only and change nothing.
 func (a *app) logger() *slog.Logger {
 	level := slog.LevelWarn
 	if a.verbose {
@@ -204,6 +205,21 @@ func (a *app) open(dir string, cfg engine.Config) (*session, error) {
 	return &session{dir: dir, fs: fs, lock: lock}, nil
 }
 
+// openReadOnly is open for a store opened with cfg.ReadOnly: Pebble's LOCK
+// is taken shared, without creating it or setting its mtime.
+func (a *app) openReadOnly(dir string, cfg engine.Config) (*session, error) {
+	lock, err := engine.LockStoreReadOnly(vfs.Default, dir)
+	if err != nil {
+		return nil, err
+	}
+	fs, err := a.openLocked(dir, cfg)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return &session{dir: dir, fs: fs, lock: lock}, nil
+}
+
 func (s *session) close() error {
 	err := s.fs.Close()
 	if lerr := s.lock.Close(); err == nil {
@@ -218,6 +234,18 @@ func (s *session) close() error {
 // withStore runs fn on the store the flags name, of the kind needed, and
 // closes it; a close error is reported if fn succeeded.
 func (a *app) withStore(sf *storeFlags, need storeKind, fn func(s *session, cfg engine.Config) error) error {
+	return a.withStoreMode(sf, need, false, fn)
+}
+
+// inspectStore is withStore for commands that only look (status, dump):
+// the store is opened read-only (engine.Config.ReadOnly) under Pebble's
+// LOCK taken shared (engine.LockStoreReadOnly), and nothing on disk
+// changes: no data key made, no file created, removed or rewritten.
+func (a *app) inspectStore(sf *storeFlags, fn func(s *session, cfg engine.Config) error) error {
+	return a.withStoreMode(sf, tdeStore, true, fn)
+}
+
+func (a *app) withStoreMode(sf *storeFlags, need storeKind, readOnly bool, fn func(s *session, cfg engine.Config) error) error {
 	dir, cfg, err := sf.load()
 	if err != nil {
 		return err
@@ -225,7 +253,12 @@ func (a *app) withStore(sf *storeFlags, need storeKind, fn func(s *session, cfg 
 	if err := checkStore(dir, need); err != nil {
 		return err
 	}
-	s, err := a.open(dir, cfg)
+	open := a.open
+	if readOnly {
+		cfg.ReadOnly = true
+		open = a.openReadOnly
+	}
+	s, err := open(dir, cfg)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,230 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/cockroachdb/errors/oserror"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/tde-go/tde/keys"
+)
+
+// A read-only FS (Config.ReadOnly) is for looking at a store: tdectl status
+// and dump. Its Open changes nothing on disk and creates no file: it
+// replays the dictionary and reconciles it with the directory in memory
+// only (a torn tail, moves undone, entries collected and an interrupted
+// epoch stay for the next writable open to record), opens the registry
+// read-only (the master key is still verified; a stale key is not rotated,
+// a registry under the previous master key not rewrapped), takes TDE-LOCK
+// only if the file exists, and starts no epoch, no rotation, no removal of
+// leftovers and no dropping of keys. Every write-side method fails with
+// ErrReadOnly; Open for reading, Stat, List, Files, Status and DataKeyHex
+// work, and so does Lock (of Pebble's LOCK, which a Pebble store has, with
+// no dictionary record), so Pebble can open the store with its ReadOnly
+// option. Core dumps are still disabled: the keys are in memory all the same.
+
+// openReadOnly is Open for Config.ReadOnly. It mirrors Open's reads, in
+// the same order, and none of its writes.
+func openReadOnly(base vfs.FS, dir string, cfg Config) (*FS, error) {
+	ctx := context.Background()
+	f := &FS{base: base, dir: filepath.Clean(dir), cfg: cfg, log: cfg.Logger, stop: make(chan struct{}), writers: map[string]int{}}
+	f.dirs = newDirSyncs(base, f.dir)
+	if f.log == nil {
+		f.log = slog.Default()
+	}
+	f.paths.seed = maphash.MakeSeed()
+	ok := false
+	defer func() {
+		if !ok {
+			f.abandon()
+		}
+	}()
+
+	// Readers do not claim the store (storeid.go): they share it with each
+	// other, and their locks exclude a writer, in this process too. A
+	// store that lost its dictionary is refused as Open refuses it
+	// (failclosed.go).
+	if err := checkMetadata(base, f.dir); err != nil {
+		return nil, err
+	}
+	if err := f.lockReadOnly(); err != nil {
+		return nil, err
+	}
+	var err error
+	f.master, f.masterOwned, err = cfg.MasterKey.load(ctx, cfg.AllowLooseKeyPermissions)
+	if err != nil {
+		return nil, err
+	}
+	var prev keys.MasterKey
+	if cfg.PreviousMasterKey.isSet() {
+		var prevOwned bool
+		if prev, prevOwned, err = cfg.PreviousMasterKey.loadAs(ctx, "PreviousMasterKey", cfg.AllowLooseKeyPermissions); err != nil {
+			return nil, err
+		}
+		if prevOwned {
+			// Only its description outlives Open, if the registry is
+			// wrapped under it (Status names it).
+			defer prev.Close()
+		}
+	}
+
+	f.metrics = newMetrics(f)
+	f.dict, err = readDictionary(base, f.dir, dictOptions{
+		RewriteThreshold: cfg.DictionaryRewriteThreshold,
+		Logger:           f.log,
+		Dirs:             f.dirs,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := f.checkRegistry(); err != nil {
+		return nil, err
+	}
+	if err := f.dict.inspect(); err != nil {
+		return nil, err
+	}
+	f.reg, err = keys.OpenRegistry(ctx, f.keysFS(), f.dir, keys.RegistryConfig{
+		Master:         f.master,
+		Previous:       prev,
+		Method:         cfg.Method,
+		RotationPeriod: cfg.RotationPeriod,
+		Now:            cfg.Now,
+		Logger:         f.log,
+		ReadOnly:       true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	f.keys = newKeyCache(f.reg)
+	if !cfg.KeepCoreDumps && (f.reg.Method() != keys.MethodPlaintext || len(f.reg.Keys()) > 0) {
+		if err := disableCoreDumps(); err != nil {
+			f.log.Warn("tde: cannot disable core dumps; a core dump of this process would hold data keys", "err", err)
+		}
+	}
+	if err := f.metrics.register(cfg.Metrics); err != nil {
+		return nil, err
+	}
+	ok = true
+	return f, nil
+}
+
+// lockReadOnly takes TDE-LOCK shared if it exists, so no writable open
+// (in this process or another) changes the store while it is being read;
+// it never creates it, nor the store directory.
+func (f *FS) lockReadOnly() error {
+	if err := checkStoreDir(f.base, f.dir); err != nil {
+		return err
+	}
+	lock, err := sharedLock(f.base, f.base.PathJoin(f.dir, lockFile), true)
+	if err != nil {
+		return fmt.Errorf("engine: cannot lock %s (is the store open in another process?): %w", f.base.PathJoin(f.dir, lockFile), err)
+	}
+	f.lock = lock
+	return nil
+}
+
+// LockStoreReadOnly is LockStore for reading a store (tdectl status and
+// dump): it takes Pebble's LOCK shared, so no Pebble can open the store
+// meanwhile, without creating the file or changing its mtime (every Pebble
+// store has it; a directory without one has nothing to lock). A lock held
+// elsewhere is a *StoreInUseError matching ErrStoreInUse; a missing
+// directory is an error matching os.ErrNotExist.
+func LockStoreReadOnly(base vfs.FS, dir string) (io.Closer, error) {
+	dir = filepath.Clean(dir)
+	if err := checkStoreDir(base, dir); err != nil {
+		return nil, err
+	}
+	name := base.PathJoin(dir, PebbleLockFile)
+	l, err := sharedLock(base, name, true)
+	var held *lockHeldError
+	if errors.As(err, &held) {
+		return nil, &StoreInUseError{Dir: dir, Lock: name, Err: held.err}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("engine: cannot lock store %s: %w", dir, err)
+	}
+	return l, nil
+}
+
+// checkStoreDir makes sure dir exists and is a directory.
+func checkStoreDir(base vfs.FS, dir string) error {
+	fi, err := base.Stat(dir)
+	switch {
+	case oserror.IsNotExist(err):
+		return fmt.Errorf("engine: store directory %s does not exist: %w", dir, os.ErrNotExist)
+	case err != nil:
+		return fmt.Errorf("engine: store directory %s: %w", dir, err)
+	case !fi.IsDir():
+		return fmt.Errorf("engine: store directory %s is not a directory", dir)
+	}
+	return nil
+}
+
+// sharedLock locks the existing file name for reading: on the disk, a
+// shared lock that leaves the file untouched (lockFileShared); on another
+// FS, its Lock. A missing file is no lock if absentOK, else an error.
+func sharedLock(base vfs.FS, name string, absentOK bool) (io.Closer, error) {
+	if _, err := base.Stat(name); oserror.IsNotExist(err) && absentOK {
+		return nopCloser{}, nil
+	}
+	if base == vfs.Default {
+		return lockFileShared(name)
+	}
+	return base.Lock(name)
+}
+
+// lockHeldError: another holder has the lock.
+type lockHeldError struct {
+	name string
+	err  error
+}
+
+func (e *lockHeldError) Error() string { return "lock " + e.name + " held elsewhere: " + e.err.Error() }
+func (e *lockHeldError) Unwrap() error { return e.err }
+
+type nopCloser struct{}
+
+func (nopCloser) Close() error { return nil }
+
+// inspect makes a dictionary that will not be started report its log's
+// path and size, as a started one does.
+func (d *dictionary) inspect() error {
+	if d.logName == "" {
+		return nil
+	}
+	path := d.fs.PathJoin(d.dir, d.logName)
+	fi, err := d.fs.Stat(path)
+	if err != nil {
+		return fmt.Errorf("engine: file dictionary %s: %w", path, err)
+	}
+	d.mu.Lock()
+	d.path, d.logSize = path, fi.Size()
+	d.mu.Unlock()
+	return nil
+}
+
+// refuseReadOnly is the error of a write-side operation op on a read-only
+// FS, nil on a writable one. name is the file, "" for the store.
+func (f *FS) refuseReadOnly(op, name string) error {
+	if !f.cfg.ReadOnly {
+		return nil
+	}
+	if name == "" {
+		name = f.dir
+	}
+	return &PathError{Op: op, Path: name, Err: ErrReadOnly}
+}
+
+// mkdirAll is MkdirAll, refused on a read-only FS.
+func (f *FS) mkdirAll(dir string, perm os.FileMode) error {
+	if err := f.refuseReadOnly("mkdir", dir); err != nil {
+		return err
+	}
+	return f.base.MkdirAll(dir, perm)
+}
