@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cockroachdb/errors/oserror"
@@ -236,6 +237,41 @@ func checkpointPortable(t *testing.T, base, dest vfs.FS, root, destRoot string, 
 	mustClose(t, f)
 }
 
+// TestCheckpointNotStrict: the checkpoint of a store that was plaintext
+// before encryption holds tables with no entry (plaintext) and encrypted
+// ones; it is not strict either, and reads both.
+func TestCheckpointNotStrict(t *testing.T) {
+	mem := vfs.NewMem()
+	db, err := pebble.Open("/store", pebbleOptions(mem))
+	noErr(t, err)
+	for i := range ckptFlushed {
+		noErr(t, db.Set(canaryKey(i), canaryValue(i), pebble.Sync))
+	}
+	noErr(t, db.Close())
+	cfg := testConfig(t, keys.MethodSM4CTR)
+	f := mustOpen(t, mem, "/store", cfg)
+	db, err = pebble.Open("/store", pebbleOptions(f))
+	noErr(t, err)
+	for i := ckptFlushed; i < ckptKeys; i++ {
+		noErr(t, db.Set(canaryKey(i), canaryValue(i), pebble.Sync))
+	}
+	noErr(t, db.Checkpoint("/ckpt"))
+	noErr(t, db.Close())
+	mustClose(t, f)
+
+	dest := vfs.NewMem()
+	copyTree(t, mem, "/ckpt", dest, "/backup")
+	cf, err := Open(dest, "/backup", cfg)
+	if err != nil {
+		t.Fatalf("Open of the copied checkpoint: %v", err)
+	}
+	if cf.Status().Strict {
+		t.Errorf("the checkpoint of a store with plaintext files is strict")
+	}
+	readAllKeys(t, cf, "/backup", "the checkpoint of a migrated store")
+	mustClose(t, cf)
+}
+
 // TestCheckpointCopiedAfterRotation: the registry a checkpoint holds is
 // wrapped as it was when the checkpoint was taken; after the source's
 // master key changes, the copy still opens with the old one.
@@ -403,7 +439,7 @@ type crashHook struct {
 	vfs.FS
 	mem    *vfs.MemFS
 	dir    string
-	armed  bool
+	armed  atomic.Bool // Pebble's background jobs create files meanwhile
 	clones []crashClone
 }
 
@@ -416,9 +452,9 @@ type crashClone struct {
 // arms the hook: the export has begun.
 func (h *crashHook) watched(name string) bool {
 	if filepath.Dir(name) == h.dir && reserved(filepath.Base(name)) {
-		h.armed = true
+		h.armed.Store(true)
 	}
-	return h.armed && filepath.Dir(name) == h.dir
+	return h.armed.Load() && filepath.Dir(name) == h.dir
 }
 
 // clone takes three crash clones: with none, half and all of the data
@@ -490,7 +526,7 @@ func (f *crashHookFile) Write(p []byte) (int, error) {
 }
 
 func (f *crashHookFile) Sync() error {
-	if !f.h.armed {
+	if !f.h.armed.Load() {
 		return f.File.Sync()
 	}
 	return f.h.around("sync of "+f.name, f.File.Sync)
