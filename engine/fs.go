@@ -36,6 +36,8 @@ type FS struct {
 	keys *keyCache
 	dirs *dirSyncs // every directory sync through the FS, Pebble's included
 
+	ckpts checkpoints // directories to export as stores: checkpoint.go
+
 	master      keys.MasterKey
 	masterOwned bool
 	masterMu    sync.Mutex // serializes master-key rotation
@@ -421,6 +423,7 @@ func (f *FS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, erro
 		f.dropEntry(rel)
 		return nil, err
 	}
+	f.noteCheckpoint(rel)
 	return f.wrapWriter(bf, name, rel, e, kc), nil
 }
 
@@ -807,7 +810,8 @@ func (f *FS) RemoveAll(name string) error {
 }
 
 // OpenDir opens a directory; its syncs are counted, so a removal that
-// Pebble's own sync made durable needs no sync of the engine's.
+// Pebble's own sync made durable needs no sync of the engine's. The sync
+// of a checkpoint's directory exports it as a store (checkpoint.go).
 func (f *FS) OpenDir(name string) (vfs.File, error) {
 	d, err := f.base.OpenDir(name)
 	if err != nil {
@@ -817,7 +821,7 @@ func (f *FS) OpenDir(name string) (vfs.File, error) {
 	if err != nil {
 		return d, nil
 	}
-	return countedDir{File: d, t: f.dirs, rdir: rel}, nil
+	return f.dirHandle(name, countedDir{File: d, t: f.dirs, rdir: rel}), nil
 }
 
 // Lock locks name, creating it with no entry; the running epoch must not

@@ -177,13 +177,17 @@ func (s *Status) countMissingDir(f *FS, known map[string]bool, rel string) {
 }
 
 // walk calls fn for every regular file under the store directory except
-// tde's own files and Pebble's LOCK, which holds no data. It stops at the
+// tde's own files, Pebble's LOCK, which holds no data, and subdirectories
+// that are stores of their own (exported checkpoints). It stops at the
 // first directory it cannot list or file it cannot stat, except files that
 // vanish meanwhile.
 func (f *FS) walk(rel string, fn func(rel string, fi vfs.FileInfo)) error {
 	names, err := f.base.List(f.abs(rel))
 	if err != nil {
 		return err
+	}
+	if rel != "." && holdsStore(names) {
+		return nil // a checkpoint's own store: checkpoint.go
 	}
 	sort.Strings(names)
 	for _, n := range names {
