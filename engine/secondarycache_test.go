@@ -11,15 +11,6 @@ import (
 	"github.com/tde-go/tde/keys"
 )
 
-// nopLogger is a pebble.Logger that says nothing.
-type nopLogger struct{}
-
-func (nopLogger) Infof(string, ...any)  {}
-func (nopLogger) Errorf(string, ...any) {}
-func (nopLogger) Fatalf(format string, args ...any) {
-	panic("fatal: " + format)
-}
-
 // TestSecondaryCacheRefused: Pebble's secondary cache rewrites blocks of
 // its files in place (a keystream applied twice, or, with overwrites
 // refused, a cache that silently stops caching); its files are refused at
@@ -31,7 +22,7 @@ func TestSecondaryCacheRefused(t *testing.T) {
 			base := vfs.NewMem()
 			f := mustOpen(t, base, "/s", testConfig(t, m))
 			defer mustClose(t, f)
-			_, err := sharedcache.Open(f, nopLogger{}, "/s", 1024, 4096, 16*1024, 2)
+			_, err := sharedcache.Open(f, quietLogger{}, "/s", 1024, 4096, 16*1024, 2)
 			if !errors.Is(err, ErrSecondaryCache) {
 				t.Fatalf("sharedcache.Open over the engine: %v, want ErrSecondaryCache", err)
 			}
@@ -53,7 +44,7 @@ func TestPebbleSecondaryCacheRefused(t *testing.T) {
 	f := mustOpen(t, base, "/s", testConfig(t, keys.MethodAES128CTR))
 	defer mustClose(t, f)
 	opts := func(cache int64) *pebble.Options {
-		o := &pebble.Options{FS: f, FormatMajorVersion: pebble.FormatNewest, Logger: nopLogger{}}
+		o := &pebble.Options{FS: f, FormatMajorVersion: pebble.FormatNewest, Logger: quietLogger{}}
 		o.Experimental.RemoteStorage = remote.MakeSimpleFactory(map[remote.Locator]remote.Storage{"": remote.NewInMem()})
 		o.Experimental.CreateOnShared = remote.CreateOnSharedAll
 		o.Experimental.SecondaryCacheSizeBytes = cache
