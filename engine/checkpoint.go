@@ -25,8 +25,8 @@ import (
 // store of its own when the checkpoint completes: a file dictionary of its
 // own holding each file's entry keyed relative to dir, and a copy of the
 // key registry (the same wrapped bytes: it opens with the master key it
-// was wrapped under). This store's dictionary keeps its entries for the
-// checkpoint's files while they exist in place.
+// was wrapped under). Once that is durable, this store's dictionary drops
+// its entries for the checkpoint's files: the checkpoint is another store.
 //
 // Pebble's Checkpoint makes dir, opens it (the handle it syncs last),
 // copies OPTIONS, moves the format-version marker, links or copies tables
@@ -103,42 +103,64 @@ type checkpointDir struct {
 }
 
 // Sync exports the directory as a store first if a checkpoint completed
-// in it, then syncs it, which makes the export durable.
+// in it, then syncs it, which makes the export durable; only then does
+// this store forget the checkpoint's entries (forgetExported).
 func (d checkpointDir) Sync() error {
-	if err := d.f.exportIfCheckpoint(d.name, d.rdir); err != nil {
+	exported, err := d.f.exportIfCheckpoint(d.name, d.rdir)
+	if err != nil {
 		return err
 	}
-	return d.countedDir.Sync()
+	if err := d.countedDir.Sync(); err != nil {
+		return err
+	}
+	if exported {
+		d.f.forgetExported(d.rdir)
+	}
+	return nil
 }
 
 // exportIfCheckpoint exports dir (rdir relative to the store) if a manifest
-// marker was created in it and it is not a running Pebble store.
-func (f *FS) exportIfCheckpoint(dir, rdir string) error {
+// marker was created in it and it is not a running Pebble store, and
+// reports whether it did.
+func (f *FS) exportIfCheckpoint(dir, rdir string) (bool, error) {
 	if !f.takeCheckpoint(rdir) {
-		return nil
+		return false, nil
 	}
 	defer f.inflight()()
 	if f.closed.Load() {
-		return &PathError{Op: "export checkpoint", Path: dir, Err: ErrClosed}
+		return false, &PathError{Op: "export checkpoint", Path: dir, Err: ErrClosed}
 	}
 	names, err := f.base.List(dir)
 	if err != nil {
-		return &PathError{Op: "export checkpoint", Path: dir, Err: err}
+		return false, &PathError{Op: "export checkpoint", Path: dir, Err: err}
 	}
 	marker := false
 	for _, n := range names {
 		if n == pebbleLockFile {
-			return nil // a store Pebble runs in, not a checkpoint
+			return false, nil // a store Pebble runs in, not a checkpoint
 		}
 		marker = marker || strings.HasPrefix(n, manifestMarkerPrefix)
 	}
 	if !marker {
-		return nil
+		return false, nil
 	}
 	if err := f.exportStore(dir, rdir, names); err != nil {
-		return &PathError{Op: "export checkpoint", Path: dir, Err: err}
+		return false, &PathError{Op: "export checkpoint", Path: dir, Err: err}
 	}
-	return nil
+	return true, nil
+}
+
+// forgetExported drops this store's entries for the files of rdir, a
+// checkpoint exported and synced: its own dictionary and registry copy
+// hold what they need, and, kept here, the entries would hold their data
+// keys in this registry for as long as the checkpoint exists, or forever
+// once it is moved away (an open keeps the entries of a missing
+// directory). A failure leaves redundant entries, which is harmless.
+func (f *FS) forgetExported(rdir string) {
+	defer f.inflight()()
+	if err := f.dict.removePrefix(rdir); err != nil {
+		f.log.Warn("tde: cannot drop the entries of an exported checkpoint; they stay, holding their data keys", "dir", rdir, "err", err)
+	}
 }
 
 // exportStore makes dir, holding names, a store of its own: a dictionary

@@ -155,6 +155,18 @@ func checkpointPortable(t *testing.T, base, dest vfs.FS, root, destRoot string, 
 	if err := db.Checkpoint(ckpt); err != nil {
 		t.Fatalf("Checkpoint: %v", err)
 	}
+	// The checkpoint is a store of its own: the source forgets its files,
+	// which would otherwise hold their keys here for as long as it exists
+	// (and, moved away, forever: an open keeps a missing directory's).
+	rck, err := f.relPath(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.dict.each(func(rel string, _ entry) {
+		if strings.HasPrefix(rel, rck+"/") {
+			t.Errorf("the source kept the entry of the exported checkpoint's %s", rel)
+		}
+	})
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -232,6 +244,9 @@ func checkpointPortable(t *testing.T, base, dest vfs.FS, root, destRoot string, 
 		if _, err := base.Stat(f.abs(p)); err == nil && !after[p] {
 			t.Errorf("the source store lost the entry of %s", p)
 		}
+	}
+	if st := f.Status(); st.MissingDirEntries != 0 {
+		t.Errorf("the source keeps %d entries of missing directories %v after the checkpoint moved away", st.MissingDirEntries, st.MissingDirs)
 	}
 	readAllKeys(t, f, dir, "the source store")
 	mustClose(t, f)
