@@ -89,6 +89,23 @@ func TestKeysOutOfDumps(t *testing.T) {
 				t.Error(err)
 			}
 		},
+		// A store with no key yet is not protected, until a master key
+		// is loaded to rotate to.
+		"rotate-master": func(t *testing.T) {
+			cfg := testConfig(t, keys.MethodPlaintext)
+			cfg.MasterKey = MasterKeyConfig{Type: keys.KindPlaintext}
+			f := mustOpen(t, vfs.NewMem(), "/s", cfg)
+			defer mustClose(t, f)
+			if d := dumpable(t); d != 1 {
+				t.Fatalf("before the rotation, PR_GET_DUMPABLE = %d, want 1", d)
+			}
+			if err := f.RotateMasterKey(MasterKeyConfig{Type: keys.KindFile, Path: writeHexKey(t)}); err != nil {
+				t.Fatal(err)
+			}
+			if d := dumpable(t); d != 0 {
+				t.Errorf("after rotating to a master key file, PR_GET_DUMPABLE = %d, want 0", d)
+			}
+		},
 		// No keys at all: nothing to protect, nothing changed.
 		"plaintext": func(t *testing.T) {
 			cfg := testConfig(t, keys.MethodPlaintext)
