@@ -18,7 +18,8 @@ import (
 // swap and left out of core dumps where the OS allows (internal/secmem).
 // destroy zeroes them; their memory goes back to the arena, zeroed again,
 // only once the secret is unreachable, so a view taken before destroy
-// never shows another key.
+// reads zeros, never another key, for as long as its owner (a DataKey, a
+// master key) is kept.
 type secret struct {
 	b func() []byte // nil once destroyed
 }

@@ -107,6 +107,9 @@ func (a *arena) alloc(n int) ([]byte, error) {
 	if n < 0 || n > SlotSize {
 		return nil, ErrTooLarge
 	}
+	if n == 0 {
+		return []byte{}, nil // nothing to protect, and Free ignores it
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(a.slots) == 0 && a.mapErr == nil && !a.full {

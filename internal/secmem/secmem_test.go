@@ -83,6 +83,19 @@ func TestDoubleFreePanics(t *testing.T) {
 	a.free(b)
 }
 
+// TestEmpty: a zero-length buffer takes no slot, so it cannot leak one.
+func TestEmpty(t *testing.T) {
+	a := &arena{sys: &fakeSys{size: 4 * SlotSize}}
+	b, err := a.alloc(0)
+	if err != nil || b == nil || len(b) != 0 {
+		t.Fatalf("alloc(0) = %v, %v; want an empty slice", b, err)
+	}
+	a.free(b)
+	if len(a.chunks) != 0 {
+		t.Errorf("alloc(0) mapped %d chunks", len(a.chunks))
+	}
+}
+
 func TestTooLarge(t *testing.T) {
 	if _, err := Alloc(SlotSize + 1); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("Alloc(%d) = %v, want ErrTooLarge", SlotSize+1, err)
