@@ -33,11 +33,11 @@ import (
 // schedule (15 round keys and a round count).
 const SlotSize = 256
 
-// maxArenaBytes bounds the arena (a megabyte is 4096 slots, enough for
-// thousands of keys): past it, allocations come from the heap and Status
-// says so, rather than locking ever more memory for a program that makes
-// ciphers faster than the collector returns them.
-const maxArenaBytes = 1 << 20
+// maxArenaBytes bounds the arena (1024 slots: a store's master key, data
+// keys and their ciphers take a few dozen): past it, allocations come from
+// the heap and Status says so, rather than locking ever more memory for a
+// program that makes ciphers faster than the collector returns them.
+const maxArenaBytes = 256 << 10
 
 // ErrTooLarge is returned by Alloc for a request over SlotSize.
 var ErrTooLarge = errors.New("secmem: allocation over " + strconv.Itoa(SlotSize) + " bytes")
