@@ -51,8 +51,8 @@ type Cipher struct {
 	// verb: a typed pointer field is followed one level when a struct
 	// holding it is printed with a verb it does not fit (%s, %q), and would
 	// print the round keys. It points into a secmem slot, which a cleanup
-	// on the Cipher frees: every use of the schedule keeps the Cipher alive
-	// (runtime.KeepAlive) until the kernel returns.
+	// on the Cipher frees: XORKeyStreamAt, String and Destroy, the only ways
+	// in, keep the Cipher alive (runtime.KeepAlive) until they return.
 	ks   unsafe.Pointer
 	impl impl // the kernel this Cipher runs; fixed at construction
 }
@@ -133,9 +133,11 @@ func (k Keystream) XORKeyStreamAt(dst, src []byte, offset uint64) {
 	hi, lo := ctrmode.Add128(k.hi, k.lo, offset/BlockSize)
 	skip := int(offset % BlockSize)
 	if len(src) >= BlockSize && c.xorAll(dst, src, skip, hi, lo) {
+		runtime.KeepAlive(c) // the schedule is in c's secmem slot, which c's cleanup frees
 		return
 	}
 	c.xorSplit(dst, src, skip, hi, lo)
+	runtime.KeepAlive(c)
 }
 
 // xorSplit is XORKeyStreamAt for kernels that work in whole blocks, for

@@ -3,8 +3,6 @@
 package ctr
 
 import (
-	"runtime"
-
 	"github.com/tde-go/tde/internal/ctrmode"
 
 	"github.com/klauspost/cpuid/v2"
@@ -82,7 +80,6 @@ func (c *Cipher) xorBlocks(dst, src []byte, n int, hi, lo uint64) {
 	_, _ = dst[n*BlockSize-1], src[n*BlockSize-1]
 	if c.impl == implGeneric {
 		xorBlocksGeneric(&c.schedule().rk, c.schedule().rounds, dst, src, n, hi, lo)
-		runtime.KeepAlive(c)
 		return
 	}
 	c.kernel(&dst[0], &src[0], n*BlockSize, 0, hi, lo)
@@ -98,5 +95,4 @@ func (c *Cipher) kernel(dst, src *byte, n, skip int, hi, lo uint64) {
 	default:
 		ctrAESNI(s.rounds, &s.rk, dst, src, n, skip, hi, lo)
 	}
-	runtime.KeepAlive(c) // s is in c's secmem slot, which c's cleanup frees
 }

@@ -2,11 +2,7 @@
 
 package ctr
 
-import (
-	"runtime"
-
-	"golang.org/x/sys/cpu"
-)
+import "golang.org/x/sys/cpu"
 
 // defaultImpl is the kernel NewCipher picks: the ARMv8 AES instructions when
 // the CPU has them, the portable Go otherwise.
@@ -42,7 +38,6 @@ func (c *Cipher) xorBlocks(dst, src []byte, n int, hi, lo uint64) {
 	default:
 		xorBlocksGeneric(&c.schedule().rk, c.schedule().rounds, dst, src, n, hi, lo)
 	}
-	runtime.KeepAlive(c) // the schedule is in c's secmem slot, which c's cleanup frees
 }
 
 // ctrBlocksARM64 XORs n >= 1 whole blocks of src with the keystream from

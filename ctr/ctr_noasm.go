@@ -2,8 +2,6 @@
 
 package ctr
 
-import "runtime"
-
 // Without assembly every Cipher runs the portable kernel.
 var defaultImpl = implGeneric
 
@@ -13,7 +11,6 @@ func subWord(w uint32) uint32 { return subWordGeneric(w) }
 
 func (c *Cipher) xorBlocks(dst, src []byte, n int, hi, lo uint64) {
 	xorBlocksGeneric(&c.schedule().rk, c.schedule().rounds, dst, src, n, hi, lo)
-	runtime.KeepAlive(c) // the schedule is in c's secmem slot, which c's cleanup frees
 }
 
 // xorAll reports false: every kernel here works in whole blocks.

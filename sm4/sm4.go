@@ -50,8 +50,8 @@ type Cipher struct {
 	// rk is the *roundKeys, held as an unsafe.Pointer because fmt prints
 	// that as an address at any depth and never follows it, whatever the
 	// verb (see ctr.Cipher). It points into a secmem slot, which a cleanup
-	// on the Cipher frees: every use of the round keys keeps the Cipher
-	// alive (runtime.KeepAlive) until the kernel returns.
+	// on the Cipher frees: XORKeyStreamAt, String and Destroy, the only ways
+	// in, keep the Cipher alive (runtime.KeepAlive) until they return.
 	rk   unsafe.Pointer
 	impl impl // the kernel this Cipher runs; fixed at construction
 }
@@ -120,9 +120,11 @@ func (k Keystream) XORKeyStreamAt(dst, src []byte, offset uint64) {
 	hi, lo := ctrmode.Add128(k.hi, k.lo, offset/BlockSize)
 	skip := int(offset % BlockSize)
 	if len(src) >= BlockSize && c.xorAll(dst, src, skip, hi, lo) {
+		runtime.KeepAlive(c) // the round keys are in c's secmem slot, which c's cleanup frees
 		return
 	}
 	c.xorSplit(dst, src, skip, hi, lo)
+	runtime.KeepAlive(c)
 }
 
 // xorSplit is XORKeyStreamAt for kernels that work in whole blocks, for

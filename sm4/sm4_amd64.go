@@ -4,7 +4,6 @@ package sm4
 
 import (
 	"os"
-	"runtime"
 
 	"github.com/klauspost/cpuid/v2"
 	"golang.org/x/sys/cpu"
@@ -89,7 +88,6 @@ func (c *Cipher) xorAll(dst, src []byte, skip int, hi, lo uint64) bool {
 	default:
 		panic("sm4: unknown kernel " + c.impl.String())
 	}
-	runtime.KeepAlive(c) // the round keys are in c's secmem slot, which c's cleanup frees
 	return true
 }
 
@@ -108,5 +106,4 @@ func (c *Cipher) xorBlocks(dst, src []byte, n int, hi, lo uint64) {
 	default:
 		panic("sm4: unknown kernel " + c.impl.String())
 	}
-	runtime.KeepAlive(c) // the round keys are in c's secmem slot, which c's cleanup frees
 }

@@ -2,11 +2,7 @@
 
 package sm4
 
-import (
-	"runtime"
-
-	"golang.org/x/sys/cpu"
-)
+import "golang.org/x/sys/cpu"
 
 // defaultImpl is the kernel NewCipher picks: the SM4E instruction when the
 // CPU has it, NEON (ASIMD, which every arm64 Linux CPU has) otherwise.
@@ -61,7 +57,6 @@ func (c *Cipher) xorBlocks(dst, src []byte, n int, hi, lo uint64) {
 	default:
 		xorBlocksGeneric(c.roundKeys(), dst, src, n, hi, lo)
 	}
-	runtime.KeepAlive(c) // the round keys are in c's secmem slot, which c's cleanup frees
 }
 
 // ctrBlocksSM4E XORs n >= 1 whole blocks of src with the keystream from

@@ -2,8 +2,6 @@
 
 package sm4
 
-import "runtime"
-
 // No assembly kernel yet: every Cipher runs the portable one.
 var defaultImpl = implGeneric
 
@@ -14,5 +12,4 @@ func (c *Cipher) xorAll(dst, src []byte, skip int, hi, lo uint64) bool { return 
 
 func (c *Cipher) xorBlocks(dst, src []byte, n int, hi, lo uint64) {
 	xorBlocksGeneric(c.roundKeys(), dst, src, n, hi, lo)
-	runtime.KeepAlive(c) // the round keys are in c's secmem slot, which c's cleanup frees
 }
