@@ -19,6 +19,9 @@ func TestArenaMapping(t *testing.T) {
 	if err := secmemtest.Check("a slot", unsafe.Pointer(&b[0])); err != nil {
 		t.Error(err)
 	}
+	if st := secmem.Status(); secmemtest.CanLock() && (!st.Locked || !st.NoDump || st.Err != nil) {
+		t.Errorf("with room to lock, status = %+v; want locked, out of dumps, no error", st)
+	}
 	m, err := secmemtest.Find(unsafe.Pointer(&b[0]))
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"unsafe"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/tde-go/tde/internal/secmem"
 )
 
@@ -74,10 +76,10 @@ func parseRange(s string) (start, end uintptr, ok bool) {
 
 // Check returns an error describing what is wrong unless p lies in a
 // mapping that is left out of core dumps and locked in memory. Locked is
-// required as root (mlock cannot fail there) and whenever secmem says its
-// memory is locked.
+// required where mlock cannot fail (CAP_IPC_LOCK, or an RLIMIT_MEMLOCK
+// with room for the arena) and whenever secmem says its memory is locked.
 func Check(what string, p unsafe.Pointer) error {
-	locked := os.Geteuid() == 0 || secmem.Status().Locked
+	locked := CanLock() || secmem.Status().Locked
 	m, err := Find(p)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -92,3 +94,23 @@ func Check(what string, p unsafe.Pointer) error {
 }
 
 func keys(m map[string]bool) []string { return slices.Sorted(maps.Keys(m)) }
+
+// CanLock reports whether mlock of the whole arena cannot fail: the
+// process has CAP_IPC_LOCK, or RLIMIT_MEMLOCK allows 256 KiB.
+func CanLock() bool {
+	var l unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_MEMLOCK, &l) == nil && l.Cur >= 256<<10 {
+		return true
+	}
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
+			caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+			return err == nil && caps&(1<<unix.CAP_IPC_LOCK) != 0
+		}
+	}
+	return false
+}
