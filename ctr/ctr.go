@@ -12,10 +12,12 @@ package ctr
 
 import (
 	"crypto/cipher"
+	"runtime"
 	"strconv"
 	"unsafe"
 
 	"github.com/tde-go/tde/internal/ctrmode"
+	"github.com/tde-go/tde/internal/secmem"
 )
 
 // BlockSize is the AES block size in bytes.
@@ -38,12 +40,19 @@ func (k IVSizeError) Error() string {
 // Cipher is an expanded AES key. It is immutable once built and safe for
 // concurrent use: build one per key and share it across every keystream
 // that key produces, so the key schedule runs once, not once per stream.
+//
+// The round keys live outside the Go heap, in memory locked against swap
+// and left out of core dumps where the OS allows (internal/secmem); they
+// are zeroed and their memory reused once the Cipher is unreachable. Use a
+// Cipher through its pointer: a copy of the struct does not keep them.
 type Cipher struct {
 	// ks is the *schedule, held as an unsafe.Pointer because fmt prints
 	// that as an address at any depth and never follows it, whatever the
 	// verb: a typed pointer field is followed one level when a struct
 	// holding it is printed with a verb it does not fit (%s, %q), and would
-	// print the round keys.
+	// print the round keys. It points into a secmem slot, which a cleanup
+	// on the Cipher frees: XORKeyStreamAt, String and Destroy, the only ways
+	// in, keep the Cipher alive (runtime.KeepAlive) until they return.
 	ks   unsafe.Pointer
 	impl impl // the kernel this Cipher runs; fixed at construction
 }
@@ -66,14 +75,22 @@ func newCipher(key []byte, k impl) (*Cipher, error) {
 	default:
 		return nil, KeySizeError(len(key))
 	}
-	s := new(schedule)
+	mem, err := secmem.Alloc(int(unsafe.Sizeof(schedule{})))
+	if err != nil {
+		return nil, err // unreachable: a schedule fits a slot
+	}
+	s := (*schedule)(unsafe.Pointer(unsafe.SliceData(mem)))
 	s.rounds = expandKey(&s.rk, key)
-	return &Cipher{ks: unsafe.Pointer(s), impl: k}, nil
+	c := &Cipher{ks: unsafe.Pointer(s), impl: k}
+	runtime.AddCleanup(c, secmem.Free, mem)
+	return c, nil
 }
 
 // String names the cipher without revealing the key.
 func (c *Cipher) String() string {
-	return "ctr.Cipher(AES-" + strconv.Itoa(32*(c.schedule().rounds-6)) + ")"
+	s := "ctr.Cipher(AES-" + strconv.Itoa(32*(c.schedule().rounds-6)) + ")"
+	runtime.KeepAlive(c)
+	return s
 }
 
 // GoString is String, so %#v does not print the round keys.
@@ -81,8 +98,13 @@ func (c *Cipher) GoString() string { return c.String() }
 
 // Destroy zeroes the expanded key, for a key being retired. Call it only when
 // no keystream of c will be used again: afterwards they produce a stream
-// that is not the key's, and nothing else.
-func (c *Cipher) Destroy() { clear(c.schedule().rk[:]) }
+// that is not the key's, and nothing else. The memory itself is released
+// only when c is unreachable, so a stale keystream never reads another
+// key's schedule.
+func (c *Cipher) Destroy() {
+	clear(c.schedule().rk[:])
+	runtime.KeepAlive(c)
+}
 
 // Keystream is the AES-CTR keystream of one (key, IV) pair. It is a small
 // value: making one costs nothing, and it holds no position, so any number
@@ -111,9 +133,11 @@ func (k Keystream) XORKeyStreamAt(dst, src []byte, offset uint64) {
 	hi, lo := ctrmode.Add128(k.hi, k.lo, offset/BlockSize)
 	skip := int(offset % BlockSize)
 	if len(src) >= BlockSize && c.xorAll(dst, src, skip, hi, lo) {
+		runtime.KeepAlive(c) // the schedule is in c's secmem slot, which c's cleanup frees
 		return
 	}
 	c.xorSplit(dst, src, skip, hi, lo)
+	runtime.KeepAlive(c)
 }
 
 // xorSplit is XORKeyStreamAt for kernels that work in whole blocks, for

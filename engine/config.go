@@ -49,8 +49,14 @@ type Config struct {
 	// file-dictionary-rewrite-threshold: how large the file dictionary log
 	// may grow, in records, before it is compacted; 0 means the default.
 	DictionaryRewriteThreshold int
-	// KeepCoreDumps leaves RLIMIT_CORE alone while encryption is on. By
-	// default core dumps are disabled, since they would hold keys.
+	// KeepCoreDumps leaves the process dumpable and RLIMIT_CORE alone
+	// while encryption is on. By default Open makes the process
+	// non-dumpable (Linux: PR_SET_DUMPABLE 0, which also refuses ptrace
+	// attach by non-root processes, debuggers and profilers included, and
+	// makes /proc/<pid>/* root's) and lowers the soft RLIMIT_CORE to 0,
+	// before it loads a master key; neither is undone at Close. Key bytes
+	// are kept out of core dumps and swap either way (MADV_DONTDUMP, mlock)
+	// where the OS allows.
 	KeepCoreDumps bool
 	// Metrics receives the engine's Prometheus metrics; nil means none.
 	Metrics prometheus.Registerer

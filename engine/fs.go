@@ -16,6 +16,7 @@ import (
 
 	"github.com/cockroachdb/errors/oserror"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/tde-go/tde/internal/secmem"
 	"github.com/tde-go/tde/keys"
 )
 
@@ -126,6 +127,10 @@ func Open(base vfs.FS, dir string, cfg Config) (*FS, error) {
 	}
 	f.lock = lock
 
+	protected := f.mayHoldKeys()
+	if protected {
+		f.protectProcess() // before the first key byte is read
+	}
 	f.master, f.masterOwned, err = cfg.MasterKey.load(ctx, cfg.AllowLooseKeyPermissions)
 	if err != nil {
 		return nil, err
@@ -195,13 +200,10 @@ func Open(base vfs.FS, dir string, cfg Config) (*FS, error) {
 	if _, err := f.retain(ctx); err != nil {
 		return nil, err
 	}
-	if cfg.Method != keys.MethodPlaintext || len(f.reg.Keys()) > 0 {
-		if !cfg.KeepCoreDumps {
-			if err := disableCoreDumps(); err != nil {
-				f.log.Warn("tde: cannot disable core dumps; a core dump of this process would hold data keys", "err", err)
-			}
-		}
+	if !protected && len(f.reg.Keys()) > 0 {
+		f.protectProcess()
 	}
+	warnKeyMemory(f.log, secmem.Status(), &keyMemoryWarned)
 	f.warnPlaintext()
 	if err := f.metrics.register(cfg.Metrics); err != nil {
 		return nil, err

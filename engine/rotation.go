@@ -80,6 +80,9 @@ func (f *FS) RotateMasterKey(newKey MasterKeyConfig) error {
 	f.masterMu.Lock()
 	defer f.masterMu.Unlock()
 	ctx := context.Background()
+	if isKey(newKey) {
+		f.protectProcess()
+	}
 	k, owned, err := newKey.load(ctx, f.cfg.AllowLooseKeyPermissions)
 	if err != nil {
 		return err

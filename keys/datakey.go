@@ -11,7 +11,9 @@ import (
 // DataKey is a key that encrypts files. The registry owns its data keys: the
 // bytes Key returns stay valid until the registry drops the key (Retain) or
 // is closed, when they are zeroed. A caller that needs them longer builds
-// its cipher from them first.
+// its cipher from them first. They are in locked memory left out of core
+// dumps (internal/secmem), which is reused once the DataKey is
+// unreachable: keep the DataKey while using them.
 //
 // A DataKey prints as its id, method and creation time, in every format
 // verb, as a value or a pointer; its bytes never appear in any output of

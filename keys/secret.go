@@ -3,6 +3,9 @@ package keys
 import (
 	"fmt"
 	"io"
+	"runtime"
+
+	"github.com/tde-go/tde/internal/secmem"
 )
 
 // secret holds key bytes where fmt cannot reach them. Keeping them behind a
@@ -10,13 +13,26 @@ import (
 // cannot call (a DataKey inside someone's unexported field), and for a bad
 // verb such as %s on a pointer it prints the pointee in full. It prints a
 // func only as its address, so the bytes live inside a closure.
+//
+// The bytes themselves are outside the Go heap, in memory locked against
+// swap and left out of core dumps where the OS allows (internal/secmem).
+// destroy zeroes them; their memory goes back to the arena, zeroed again,
+// only once the secret is unreachable, so a view taken before destroy
+// reads zeros, never another key, for as long as its owner (a DataKey, a
+// master key) is kept.
 type secret struct {
 	b func() []byte // nil once destroyed
 }
 
 func newSecret(b []byte) *secret {
-	c := append(make([]byte, 0, len(b)), b...)
-	return &secret{b: func() []byte { return c }}
+	c, err := secmem.Alloc(len(b))
+	if err != nil { // longer than a slot, which no key is
+		c = make([]byte, len(b))
+	}
+	copy(c, b)
+	s := &secret{b: func() []byte { return c }}
+	runtime.AddCleanup(s, secmem.Free, c)
+	return s
 }
 
 // bytes returns the key, or nil once destroyed.

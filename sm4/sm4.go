@@ -10,10 +10,12 @@ package sm4
 
 import (
 	"crypto/cipher"
+	"runtime"
 	"strconv"
 	"unsafe"
 
 	"github.com/tde-go/tde/internal/ctrmode"
+	"github.com/tde-go/tde/internal/secmem"
 )
 
 // BlockSize is the SM4 block size in bytes.
@@ -39,10 +41,17 @@ func (k IVSizeError) Error() string {
 // Cipher is an expanded SM4 key. It is immutable once built and safe for
 // concurrent use: build one per key and share it across every keystream
 // that key produces.
+//
+// The round keys live outside the Go heap, in memory locked against swap
+// and left out of core dumps where the OS allows (internal/secmem); they
+// are zeroed and their memory reused once the Cipher is unreachable. Use a
+// Cipher through its pointer: a copy of the struct does not keep them.
 type Cipher struct {
 	// rk is the *roundKeys, held as an unsafe.Pointer because fmt prints
 	// that as an address at any depth and never follows it, whatever the
-	// verb (see ctr.Cipher).
+	// verb (see ctr.Cipher). It points into a secmem slot, which a cleanup
+	// on the Cipher frees: XORKeyStreamAt, String and Destroy, the only ways
+	// in, keep the Cipher alive (runtime.KeepAlive) until they return.
 	rk   unsafe.Pointer
 	impl impl // the kernel this Cipher runs; fixed at construction
 }
@@ -58,9 +67,15 @@ func newCipher(key []byte, k impl) (*Cipher, error) {
 	if len(key) != KeySize {
 		return nil, KeySizeError(len(key))
 	}
-	rk := new(roundKeys)
+	mem, err := secmem.Alloc(int(unsafe.Sizeof(roundKeys{})))
+	if err != nil {
+		return nil, err // unreachable: the round keys fit a slot
+	}
+	rk := (*roundKeys)(unsafe.Pointer(unsafe.SliceData(mem)))
 	expandKey(rk, (*[KeySize]byte)(key))
-	return &Cipher{rk: unsafe.Pointer(rk), impl: k}, nil
+	c := &Cipher{rk: unsafe.Pointer(rk), impl: k}
+	runtime.AddCleanup(c, secmem.Free, mem)
+	return c, nil
 }
 
 // String names the cipher without revealing the key.
@@ -71,8 +86,13 @@ func (c *Cipher) GoString() string { return c.String() }
 
 // Destroy zeroes the round keys, for a key being retired. Call it only when
 // no keystream of c will be used again: afterwards they produce a stream
-// that is not the key's, and nothing else.
-func (c *Cipher) Destroy() { clear(c.roundKeys()[:]) }
+// that is not the key's, and nothing else. The memory itself is released
+// only when c is unreachable, so a stale keystream never reads another
+// key's round keys.
+func (c *Cipher) Destroy() {
+	clear(c.roundKeys()[:])
+	runtime.KeepAlive(c)
+}
 
 // Keystream is the SM4-CTR keystream of one (key, IV) pair: a small value
 // with no position, so any number of goroutines may use one at once.
@@ -100,9 +120,11 @@ func (k Keystream) XORKeyStreamAt(dst, src []byte, offset uint64) {
 	hi, lo := ctrmode.Add128(k.hi, k.lo, offset/BlockSize)
 	skip := int(offset % BlockSize)
 	if len(src) >= BlockSize && c.xorAll(dst, src, skip, hi, lo) {
+		runtime.KeepAlive(c) // the round keys are in c's secmem slot, which c's cleanup frees
 		return
 	}
 	c.xorSplit(dst, src, skip, hi, lo)
+	runtime.KeepAlive(c)
 }
 
 // xorSplit is XORKeyStreamAt for kernels that work in whole blocks, for

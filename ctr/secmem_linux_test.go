@@ -1,0 +1,50 @@
+package ctr
+
+import (
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/tde-go/tde/internal/secmem/secmemtest"
+)
+
+// TestRoundKeysOutOfDumps checks in /proc/self/smaps that the round keys of
+// every kernel's cipher lie in memory left out of core dumps (dd) and
+// locked (lo).
+func TestRoundKeysOutOfDumps(t *testing.T) {
+	for _, k := range supportedImpls() {
+		for _, n := range []int{16, 24, 32} {
+			c, err := newCipher(make([]byte, n), k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := secmemtest.Check("AES-"+k.String()+" round keys", c.ks); err != nil {
+				t.Error(err)
+			}
+			c.Destroy()
+		}
+	}
+}
+
+// TestUnreachableCipherZeroed: the round keys of a cipher nobody holds are
+// zeroed, whether or not Destroy was called.
+func TestUnreachableCipherZeroed(t *testing.T) {
+	key := []byte("0123456789abcdef")
+	c, err := NewCipher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rk := (*roundKeys)(c.ks) // secmem memory: does not keep c alive
+	if *rk == (roundKeys{}) {
+		t.Fatal("round keys are zero before the cipher is dropped")
+	}
+	c = nil
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		runtime.GC()
+		if *rk == (roundKeys{}) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Error("round keys of an unreachable cipher were not zeroed")
+}
