@@ -106,6 +106,33 @@ func TestKeysOutOfDumps(t *testing.T) {
 				t.Errorf("after rotating to a master key file, PR_GET_DUMPABLE = %d, want 0", d)
 			}
 		},
+		// A read-only open (tdectl status, dump) holds the keys too, and
+		// is protected before it reads one.
+		"read-only": func(t *testing.T) {
+			dir := t.TempDir()
+			cmd := exec.Command(os.Args[0], "-test.run=^TestKeysOutOfDumps$", "-test.count=1")
+			cmd.Env = append(os.Environ(), dumpsChildEnv+"=make-encrypted", "TDE_TEST_DUMPS_DIR="+dir, "TDE_TEST_DUMPS_KEY="+filepath.Join(dir, "..", "key"))
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("making the store: %v\n%s", err, out)
+			}
+			cfg := testConfig(t, keys.MethodAES128CTR)
+			cfg.MasterKey.Path = filepath.Join(dir, "..", "key")
+			cfg.ReadOnly = true
+			f := mustOpen(t, vfs.Default, dir, cfg)
+			defer mustClose(t, f)
+			if d := dumpable(t); d != 0 {
+				t.Errorf("after a read-only open, PR_GET_DUMPABLE = %d, want 0", d)
+			}
+		},
+		"make-encrypted": func(t *testing.T) {
+			cfg := testConfig(t, keys.MethodAES128CTR)
+			if err := os.Rename(cfg.MasterKey.Path, os.Getenv("TDE_TEST_DUMPS_KEY")); err != nil {
+				t.Fatal(err)
+			}
+			cfg.MasterKey.Path = os.Getenv("TDE_TEST_DUMPS_KEY")
+			cfg.KeepCoreDumps = true
+			mustClose(t, mustOpen(t, vfs.Default, os.Getenv("TDE_TEST_DUMPS_DIR"), cfg))
+		},
 		// No keys at all: nothing to protect, nothing changed.
 		"plaintext": func(t *testing.T) {
 			cfg := testConfig(t, keys.MethodPlaintext)

@@ -27,7 +27,8 @@ import (
 // ErrReadOnly; Open for reading, Stat, List, Files, Status and DataKeyHex
 // work, and so does Lock (of Pebble's LOCK, which a Pebble store has, with
 // no dictionary record), so Pebble can open the store with its ReadOnly
-// option. Core dumps are still disabled: the keys are in memory all the same.
+// option. The process is still made non-dumpable first: the keys are in
+// memory all the same.
 
 // openReadOnly is Open for Config.ReadOnly. It mirrors Open's reads, in
 // the same order, and none of its writes.
@@ -55,6 +56,9 @@ func openReadOnly(base vfs.FS, dir string, cfg Config) (*FS, error) {
 	}
 	if err := f.lockReadOnly(); err != nil {
 		return nil, err
+	}
+	if f.mayHoldKeys() {
+		f.protectProcess() // before the first key byte is read, as Open
 	}
 	var err error
 	f.master, f.masterOwned, err = cfg.MasterKey.load(ctx, cfg.AllowLooseKeyPermissions)
@@ -102,11 +106,6 @@ func openReadOnly(base vfs.FS, dir string, cfg Config) (*FS, error) {
 		return nil, err
 	}
 	f.keys = newKeyCache(f.reg)
-	if !cfg.KeepCoreDumps && (f.reg.Method() != keys.MethodPlaintext || len(f.reg.Keys()) > 0) {
-		if err := disableCoreDumps(); err != nil {
-			f.log.Warn("tde: cannot disable core dumps; a core dump of this process would hold data keys", "err", err)
-		}
-	}
 	if err := f.metrics.register(cfg.Metrics); err != nil {
 		return nil, err
 	}
