@@ -285,3 +285,17 @@ func holdsStore(names []string) bool {
 	}
 	return false
 }
+
+// inNestedStore reports whether rel, a file with no entry here, is in a
+// subdirectory that holds a store of its own (an exported checkpoint,
+// whose entries this store dropped): read through this store, it would be
+// a missing entry, or, in a store that is not strict, ciphertext taken for
+// plaintext.
+func (f *FS) inNestedStore(rel string) bool {
+	rdir := splitRel(rel)
+	if rdir == "." {
+		return false
+	}
+	_, err := f.base.Stat(f.base.PathJoin(f.abs(rdir), keys.RegistryFile))
+	return err == nil
+}

@@ -57,6 +57,12 @@ var (
 	// files are refused at open; pebble.Open then fails with this error.
 	ErrSecondaryCache = errors.New("engine: Pebble's secondary cache rewrites its files in place, which CTR encryption cannot do without reusing keystream: set Options.Experimental.SecondaryCacheSizeBytes to 0")
 
+	// ErrNestedStore: a file read through a store's FS lies in a
+	// subdirectory that is a store of its own (a checkpoint taken through
+	// the engine holds its own dictionary and key registry). Open that
+	// directory with engine.Open to read it.
+	ErrNestedStore = errors.New("engine: the file belongs to a store of its own (a checkpoint): open its directory with engine.Open")
+
 	// ErrReadOnly: a write-side operation (create, rename, remove, mkdir,
 	// rotation, re-encryption) on an FS opened with Config.ReadOnly.
 	ErrReadOnly = errors.New("engine: store opened read-only")

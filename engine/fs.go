@@ -507,6 +507,10 @@ func (f *FS) openExisting(op, name string, open func() (vfs.File, error)) (vfs.F
 	}
 	e, ok := f.dict.get(rel)
 	if !ok {
+		if f.inNestedStore(rel) {
+			bf.Close()
+			return nil, &PathError{Op: op, Path: name, Err: ErrNestedStore}
+		}
 		if f.dict.strict() && !reserved(rel) {
 			bf.Close()
 			return nil, &MissingEntryError{Path: name}

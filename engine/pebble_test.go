@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 
@@ -93,10 +94,24 @@ func pebbleEndToEnd(t *testing.T, base vfs.FS, dir string, m keys.Method) {
 	}
 	mustClose(t, efs)
 
-	// Reopen: the store and its checkpoint read back every value.
+	// Reopen: the store and its checkpoint read back every value. The
+	// checkpoint is a store of its own, opened as one; through the source's
+	// FS it is refused, never read as another store's files.
 	efs = mustOpen(t, base, dir, cfg)
+	if db, err := pebble.Open(ckpt, pebbleOptions(efs)); !errors.Is(err, ErrNestedStore) {
+		if err == nil {
+			db.Close()
+		}
+		t.Fatalf("the checkpoint opened through the source's FS: %v, want ErrNestedStore", err)
+	}
+	cfs := mustOpen(t, base, ckpt, cfg)
+	defer mustClose(t, cfs)
 	for _, d := range []string{dir, ckpt} {
-		db, err := pebble.Open(d, pebbleOptions(efs))
+		fs := efs
+		if d == ckpt {
+			fs = cfs
+		}
+		db, err := pebble.Open(d, pebbleOptions(fs))
 		if err != nil {
 			t.Fatalf("reopen %s: %v", d, err)
 		}
