@@ -123,7 +123,7 @@ func Open(base vfs.FS, dir string, cfg Config) (*FS, error) {
 	}
 	lock, err := base.Lock(base.PathJoin(f.dir, lockFile))
 	if err != nil {
-		return nil, fmt.Errorf("engine: cannot lock %s (is the store open in another process?): %w", base.PathJoin(f.dir, lockFile), err)
+		return nil, lockFailed(f.dir, base.PathJoin(f.dir, lockFile), err)
 	}
 	f.lock = lock
 

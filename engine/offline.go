@@ -66,14 +66,25 @@ func LockStore(base vfs.FS, dir string) (io.Closer, error) {
 	if err == nil {
 		return l, nil
 	}
-	// Creating or opening the file fails with a *PathError (permissions, a
-	// read-only disk); a lock held elsewhere fails in fcntl (EAGAIN,
-	// EACCES) or in Pebble's own check for this process.
+	return nil, lockFailed(dir, name, err)
+}
+
+// lockFailed is the error for a failed lock of name, a lock file of the
+// store in dir: a *StoreInUseError when another holder has it, otherwise
+// the error naming the store. Creating or opening the file fails with a
+// *PathError (permissions, a read-only disk); a lock held elsewhere fails
+// in fcntl (EAGAIN, EACCES), in Pebble's own check for this process, or
+// in a reader's shared lock (lockHeldError).
+func lockFailed(dir, name string, err error) error {
+	var held *lockHeldError
+	if errors.As(err, &held) {
+		return &StoreInUseError{Dir: dir, Lock: name, Err: held.err}
+	}
 	var pe *os.PathError
 	if errors.As(err, &pe) {
-		return nil, fmt.Errorf("engine: cannot lock store %s: %w", dir, err)
+		return fmt.Errorf("engine: cannot lock store %s: %w", dir, err)
 	}
-	return nil, &StoreInUseError{Dir: dir, Lock: name, Err: err}
+	return &StoreInUseError{Dir: dir, Lock: name, Err: err}
 }
 
 // ReencryptAll rewrites every file of a closed store that is not under the

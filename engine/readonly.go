@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"hash/maphash"
 	"io"
@@ -122,7 +121,7 @@ func (f *FS) lockReadOnly() error {
 	}
 	lock, err := sharedLock(f.base, f.base.PathJoin(f.dir, lockFile), true)
 	if err != nil {
-		return fmt.Errorf("engine: cannot lock %s (is the store open in another process?): %w", f.base.PathJoin(f.dir, lockFile), err)
+		return lockFailed(f.dir, f.base.PathJoin(f.dir, lockFile), err)
 	}
 	f.lock = lock
 	return nil
@@ -141,12 +140,8 @@ func LockStoreReadOnly(base vfs.FS, dir string) (io.Closer, error) {
 	}
 	name := base.PathJoin(dir, PebbleLockFile)
 	l, err := sharedLock(base, name, true)
-	var held *lockHeldError
-	if errors.As(err, &held) {
-		return nil, &StoreInUseError{Dir: dir, Lock: name, Err: held.err}
-	}
 	if err != nil {
-		return nil, fmt.Errorf("engine: cannot lock store %s: %w", dir, err)
+		return nil, lockFailed(dir, name, err)
 	}
 	return l, nil
 }
