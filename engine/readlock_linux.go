@@ -38,6 +38,9 @@ func lockFileShared(name string) (io.Closer, error) {
 			return nil, &lockHeldError{name: name, err: errors.New("lock held by current process")}
 		}
 	}
+	if afterLockCheck != nil {
+		afterLockCheck()
+	}
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, err
@@ -49,6 +52,10 @@ func lockFileShared(name string) (io.Closer, error) {
 	}
 	return f, nil
 }
+
+// afterLockCheck, if set, runs between the look at /proc/locks and the
+// lock call (tests: a writable open of this process taking the lock then).
+var afterLockCheck func()
 
 // lockedHere reports whether this process holds a record (POSIX) lock on
 // a file with inode ino, by /proc/locks: "1: POSIX ADVISORY WRITE pid
