@@ -652,7 +652,34 @@ func (d *dictionary) keyInUse(id uint64) bool {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	ep := d.state.epoch
-	return d.state.keys[id] > 0 || ep != nil && ep.e.KeyID == id
+	if d.state.keys[id] > 0 || ep != nil && ep.e.KeyID == id {
+		return true
+	}
+	// A move an open may still undo gives back the entries it replaced.
+	for _, m := range d.state.pending {
+		if m.hadFrom && m.prevFrom.KeyID == id || m.hadTo && m.prevTo.KeyID == id {
+			return true
+		}
+	}
+	if m := d.state.dirMove; m != nil {
+		for _, e := range m.prevTo {
+			if e.KeyID == id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// settleDurable forgets the pending move to or from rel, whose rename the
+// caller made durable: no open can undo it, so the entry it replaced no
+// longer holds its key (keyInUse).
+func (d *dictionary) settleDurable(rel string) {
+	d.wmu.Lock()
+	d.mu.Lock()
+	d.state.settle(rel)
+	d.mu.Unlock()
+	d.wmu.Unlock()
 }
 
 // len returns the number of entries.

@@ -135,6 +135,23 @@ func checkContents(t testing.TB, d *dictionary, want map[string]entry) {
 		}
 	}
 	used := make(map[uint64]bool)
+	// An entry a pending move replaced keeps its key: an open may undo
+	// the move and give the entry back.
+	d.mu.RLock()
+	for _, m := range d.state.pending {
+		if m.hadFrom {
+			used[m.prevFrom.KeyID] = true
+		}
+		if m.hadTo {
+			used[m.prevTo.KeyID] = true
+		}
+	}
+	if m := d.state.dirMove; m != nil {
+		for _, e := range m.prevTo {
+			used[e.KeyID] = true
+		}
+	}
+	d.mu.RUnlock()
 	enc := 0
 	for _, e := range want {
 		used[e.KeyID] = true

@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/errors/oserror"
@@ -168,10 +169,25 @@ func (d *dictionary) reconcileDirMove(path string) error {
 		d.opts.Logger.Info("engine: file dictionary: undid a directory move whose rename did not happen", "log", path, "from", m.from, "to", m.to)
 	case err != nil && !oserror.IsNotExist(err):
 		return fmt.Errorf("engine: file dictionary %s: %s: %w", path, m.from, err)
+	case d.missingParent(m.from):
+		// The source's parent is missing too (an unmounted volume):
+		// its absence proves nothing. The move stays pending, written
+		// so by the rewrite, until an open can tell.
+		d.opts.Logger.Warn("engine: file dictionary: keeping a directory move pending; the source's parent directory is missing", "log", path, "from", m.from, "to", m.to)
 	default:
 		d.state.dirMove = nil
 	}
 	return nil
+}
+
+// missingParent reports whether the directory holding rel does not exist
+// or is not a directory.
+func (d *dictionary) missingParent(rel string) bool {
+	fi, err := d.fs.Stat(d.fs.PathJoin(d.dir, splitRel(rel)))
+	if err == nil {
+		return !fi.IsDir()
+	}
+	return oserror.IsNotExist(err) || errors.Is(err, syscall.ENOTDIR)
 }
 
 // pendingMoveDirs returns the directories of the pending file moves that

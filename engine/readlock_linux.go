@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -38,16 +39,47 @@ func lockFileShared(name string) (io.Closer, error) {
 			return nil, &lockHeldError{name: name, err: errors.New("lock held by current process")}
 		}
 	}
+	if afterLockCheck != nil {
+		afterLockCheck()
+	}
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, err
 	}
 	lk := unix.Flock_t{Type: unix.F_RDLCK, Whence: io.SeekStart}
 	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk); err != nil {
-		f.Close()
+		keepOrClose(f)
 		return nil, &lockHeldError{name: name, err: err}
 	}
 	return f, nil
+}
+
+// afterLockCheck, if set, runs between the look at /proc/locks and the
+// lock call (tests: a writable open of this process taking the lock then).
+var afterLockCheck func()
+
+// kept holds the descriptors keepOrClose must not close.
+var kept struct {
+	sync.Mutex
+	files []*os.File
+}
+
+// keepOrClose closes f, a descriptor whose lock failed, unless this process
+// has come to hold a record lock on its file since the look at /proc/locks
+// (a writable open racing the reader): closing f would release that lock.
+// Such a descriptor stays open for the life of the process.
+func keepOrClose(f *os.File) {
+	if fi, err := f.Stat(); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			if held, err := lockedHere(st.Ino); err != nil || held {
+				kept.Lock()
+				kept.files = append(kept.files, f)
+				kept.Unlock()
+				return
+			}
+		}
+	}
+	f.Close()
 }
 
 // lockedHere reports whether this process holds a record (POSIX) lock on

@@ -162,12 +162,16 @@ func checkStoreDir(base vfs.FS, dir string) error {
 
 // sharedLock locks the existing file name for reading: on the disk, a
 // shared lock that leaves the file untouched (lockFileShared); on another
-// FS, its Lock. A missing file is no lock if absentOK, else an error.
+// FS, its Lock. A missing file is no lock if absentOK, else an error. A
+// wrapper of the disk (vfs.WithDiskHealthChecks, errorfs) is the disk:
+// its Lock is Pebble's record lock, which this process gets again while a
+// writable FS holds it (under another spelling of the path), and whose
+// close releases that FS's lock; it also truncates the file.
 func sharedLock(base vfs.FS, name string, absentOK bool) (io.Closer, error) {
 	if _, err := base.Stat(name); oserror.IsNotExist(err) && absentOK {
 		return nopCloser{}, nil
 	}
-	if base == vfs.Default {
+	if vfs.Root(base) == vfs.Default {
 		return lockFileShared(name)
 	}
 	return base.Lock(name)

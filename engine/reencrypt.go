@@ -168,7 +168,11 @@ func (f *FS) rewrite(ctx context.Context, rel string) (err error) {
 	done = true
 	// Durable before the old key can be retired: a crash must not bring
 	// back the old file after its key is gone.
-	return f.syncDir(rel)
+	if err := f.syncDir(rel); err != nil {
+		return err
+	}
+	f.dict.settleDurable(rel)
+	return nil
 }
 
 // inStoreTree reports whether the dictionary path rel (checked by
