@@ -99,6 +99,9 @@ func (d *dictionary) createOp(op dictOp, begin bool) (entry, error) {
 	if err := checkEntry(rel, op.e); err != nil {
 		return entry{}, err
 	}
+	if err := checkOpPaths(op); err != nil { // never record what an open refuses
+		return entry{}, err
+	}
 	d.wmu.Lock()
 	if err := d.writable(); err != nil {
 		d.wmu.Unlock()

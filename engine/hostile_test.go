@@ -186,3 +186,26 @@ func TestDictionaryNeverWritesRefusedPaths(t *testing.T) {
 	checkContents(t, d, map[string]entry{"../wal/000001.log": testEntry(2)})
 	mustCloseDict(t, d)
 }
+
+// TestCreateOfRefusedNameChangesNothing: a name the dictionary would refuse
+// to read back (a NUL byte, which MemFS accepts) is refused at Create, so
+// the store still opens; on main the create path skipped the check and the
+// next open failed with ErrCorruptDictionary.
+func TestCreateOfRefusedNameChangesNothing(t *testing.T) {
+	mem := vfs.NewMem()
+	cfg := testConfig(t, keys.MethodAES128CTR)
+	f := mustOpen(t, mem, "/s", cfg)
+	for _, name := range []string{"/s/a\x00b", "/s/sub/a\x00b"} {
+		if err := mem.MkdirAll("/s/sub", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if w, err := f.Create(name, vfs.WriteCategoryUnspecified); err == nil {
+			w.Close()
+			t.Errorf("Create(%q) succeeded", name)
+		} else if !strings.Contains(err.Error(), "refusing to record") {
+			t.Errorf("Create(%q): %v, want a refusal to record the path", name, err)
+		}
+	}
+	mustClose(t, f)
+	mustClose(t, mustOpen(t, mem, "/s", cfg))
+}
