@@ -91,12 +91,7 @@ func Open(base vfs.FS, dir string, cfg Config) (*FS, error) {
 		return openReadOnly(base, dir, cfg)
 	}
 	ctx := context.Background()
-	f := &FS{base: base, dir: filepath.Clean(dir), cfg: cfg, log: cfg.Logger, stop: make(chan struct{}), writers: map[string]int{}}
-	f.dirs = newDirSyncs(base, f.dir)
-	if f.log == nil {
-		f.log = slog.Default()
-	}
-	f.paths.seed = maphash.MakeSeed()
+	f := newFS(base, dir, cfg)
 	if cfg.StorePath != "" && !samePath(cfg.StorePath, f.dir) {
 		f.log.Warn("tde: the configuration names another store path than the one opened", "config", cfg.StorePath, "opened", f.dir)
 	}
@@ -131,20 +126,11 @@ func Open(base vfs.FS, dir string, cfg Config) (*FS, error) {
 	if protected {
 		f.protectProcess() // before the first key byte is read
 	}
-	f.master, f.masterOwned, err = cfg.MasterKey.load(ctx, cfg.AllowLooseKeyPermissions)
+	prev, closePrev, err := f.loadMasterKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var prev keys.MasterKey
-	prevOwned := false
-	if cfg.PreviousMasterKey.isSet() {
-		if prev, prevOwned, err = cfg.PreviousMasterKey.loadAs(ctx, "PreviousMasterKey", cfg.AllowLooseKeyPermissions); err != nil {
-			return nil, err
-		}
-		if prevOwned {
-			defer prev.Close() // needed only to rewrap the registry at open
-		}
-	}
+	defer closePrev() // needed only to rewrap the registry at open
 
 	f.metrics = newMetrics(f)
 	start := time.Now()
@@ -177,14 +163,7 @@ func Open(base vfs.FS, dir string, cfg Config) (*FS, error) {
 		}
 	}
 
-	f.reg, err = keys.OpenRegistry(ctx, f.keysFS(), f.dir, keys.RegistryConfig{
-		Master:         f.master,
-		Previous:       prev,
-		Method:         cfg.Method,
-		RotationPeriod: cfg.RotationPeriod,
-		Now:            cfg.Now,
-		Logger:         f.log,
-	})
+	f.reg, err = keys.OpenRegistry(ctx, f.keysFS(), f.dir, f.registryConfig(prev))
 	if err != nil {
 		return nil, err
 	}
@@ -212,6 +191,53 @@ func Open(base vfs.FS, dir string, cfg Config) (*FS, error) {
 	go f.rotationLoop()
 	ok = true
 	return f, nil
+}
+
+// newFS is the FS of Open and openReadOnly before anything is opened.
+func newFS(base vfs.FS, dir string, cfg Config) *FS {
+	f := &FS{base: base, dir: filepath.Clean(dir), cfg: cfg, log: cfg.Logger, stop: make(chan struct{}), writers: map[string]int{}}
+	f.dirs = newDirSyncs(base, f.dir)
+	if f.log == nil {
+		f.log = slog.Default()
+	}
+	f.paths.seed = maphash.MakeSeed()
+	return f
+}
+
+// loadMasterKeys loads the master key into f and returns the previous one
+// (nil if none is configured), with the func that closes it if it was
+// loaded here: only the registry's opening needs it.
+func (f *FS) loadMasterKeys(ctx context.Context) (keys.MasterKey, func(), error) {
+	var err error
+	f.master, f.masterOwned, err = f.cfg.MasterKey.load(ctx, f.cfg.AllowLooseKeyPermissions)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !f.cfg.PreviousMasterKey.isSet() {
+		return nil, func() {}, nil
+	}
+	prev, owned, err := f.cfg.PreviousMasterKey.loadAs(ctx, "PreviousMasterKey", f.cfg.AllowLooseKeyPermissions)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !owned {
+		return prev, func() {}, nil
+	}
+	return prev, func() { prev.Close() }, nil
+}
+
+// registryConfig is the registry's configuration from f's, with the
+// previous master key prev; read-only when f is.
+func (f *FS) registryConfig(prev keys.MasterKey) keys.RegistryConfig {
+	return keys.RegistryConfig{
+		Master:         f.master,
+		Previous:       prev,
+		Method:         f.cfg.Method,
+		RotationPeriod: f.cfg.RotationPeriod,
+		Now:            f.cfg.Now,
+		Logger:         f.log,
+		ReadOnly:       f.cfg.ReadOnly,
+	}
 }
 
 // samePath compares two directory names as absolute paths.

@@ -3,9 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
-	"hash/maphash"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -33,12 +31,7 @@ import (
 // the same order, and none of its writes.
 func openReadOnly(base vfs.FS, dir string, cfg Config) (*FS, error) {
 	ctx := context.Background()
-	f := &FS{base: base, dir: filepath.Clean(dir), cfg: cfg, log: cfg.Logger, stop: make(chan struct{}), writers: map[string]int{}}
-	f.dirs = newDirSyncs(base, f.dir)
-	if f.log == nil {
-		f.log = slog.Default()
-	}
-	f.paths.seed = maphash.MakeSeed()
+	f := newFS(base, dir, cfg)
 	ok := false
 	defer func() {
 		if !ok {
@@ -59,23 +52,13 @@ func openReadOnly(base vfs.FS, dir string, cfg Config) (*FS, error) {
 	if f.mayHoldKeys() {
 		f.protectProcess() // before the first key byte is read, as Open
 	}
-	var err error
-	f.master, f.masterOwned, err = cfg.MasterKey.load(ctx, cfg.AllowLooseKeyPermissions)
+	prev, closePrev, err := f.loadMasterKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var prev keys.MasterKey
-	if cfg.PreviousMasterKey.isSet() {
-		var prevOwned bool
-		if prev, prevOwned, err = cfg.PreviousMasterKey.loadAs(ctx, "PreviousMasterKey", cfg.AllowLooseKeyPermissions); err != nil {
-			return nil, err
-		}
-		if prevOwned {
-			// Only its description outlives Open, if the registry is
-			// wrapped under it (Status names it).
-			defer prev.Close()
-		}
-	}
+	// Only its description outlives Open, if the registry is wrapped
+	// under it (Status names it).
+	defer closePrev()
 
 	f.metrics = newMetrics(f)
 	f.dict, err = readDictionary(base, f.dir, dictOptions{
@@ -92,15 +75,7 @@ func openReadOnly(base vfs.FS, dir string, cfg Config) (*FS, error) {
 	if err := f.dict.inspect(); err != nil {
 		return nil, err
 	}
-	f.reg, err = keys.OpenRegistry(ctx, f.keysFS(), f.dir, keys.RegistryConfig{
-		Master:         f.master,
-		Previous:       prev,
-		Method:         cfg.Method,
-		RotationPeriod: cfg.RotationPeriod,
-		Now:            cfg.Now,
-		Logger:         f.log,
-		ReadOnly:       true,
-	})
+	f.reg, err = keys.OpenRegistry(ctx, f.keysFS(), f.dir, f.registryConfig(prev))
 	if err != nil {
 		return nil, err
 	}
