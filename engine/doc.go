@@ -13,6 +13,16 @@
 // keys live in the key registry of package keys, wrapped under the master
 // key.
 //
+// The promises the rest keeps, each in a file of its own: no keystream is
+// applied to two plaintexts (overwrite.go; Pebble's secondary cache, which
+// rewrites in place, is refused: secondarycache.go); one FS per store per
+// process (storeid.go); an open forgets only files proven gone and fails
+// closed on lost metadata (dict.go's reconcile, failclosed.go); a read-only
+// open changes nothing (readonly.go); directory renames carry their
+// entries (dirmove.go); a checkpoint is a store of its own (checkpoint.go);
+// metadata is private (private.go); Close waits for operations in flight
+// (inflight.go); keys stay out of dumps (dumps.go).
+//
 // A Pebble user opens the FS and sets it as Options.FS:
 //
 //	cfg, err := engine.ParseConfig(tikvTOML)
