@@ -24,8 +24,10 @@ package secmem
 
 import (
 	"errors"
+	"runtime"
 	"strconv"
 	"sync"
+	"time"
 	"unsafe"
 )
 
@@ -87,14 +89,17 @@ type chunk struct {
 type arena struct {
 	sys sys
 
-	mu       sync.Mutex
-	chunks   []*chunk
-	slots    [][]byte // free slots, each SlotSize long
-	full     bool     // maxArenaBytes reached: allocations go to the heap
-	mapErr   error    // a mapping failed: allocations go to the heap
-	unlocked bool     // some chunk is not locked
-	dumped   bool     // some memory may be in a core dump
-	firstErr error
+	mu     sync.Mutex
+	chunks []*chunk
+	slots  [][]byte // free slots, each SlotSize long
+	full   bool     // maxArenaBytes reached: no more chunks
+	// exhausted: full, and a collection freed no slot since the last free;
+	// until a slot is freed, allocations go to the heap at once.
+	exhausted bool
+	mapErr    error // a mapping failed: allocations go to the heap
+	unlocked  bool  // some chunk is not locked
+	dumped    bool  // some memory may be in a core dump
+	firstErr  error
 }
 
 func (a *arena) fail(err error) {
@@ -110,20 +115,61 @@ func (a *arena) alloc(n int) ([]byte, error) {
 	if n == 0 {
 		return []byte{}, nil // nothing to protect, and Free ignores it
 	}
+	if b, retry := a.take(n); b != nil || !retry {
+		return b, nil
+	}
+	// Full. The slots of ciphers and keys no longer reachable come back
+	// through their cleanups (runtime.AddCleanup), which only a collection
+	// runs, and memory off the Go heap never hastens one: collect, and give
+	// the cleanups a moment, before falling back to the heap.
+	runtime.GC()
+	for range reclaimPolls {
+		if b, _ := a.take(n); b != nil {
+			return b, nil
+		}
+		time.Sleep(reclaimPoll)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.exhausted = true
+	a.fail(errors.New("secmem: arena full (" + strconv.Itoa(maxArenaBytes) + " bytes); further key memory comes from the Go heap"))
+	return a.heapLocked(n), nil
+}
+
+// reclaimPolls and reclaimPoll bound the wait of a full arena for the
+// cleanups a collection queued: at most 10 ms, once per exhaustion.
+const (
+	reclaimPolls = 100
+	reclaimPoll  = 100 * time.Microsecond
+)
+
+// take returns a slot, growing the arena if it may. With none, it returns
+// nil and whether a collection could still free one (the arena is full,
+// not failed or already exhausted); the heap fallback is then the
+// caller's, or, if not, already taken.
+func (a *arena) take(n int) ([]byte, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(a.slots) == 0 && a.mapErr == nil && !a.full {
 		a.grow()
 	}
 	if len(a.slots) == 0 {
-		a.dumped, a.unlocked = true, true
-		return heapAlloc(n), nil
+		if a.full && a.mapErr == nil && !a.exhausted {
+			return nil, true
+		}
+		return a.heapLocked(n), false
 	}
 	s := a.slots[len(a.slots)-1]
 	a.slots = a.slots[:len(a.slots)-1]
 	c, i := a.find(unsafe.Pointer(unsafe.SliceData(s)))
 	c.used[i] = true
-	return s[:n:n], nil
+	return s[:n:n], false
+}
+
+// heapLocked is the fallback, recorded in the status.
+func (a *arena) heapLocked(n int) []byte {
+	a.dumped, a.unlocked = true, true
+	return heapAlloc(n)
 }
 
 // heapAlloc is the fallback: Go memory, 8-byte aligned like a slot so a
@@ -137,8 +183,7 @@ func heapAlloc(n int) []byte {
 func (a *arena) grow() {
 	size := a.sys.chunkSize()
 	if (len(a.chunks)+1)*size > max(maxArenaBytes, size) {
-		a.full = true
-		a.fail(errors.New("secmem: arena full (" + strconv.Itoa(maxArenaBytes) + " bytes); further key memory comes from the Go heap"))
+		a.full = true // alloc reclaims, and reports if it cannot
 		return
 	}
 	mem, lockErr, dumpErr, err := a.sys.mapChunk(size)
@@ -192,6 +237,7 @@ func (a *arena) free(b []byte) {
 	clear(s)
 	c.used[i] = false
 	a.slots = append(a.slots, s)
+	a.exhausted = false
 }
 
 func (a *arena) status() State {

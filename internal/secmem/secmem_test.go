@@ -2,6 +2,7 @@ package secmem
 
 import (
 	"errors"
+	"runtime"
 	"testing"
 	"unsafe"
 )
@@ -156,5 +157,28 @@ func TestFullArenaFallsBackToHeap(t *testing.T) {
 	}
 	if st := a.status(); st.NoDump || st.Err == nil {
 		t.Errorf("status after the arena is full = %+v, want the heap fallback reported", st)
+	}
+}
+
+// TestFullArenaReclaims: a full arena whose slots belong to holders no
+// longer reachable (a Cipher, a key: they free their slot from a cleanup)
+// collects them before it falls back to the heap. A long-lived process
+// that opens many stores filled the arena this way, since memory off the
+// Go heap never hastens a collection.
+func TestFullArenaReclaims(t *testing.T) {
+	a := &arena{sys: &fakeSys{size: maxArenaBytes}}
+	for range maxArenaBytes / SlotSize {
+		b, err := a.alloc(8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		holder := new([64]byte) // unreachable once the loop moves on
+		runtime.AddCleanup(holder, a.free, b)
+	}
+	if _, err := a.alloc(8); err != nil {
+		t.Fatal(err)
+	}
+	if st := a.status(); !st.NoDump || !st.Locked || st.Err != nil {
+		t.Errorf("status after reclaiming = %+v, want every key in the arena", st)
 	}
 }
