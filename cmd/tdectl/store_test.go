@@ -457,3 +457,28 @@ func TestOpenRotationIsShown(t *testing.T) {
 		t.Errorf("a status after the rotation logged:\n%s", errs)
 	}
 }
+
+// TestLostDictionaryRefused: a store whose dictionary marker is gone is
+// refused by status, exit 1, with an error that names what it found and
+// says to restore tde's files, the store as it was. On main status opened
+// it as a fresh store.
+func TestLostDictionaryRefused(t *testing.T) {
+	dir := t.TempDir()
+	config := writeConfig(t, "aes256-ctr", newKey(t))
+	fill(t, dir, config, 0, 50)
+	markers, err := filepath.Glob(filepath.Join(dir, "marker.tde-dict.*"))
+	if err != nil || len(markers) == 0 {
+		t.Fatalf("no dictionary marker in %s: %v", dir, err)
+	}
+	for _, m := range markers {
+		if err := os.Remove(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := tree(t, dir)
+	wantFail(t, 1, []string{"marker.tde-dict.*", "TDE-DICT-000001", "left unchanged", "restore tde's files"},
+		"status", "--store", dir, "--config", config)
+	if after := tree(t, dir); after != before {
+		t.Error("a refused status changed the store")
+	}
+}
