@@ -1,5 +1,11 @@
 package engine
 
+import (
+	"os"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
 // RemoveAll follows Remove's order: the files go, then the removal is made
 // durable, then the record that drops their entries. The other order would
 // let a crash bring the files back (their parent directory not synced)
@@ -19,8 +25,15 @@ func (f *FS) removeAllLocked(name, rel string) error {
 	if err := f.dict.flushTree(rel); err != nil {
 		return err
 	}
+	link := isSymlink(f.base, name)
 	if err := f.base.RemoveAll(name); err != nil {
 		return err
+	}
+	if link {
+		// Only the link went: the files reached through it are still in
+		// its target. Their entries stay (under the link's name, as missing
+		// a directory: Status lists it), so a link made again reads them.
+		return nil
 	}
 	if !f.dict.hasTreeLocked(rel) {
 		return nil
@@ -86,4 +99,14 @@ func (d *dictionary) removeTree(rel string) error {
 	d.wmu.Unlock()
 	d.observe(took, err)
 	return err
+}
+
+// isSymlink reports whether name is a symbolic link on the disk. Other
+// file systems (MemFS) have none.
+func isSymlink(base vfs.FS, name string) bool {
+	if vfs.Root(base) != vfs.Default {
+		return false
+	}
+	fi, err := os.Lstat(name)
+	return err == nil && fi.Mode()&os.ModeSymlink != 0
 }
