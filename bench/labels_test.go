@@ -24,6 +24,10 @@ func TestProfileLabels(t *testing.T) {
 	c.Methods = []keys.Method{keys.MethodSM4CTR}
 	c.Rounds = 1
 	c.Duration = 500 * time.Millisecond
+	// The preload must last long enough for the profiler, which samples
+	// at 100 Hz, to see it: with delayConfig's 20,000 keys it took a few
+	// milliseconds and the "preload" label was missing in 3 runs of 8.
+	c.Keys = 200_000
 
 	var prof bytes.Buffer
 	if err := pprof.StartCPUProfile(&prof); err != nil {
