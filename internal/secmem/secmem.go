@@ -96,10 +96,13 @@ type arena struct {
 	// exhausted: full, and a collection freed no slot since the last free;
 	// until a slot is freed, allocations go to the heap at once.
 	exhausted bool
-	mapErr    error // a mapping failed: allocations go to the heap
-	unlocked  bool  // some chunk is not locked
-	dumped    bool  // some memory may be in a core dump
-	firstErr  error
+	// reclaimWait, if not zero, replaces the package's (tests on a loaded
+	// machine, where cleanups may run late).
+	reclaimWait time.Duration
+	mapErr      error // a mapping failed: allocations go to the heap
+	unlocked    bool  // some chunk is not locked
+	dumped      bool  // some memory may be in a core dump
+	firstErr    error
 }
 
 func (a *arena) fail(err error) {
@@ -123,9 +126,16 @@ func (a *arena) alloc(n int) ([]byte, error) {
 	// runs, and memory off the Go heap never hastens one: collect, and give
 	// the cleanups a moment, before falling back to the heap.
 	runtime.GC()
-	for range reclaimPolls {
+	wait := a.reclaimWait
+	if wait == 0 {
+		wait = reclaimWait
+	}
+	for deadline := time.Now().Add(wait); ; {
 		if b, _ := a.take(n); b != nil {
 			return b, nil
+		}
+		if time.Now().After(deadline) {
+			break
 		}
 		time.Sleep(reclaimPoll)
 	}
@@ -136,11 +146,12 @@ func (a *arena) alloc(n int) ([]byte, error) {
 	return a.heapLocked(n), nil
 }
 
-// reclaimPolls and reclaimPoll bound the wait of a full arena for the
-// cleanups a collection queued: at most 10 ms, once per exhaustion.
+// reclaimWait bounds the wait of a full arena for the cleanups a
+// collection queued, once per exhaustion; reclaimPoll is how often it
+// looks.
 const (
-	reclaimPolls = 100
-	reclaimPoll  = 100 * time.Microsecond
+	reclaimWait = 10 * time.Millisecond
+	reclaimPoll = 100 * time.Microsecond
 )
 
 // take returns a slot, growing the arena if it may. With none, it returns

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"runtime"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -166,7 +167,9 @@ func TestFullArenaFallsBackToHeap(t *testing.T) {
 // that opens many stores filled the arena this way, since memory off the
 // Go heap never hastens a collection.
 func TestFullArenaReclaims(t *testing.T) {
-	a := &arena{sys: &fakeSys{size: maxArenaBytes}}
+	// Cleanups run on a goroutine of their own: under -race on a busy
+	// machine, later than the 10 ms a process waits.
+	a := &arena{sys: &fakeSys{size: maxArenaBytes}, reclaimWait: 10 * time.Second}
 	for range maxArenaBytes / SlotSize {
 		b, err := a.alloc(8)
 		if err != nil {
