@@ -191,33 +191,23 @@ func (a *app) openLocked(dir string, cfg engine.Config) (*engine.FS, error) {
 	return fs, nil
 }
 
-// open takes the store's LOCK and opens the engine on it.
+// open takes the store's LOCK and opens the engine on it. For a read-only
+// cfg the LOCK is taken shared, without creating it or setting its mtime.
 func (a *app) open(dir string, cfg engine.Config) (*session, error) {
-	lock, err := lockStore(dir)
+	lock := lockStore
+	if cfg.ReadOnly {
+		lock = func(dir string) (io.Closer, error) { return engine.LockStoreReadOnly(vfs.Default, dir) }
+	}
+	l, err := lock(dir)
 	if err != nil {
 		return nil, err
 	}
 	fs, err := a.openLocked(dir, cfg)
 	if err != nil {
-		lock.Close()
+		l.Close()
 		return nil, err
 	}
-	return &session{dir: dir, fs: fs, lock: lock}, nil
-}
-
-// openReadOnly is open for a store opened with cfg.ReadOnly: Pebble's LOCK
-// is taken shared, without creating it or setting its mtime.
-func (a *app) openReadOnly(dir string, cfg engine.Config) (*session, error) {
-	lock, err := engine.LockStoreReadOnly(vfs.Default, dir)
-	if err != nil {
-		return nil, err
-	}
-	fs, err := a.openLocked(dir, cfg)
-	if err != nil {
-		lock.Close()
-		return nil, err
-	}
-	return &session{dir: dir, fs: fs, lock: lock}, nil
+	return &session{dir: dir, fs: fs, lock: l}, nil
 }
 
 func (s *session) close() error {
@@ -253,12 +243,8 @@ func (a *app) withStoreMode(sf *storeFlags, need storeKind, readOnly bool, fn fu
 	if err := checkStore(dir, need); err != nil {
 		return err
 	}
-	open := a.open
-	if readOnly {
-		cfg.ReadOnly = true
-		open = a.openReadOnly
-	}
-	s, err := open(dir, cfg)
+	cfg.ReadOnly = readOnly
+	s, err := a.open(dir, cfg)
 	if err != nil {
 		return err
 	}
