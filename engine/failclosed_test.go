@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -21,36 +20,11 @@ import (
 func dirState(t *testing.T, base vfs.FS, dir string) string {
 	t.Helper()
 	var lines []string
-	var walk func(d string)
-	walk = func(d string) {
-		names, err := base.List(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range names {
-			p := base.PathJoin(d, n)
-			fi, err := base.Stat(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if fi.IsDir() {
-				lines = append(lines, fmt.Sprintf("%s/ %v", p, fi.Mode()))
-				walk(p)
-				continue
-			}
-			f, err := base.Open(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := io.ReadAll(f)
-			f.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			lines = append(lines, fmt.Sprintf("%s %d %v %x", p, fi.Size(), fi.Mode(), b))
-		}
-	}
-	walk(dir)
+	walkRaw(t, base, dir, func(p string, fi vfs.FileInfo) {
+		lines = append(lines, fmt.Sprintf("%s/ %v", p, fi.Mode()))
+	}, func(p string, fi vfs.FileInfo, b []byte) {
+		lines = append(lines, fmt.Sprintf("%s %d %v %x", p, fi.Size(), fi.Mode(), b))
+	})
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")
 }

@@ -59,40 +59,44 @@ func mustClose(t testing.TB, f *FS) {
 // encrypting lists every method that encrypts.
 var encrypting = []keys.Method{keys.MethodAES128CTR, keys.MethodAES192CTR, keys.MethodAES256CTR, keys.MethodSM4CTR}
 
+// walkRaw calls dirFn for every directory under dir on base and fileFn for
+// every other file with its bytes as stored, depth first.
+func walkRaw(t testing.TB, base vfs.FS, dir string, dirFn func(p string, fi vfs.FileInfo), fileFn func(p string, fi vfs.FileInfo, b []byte)) {
+	t.Helper()
+	names, err := base.List(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		p := base.PathJoin(dir, n)
+		fi, err := base.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.IsDir() {
+			dirFn(p, fi)
+			walkRaw(t, base, p, dirFn, fileFn)
+			continue
+		}
+		f, err := base.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fileFn(p, fi, b)
+	}
+}
+
 // rawFiles reads every regular file under dir on base as stored: the bytes an
 // attacker with the disk sees.
 func rawFiles(t testing.TB, base vfs.FS, dir string) map[string][]byte {
 	t.Helper()
 	out := map[string][]byte{}
-	var walk func(d string)
-	walk = func(d string) {
-		names, err := base.List(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range names {
-			p := base.PathJoin(d, n)
-			fi, err := base.Stat(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if fi.IsDir() {
-				walk(p)
-				continue
-			}
-			f, err := base.Open(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := io.ReadAll(f)
-			f.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			out[p] = b
-		}
-	}
-	walk(dir)
+	walkRaw(t, base, dir, func(string, vfs.FileInfo) {}, func(p string, _ vfs.FileInfo, b []byte) { out[p] = b })
 	return out
 }
 
