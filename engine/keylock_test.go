@@ -91,29 +91,16 @@ func within(t *testing.T, pending *sync.WaitGroup, d time.Duration, what string,
 func TestKeyCacheNotHeldAcrossRegistrySync(t *testing.T) {
 	slow := newSlowRegistryFS(vfs.NewMem())
 	cfg := testConfig(t, keys.MethodAES128CTR)
-	write := func(f *FS, name string) {
-		t.Helper()
-		w, err := f.Create(name, vfs.WriteCategoryUnspecified)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write([]byte("contents of " + name)); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
 	f := mustOpen(t, slow, "/s", cfg)
-	write(f, "/s/gone") // key 1, to be dropped
+	writeFile(t, f, "/s/gone", []byte("contents of /s/gone")) // key 1, to be dropped
 	if err := f.RotateDataKey(); err != nil {
 		t.Fatal(err)
 	}
-	write(f, "/s/old") // key 2: not cached after the reopen
+	writeFile(t, f, "/s/old", []byte("contents of /s/old")) // key 2: not cached after the reopen
 	if err := f.RotateDataKey(); err != nil {
 		t.Fatal(err)
 	}
-	write(f, "/s/new") // key 3, active
+	writeFile(t, f, "/s/new", []byte("contents of /s/new")) // key 3, active
 	mustClose(t, f)
 
 	f = mustOpen(t, slow, "/s", cfg)
@@ -161,7 +148,7 @@ func TestKeyCacheNotHeldAcrossRegistrySync(t *testing.T) {
 	if ok[1] && err != nil {
 		t.Error(err)
 	}
-	err, ok[2] = within(t, &pending, limit, "Create", func() error { write(f, "/s/during"); return nil })
+	err, ok[2] = within(t, &pending, limit, "Create", func() error { writeFile(t, f, "/s/during", []byte("contents of /s/during")); return nil })
 	if ok[2] && err != nil {
 		t.Error(err)
 	}

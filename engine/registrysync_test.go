@@ -31,23 +31,7 @@ func TestRotateMasterKeyRegistryDirSyncFails(t *testing.T) {
 	}))
 	cfg := testConfig(t, keys.MethodAES128CTR)
 	f := mustOpen(t, base, "/s", cfg)
-	write := func(name string) {
-		t.Helper()
-		w, err := f.Create(name, vfs.WriteCategoryUnspecified)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write([]byte("contents of " + name)); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Sync(); err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("/s/before")
+	writeFile(t, f, "/s/before", []byte("contents of /s/before"))
 	active := f.reg.Active().ID()
 
 	newKey := MasterKeyConfig{Type: "file", Path: writeHexKey(t)}
@@ -66,12 +50,12 @@ func TestRotateMasterKeyRegistryDirSyncFails(t *testing.T) {
 	if f.reg.Active().ID() != active {
 		t.Fatal("the active data key changed to one a crash may take away")
 	}
-	write("/s/during") // the FS keeps working
+	writeFile(t, f, "/s/during", []byte("contents of /s/during")) // the FS keeps working
 
 	if err := f.RotateMasterKey(newKey); err != nil {
 		t.Fatalf("retry with the same key: %v", err)
 	}
-	write("/s/after")
+	writeFile(t, f, "/s/after", []byte("contents of /s/after"))
 	mustClose(t, f)
 
 	if _, err := Open(base, "/s", cfg); !errors.Is(err, keys.ErrWrongMasterKey) {
