@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -89,8 +90,14 @@ func (f *FS) dirHandle(name string, d countedDir) vfs.File {
 	if d.rdir == "." {
 		return d
 	}
-	if names, err := f.base.List(name); err != nil || len(names) > 0 {
+	names, err := f.base.List(name)
+	if err != nil {
 		return d
+	}
+	for _, n := range names {
+		if n != dirIDFile {
+			return d
+		}
 	}
 	return checkpointDir{countedDir: d, f: f, name: name}
 }
@@ -106,7 +113,8 @@ type checkpointDir struct {
 // in it, then syncs it, which makes the export durable; only then does
 // this store forget the checkpoint's entries (forgetExported).
 func (d checkpointDir) Sync() error {
-	exported, err := d.f.exportIfCheckpoint(d.name, d.rdir)
+	rdir := d.key() // a directory outside the store has its identifier now
+	exported, err := d.f.exportIfCheckpoint(d.name, rdir)
 	if err != nil {
 		return err
 	}
@@ -114,7 +122,7 @@ func (d checkpointDir) Sync() error {
 		return err
 	}
 	if exported {
-		d.f.forgetExported(d.rdir)
+		d.f.forgetExported(d.name, rdir)
 	}
 	return nil
 }
@@ -156,10 +164,18 @@ func (f *FS) exportIfCheckpoint(dir, rdir string) (bool, error) {
 // keys in this registry for as long as the checkpoint exists, or forever
 // once it is moved away (an open keeps the entries of a missing
 // directory). A failure leaves redundant entries, which is harmless.
-func (f *FS) forgetExported(rdir string) {
+func (f *FS) forgetExported(dir, rdir string) {
 	defer f.inflight()()
 	if err := f.dict.removePrefix(rdir); err != nil {
 		f.log.Warn("tde: cannot drop the entries of an exported checkpoint; they stay, holding their data keys", "dir", rdir, "err", err)
+		return
+	}
+	if isExt(rdir) {
+		// The checkpoint is a store now, not a directory of this one's.
+		f.ext.forget(filepath.Clean(dir))
+		if err := f.base.Remove(f.base.PathJoin(dir, dirIDFile)); err != nil {
+			f.log.Warn("tde: cannot remove the directory identifier of an exported checkpoint; it is harmless", "dir", dir, "err", err)
+		}
 	}
 }
 
@@ -173,6 +189,9 @@ func (f *FS) exportStore(dir, rdir string, names []string) error {
 	entries := make(map[string]entry, len(names))
 	for _, n := range names {
 		p := f.base.PathJoin(dir, n)
+		if n == dirIDFile {
+			continue // this store's identifier for dir (extdir.go)
+		}
 		if reserved(n) {
 			return fmt.Errorf("%s is one of tde's own files: the directory already holds a store: %w", p, os.ErrExist)
 		}

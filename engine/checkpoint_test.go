@@ -464,9 +464,10 @@ type crashClone struct {
 }
 
 // watched reports whether name is one of tde's files in dir; the first
-// arms the hook: the export has begun.
+// of the dictionary or registry arms the hook: the export has begun (the
+// directory's identifier, extdir.go, comes with its first file).
 func (h *crashHook) watched(name string) bool {
-	if filepath.Dir(name) == h.dir && reserved(filepath.Base(name)) {
+	if b := filepath.Base(name); filepath.Dir(name) == h.dir && reserved(b) && !strings.HasPrefix(b, dirIDFile) {
 		h.armed.Store(true)
 	}
 	return h.armed.Load() && filepath.Dir(name) == h.dir

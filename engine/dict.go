@@ -264,6 +264,11 @@ func (d *dictionary) reconcile(path string) error {
 	}
 	var missingDirs []string
 	for rdir := range dirs {
+		if isExt(rdir) {
+			// Outside the store: judged when Pebble names it (extdir.go).
+			dirs[rdir] = &dirState{missing: true}
+			continue
+		}
 		names, missing, err := d.listEntryDir(rdir)
 		if err != nil {
 			return fmt.Errorf("engine: file dictionary %s: listing %s: %w", path, rdir, err)

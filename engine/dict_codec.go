@@ -356,8 +356,11 @@ func checkOpPaths(op dictOp) error {
 // must be canonical (path.Clean(p) == p: no "a//b", "./a", "a/", and no
 // ".." after a name, as in "wal/../x"), not absolute, without NUL, and not
 // "." or made of ".." alone. The only ".." allowed is the leading run of
-// "../" the engine writes for a file outside the store directory (a WAL
-// directory elsewhere: "../wal/000004.log").
+// "../" that versions before directory identifiers wrote for a file
+// outside the store directory ("../wal/000004.log"): read, so that such a
+// store still opens, never written by the FS, and re-keyed when Pebble
+// names the directory (extdir.go). The FS keys a file outside the store
+// "TDE-EXT-<identifier>/<name>".
 func checkPath(p string) error {
 	switch {
 	case strings.IndexByte(p, 0) >= 0:

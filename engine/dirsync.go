@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"path/filepath"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -15,6 +16,8 @@ import (
 type dirSyncs struct {
 	fs   vfs.FS
 	root string
+	// resolve turns a directory's key into its name; nil joins it to root.
+	resolve func(rdir string) string
 
 	mu   sync.Mutex
 	dirs map[string]*dirSyncCount
@@ -70,7 +73,11 @@ func (t *dirSyncs) finish(rdir string, n uint64) {
 
 // sync syncs rdir.
 func (t *dirSyncs) sync(rdir string) error {
-	d, err := t.fs.OpenDir(t.fs.PathJoin(t.root, rdir))
+	name := t.fs.PathJoin(t.root, rdir)
+	if t.resolve != nil {
+		name = t.resolve(rdir)
+	}
+	d, err := t.fs.OpenDir(name)
 	if err != nil {
 		return err
 	}
@@ -90,13 +97,27 @@ type countedDir struct {
 	vfs.File
 	t    *dirSyncs
 	rdir string
+	// A directory outside the store may get its identifier after Pebble
+	// opened it (its first file): its syncs count under that, once known.
+	name string
+	ext  *extDirs
+}
+
+func (d countedDir) key() string {
+	if d.ext != nil && !isExt(d.rdir) {
+		if r, ok := d.ext.known(filepath.Clean(d.name)); ok {
+			return r
+		}
+	}
+	return d.rdir
 }
 
 func (d countedDir) Sync() error {
-	n := d.t.begin(d.rdir)
+	rdir := d.key()
+	n := d.t.begin(rdir)
 	err := d.File.Sync()
 	if err == nil {
-		d.t.finish(d.rdir, n)
+		d.t.finish(rdir, n)
 	}
 	return err
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,7 @@ type FS struct {
 	dirs *dirSyncs // every directory sync through the FS, Pebble's included
 
 	ckpts checkpoints // directories to export as stores: checkpoint.go
+	ext   extDirs     // directories outside the store: extdir.go
 
 	master      keys.MasterKey
 	masterOwned bool
@@ -197,6 +199,7 @@ func Open(base vfs.FS, dir string, cfg Config) (*FS, error) {
 func newFS(base vfs.FS, dir string, cfg Config) *FS {
 	f := &FS{base: base, dir: filepath.Clean(dir), cfg: cfg, log: cfg.Logger, stop: make(chan struct{}), writers: map[string]int{}}
 	f.dirs = newDirSyncs(base, f.dir)
+	f.dirs.resolve = f.dirPath
 	if f.log == nil {
 		f.log = slog.Default()
 	}
@@ -411,11 +414,11 @@ func (f *FS) checkWritable(op, name string) (string, error) {
 	if err := f.refuseReadOnly(op, name); err != nil {
 		return "", err
 	}
-	rel, err := f.relPath(name)
+	rel, err := f.relPathFor(name, true)
 	if err != nil {
 		return "", err
 	}
-	if reserved(rel) {
+	if reserved(rel) || isExt(rel) && reserved(rel[strings.IndexByte(rel, '/')+1:]) {
 		return "", &PathError{Op: op, Path: name, Err: ErrReservedName}
 	}
 	return rel, nil
@@ -668,6 +671,11 @@ func (f *FS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCatego
 // directory carries the entries of every file under it (dirmove.go).
 func (f *FS) Rename(oldname, newname string) error {
 	defer f.inflight()()
+	if fi, err := f.base.Stat(oldname); err == nil && fi.IsDir() {
+		if err := f.renameOutside(oldname, newname); err != errInStore {
+			return err
+		}
+	}
 	relOld, err := f.checkWritable("rename", oldname)
 	if err != nil {
 		return err
@@ -827,6 +835,23 @@ func (f *FS) Remove(name string) error {
 // (removeall.go).
 func (f *FS) RemoveAll(name string) error {
 	defer f.inflight()()
+	if rel, out, err := f.outside(name); err == nil && out {
+		if err := checkTree("remove", name, rel); err != nil {
+			return err
+		}
+		if err := f.refuseReadOnly("remove", name); err != nil {
+			return err
+		}
+		fi, err := f.base.Stat(name)
+		if err != nil {
+			// Nothing there, or nothing to know: no entry is dropped,
+			// and no directory is given an identifier.
+			return f.base.RemoveAll(name)
+		}
+		if fi.IsDir() {
+			return f.removeAllOutside(name)
+		}
+	}
 	rel, err := f.checkWritable("remove", name)
 	if err != nil {
 		return err
@@ -849,11 +874,11 @@ func (f *FS) OpenDir(name string) (vfs.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	rel, err := f.relPath(name)
+	rel, err := f.dirRel(name)
 	if err != nil {
 		return d, nil
 	}
-	return f.dirHandle(name, countedDir{File: d, t: f.dirs, rdir: rel}), nil
+	return f.dirHandle(name, countedDir{File: d, t: f.dirs, rdir: rel, name: name, ext: &f.ext}), nil
 }
 
 // Lock locks name, creating it with no entry; the running epoch must not
@@ -863,7 +888,7 @@ func (f *FS) Lock(name string) (io.Closer, error) {
 	if f.cfg.ReadOnly {
 		return sharedLock(f.base, name, false) // no record, no change (readonly.go)
 	}
-	if rel, err := f.relPath(name); err == nil && !f.closed.Load() {
+	if rel, out, err := f.outside(name); err == nil && !out && !f.closed.Load() {
 		f.noEntry.RLock()
 		defer f.noEntry.RUnlock()
 		if err := f.dict.exclude(rel); err != nil {

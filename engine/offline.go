@@ -163,9 +163,8 @@ func (f *FS) offlineJobs() ([]reencryptJob, Progress, error) {
 		if seen[rel] || inStoreTree(rel) || isReencryptTemp(rel) || !stale(e, true) {
 			return
 		}
-		fi, err := f.base.Stat(f.abs(rel))
-		if err != nil || fi.IsDir() {
-			return
+		if fi, err := f.base.Stat(f.abs(rel)); (err != nil || fi.IsDir()) && !f.unseen(rel) {
+			return // gone; a directory outside the store not seen may hold it
 		}
 		p.Skipped = append(p.Skipped, rel)
 	})

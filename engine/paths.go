@@ -27,7 +27,7 @@ func reserved(rel string) bool {
 		return false
 	}
 	switch rel {
-	case lockFile, keys.RegistryFile, registryTempFile:
+	case lockFile, keys.RegistryFile, registryTempFile, dirIDFile, dirIDTemp:
 		return true
 	}
 	return strings.HasPrefix(rel, dictFilePrefix) || strings.HasPrefix(rel, "marker."+dictMarker+".")
@@ -35,14 +35,52 @@ func reserved(rel string) bool {
 
 // relPath turns a name Pebble passes into the dictionary's key: the path
 // relative to the store directory, slash-separated, so the store can move.
-// Files outside the directory (a WAL directory elsewhere) get a path
-// starting with "..", which stays valid as long as both move together.
-func (f *FS) relPath(name string) (string, error) {
-	rel, err := filepath.Rel(f.dir, name)
+// A file in a directory outside the store (a WAL directory elsewhere) is
+// keyed by that directory's identifier (extdir.go), read here.
+func (f *FS) relPath(name string) (string, error) { return f.relPathFor(name, false) }
+
+// relPathFor is relPath for an operation that may record an entry
+// (create): a directory outside the store without an identifier gets one.
+func (f *FS) relPathFor(name string, create bool) (string, error) {
+	rel, out, err := f.outside(name)
 	if err != nil {
-		return "", &PathError{Op: "resolve", Path: name, Err: ErrOutsideStore}
+		return "", err
 	}
-	return filepath.ToSlash(rel), nil
+	if !out {
+		if isExt(rel) {
+			return "", &PathError{Op: "resolve", Path: name, Err: ErrReservedName}
+		}
+		return rel, nil
+	}
+	clean := filepath.Clean(name)
+	rdir, ok, err := f.extDir(filepath.Dir(clean), create)
+	if err != nil || !ok {
+		return rel, err // no identifier: no entry but a legacy one
+	}
+	ext := rdir + "/" + filepath.Base(clean)
+	if f.cfg.ReadOnly {
+		// Nothing is re-keyed in a read-only open: an entry of an older
+		// version may still be under "../".
+		if _, has := f.dict.get(ext); !has {
+			if _, has := f.dict.get(rel); has {
+				return rel, nil
+			}
+		}
+	}
+	return ext, nil
+}
+
+// dirRel is relPath for a directory: a directory outside the store is
+// named by its own identifier, never made here.
+func (f *FS) dirRel(name string) (string, error) {
+	rel, out, err := f.outside(name)
+	if err != nil || !out {
+		return rel, err
+	}
+	if rdir, ok, err := f.extDir(name, false); err != nil || ok {
+		return rdir, err
+	}
+	return rel, nil
 }
 
 // pathLocks orders the operations on one path: a namespace change (create,
@@ -78,7 +116,6 @@ func (p *pathLocks) lockPair(a, b string) func() {
 	return func() { lb.Unlock(); la.Unlock() }
 }
 
-// abs turns a dictionary path back into a name on the base FS.
-func (f *FS) abs(rel string) string {
-	return f.base.PathJoin(f.dir, filepath.FromSlash(rel))
-}
+// abs turns a dictionary path back into a name on the base FS (see
+// dirPath for a directory outside the store not seen yet).
+func (f *FS) abs(rel string) string { return f.dirPath(rel) }

@@ -177,9 +177,10 @@ func (f *FS) rewrite(ctx context.Context, rel string) (err error) {
 
 // inStoreTree reports whether the dictionary path rel (checked by
 // checkPath: canonical and relative) is in the store directory tree rather
-// than outside it, under a leading "../".
+// than in a directory outside it (extdir.go), or under the leading "../"
+// of older versions.
 func inStoreTree(rel string) bool {
-	return rel != ".." && !strings.HasPrefix(rel, "../")
+	return rel != ".." && !strings.HasPrefix(rel, "../") && !isExt(rel)
 }
 
 // copyFile copies src to dst through a pooled buffer, checking ctx between

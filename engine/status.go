@@ -37,6 +37,14 @@ type Status struct {
 	// slash-separated, sorted.
 	MissingDirEntries int
 	MissingDirs       []string
+	// UnseenDirEntries counts the entries of files in directories outside
+	// the store (a WAL directory elsewhere) that the FS has not seen since
+	// it opened: only Pebble knows where they are, and names them when it
+	// opens the store (extdir.go). UnseenDirs lists them as the dictionary
+	// names them ("TDE-EXT-<identifier>"), sorted. Their entries and data
+	// keys are kept.
+	UnseenDirEntries int
+	UnseenDirs       []string
 
 	// Bytes through the kernels since Open, by method.
 	Encrypted map[keys.Method]uint64
@@ -137,9 +145,17 @@ func (f *FS) Status() Status {
 		count(rel, fi.Size(), e, ok)
 	})
 	// Files outside it that the dictionary knows (a WAL directory elsewhere).
-	missing := map[string]bool{}
+	missing, unseen := map[string]bool{}, map[string]bool{}
 	f.dict.each(func(rel string, e entry) {
 		if seen[rel] {
+			return
+		}
+		if f.unseen(rel) {
+			if !unseen[extRdir(rel)] {
+				unseen[extRdir(rel)] = true
+				s.UnseenDirs = append(s.UnseenDirs, extRdir(rel))
+			}
+			s.UnseenDirEntries++
 			return
 		}
 		fi, err := f.base.Stat(f.abs(rel))
@@ -153,6 +169,7 @@ func (f *FS) Status() Status {
 		count(rel, fi.Size(), e, true)
 	})
 	sort.Strings(s.MissingDirs)
+	sort.Strings(s.UnseenDirs)
 	sort.Slice(s.Keys, func(i, j int) bool { return s.Keys[i].Created.Before(s.Keys[j].Created) })
 	return s
 }

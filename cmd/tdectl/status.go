@@ -37,6 +37,10 @@ type statusDoc struct {
 	// not exist (a WAL volume not mounted, a checkpoint moved away): the
 	// store keeps those entries, and their data keys, until they are back.
 	MissingDirs missingDoc `json:"missing_dirs"`
+	// UnseenDirs are directories outside the store (a WAL directory
+	// elsewhere), by the identifier the dictionary knows them by: only
+	// Pebble knows where they are, so tdectl cannot check their files.
+	UnseenDirs missingDoc `json:"unseen_dirs"`
 }
 
 // missingDoc counts the entries kept for files in missing directories.
@@ -120,6 +124,7 @@ func newStatusDoc(st engine.Status, cfg engine.Config, registry string, now time
 		Registry:    registry,
 		Dictionary:  dictDoc{Path: st.DictionaryPath, Entries: st.DictionaryEntries, Bytes: st.DictionaryBytes},
 		MissingDirs: missingDoc{Entries: st.MissingDirEntries, Dirs: append([]string{}, st.MissingDirs...)},
+		UnseenDirs:  missingDoc{Entries: st.UnseenDirEntries, Dirs: append([]string{}, st.UnseenDirs...)},
 	}
 	for _, k := range st.Keys {
 		kd := keyDocOf(k, now)
@@ -213,6 +218,9 @@ func printStatus(w io.Writer, d statusDoc) {
 	}
 	if m := d.MissingDirs; m.Entries > 0 {
 		t.row("missing directories\t%s (%s kept until they are back: a volume not mounted?)", strings.Join(m.Dirs, ", "), plural(m.Entries, "entry", "entries"))
+	}
+	if m := d.UnseenDirs; m.Entries > 0 {
+		t.row("outside the store\t%s in %s not checked (a WAL directory elsewhere: only Pebble knows where)", plural(m.Entries, "entry", "entries"), plural(len(m.Dirs), "directory", "directories"))
 	}
 	t.flush()
 

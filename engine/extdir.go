@@ -1,0 +1,431 @@
+package engine
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/cockroachdb/errors/oserror"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Directories outside the store.
+//
+// Pebble may keep files outside the store directory: its WAL directory
+// (Options.WALDir), WAL failover's secondary, a checkpoint made elsewhere.
+// Their entries live in this store's dictionary, but never under a path
+// that leaves the store ("../wal/000004.log"): such a path breaks as soon
+// as either directory moves, and a dictionary that may name ".." holds
+// records that point anywhere. Instead each such directory holds a small
+// file, TDE-DIR, with a random identifier, and its files are keyed
+// "TDE-EXT-<identifier in hex>/<name>". Either directory can move, the
+// other with it or not: the identifier is found again wherever Pebble
+// next names the directory.
+//
+// The identifier is made durable (written to a temporary file, synced,
+// hard-linked into place, so that no one can replace an identifier
+// already in use, and the directory synced) before any entry keyed by it
+// is recorded. A torn temporary file is never taken for an identifier.
+//
+// An open cannot know where these directories are, so it keeps their
+// entries (as it keeps a missing directory's, missingdirs.go). When Pebble
+// first names one in the life of the FS, the dictionary settles it
+// (adoptDir): the entries of files it no longer lists are dropped, moves
+// from it whose rename did not happen are undone, and entries recorded
+// under the "../" form of older versions for that directory are re-keyed.
+// Only a directory Pebble names is ever looked at: the dictionary's
+// records never send the engine anywhere.
+//
+// Each directory has its own identifier, subdirectories included. A copy
+// of the directory is the same directory to the engine: files missing
+// from the copy that Pebble is given lose their entries.
+
+const (
+	dirIDFile  = "TDE-DIR"
+	dirIDTemp  = "TDE-DIR.tmp"
+	extPrefix  = "TDE-EXT-"
+	dirIDMagic = "TDEDIR\x00\x01" // name and format version 1
+	dirIDLen   = len(dirIDMagic) + 16
+)
+
+// extDirs maps the directories outside the store that the FS has seen to
+// their dictionary names ("TDE-EXT-<hex>") and back.
+type extDirs struct {
+	adopt sync.Mutex // serializes the first sight of a directory
+
+	mu     sync.RWMutex // a leaf: held for map access only
+	byPath map[string]string
+	byRel  map[string]string // where each was last seen
+}
+
+// isExt reports whether rel, a dictionary path, is in a directory outside
+// the store.
+func isExt(rel string) bool { return strings.HasPrefix(rel, extPrefix) }
+
+// extRdir returns the directory part of an external rel.
+func extRdir(rel string) string {
+	if i := strings.IndexByte(rel, '/'); i >= 0 {
+		return rel[:i]
+	}
+	return rel
+}
+
+// known returns dir's dictionary name, if the FS has seen it.
+func (x *extDirs) known(dir string) (string, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	r, ok := x.byPath[dir]
+	return r, ok
+}
+
+// path returns where the directory rdir was last seen, if it was.
+func (x *extDirs) path(rdir string) (string, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	p, ok := x.byRel[rdir]
+	return p, ok
+}
+
+func (x *extDirs) add(dir, rdir string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.byPath == nil {
+		x.byPath, x.byRel = make(map[string]string), make(map[string]string)
+	}
+	x.byPath[dir] = rdir
+	x.byRel[rdir] = dir
+}
+
+// forget drops the directories at or under dir (removed or renamed), and
+// returns their dictionary names.
+func (x *extDirs) forget(dir string) []string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var gone []string
+	for p, r := range x.byPath {
+		if p == dir || strings.HasPrefix(p, dir+string(filepath.Separator)) {
+			delete(x.byPath, p)
+			if x.byRel[r] == p {
+				delete(x.byRel, r)
+				gone = append(gone, r)
+			}
+		}
+	}
+	return gone
+}
+
+// outside reports whether name (cleaned) is outside the store directory,
+// and its path relative to it as the lexical filepath.Rel gives it.
+func (f *FS) outside(name string) (rel string, out bool, err error) {
+	rel, err = filepath.Rel(f.dir, name)
+	if err != nil {
+		return "", false, &PathError{Op: "resolve", Path: name, Err: ErrOutsideStore}
+	}
+	rel = filepath.ToSlash(rel)
+	return rel, rel == ".." || strings.HasPrefix(rel, "../"), nil
+}
+
+// extDir returns the dictionary name of dir, a directory outside the
+// store, reading its TDE-DIR the first time; with create (and in a
+// writable store) it makes one if there is none. ok is false if dir has
+// no identifier and none was made: its files have no entries, except
+// those of the "../" form an older version recorded (legacy).
+func (f *FS) extDir(dir string, create bool) (rdir string, ok bool, err error) {
+	dir = filepath.Clean(dir)
+	if r, ok := f.ext.known(dir); ok {
+		return r, true, nil
+	}
+	f.ext.adopt.Lock()
+	defer f.ext.adopt.Unlock()
+	if r, ok := f.ext.known(dir); ok {
+		return r, true, nil
+	}
+	legacy, _, err := f.outside(dir)
+	if err != nil {
+		return "", false, err
+	}
+	id, err := readDirID(f.base, dir)
+	switch {
+	case err == nil:
+	case !oserror.IsNotExist(err):
+		return "", false, err
+	case f.cfg.ReadOnly || !create && !f.dict.hasTreeLocked(legacy):
+		return "", false, nil
+	default:
+		if id, err = writeDirID(privateFS(f.base), dir); err != nil {
+			return "", false, err
+		}
+	}
+	rdir = extPrefix + hex.EncodeToString(id)
+	if !f.cfg.ReadOnly {
+		names, err := f.base.List(dir)
+		if err != nil {
+			return "", false, err
+		}
+		if err := f.dict.adoptDir(rdir, legacy, names); err != nil {
+			return "", false, err
+		}
+	}
+	f.ext.add(dir, rdir)
+	return rdir, true, nil
+}
+
+// readDirID reads dir's identifier; a missing TDE-DIR is a not-exist
+// error, anything but a well-formed one ErrCorruptDictionary naming it.
+func readDirID(fs vfs.FS, dir string) ([]byte, error) {
+	name := fs.PathJoin(dir, dirIDFile)
+	r, err := fs.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	b, err := io.ReadAll(io.LimitReader(r, int64(dirIDLen)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) != dirIDLen || !bytes.HasPrefix(b, []byte(dirIDMagic)) {
+		return nil, fmt.Errorf("%w: %s is not a directory identifier (%d bytes)", ErrCorruptDictionary, name, len(b))
+	}
+	return b[len(dirIDMagic):], nil
+}
+
+// writeDirID gives dir a new identifier, durably, and returns it; if
+// someone else gave it one meanwhile, that one.
+func writeDirID(fs vfs.FS, dir string) ([]byte, error) {
+	id := make([]byte, dirIDLen-len(dirIDMagic))
+	if _, err := rand.Read(id); err != nil {
+		return nil, err
+	}
+	tmp, name := fs.PathJoin(dir, dirIDTemp), fs.PathJoin(dir, dirIDFile)
+	w, err := fs.Create(tmp, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return nil, fmt.Errorf("engine: writing the identifier of %s, a directory outside the store: %w", dir, err)
+	}
+	_, err = w.Write(append([]byte(dirIDMagic), id...))
+	if err == nil {
+		err = w.Sync()
+	}
+	err = errors.Join(err, w.Close())
+	if err == nil {
+		err = fs.Link(tmp, name)
+		if oserror.IsExist(err) {
+			fs.Remove(tmp)
+			return readDirID(fs, dir)
+		}
+	}
+	fs.Remove(tmp)
+	if err == nil {
+		err = syncDirectory(fs, dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("engine: writing the identifier of %s, a directory outside the store: %w", dir, err)
+	}
+	return id, nil
+}
+
+// syncDirectory syncs dir.
+func syncDirectory(fs vfs.FS, dir string) error {
+	d, err := fs.OpenDir(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
+}
+
+// unseen reports whether rel is in a directory outside the store that the
+// FS has not seen since it opened.
+func (f *FS) unseen(rel string) bool {
+	if !isExt(rel) {
+		return false
+	}
+	_, ok := f.ext.path(extRdir(rel))
+	return !ok
+}
+
+// dirPath turns a directory of the dictionary ("." for the store's, or
+// "TDE-EXT-<hex>") into a name on the base FS. A directory outside the
+// store not seen yet gets a name under the store directory that cannot
+// exist (TDE-EXT- names are reserved there): it reads as missing.
+func (f *FS) dirPath(rdir string) string {
+	if isExt(rdir) {
+		if p, ok := f.ext.path(extRdir(rdir)); ok {
+			if i := strings.IndexByte(rdir, '/'); i >= 0 {
+				return f.base.PathJoin(p, filepath.FromSlash(rdir[i+1:]))
+			}
+			return p
+		}
+	}
+	return f.base.PathJoin(f.dir, filepath.FromSlash(rdir))
+}
+
+// adoptDir settles what the open left undecided about rdir, a directory
+// outside the store that lists names, now that Pebble named it (see the
+// top of this file), in one synced record: the entries recorded under its
+// older "../" name legacy are re-keyed under rdir, moves from it whose
+// source is still there are undone (those whose source is gone are done),
+// and entries of files it no longer lists are dropped.
+func (d *dictionary) adoptDir(rdir, legacy string, names []string) error {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	if err := d.writable(); err != nil {
+		return err
+	}
+	listed := make(map[string]bool, len(names))
+	for _, n := range names {
+		listed[n] = true
+	}
+	base := func(rel string) string { return rel[strings.LastIndexByte(rel, '/')+1:] }
+	var ops []dictOp
+	d.mu.RLock()
+	if legacy != "" {
+		for rel, e := range d.state.entries {
+			if splitRel(rel) != legacy || d.removed[rel] || d.state.pending[rel] != nil {
+				continue
+			}
+			if listed[base(rel)] {
+				ops = append(ops, dictOp{kind: opPut, path: rdir + "/" + base(rel), e: e})
+			}
+			ops = append(ops, dictOp{kind: opDelete, path: rel})
+		}
+	}
+	done := make(map[*pendingMove]bool)
+	for _, m := range d.state.pending {
+		if done[m] || splitRel(m.from) != rdir {
+			continue
+		}
+		done[m] = true
+		if !listed[base(m.from)] {
+			// The rename happened: a record about its destination
+			// settles it.
+			ops = append(ops, dictOp{kind: opPut, path: m.to, e: m.e})
+			continue
+		}
+		for _, p := range []struct {
+			path string
+			e    entry
+			had  bool
+		}{{m.to, m.prevTo, m.hadTo}, {m.from, m.prevFrom, m.hadFrom}} {
+			if p.had {
+				ops = append(ops, dictOp{kind: opPut, path: p.path, e: p.e})
+			} else {
+				ops = append(ops, dictOp{kind: opDelete, path: p.path})
+			}
+		}
+	}
+	for rel := range d.state.entries {
+		if splitRel(rel) == rdir && !listed[base(rel)] && !d.removed[rel] && d.state.pending[rel] == nil {
+			ops = append(ops, dictOp{kind: opDelete, path: rel})
+		}
+	}
+	d.mu.RUnlock()
+	if len(ops) == 0 {
+		return nil
+	}
+	took, err := d.append(ops...)
+	if err == nil && d.opts.OnWrite != nil {
+		d.opts.OnWrite(took)
+	}
+	return err
+}
+
+// errInStore tells Rename that neither name is outside the store.
+var errInStore = errors.New("engine: both names in the store")
+
+// renameOutside renames a directory outside the store; its identifier
+// goes with it, so its files keep their entries and only where it is
+// seen changes. A directory moved into or out of the store directory
+// would need its entries re-keyed; that is refused, changing nothing.
+// It returns errInStore if both names are in the store.
+func (f *FS) renameOutside(oldname, newname string) error {
+	relOld, outOld, err := f.outside(oldname)
+	if err != nil {
+		return err
+	}
+	relNew, outNew, err := f.outside(newname)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !outOld && !outNew:
+		return errInStore
+	case storeOrAncestor(relOld) || storeOrAncestor(relNew):
+		return errors.Join(checkTree("rename", oldname, relOld), checkTree("rename", newname, relNew))
+	case f.closed.Load():
+		return &PathError{Op: "rename", Path: oldname, Err: ErrClosed}
+	case outOld != outNew:
+		return &os.LinkError{Op: "rename", Old: oldname, New: newname,
+			Err: fmt.Errorf("%w: a directory moved into or out of the store directory", ErrOutsideStore)}
+	}
+	if err := f.refuseReadOnly("rename", oldname); err != nil {
+		return err
+	}
+	defer f.paths.lockAll()()
+	if err := f.base.Rename(oldname, newname); err != nil {
+		return err
+	}
+	f.ext.forget(filepath.Clean(oldname))
+	return nil
+}
+
+// removeAllOutside removes dir, a directory outside the store, with
+// everything under it, in RemoveAll's order (removeall.go): the files,
+// the sync of its parent, then the record dropping the entries of the
+// directories under it that have identifiers this FS knows or that dir
+// itself has. Entries of others under it stay, holding their keys.
+func (f *FS) removeAllOutside(name string) error {
+	if f.closed.Load() {
+		return &PathError{Op: "remove", Path: name, Err: ErrClosed}
+	}
+	if err := f.refuseReadOnly("remove", name); err != nil {
+		return err
+	}
+	dir := filepath.Clean(name)
+	defer f.paths.lockAll()()
+	if err := f.dict.canWrite(); err != nil {
+		return err
+	}
+	if isSymlink(f.base, name) {
+		// Only the link goes; the entries of its target stay.
+		f.ext.forget(dir)
+		return f.base.RemoveAll(name)
+	}
+	rdirs := map[string]bool{}
+	f.ext.mu.RLock()
+	for p, r := range f.ext.byPath {
+		if p == dir || strings.HasPrefix(p, dir+string(filepath.Separator)) {
+			rdirs[r] = true
+		}
+	}
+	f.ext.mu.RUnlock()
+	if id, err := readDirID(f.base, dir); err == nil {
+		rdirs[extPrefix+hex.EncodeToString(id)] = true
+	}
+	for r := range rdirs {
+		if err := f.dict.flushTree(r); err != nil {
+			return err
+		}
+	}
+	if err := f.base.RemoveAll(name); err != nil {
+		return err
+	}
+	f.ext.forget(dir)
+	if len(rdirs) == 0 {
+		return nil
+	}
+	if err := syncDirectory(f.base, filepath.Dir(dir)); err != nil {
+		return err // the entries stay, for files that may come back
+	}
+	for r := range rdirs {
+		if err := f.dict.removeTree(r); err != nil {
+			f.log.Warn("tde: cannot drop dictionary entries; they stay until the directory is seen again", "dir", name, "err", err)
+		}
+	}
+	return nil
+}
