@@ -42,8 +42,10 @@ func (f *file) Write(p []byte) (int, error) {
 		f.pos += int64(n)
 		return n, err
 	}
-	if err := f.claim(f.pos, len(p)); err != nil {
-		return 0, err
+	if !f.appends(f.pos, len(p)) {
+		if err := f.claim(f.pos, len(p)); err != nil {
+			return 0, err
+		}
 	}
 	f.ks.XORKeyStreamAt(p, p, uint64(f.pos))
 	n, err := f.File.Write(p)
@@ -66,8 +68,10 @@ func (f *file) WriteAt(p []byte, off int64) (int, error) {
 	if f.ks == nil {
 		return f.File.WriteAt(p, off)
 	}
-	if err := f.claim(off, len(p)); err != nil {
-		return 0, err
+	if !f.appends(off, len(p)) {
+		if err := f.claim(off, len(p)); err != nil {
+			return 0, err
+		}
 	}
 	bp := scratchPool.Get().(*[]byte)
 	defer scratchPool.Put(bp)

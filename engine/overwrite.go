@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 )
 
 // CTR encrypts byte i of a file with byte i of the file's keystream, so
@@ -70,15 +71,48 @@ func (s *writtenSets) release(w *written) {
 }
 
 // written is the set of byte ranges one keystream has encrypted through
-// this FS, as sorted, disjoint, non-adjacent spans. An appender's write
-// begins at or past the last span's end: one comparison, and the last
-// span grows.
+// this FS. While it is one range from byte 0, as when Pebble writes a file
+// front to back, end holds that range's end, and an append claims its
+// bytes with one compare-and-swap (append, inlined in the write path).
+// The first write elsewhere makes it sorted, disjoint, non-adjacent spans
+// under mu, for good (end < 0).
 type written struct {
 	id   ksID
 	refs int // guarded by writtenSets.mu
 
+	end atomic.Int64 // the set is [0, end); < 0: it is spans
+
 	mu    sync.Mutex
 	spans []span
+}
+
+// append claims [off, off+n) if the set is [0, off).
+func (w *written) append(off int64, n int) bool {
+	return off >= 0 && w.end.CompareAndSwap(off, off+int64(n))
+}
+
+// appends claims [off, off+n) of f's keystream if that is an append to
+// the one range from 0 it has: the write path's common case, one
+// compare-and-swap and no call (it inlines). If not, claim decides.
+func (f *file) appends(off int64, n int) bool {
+	ws := f.ws
+	return ws != nil && off >= 0 && ws.end.CompareAndSwap(off, off+int64(n))
+}
+
+// toSpans makes the set spans, if it is not yet. Call it holding mu.
+func (w *written) toSpans() {
+	for {
+		e := w.end.Load()
+		if e < 0 {
+			return
+		}
+		if w.end.CompareAndSwap(e, -1) {
+			if e > 0 {
+				w.spans = append(w.spans[:0], span{0, e})
+			}
+			return
+		}
+	}
 }
 
 type span struct{ lo, hi int64 } // [lo, hi)
@@ -90,7 +124,11 @@ func (w *written) reserve(off int64, n int) (at int64, ok bool) {
 		return 0, true
 	}
 	hi := off + int64(n)
+	if w.append(off, n) {
+		return 0, true
+	}
 	w.mu.Lock()
+	w.toSpans()
 	s := w.spans
 	k := len(s)
 	if k == 0 || off >= s[k-1].hi {
@@ -137,6 +175,13 @@ func (w *written) add(lo, hi int64) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	for e := w.end.Load(); lo == 0 && e >= 0; e = w.end.Load() {
+		// The file's size at open, from 0: still one range.
+		if e >= hi || w.end.CompareAndSwap(e, hi) {
+			return
+		}
+	}
+	w.toSpans()
 	s := w.spans
 	i := sort.Search(len(s), func(i int) bool { return s[i].hi >= lo })
 	j := sort.Search(len(s), func(j int) bool { return s[j].lo > hi })
@@ -154,6 +199,7 @@ func (w *written) remove(lo, hi int64) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.toSpans()
 	out := w.spans[:0:0]
 	for _, sp := range w.spans {
 		if sp.hi <= lo || sp.lo >= hi {
@@ -175,7 +221,7 @@ func (w *written) remove(lo, hi int64) {
 var errNotWritable = errors.New("file not open for writing")
 
 // claim reserves [off, off+n) of f's keystream for a write, or refuses the
-// write with nothing written.
+// write with nothing written. The write path tries appends first.
 func (f *file) claim(off int64, n int) error {
 	if f.ws == nil {
 		return &PathError{Op: "write", Path: f.name, Err: errNotWritable}
