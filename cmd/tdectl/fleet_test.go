@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/tde-go/tde/internal/kmstest"
 )
 
 // TestKMSFleet: three stores, the nodes of one cluster, wrapped under one
@@ -24,10 +23,7 @@ import (
 // rotated, like the others, never stops. Afterwards tdectl status on each
 // names the new key, and the old key alone opens none.
 func TestKMSFleet(t *testing.T) {
-	kmsEnv(t)
-	srv := kmstest.Start(t)
-	srv.CreateKey("alias/fleet-1")
-	srv.CreateKey("alias/fleet-2")
+	srv, _, _ := kmsSetup(t, "alias/fleet-1", "alias/fleet-2")
 	kms := srv.NewCounter()
 	config1, config2 := writeKMSConfig(t, "alias/fleet-1", kms.URL), writeKMSConfig(t, "alias/fleet-2", kms.URL)
 	root := t.TempDir()

@@ -30,6 +30,20 @@ func kmsEnv(t *testing.T) {
 	t.Setenv("AWS_MAX_ATTEMPTS", "1")
 }
 
+// kmsSetup sets the SDK's environment, starts local-kms with a key under
+// each alias, and returns it, the keys' ids by alias, and a path for a
+// store (not yet there).
+func kmsSetup(t *testing.T, aliases ...string) (*kmstest.Server, map[string]string, string) {
+	t.Helper()
+	kmsEnv(t)
+	srv := kmstest.Start(t)
+	ids := map[string]string{}
+	for _, a := range aliases {
+		ids[a] = srv.CreateKey(a)
+	}
+	return srv, ids, filepath.Join(t.TempDir(), "db")
+}
+
 // kmsSpec is the tdectl spelling of a local-kms key: kms:KEY-ID,….
 func kmsSpec(keyID, endpoint string) string {
 	return fmt.Sprintf("kms:%s,region=%s,endpoint=%s,allow-insecure-endpoint=true", keyID, kmstest.Region, endpoint)
@@ -125,11 +139,7 @@ func (s *liveStore) close() {
 // master-key with kms: specs); tdectl status and dump name the key it is
 // under at each step, and tdectl rotate data-key works on it.
 func TestKMSStore(t *testing.T) {
-	kmsEnv(t)
-	srv := kmstest.Start(t)
-	srv.CreateKey("alias/tde-a")
-	srv.CreateKey("alias/tde-b")
-	dir := filepath.Join(t.TempDir(), "db")
+	srv, _, dir := kmsSetup(t, "alias/tde-a", "alias/tde-b")
 	configA, configB := writeKMSConfig(t, "alias/tde-a", srv.URL), writeKMSConfig(t, "alias/tde-b", srv.URL)
 
 	fill(t, dir, configA, 0, 600)
@@ -190,12 +200,8 @@ func TestKMSStore(t *testing.T) {
 // KMS, before writing the dictionary), so this test pins exactly what is
 // left, and fails if anything more is.
 func TestKMSDownAtFirstStart(t *testing.T) {
-	kmsEnv(t)
-	srv := kmstest.Start(t)
-	srv.CreateKey("alias/tde")
+	srv, _, dir := kmsSetup(t, "alias/tde")
 	config := writeKMSConfig(t, "alias/tde", srv.URL)
-	root := t.TempDir()
-	dir := filepath.Join(root, "db")
 	srv.Stop()
 
 	for range 2 { // a second failed start adds nothing
@@ -226,11 +232,8 @@ func TestKMSDownAtFirstStart(t *testing.T) {
 // changed"), and not a byte, mode or mtime of the store changes; once the
 // KMS is back on the same port and data path, it opens.
 func TestKMSDownAtReopen(t *testing.T) {
-	kmsEnv(t)
-	srv := kmstest.Start(t)
-	srv.CreateKey("alias/tde")
+	srv, _, dir := kmsSetup(t, "alias/tde")
 	config := writeKMSConfig(t, "alias/tde", srv.URL)
-	dir := filepath.Join(t.TempDir(), "db")
 	fill(t, dir, config, 0, 600)
 	srv.Stop()
 
@@ -267,11 +270,7 @@ func TestKMSDownAtReopen(t *testing.T) {
 // the key, the registry file unchanged, the store still running; it
 // succeeds once the KMS is back on the same port and data path.
 func TestKMSOutageWhileRunning(t *testing.T) {
-	kmsEnv(t)
-	srv := kmstest.Start(t)
-	srv.CreateKey("alias/tde-a")
-	srv.CreateKey("alias/tde-b")
-	dir := filepath.Join(t.TempDir(), "db")
+	srv, _, dir := kmsSetup(t, "alias/tde-a", "alias/tde-b")
 	configA := writeKMSConfig(t, "alias/tde-a", srv.URL)
 	s := openLive(t, dir, loadConfig(t, configA))
 	s.put(0, 300)
@@ -317,11 +316,8 @@ func TestKMSOutageWhileRunning(t *testing.T) {
 // another KMS key: tdectl says which and why, with exit status 1 for what
 // the KMS refuses and 2 for a wrong master key, and nothing changes.
 func TestKMSKeyUnusable(t *testing.T) {
-	kmsEnv(t)
-	srv := kmstest.Start(t)
-	id := srv.CreateKey("alias/tde")
-	srv.CreateKey("alias/other")
-	dir := filepath.Join(t.TempDir(), "db")
+	srv, ids, dir := kmsSetup(t, "alias/tde", "alias/other")
+	id := ids["alias/tde"]
 	config := writeKMSConfig(t, "alias/tde", srv.URL)
 	fill(t, dir, config, 0, 300)
 	before := tree(t, dir)
