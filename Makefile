@@ -1,9 +1,11 @@
-# tde: every target works on a fresh Debian machine with Go 1.26
-# (.ci/run installs qemu-user-static and staticcheck first).
+# tde: every target works on a fresh Debian machine with Go 1.26, as root
+# for the arm64 tests: what a target needs and lacks it installs (qemu-user-static
+# through scripts/ensure-qemu; staticcheck and benchstat are tools of the module,
+# run with go tool at the versions go.mod pins).
 
 GO          ?= go
 QEMU        ?= qemu-aarch64-static
-STATICCHECK ?= staticcheck
+STATICCHECK ?= $(GO) tool staticcheck
 FUZZTIME    ?= 2m
 CI_FUZZTIME ?= 100000x
 BENCHCOUNT  ?= 10
@@ -11,6 +13,10 @@ BENCHCOUNT  ?= 10
 # when asked, and asking fails outside a git checkout.
 BUILDVCS    := $(shell git rev-parse --is-inside-work-tree >/dev/null 2>&1 && echo true || echo auto)
 TDEBENCH    := $(GO) run -buildvcs=$(BUILDVCS) ./cmd/tdebench
+# local-kms, the KMS server the KMS tests run against (a tool of the module):
+# built once here, so the tests neither build it nor skip (internal/kmstest).
+LOCAL_KMS   := $(CURDIR)/bin/local-kms
+TESTENV     := TDE_LOCAL_KMS=$(LOCAL_KMS)
 
 # Fuzz targets, one per kernel, as package:target.
 AMD64_FUZZ := ctr:FuzzGeneric ctr:FuzzAESNI ctr:FuzzVAESYMM ctr:FuzzVAESZMM \
@@ -19,33 +25,44 @@ AMD64_FUZZ := ctr:FuzzGeneric ctr:FuzzAESNI ctr:FuzzVAESYMM ctr:FuzzVAESZMM \
               engine:FuzzDictionaryDecode
 ARM64_FUZZ := ctr:FuzzARM64 sm4:FuzzARM64SM4E sm4:FuzzARM64NEON
 
-.PHONY: all test test-unit test-race test-purego test-arm64 fuzz-short fuzz crash metamorphic \
+.PHONY: all test need-qemu need-local-kms test-unit test-race test-purego test-arm64 fuzz-short fuzz crash metamorphic \
         gate baseline publish bench-kernels \
         bench bench-full lint generate check-generate
 
 all: lint test
 
-## test: the whole CI suite.
-test: test-unit test-race test-purego test-arm64 fuzz-short
+## test: the whole CI suite. What it needs beyond Go comes first, so a
+## machine that cannot have it fails in seconds, not after the unit tests.
+test: need-qemu need-local-kms test-unit test-race test-purego test-arm64 fuzz-short
 
-test-unit:
-	$(GO) test -count=1 ./...
+# need-qemu: qemu-aarch64-static for the arm64 tests, installed with apt-get
+# when missing and root (scripts/ensure-qemu says what it installs, or why
+# it cannot).
+need-qemu:
+	@QEMU=$(QEMU) scripts/ensure-qemu
+
+# need-local-kms: build local-kms at the version go.mod pins.
+need-local-kms:
+	$(GO) build -o $(LOCAL_KMS) github.com/nsmithuk/local-kms
+
+test-unit: need-local-kms
+	$(TESTENV) $(GO) test -count=1 ./...
 
 # The race detector where goroutines share state: concurrent keystreams.
-test-race:
-	$(GO) test -race -count=1 -short ./...
+test-race: need-local-kms
+	$(TESTENV) $(GO) test -race -count=1 -short ./...
 
-test-purego:
-	$(GO) test -count=1 -short -tags purego ./...
+test-purego: need-local-kms
+	$(TESTENV) $(GO) test -count=1 -short -tags purego ./...
 
 # arm64 under user-mode qemu: the ARMv8 AES kernel and the portable build.
 # Tests that run the test binary again in a child process need the kernel
 # to exec arm64 binaries (binfmt-arm64); qemu does not pass madvise on, so
 # TDE_EMULATED tells the key-memory tests not to look for MADV_DONTDUMP.
-test-arm64:
+test-arm64: need-qemu need-local-kms
 	@scripts/binfmt-arm64
-	TDE_EMULATED=qemu-user GOARCH=arm64 $(GO) test -count=1 -short -exec $(QEMU) ./...
-	TDE_EMULATED=qemu-user GOARCH=arm64 $(GO) test -count=1 -short -tags purego -exec $(QEMU) ./...
+	$(TESTENV) TDE_EMULATED=qemu-user GOARCH=arm64 $(GO) test -count=1 -short -exec $(QEMU) ./...
+	$(TESTENV) TDE_EMULATED=qemu-user GOARCH=arm64 $(GO) test -count=1 -short -tags purego -exec $(QEMU) ./...
 
 # A fixed number of executions of each fuzz target (CI): a count, not a
 # duration, because a -fuzztime deadline can expire while a worker is mid-call
@@ -56,6 +73,7 @@ fuzz-short:
 
 fuzz:
 	@$(MAKE) --no-print-directory run-fuzz T="$(AMD64_FUZZ)" FT=$(FUZZTIME)
+	@$(MAKE) --no-print-directory need-qemu
 	@scripts/binfmt-arm64
 	@for t in $(ARM64_FUZZ); do \
 		echo "fuzz $$t (arm64, qemu) for $(FUZZTIME)"; \

@@ -12,10 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -23,12 +21,22 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tde-go/tde/internal/kmstest"
 )
 
+// The KMS tests run against local-kms, a real KMS-compatible server
+// (internal/kmstest starts it). fakeKMS below is kept only for what
+// local-kms cannot do: check SigV4 signatures, throttle, fail with HTTP
+// 500, answer IncorrectKeyException (local-kms answers a Decrypt under
+// another key with InvalidCiphertextException), and tell a test which
+// plaintext data keys it issued (the hygiene test looks for them in
+// output).
+
 const (
-	testAccessKey = "AKIDTDETESTKEY"
-	testSecretKey = "tde-test-secret-access-key"
-	testRegion    = "us-west-2"
+	testAccessKey = kmstest.AccessKey
+	testSecretKey = kmstest.SecretKey
+	testRegion    = kmstest.Region
 )
 
 // fakeKMS is a KMS-compatible server on loopback that speaks the JSON 1.1
@@ -263,29 +271,10 @@ func hmacSHA256(key []byte, s string) []byte {
 	return m.Sum(nil)
 }
 
-// kmsEnv points the SDK's credential chain at static test credentials in
-// the environment, and away from every file and instance-metadata lookup, so
-// nothing leaves the machine.
-func kmsEnv(t *testing.T, secret string) {
-	dir := t.TempDir()
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID":           testAccessKey,
-		"AWS_SECRET_ACCESS_KEY":       secret,
-		"AWS_SESSION_TOKEN":           "",
-		"AWS_PROFILE":                 "",
-		"AWS_REGION":                  "",
-		"AWS_DEFAULT_REGION":          "",
-		"AWS_ENDPOINT_URL":            "",
-		"AWS_ENDPOINT_URL_KMS":        "",
-		"AWS_CONFIG_FILE":             filepath.Join(dir, "config"),
-		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(dir, "credentials"),
-		"AWS_EC2_METADATA_DISABLED":   "true",
-		"AWS_MAX_ATTEMPTS":            "",
-		"AWS_RETRY_MODE":              "",
-	} {
-		t.Setenv(k, v)
-	}
-}
+// kmsEnv points the SDK's credential chain at the test credentials, with
+// secret as the secret key, and away from every file and instance-metadata
+// lookup.
+func kmsEnv(t *testing.T, secret string) { kmstest.SetEnv(t, secret) }
 
 // newTestKMS returns a KMS master key on endpoint with quick retries.
 func newTestKMS(t *testing.T, endpoint, keyID string) MasterKey {
@@ -301,15 +290,33 @@ func newTestKMS(t *testing.T, endpoint, keyID string) MasterKey {
 	return k
 }
 
+// startKMS starts local-kms with the given aliases, each a key of its own,
+// and a counting proxy in front of it. It returns the server, the proxy
+// and the keys' ids by alias.
+func startKMS(t *testing.T, aliases ...string) (*kmstest.Server, *kmstest.Counter, map[string]string) {
+	t.Helper()
+	srv := kmstest.Start(t)
+	ids := map[string]string{}
+	for _, a := range aliases {
+		ids[a] = srv.CreateKey(a)
+	}
+	return srv, srv.NewCounter(), ids
+}
+
+// TestKMS: a registry under a local-kms key costs one GenerateDataKey to
+// create and one Decrypt to open; rotations on an open registry cost
+// nothing; another KMS key is a wrong master key (not a corrupt
+// registry), and with the previous one named the registry moves to it in
+// one Decrypt of the previous key and one GenerateDataKey of the new.
 func TestKMS(t *testing.T) {
 	kmsEnv(t, testSecretKey)
 	ctx := context.Background()
-	f := newFakeKMS(t, "alias/tde", "alias/other")
+	_, kms, _ := startKMS(t, "alias/tde", "alias/other")
 	dir, c := t.TempDir(), newClock()
 
-	r := mustOpen(t, OSFS{}, dir, cfgWith(newTestKMS(t, f.srv.URL, "alias/tde"), MethodAES256CTR, c))
-	if f.count("GenerateDataKey") != 1 {
-		t.Fatalf("GenerateDataKey calls: %d", f.count("GenerateDataKey"))
+	r := mustOpen(t, OSFS{}, dir, cfgWith(newTestKMS(t, kms.URL, "alias/tde"), MethodAES256CTR, c))
+	if n := kms.Count("GenerateDataKey"); n != 1 {
+		t.Fatalf("GenerateDataKey calls: %d", n)
 	}
 	// Rotation on an open registry needs no KMS call: the registry key is
 	// cached.
@@ -318,54 +325,60 @@ func TestKMS(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := f.count("GenerateDataKey") + f.count("Decrypt"); n != 1 {
+	if n := kms.Total(); n != 1 {
 		t.Errorf("KMS calls after rotations: %d, want 1", n)
 	}
 	want := keyBytes(r)
 	r.Close()
 
 	// A fresh master key (no cache) opens it with one Decrypt.
-	r = mustOpen(t, OSFS{}, dir, cfgWith(newTestKMS(t, f.srv.URL, "alias/tde"), MethodAES256CTR, c))
-	if f.count("Decrypt") != 1 {
-		t.Errorf("Decrypt calls: %d", f.count("Decrypt"))
+	r = mustOpen(t, OSFS{}, dir, cfgWith(newTestKMS(t, kms.URL, "alias/tde"), MethodAES256CTR, c))
+	if n := kms.Count("Decrypt"); n != 1 {
+		t.Errorf("Decrypt calls: %d", n)
 	}
 	if got := keyBytes(r); len(got) != 4 || !mapsEqual(got, want) {
 		t.Error("keys differ after reopen")
 	}
 	r.Close()
-	if len(f.badSigs) != 0 {
-		t.Errorf("requests with bad signatures: %v", f.badSigs)
-	}
 	// Reopening with the same master key uses its cached registry key.
-	same := newTestKMS(t, f.srv.URL, "alias/tde")
+	same := newTestKMS(t, kms.URL, "alias/tde")
 	mustOpen(t, OSFS{}, dir, cfgWith(same, MethodAES256CTR, c)).Close()
 	mustOpen(t, OSFS{}, dir, cfgWith(same, MethodAES256CTR, c)).Close()
-	if n := f.count("Decrypt"); n != 2 {
+	if n := kms.Count("Decrypt"); n != 2 {
 		t.Errorf("Decrypt calls after two opens with one master key: %d, want 2 in all", n)
 	}
 
-	// Another KMS key: wrong key, and with the previous one given, a rewrap.
-	other := newTestKMS(t, f.srv.URL, "alias/other")
-	_, err := OpenRegistry(ctx, OSFS{}, dir, cfgWith(other, MethodAES256CTR, c))
-	if !errors.Is(err, ErrWrongMasterKey) || !errors.Is(err, ErrMissingPreviousKey) {
-		t.Fatalf("another KMS key: %v", err)
+	// Another KMS key: a wrong master key, naming the one it is under.
+	before := dirSnapshot(t, dir)
+	_, err := OpenRegistry(ctx, OSFS{}, dir, cfgWith(newTestKMS(t, kms.URL, "alias/other"), MethodAES256CTR, c))
+	if !errors.Is(err, ErrWrongMasterKey) || !errors.Is(err, ErrMissingPreviousKey) || errors.Is(err, ErrCorruptRegistry) ||
+		!strings.Contains(err.Error(), "kms alias/tde") {
+		t.Fatalf("another KMS key: %v, want a wrong master key naming alias/tde", err)
 	}
-	cfg := cfgWith(other, MethodAES256CTR, c)
-	cfg.Previous = newTestKMS(t, f.srv.URL, "alias/tde")
+	sameSnapshot(t, "another KMS key", before, dirSnapshot(t, dir))
+
+	// With the previous key named, a rewrap: the previous key is tried
+	// first (the registry names it), so no call is wasted on the new one.
+	decrypts, generates := kms.Count("Decrypt"), kms.Count("GenerateDataKey")
+	cfg := cfgWith(newTestKMS(t, kms.URL, "alias/other"), MethodAES256CTR, c)
+	cfg.Previous = newTestKMS(t, kms.URL, "alias/tde")
 	r = mustOpen(t, OSFS{}, dir, cfg)
 	if len(r.Keys()) != 5 {
 		t.Errorf("after rewrap: %v", r.Keys())
+	}
+	if d, g := kms.Count("Decrypt")-decrypts, kms.Count("GenerateDataKey")-generates; d != 1 || g != 1 {
+		t.Errorf("rewrap cost %d Decrypt and %d GenerateDataKey calls, want 1 and 1", d, g)
 	}
 	// Online, from KMS to a key file and back.
 	fk := fileKey(t)
 	if err := r.RotateMasterKey(ctx, fk); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.RotateMasterKey(ctx, newTestKMS(t, f.srv.URL, "alias/tde")); err != nil {
+	if err := r.RotateMasterKey(ctx, newTestKMS(t, kms.URL, "alias/tde")); err != nil {
 		t.Fatal(err)
 	}
 	r.Close()
-	mustOpen(t, OSFS{}, dir, cfgWith(newTestKMS(t, f.srv.URL, "alias/tde"), MethodAES256CTR, c))
+	mustOpen(t, OSFS{}, dir, cfgWith(newTestKMS(t, kms.URL, "alias/tde"), MethodAES256CTR, c))
 }
 
 func mapsEqual(a, b map[uint64]string) bool {
@@ -380,96 +393,133 @@ func mapsEqual(a, b map[uint64]string) bool {
 	return true
 }
 
-// TestKMSFailures: every KMS failure at open is a clear, typed error, and
-// the directory is left as it was, whether creating a registry or opening
-// one (cf. tikv#9488).
+// kmsFailure is a failed open to check: what must go wrong, and how the
+// error must say it.
+type kmsFailure struct {
+	name     string
+	endpoint string
+	keyID    string
+	want     error
+	says     string // in the error, with the key id
+}
+
+// checkKMSFailure opens the registry in dir (an existing one, and a new
+// one in an empty directory) with a KMS master key that fails as f says,
+// and checks the error is typed, names the key and the failure, is not
+// mistaken for corruption or a wrong key, and that nothing on disk
+// changed (tikv#9488: nothing created at first start).
+func checkKMSFailure(t *testing.T, existing string, c *clock, f kmsFailure) {
+	t.Helper()
+	for _, dir := range []string{existing, ""} {
+		what := f.name + " (open)"
+		if dir == "" {
+			dir, what = t.TempDir(), f.name+" (create)"
+		}
+		before := dirSnapshot(t, dir)
+		_, err := OpenRegistry(context.Background(), OSFS{}, dir, cfgWith(newTestKMS(t, f.endpoint, f.keyID), MethodAES128CTR, c))
+		if !errors.Is(err, f.want) {
+			t.Errorf("%s: %v, want %v", what, err, f.want)
+			continue
+		}
+		var ke *KMSError
+		if !errors.As(err, &ke) || ke.KeyID != f.keyID || !strings.Contains(err.Error(), f.says) || !strings.Contains(err.Error(), f.keyID) {
+			t.Errorf("%s: %q does not name the key and the failure %q", what, err, f.says)
+		}
+		if errors.Is(err, ErrCorruptRegistry) || errors.Is(err, ErrWrongMasterKey) {
+			t.Errorf("%s: an outage reported as corruption or a wrong key: %v", what, err)
+		}
+		sameSnapshot(t, what, before, dirSnapshot(t, dir))
+	}
+}
+
+// TestKMSFailures: against local-kms, a key id it does not have, a key
+// disabled with DisableKey, and the server down (killed; then restarted
+// on the same port and data path, when the store opens again): each open
+// or create fails with a clear, typed error and the directory is left as
+// it was (cf. tikv#9488).
 func TestKMSFailures(t *testing.T) {
 	kmsEnv(t, testSecretKey)
-	ctx := context.Background()
-	f := newFakeKMS(t, "alias/tde")
-	refused := refusedURL(t)
-
-	existing := t.TempDir()
-	c := newClock()
-	r := mustOpen(t, OSFS{}, existing, cfgWith(newTestKMS(t, f.srv.URL, "alias/tde"), MethodAES128CTR, c))
-	r.Close()
+	srv, kms, ids := startKMS(t, "alias/tde")
+	existing, c := t.TempDir(), newClock()
+	mustOpen(t, OSFS{}, existing, cfgWith(newTestKMS(t, kms.URL, "alias/tde"), MethodAES128CTR, c)).Close()
 	c.Advance(10 * DefaultRotationPeriod) // an open that got through would write
 
-	cases := []struct {
-		name, mode, endpoint, keyID string
-		want                        error
-		says                        string
-		calls                       int // requests the fake should see per open (MaxAttempts is 2)
-	}{
-		{"unknown key id", "", f.srv.URL, "alias/missing", ErrKMSKeyNotFound, "NotFoundException", 1},
-		{"throttling", "throttle", f.srv.URL, "alias/tde", ErrKMSUnavailable, "ThrottlingException", 2},
-		{"outage 500", "500", f.srv.URL, "alias/tde", ErrKMSUnavailable, "500", 2},
-		{"connection refused", "", refused, "alias/tde", ErrKMSUnavailable, "connection refused", 0},
+	calls := kms.Total()
+	checkKMSFailure(t, existing, c, kmsFailure{"unknown key id", kms.URL, "alias/missing", ErrKMSKeyNotFound, "NotFoundException"})
+	srv.DisableKey(ids["alias/tde"])
+	checkKMSFailure(t, existing, c, kmsFailure{"disabled key", kms.URL, "alias/tde", ErrKMSKeyNotFound, "DisabledException"})
+	srv.EnableKey(ids["alias/tde"])
+	// Two failed opens each (MaxAttempts is 2, and neither error is
+	// retried): the disable and enable calls went to the server directly.
+	if n := kms.Total() - calls; n != 4 {
+		t.Errorf("the KMS saw %d calls from four failed opens, want 4", n)
 	}
-	for _, tc := range cases {
-		for _, dir := range []string{existing, ""} {
-			what := tc.name + " (open)"
-			if dir == "" {
-				dir, what = t.TempDir(), tc.name+" (create)"
-			}
-			f.setMode(tc.mode)
-			before := dirSnapshot(t, dir)
-			callsBefore := f.count("Decrypt") + f.count("GenerateDataKey")
-			_, err := OpenRegistry(ctx, OSFS{}, dir, cfgWith(newTestKMS(t, tc.endpoint, tc.keyID), MethodAES128CTR, c))
-			f.setMode("")
-			if !errors.Is(err, tc.want) {
-				t.Errorf("%s: %v, want %v", what, err, tc.want)
-				continue
-			}
-			var ke *KMSError
-			if !errors.As(err, &ke) || ke.KeyID != tc.keyID || !strings.Contains(err.Error(), tc.says) || !strings.Contains(err.Error(), tc.keyID) {
-				t.Errorf("%s: %q does not name the key and the failure %q", what, err, tc.says)
-			}
-			if errors.Is(err, ErrCorruptRegistry) || errors.Is(err, ErrWrongMasterKey) {
-				t.Errorf("%s: an outage reported as corruption or a wrong key: %v", what, err)
-			}
-			if n := f.count("Decrypt") + f.count("GenerateDataKey") - callsBefore; n != tc.calls {
-				t.Errorf("%s: the KMS saw %d requests, want %d", what, n, tc.calls)
-			}
-			sameSnapshot(t, what, before, dirSnapshot(t, dir))
+	srv.Stop()
+	checkKMSFailure(t, existing, c, kmsFailure{"KMS down", srv.URL, "alias/tde", ErrKMSUnavailable, "connection refused"})
+	srv.Restart()
+	mustOpen(t, OSFS{}, existing, cfgWith(newTestKMS(t, srv.URL, "alias/tde"), MethodAES128CTR, c)).Close()
+}
+
+// TestKMSFakeFailures: what local-kms cannot do, on the fake: throttling
+// and HTTP 500 are outages (retried, then ErrKMSUnavailable); AWS's
+// IncorrectKeyException is a wrong master key; throttled once, the SDK's
+// retry gets through.
+func TestKMSFakeFailures(t *testing.T) {
+	kmsEnv(t, testSecretKey)
+	f := newFakeKMS(t, "alias/tde", "alias/other")
+	existing, c := t.TempDir(), newClock()
+	mustOpen(t, OSFS{}, existing, cfgWith(newTestKMS(t, f.srv.URL, "alias/tde"), MethodAES128CTR, c)).Close()
+	c.Advance(10 * DefaultRotationPeriod)
+
+	for _, tc := range []struct {
+		mode string
+		kmsFailure
+	}{
+		{"throttle", kmsFailure{"throttling", f.srv.URL, "alias/tde", ErrKMSUnavailable, "ThrottlingException"}},
+		{"500", kmsFailure{"outage 500", f.srv.URL, "alias/tde", ErrKMSUnavailable, "500"}},
+	} {
+		f.setMode(tc.mode)
+		calls := f.count("Decrypt") + f.count("GenerateDataKey")
+		checkKMSFailure(t, existing, c, tc.kmsFailure)
+		f.setMode("")
+		if n := f.count("Decrypt") + f.count("GenerateDataKey") - calls; n != 4 {
+			t.Errorf("%s: the KMS saw %d requests for an open and a create, want 2 each (MaxAttempts)", tc.name, n)
 		}
 	}
 
-	// Throttled once, the SDK's retry gets through.
+	before := dirSnapshot(t, existing)
+	calls := f.count("Decrypt")
+	_, err := OpenRegistry(context.Background(), OSFS{}, existing, cfgWith(newTestKMS(t, f.srv.URL, "alias/other"), MethodAES128CTR, c))
+	if !errors.Is(err, ErrWrongMasterKey) || errors.Is(err, ErrCorruptRegistry) || f.count("Decrypt")-calls != 1 {
+		t.Errorf("IncorrectKeyException: %v after %d Decrypt calls, want a wrong master key after 1", err, f.count("Decrypt")-calls)
+	}
+	sameSnapshot(t, "IncorrectKeyException", before, dirSnapshot(t, existing))
+
 	f.setMode("throttle-once")
-	before := f.count("Decrypt")
-	r = mustOpen(t, OSFS{}, existing, cfgWith(newTestKMS(t, f.srv.URL, "alias/tde"), MethodAES128CTR, c))
-	if n := f.count("Decrypt") - before; n != 2 {
+	calls = f.count("Decrypt")
+	mustOpen(t, OSFS{}, existing, cfgWith(newTestKMS(t, f.srv.URL, "alias/tde"), MethodAES128CTR, c)).Close()
+	if n := f.count("Decrypt") - calls; n != 2 {
 		t.Errorf("throttled once: %d Decrypt requests, want 2", n)
 	}
-	r.Close()
 	if len(f.badSigs) != 0 {
 		t.Errorf("requests with bad signatures: %v", f.badSigs)
 	}
 }
 
-// refusedURL is a loopback URL nothing listens on.
-func refusedURL(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return "http://" + addr
-}
-
-// TestKMSTimeout: a KMS that accepts the connection and never answers makes
-// the open fail after the configured timeout instead of hanging.
+// TestKMSTimeout: a KMS that accepts the connection and never answers
+// (local-kms stopped with SIGSTOP) makes the open fail after the
+// configured timeout instead of hanging, with nothing written.
 func TestKMSTimeout(t *testing.T) {
 	kmsEnv(t, testSecretKey)
-	f := newFakeKMS(t, "alias/tde")
-	f.setMode("hang")
-	k, err := NewKMS(context.Background(), KMSConfig{KeyID: "alias/tde", Region: testRegion, Endpoint: f.srv.URL, AllowInsecureEndpoint: true,
+	srv, _, _ := startKMS(t, "alias/tde")
+	srv.Pause()
+	defer srv.Resume()
+	k, err := NewKMS(context.Background(), KMSConfig{KeyID: "alias/tde", Region: testRegion, Endpoint: srv.URL, AllowInsecureEndpoint: true,
 		MaxAttempts: 1, Timeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer k.Close()
 	dir := t.TempDir()
 	before := dirSnapshot(t, dir)
 	start := time.Now()
@@ -498,19 +548,25 @@ func TestKMSSignatureChecked(t *testing.T) {
 }
 
 // TestKMSTamperedBlob: a registry whose KMS ciphertext blob was altered (and
-// its checksum fixed up) is corruption, not an outage or a wrong key.
+// its checksum fixed up) is corruption, not an outage or a wrong key:
+// local-kms refuses the blob with InvalidCiphertextException.
 func TestKMSTamperedBlob(t *testing.T) {
 	kmsEnv(t, testSecretKey)
-	f := newFakeKMS(t, "alias/tde")
+	_, kms, _ := startKMS(t, "alias/tde")
 	fsys, c := newMemFS(), newClock()
-	mustOpen(t, fsys, "/db", cfgWith(newTestKMS(t, f.srv.URL, "alias/tde"), MethodSM4CTR, c)).Close()
+	mustOpen(t, fsys, "/db", cfgWith(newTestKMS(t, kms.URL, "alias/tde"), MethodSM4CTR, c)).Close()
 	b := []byte(fsys.snapshot()["/db/"+RegistryFile])
-	_, aad, _, _ := decodeFile(b)
-	b[len(aad)+4+2+1+len("alias/tde")+5] ^= 1 // inside the fake blob's nonce
+	_, aad, payload, err := decodeFile(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobEnd := len(aad) + 4 + 2 + int(binary.BigEndian.Uint16(payload))
+	b[blobEnd-1] ^= 1 // the blob's last byte: its GCM tag
 	binary.BigEndian.PutUint32(b[len(b)-4:], crc32c(b[:len(b)-4]))
 	fsys.put("/db/"+RegistryFile, b)
-	_, err := OpenRegistry(context.Background(), fsys, "/db", cfgWith(newTestKMS(t, f.srv.URL, "alias/tde"), MethodSM4CTR, c))
-	if !errors.Is(err, ErrCorruptRegistry) || errors.Is(err, ErrKMSUnavailable) {
+	_, err = OpenRegistry(context.Background(), fsys, "/db", cfgWith(newTestKMS(t, kms.URL, "alias/tde"), MethodSM4CTR, c))
+	if !errors.Is(err, ErrCorruptRegistry) || errors.Is(err, ErrKMSUnavailable) || errors.Is(err, ErrWrongMasterKey) ||
+		!strings.Contains(err.Error(), "InvalidCiphertextException") {
 		t.Errorf("tampered blob: %v", err)
 	}
 }

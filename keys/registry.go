@@ -224,16 +224,24 @@ func (r *Registry) decode(ctx context.Context, data []byte, cfg RegistryConfig) 
 	}
 	var body []byte
 	used := -1
-	for i, m := range candidates {
-		if m.Kind() != h.kind {
-			continue
-		}
+	for _, i := range candidateOrder(candidates, h) {
+		m := candidates[i]
 		body, err = m.Unwrap(ctx, payload, aad)
 		if err == nil {
 			used = i
 			break
 		}
 		if errors.Is(err, ErrWrongMasterKey) {
+			continue
+		}
+		if m.Kind() == KindKMS && m.ID() != h.id && errors.Is(err, ErrCorruptRegistry) {
+			// The registry names another KMS key, and this one says the
+			// ciphertext is not its: AWS answers IncorrectKeyException
+			// (ErrWrongMasterKey, above), but KMS-compatible servers such
+			// as local-kms answer InvalidCiphertextException. Either way
+			// this key did not make it. (The same key under another name,
+			// alias for ARN, with an altered ciphertext reads as a wrong
+			// key rather than a corrupt registry: refused all the same.)
 			continue
 		}
 		if errors.Is(err, ErrCorruptRegistry) {
@@ -265,6 +273,24 @@ func (r *Registry) decode(ctx context.Context, data []byte, cfg RegistryConfig) 
 		st.active = st.keys[active]
 	}
 	return st, used > 0, nil
+}
+
+// candidateOrder is the order to try master keys in: those of the kind
+// the registry records, the one with the id it records first. So a
+// registry being moved to a new master key is opened with the previous
+// key in one KMS call, not after a refused call with the new one.
+func candidateOrder(candidates []MasterKey, h fileHeader) []int {
+	var first, rest []int
+	for i, m := range candidates {
+		switch {
+		case m.Kind() != h.kind:
+		case m.ID() == h.id:
+			first = append(first, i)
+		default:
+			rest = append(rest, i)
+		}
+	}
+	return append(first, rest...)
 }
 
 // write replaces the registry file with st, atomically: the new file is

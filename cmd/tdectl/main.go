@@ -1,8 +1,8 @@
 // Command tdectl is the operator's tool for stores encrypted by tde: it
 // makes master key files, reports how a store is encrypted, dumps its key
 // registry and file dictionary, rotates data and master keys, re-encrypts
-// every file of a closed store, and migrates a store to a new encryption
-// configuration in one step. It does for tde what tikv-ctl's encryption
+// every file of a closed store, migrates a store to a new encryption
+// configuration in one step, and decrypts one file for recovery. It does for tde what tikv-ctl's encryption
 // commands and cockroach debug encryption-* do for TiKV and CockroachDB.
 //
 //	tdectl keygen --format hex /etc/tde/master.key
@@ -12,6 +12,7 @@
 //	tdectl rotate master-key --store /var/lib/db --config tikv.toml --new file:/etc/tde/new.key --old file:/etc/tde/master.key
 //	tdectl reencrypt --store /var/lib/db --config tikv.toml
 //	tdectl migrate --store /var/lib/db --config new-tikv.toml --old file:/etc/tde/master.key
+//	tdectl decrypt --store /var/lib/db --config tikv.toml MANIFEST-000001 --out /root/MANIFEST.plain
 //
 // Every command that touches a store takes Pebble's LOCK first and refuses
 // a store another process has open. Exit status: 0 success, 1 the
@@ -167,7 +168,7 @@ Exit status:
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "log what the engine does (key rotations, dictionary compaction), not only warnings")
-	root.AddCommand(a.newKeygenCmd(), a.newStatusCmd(), a.newDumpCmd(), a.newRotateCmd(), a.newReencryptCmd(), a.newMigrateCmd())
+	root.AddCommand(a.newKeygenCmd(), a.newStatusCmd(), a.newDumpCmd(), a.newRotateCmd(), a.newReencryptCmd(), a.newMigrateCmd(), a.newDecryptCmd())
 	return root
 }
 
