@@ -104,6 +104,21 @@ func Open(base vfs.FS, dir string, cfg Config) (*FS, error) {
 		}
 	}()
 
+	// The master key first, before anything is created: a store's first
+	// start with its KMS down must leave nothing behind (tikv#9488).
+	protected := f.mayHoldKeys()
+	if protected {
+		f.protectProcess() // before the first key byte is read
+	}
+	prev, closePrev, err := f.loadMasterKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer closePrev() // needed only to rewrap the registry at open
+	if err := f.proveNewMasterKey(ctx); err != nil {
+		return nil, err
+	}
+
 	if err := base.MkdirAll(f.dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -123,16 +138,6 @@ func Open(base vfs.FS, dir string, cfg Config) (*FS, error) {
 		return nil, lockFailed(f.dir, base.PathJoin(f.dir, lockFile), err)
 	}
 	f.lock = lock
-
-	protected := f.mayHoldKeys()
-	if protected {
-		f.protectProcess() // before the first key byte is read
-	}
-	prev, closePrev, err := f.loadMasterKeys(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer closePrev() // needed only to rewrap the registry at open
 
 	f.metrics = newMetrics(f)
 	start := time.Now()
@@ -227,6 +232,20 @@ func (f *FS) loadMasterKeys(ctx context.Context) (keys.MasterKey, func(), error)
 		return prev, func() {}, nil
 	}
 	return prev, func() { prev.Close() }, nil
+}
+
+// proveNewMasterKey wraps nothing with the master key if dir has no key
+// registry yet, so that a key that cannot wrap (a KMS down, a key
+// disabled or unknown) fails the open before it creates anything. A KMS
+// key caches the data key it asks for, which the registry then uses: no
+// extra call. A store with a registry proves its key by opening it.
+func (f *FS) proveNewMasterKey(ctx context.Context) error {
+	_, err := f.base.Stat(f.base.PathJoin(f.dir, keys.RegistryFile))
+	if !oserror.IsNotExist(err) {
+		return nil
+	}
+	_, err = f.master.Wrap(ctx, nil, []byte("tde: master key check"))
+	return err
 }
 
 // registryConfig is the registry's configuration from f's, with the
