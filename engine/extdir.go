@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -104,7 +105,9 @@ func (x *extDirs) add(dir, rdir string) {
 }
 
 // forget drops the directories at or under dir (removed or renamed), and
-// returns their dictionary names.
+// returns their dictionary names. A directory also seen under another
+// name (a link to it, removed) stays where that name says: the syncs its
+// removals wait for (dirSyncs.resolve) must still find it.
 func (x *extDirs) forget(dir string) []string {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -118,7 +121,40 @@ func (x *extDirs) forget(dir string) []string {
 			}
 		}
 	}
-	return gone
+	for p, r := range x.byPath {
+		if _, ok := x.byRel[r]; !ok {
+			x.byRel[r] = p
+		}
+	}
+	return slices.DeleteFunc(gone, func(r string) bool { _, ok := x.byRel[r]; return ok })
+}
+
+// under returns the dictionary names of the directories seen at or under
+// dir.
+func (x *extDirs) under(dir string) []string {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	var rdirs []string
+	for p, r := range x.byPath {
+		if p == dir || strings.HasPrefix(p, dir+string(filepath.Separator)) {
+			rdirs = append(rdirs, r)
+		}
+	}
+	return rdirs
+}
+
+// flushExt writes the removals whose records wait for a sync of a
+// directory seen at or under dir, before dir is renamed or a link by that
+// name removed: the FS then no longer knows where it is until Pebble
+// names it again, and the sync, and with it every append, would fail.
+// Call it holding every path lock.
+func (f *FS) flushExt(dir string) error {
+	for _, r := range f.ext.under(dir) {
+		if err := f.dict.flushTree(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // outside reports whether name (cleaned) is outside the store directory,
@@ -367,6 +403,9 @@ func (f *FS) renameOutside(oldname, newname string) error {
 		return err
 	}
 	defer f.paths.lockAll()()
+	if err := f.flushExt(filepath.Clean(oldname)); err != nil {
+		return err
+	}
 	if err := f.base.Rename(oldname, newname); err != nil {
 		return err
 	}
@@ -393,6 +432,9 @@ func (f *FS) removeAllOutside(name string) error {
 	}
 	if isSymlink(f.base, name) {
 		// Only the link goes; the entries of its target stay.
+		if err := f.flushExt(dir); err != nil {
+			return err
+		}
 		f.ext.forget(dir)
 		return f.base.RemoveAll(name)
 	}

@@ -1,0 +1,58 @@
+package engine
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/tde-go/tde/keys"
+)
+
+// TestReview15RenameExtDirQueuedRemoval: a file removed in a directory
+// outside the store leaves its entry's drop queued behind a sync of that
+// directory; renaming the directory through the FS must not leave that
+// sync unreachable, which failed every later dictionary append (every
+// create of the store) until a reopen.
+func TestReview15RenameExtDirQueuedRemoval(t *testing.T) {
+	mem := vfs.NewMem()
+	noErr(t, mem.MkdirAll("/wal", 0o755))
+	f := mustOpen(t, mem, "/s", testConfig(t, keys.MethodAES128CTR))
+	defer mustClose(t, f)
+	inspectWrite(t, f, "/wal/1.log", "one "+canary)
+	inspectWrite(t, f, "/wal/2.log", "two "+canary)
+	noErr(t, f.Remove("/wal/1.log"))
+	noErr(t, f.Rename("/wal", "/wal2"))
+	w, err := f.Create("/s/000001.sst", vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatalf("create in the store after renaming a directory outside it: %v", err)
+	}
+	noErr(t, w.Close())
+	if got, err := ecReadFile(f, "/wal2/2.log"); err != nil || string(got) != "two "+canary {
+		t.Fatalf("/wal2/2.log: %q, %v", got, err)
+	}
+}
+
+// TestReview15RemoveExtLinkQueuedRemoval: the same through RemoveAll of a
+// symbolic link to the directory: the link goes, the directory stays, and
+// removals queued behind its sync must still be written, through the link
+// or through the directory's own name.
+func TestReview15RemoveExtLinkQueuedRemoval(t *testing.T) {
+	root := t.TempDir()
+	wal, link := filepath.Join(root, "wal"), filepath.Join(root, "link")
+	noErr(t, os.MkdirAll(wal, 0o755))
+	noErr(t, os.Symlink(wal, link))
+	store := filepath.Join(root, "s")
+	f := mustOpen(t, vfs.Default, store, testConfig(t, keys.MethodAES128CTR))
+	defer mustClose(t, f)
+	inspectWrite(t, f, filepath.Join(wal, "2.log"), "two "+canary)
+	inspectWrite(t, f, filepath.Join(link, "1.log"), "one "+canary) // seen last there
+	noErr(t, f.Remove(filepath.Join(link, "1.log")))
+	noErr(t, f.RemoveAll(link))
+	noErr(t, f.Remove(filepath.Join(wal, "2.log")))
+	w, err := f.Create(filepath.Join(store, "000001.sst"), vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatalf("create in the store after removing a link to a directory outside it: %v", err)
+	}
+	noErr(t, w.Close())
+}
