@@ -56,3 +56,35 @@ func TestReview15RemoveExtLinkQueuedRemoval(t *testing.T) {
 	}
 	noErr(t, w.Close())
 }
+
+// TestReview15RemoveAllLinkTrailingSlash: RemoveAll("link/") removes only
+// the link (os.RemoveAll strips the slash), but Lstat("link/") follows it:
+// the entries of the live target's files were dropped, and they read as
+// missing (garbage in a store that is not strict).
+func TestReview15RemoveAllLinkTrailingSlash(t *testing.T) {
+	root := t.TempDir()
+	store := filepath.Join(root, "s")
+	f := mustOpen(t, vfs.Default, store, testConfig(t, keys.MethodAES128CTR))
+	defer mustClose(t, f)
+	for _, c := range []struct{ target, link string }{
+		{filepath.Join(root, "wal"), filepath.Join(root, "wal-link")},   // outside the store
+		{filepath.Join(store, "aux"), filepath.Join(store, "aux-link")}, // in it
+	} {
+		noErr(t, os.MkdirAll(c.target, 0o755))
+		inspectWrite(t, f, filepath.Join(c.target, "1.log"), "one "+canary)
+		noErr(t, os.Symlink(c.target, c.link))
+		inspectWrite(t, f, filepath.Join(c.link, "2.log"), "two "+canary)
+		noErr(t, f.RemoveAll(c.link+string(filepath.Separator)))
+		if _, err := os.Lstat(c.link); !os.IsNotExist(err) {
+			t.Fatalf("the link %s is still there: %v", c.link, err)
+		}
+		if got, err := ecReadFile(f, filepath.Join(c.target, "1.log")); err != nil || string(got) != "one "+canary {
+			t.Errorf("%s after RemoveAll(%s/): %q, %v", c.target, c.link, got, err)
+		}
+		// Made again, the link reads what was written through it.
+		noErr(t, os.Symlink(c.target, c.link))
+		if got, err := ecReadFile(f, filepath.Join(c.link, "2.log")); err != nil || string(got) != "two "+canary {
+			t.Errorf("%s/2.log after RemoveAll(%s/) and a new link: %q, %v", c.link, c.link, got, err)
+		}
+	}
+}
