@@ -371,6 +371,29 @@ func (d *dictionary) adoptDir(rdir, legacy string, names []string) error {
 	return err
 }
 
+// adoptLegacy gives each directory at or under dir (rel, as outside
+// returns it) that holds entries of the "../" form of older versions its
+// identifier now, re-keying them (extDir): renamed or removed while
+// unseen, it would leave them under a name no file has any more.
+func (f *FS) adoptLegacy(dir, rel string) error {
+	seen := map[string]bool{}
+	f.dict.each(func(p string, _ entry) {
+		if d := splitRel(p); !isExt(p) && !inStoreTree(p) && atOrUnder(d, rel) {
+			seen[d] = true
+		}
+	})
+	for d := range seen {
+		name := filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(d, rel)))
+		if fi, err := f.base.Stat(name); err != nil || !fi.IsDir() {
+			continue // not there: nothing moves with dir
+		}
+		if _, _, err := f.extDir(name, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // errInStore tells Rename that neither name is outside the store.
 var errInStore = errors.New("engine: both names in the store")
 
@@ -402,6 +425,9 @@ func (f *FS) renameOutside(oldname, newname string) error {
 	if err := f.refuseReadOnly("rename", oldname); err != nil {
 		return err
 	}
+	if err := f.adoptLegacy(filepath.Clean(oldname), relOld); err != nil {
+		return err
+	}
 	defer f.paths.lockAll()()
 	if err := f.flushExt(filepath.Clean(oldname)); err != nil {
 		return err
@@ -426,6 +452,11 @@ func (f *FS) removeAllOutside(name string) error {
 		return err
 	}
 	dir := filepath.Clean(name)
+	if rel, _, err := f.outside(dir); err != nil {
+		return err
+	} else if err := f.adoptLegacy(dir, rel); err != nil {
+		return err
+	}
 	defer f.paths.lockAll()()
 	if err := f.dict.canWrite(); err != nil {
 		return err

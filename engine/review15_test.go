@@ -88,3 +88,58 @@ func TestReview15RemoveAllLinkTrailingSlash(t *testing.T) {
 		}
 	}
 }
+
+// TestReview15RenameLegacyExtDir: a directory outside the store whose
+// files an older version keyed "../wal/N.log", renamed through the FS
+// before Pebble named it, kept its entries under the old name: every file
+// of it read as missing. The rename must carry them, as it did before
+// directory identifiers; RemoveAll must drop them (kept, they hold their
+// data keys forever).
+func TestReview15RenameLegacyExtDir(t *testing.T) {
+	for _, op := range []string{"rename", "rename parent", "remove"} {
+		t.Run(op, func(t *testing.T) {
+			mem := vfs.NewMem()
+			noErr(t, mem.MkdirAll("/x/wal", 0o755))
+			cfg := testConfig(t, keys.MethodAES128CTR)
+			f := mustOpen(t, mem, "/s", cfg)
+			inspectWrite(t, f, "/x/wal/1.log", "one "+canary)
+			legacyEntries(t, mem, f, "/x/wal", "../x/wal")
+			mustClose(t, f)
+
+			f = mustOpen(t, mem, "/s", cfg)
+			defer mustClose(t, f)
+			if op == "remove" {
+				noErr(t, f.RemoveAll("/x"))
+				if paths := entryPaths(t, f); len(paths) != 0 {
+					t.Fatalf("entries left after RemoveAll: %v", paths)
+				}
+				return
+			}
+			from, to, read := "/x/wal", "/x/wal2", "/x/wal2/1.log"
+			if op == "rename parent" {
+				from, to, read = "/x", "/y", "/y/wal/1.log"
+			}
+			noErr(t, f.Rename(from, to))
+			if got, err := ecReadFile(f, read); err != nil || string(got) != "one "+canary {
+				t.Fatalf("after renaming %s to %s: %q, %v", from, to, got, err)
+			}
+		})
+	}
+}
+
+// legacyEntries rewrites the entries of dir's files (an open FS on mem)
+// in the "../" form of older versions, under legacy, and removes dir's
+// identifier, as a store written by such a version has them.
+func legacyEntries(t *testing.T, mem vfs.FS, f *FS, dir, legacy string) {
+	t.Helper()
+	ext := extName(t, mem, dir)
+	for _, p := range entryPaths(t, f) {
+		if !isExt(p) || extRdir(p) != ext {
+			continue
+		}
+		e, _ := f.dict.get(p)
+		noErr(t, f.dict.put(legacy+"/"+p[len(ext)+1:], e))
+		noErr(t, f.dict.remove(p))
+	}
+	noErr(t, mem.Remove(mem.PathJoin(dir, dirIDFile)))
+}
