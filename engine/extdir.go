@@ -187,6 +187,9 @@ func (f *FS) extDir(dir string, create bool) (rdir string, ok bool, err error) {
 	if err != nil {
 		return "", false, err
 	}
+	if f.storeElsewhere(dir) {
+		return "", false, &PathError{Op: "resolve", Path: dir, Err: fmt.Errorf("%w: it is the store directory %s, or a directory in it, under another name (a symbolic link): name the store as engine.Open was given it", ErrOutsideStore, f.dir)}
+	}
 	id, err := readDirID(f.base, dir)
 	switch {
 	case err == nil:
@@ -211,6 +214,35 @@ func (f *FS) extDir(dir string, create bool) (rdir string, ok bool, err error) {
 	}
 	f.ext.add(dir, rdir)
 	return rdir, true, nil
+}
+
+// storeElsewhere reports whether dir, lexically outside the store, is the
+// store directory or a directory in it reached by another name (a
+// symbolic link to it): taken for a directory outside, it would get a
+// TDE-DIR in the store and its files entries that no open naming the
+// store as Open did finds. Only a base that reports inodes can tell; a
+// MemFS has no links.
+func (f *FS) storeElsewhere(dir string) bool {
+	sfi, err := f.base.Stat(f.dir)
+	if err != nil {
+		return false
+	}
+	sdev, sino, ok := inodeOf(sfi)
+	if !ok {
+		return false
+	}
+	for d := dir; ; {
+		if fi, err := f.base.Stat(d); err == nil {
+			if dev, ino, ok := inodeOf(fi); ok && dev == sdev && ino == sino {
+				return true
+			}
+		}
+		p := filepath.Dir(d)
+		if p == d {
+			return false
+		}
+		d = p
+	}
 }
 
 // readDirID reads dir's identifier; a missing TDE-DIR is a not-exist

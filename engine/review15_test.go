@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -142,4 +143,37 @@ func legacyEntries(t *testing.T, mem vfs.FS, f *FS, dir, legacy string) {
 		noErr(t, f.dict.remove(p))
 	}
 	noErr(t, mem.Remove(mem.PathJoin(dir, dirIDFile)))
+}
+
+// TestReview15StoreUnderAnotherName: an FS opened on a symbolic link to
+// the store, with Pebble given the store's real path (or the reverse
+// through a link to a directory in it), took the store for a directory
+// outside itself: it wrote TDE-DIR into the store and keyed every file
+// TDE-EXT-<id>/..., so that the next open that names the store one way
+// finds no entry for any file (garbage if the store is not strict). Such
+// a name is refused with ErrOutsideStore, writing nothing.
+func TestReview15StoreUnderAnotherName(t *testing.T) {
+	root := t.TempDir()
+	dir, link := filepath.Join(root, "db"), filepath.Join(root, "link")
+	noErr(t, os.MkdirAll(filepath.Join(dir, "aux"), 0o755))
+	noErr(t, os.Symlink(dir, link))
+	f := mustOpen(t, vfs.Default, link, testConfig(t, keys.MethodAES128CTR))
+	defer mustClose(t, f)
+	for _, name := range []string{filepath.Join(dir, "000001.log"), filepath.Join(dir, "aux", "000002.sst")} {
+		w, err := f.Create(name, vfs.WriteCategoryUnspecified)
+		if err == nil {
+			w.Close()
+		}
+		if !errors.Is(err, ErrOutsideStore) {
+			t.Errorf("Create(%s) through an FS opened as %s: %v, want ErrOutsideStore", name, link, err)
+		}
+		if _, err := os.Stat(filepath.Join(filepath.Dir(name), dirIDFile)); !os.IsNotExist(err) {
+			t.Errorf("%s got an identifier, as a directory outside the store: %v", filepath.Dir(name), err)
+		}
+	}
+	// Through the name the FS knows, the store works.
+	inspectWrite(t, f, filepath.Join(link, "000003.log"), "three "+canary)
+	if got, err := ecReadFile(f, filepath.Join(link, "000003.log")); err != nil || string(got) != "three "+canary {
+		t.Fatalf("%q, %v", got, err)
+	}
 }
