@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -228,5 +229,27 @@ func TestReview15WrittenSetConcurrent(t *testing.T) {
 		if n := twice.Load(); n > 0 {
 			t.Fatalf("iteration %d: %d bytes claimed twice", iter, n)
 		}
+	}
+}
+
+// TestReview15WriteAtWrappingOffset: a WriteAt whose end does not fit in
+// an int64 (the OS refuses it) left the written set a span whose end had
+// wrapped negative, past which every range counted as an append: the
+// next write over bytes already written was accepted, with the same
+// keystream. It is refused before the set changes.
+func TestReview15WriteAtWrappingOffset(t *testing.T) {
+	dir := t.TempDir()
+	f := mustOpen(t, vfs.Default, dir, testConfig(t, keys.MethodAES128CTR))
+	defer mustClose(t, f)
+	w, err := f.Create(filepath.Join(dir, "000001.log"), vfs.WriteCategoryUnspecified)
+	noErr(t, err)
+	defer w.Close()
+	_, err = w.Write([]byte("first " + canary))
+	noErr(t, err)
+	if _, err := w.WriteAt(make([]byte, 20), math.MaxInt64-10); err == nil {
+		t.Fatal("a write past the largest offset succeeded")
+	}
+	if _, err := w.WriteAt([]byte("again"), 0); !errors.Is(err, ErrOverwrite) {
+		t.Fatalf("a rewrite of byte 0 after a refused wrapping write: %v, want ErrOverwrite", err)
 	}
 }
