@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -104,7 +105,9 @@ func (x *extDirs) add(dir, rdir string) {
 }
 
 // forget drops the directories at or under dir (removed or renamed), and
-// returns their dictionary names.
+// returns their dictionary names. A directory also seen under another
+// name (a link to it, removed) stays where that name says: the syncs its
+// removals wait for (dirSyncs.resolve) must still find it.
 func (x *extDirs) forget(dir string) []string {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -118,7 +121,40 @@ func (x *extDirs) forget(dir string) []string {
 			}
 		}
 	}
-	return gone
+	for p, r := range x.byPath {
+		if _, ok := x.byRel[r]; !ok {
+			x.byRel[r] = p
+		}
+	}
+	return slices.DeleteFunc(gone, func(r string) bool { _, ok := x.byRel[r]; return ok })
+}
+
+// under returns the dictionary names of the directories seen at or under
+// dir.
+func (x *extDirs) under(dir string) []string {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	var rdirs []string
+	for p, r := range x.byPath {
+		if p == dir || strings.HasPrefix(p, dir+string(filepath.Separator)) {
+			rdirs = append(rdirs, r)
+		}
+	}
+	return rdirs
+}
+
+// flushExt writes the removals whose records wait for a sync of a
+// directory seen at or under dir, before dir is renamed or a link by that
+// name removed: the FS then no longer knows where it is until Pebble
+// names it again, and the sync, and with it every append, would fail.
+// Call it holding every path lock.
+func (f *FS) flushExt(dir string) error {
+	for _, r := range f.ext.under(dir) {
+		if err := f.dict.flushTree(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // outside reports whether name (cleaned) is outside the store directory,
@@ -151,6 +187,9 @@ func (f *FS) extDir(dir string, create bool) (rdir string, ok bool, err error) {
 	if err != nil {
 		return "", false, err
 	}
+	if f.storeElsewhere(dir) {
+		return "", false, &PathError{Op: "resolve", Path: dir, Err: fmt.Errorf("%w: it is the store directory %s, or a directory in it, under another name (a symbolic link): name the store as engine.Open was given it", ErrOutsideStore, f.dir)}
+	}
 	id, err := readDirID(f.base, dir)
 	switch {
 	case err == nil:
@@ -175,6 +214,35 @@ func (f *FS) extDir(dir string, create bool) (rdir string, ok bool, err error) {
 	}
 	f.ext.add(dir, rdir)
 	return rdir, true, nil
+}
+
+// storeElsewhere reports whether dir, lexically outside the store, is the
+// store directory or a directory in it reached by another name (a
+// symbolic link to it): taken for a directory outside, it would get a
+// TDE-DIR in the store and its files entries that no open naming the
+// store as Open did finds. Only a base that reports inodes can tell; a
+// MemFS has no links.
+func (f *FS) storeElsewhere(dir string) bool {
+	sfi, err := f.base.Stat(f.dir)
+	if err != nil {
+		return false
+	}
+	sdev, sino, ok := inodeOf(sfi)
+	if !ok {
+		return false
+	}
+	for d := dir; ; {
+		if fi, err := f.base.Stat(d); err == nil {
+			if dev, ino, ok := inodeOf(fi); ok && dev == sdev && ino == sino {
+				return true
+			}
+		}
+		p := filepath.Dir(d)
+		if p == d {
+			return false
+		}
+		d = p
+	}
 }
 
 // readDirID reads dir's identifier; a missing TDE-DIR is a not-exist
@@ -335,6 +403,29 @@ func (d *dictionary) adoptDir(rdir, legacy string, names []string) error {
 	return err
 }
 
+// adoptLegacy gives each directory at or under dir (rel, as outside
+// returns it) that holds entries of the "../" form of older versions its
+// identifier now, re-keying them (extDir): renamed or removed while
+// unseen, it would leave them under a name no file has any more.
+func (f *FS) adoptLegacy(dir, rel string) error {
+	seen := map[string]bool{}
+	f.dict.each(func(p string, _ entry) {
+		if d := splitRel(p); !isExt(p) && !inStoreTree(p) && atOrUnder(d, rel) {
+			seen[d] = true
+		}
+	})
+	for d := range seen {
+		name := filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(d, rel)))
+		if fi, err := f.base.Stat(name); err != nil || !fi.IsDir() {
+			continue // not there: nothing moves with dir
+		}
+		if _, _, err := f.extDir(name, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // errInStore tells Rename that neither name is outside the store.
 var errInStore = errors.New("engine: both names in the store")
 
@@ -366,7 +457,13 @@ func (f *FS) renameOutside(oldname, newname string) error {
 	if err := f.refuseReadOnly("rename", oldname); err != nil {
 		return err
 	}
+	if err := f.adoptLegacy(filepath.Clean(oldname), relOld); err != nil {
+		return err
+	}
 	defer f.paths.lockAll()()
+	if err := f.flushExt(filepath.Clean(oldname)); err != nil {
+		return err
+	}
 	if err := f.base.Rename(oldname, newname); err != nil {
 		return err
 	}
@@ -387,12 +484,20 @@ func (f *FS) removeAllOutside(name string) error {
 		return err
 	}
 	dir := filepath.Clean(name)
+	if rel, _, err := f.outside(dir); err != nil {
+		return err
+	} else if err := f.adoptLegacy(dir, rel); err != nil {
+		return err
+	}
 	defer f.paths.lockAll()()
 	if err := f.dict.canWrite(); err != nil {
 		return err
 	}
 	if isSymlink(f.base, name) {
 		// Only the link goes; the entries of its target stay.
+		if err := f.flushExt(dir); err != nil {
+			return err
+		}
 		f.ext.forget(dir)
 		return f.base.RemoveAll(name)
 	}

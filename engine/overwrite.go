@@ -3,6 +3,8 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"math"
+	"os"
 	"slices"
 	"sort"
 	"sync"
@@ -225,6 +227,11 @@ var errNotWritable = errors.New("file not open for writing")
 func (f *file) claim(off int64, n int) error {
 	if f.ws == nil {
 		return &PathError{Op: "write", Path: f.name, Err: errNotWritable}
+	}
+	if off < 0 || int64(n) > math.MaxInt64-off {
+		// The OS refuses it too, but its end would wrap around first and
+		// leave the set a span that every later range passes.
+		return &PathError{Op: "write", Path: f.name, Err: os.ErrInvalid}
 	}
 	if at, ok := f.ws.reserve(off, n); !ok {
 		return &OverwriteError{Path: f.name, Off: off, Len: n, Offset: at}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"os"
+	"path/filepath"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -102,11 +103,12 @@ func (d *dictionary) removeTree(rel string) error {
 }
 
 // isSymlink reports whether name is a symbolic link on the disk. Other
-// file systems (MemFS) have none.
+// file systems (MemFS) have none. A trailing slash is no part of it:
+// os.RemoveAll("link/") removes the link, while Lstat("link/") follows it.
 func isSymlink(base vfs.FS, name string) bool {
 	if vfs.Root(base) != vfs.Default {
 		return false
 	}
-	fi, err := os.Lstat(name)
+	fi, err := os.Lstat(filepath.Clean(name))
 	return err == nil && fi.Mode()&os.ModeSymlink != 0
 }
