@@ -2,24 +2,20 @@ package engine
 
 import (
 	"errors"
-	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/tde-go/tde/keys"
 )
 
-// TestReview15RenameExtDirQueuedRemoval: a file removed in a directory
+// TestRenameExtDirQueuedRemoval: a file removed in a directory
 // outside the store leaves its entry's drop queued behind a sync of that
 // directory; renaming the directory through the FS must not leave that
 // sync unreachable, which failed every later dictionary append (every
 // create of the store) until a reopen.
-func TestReview15RenameExtDirQueuedRemoval(t *testing.T) {
+func TestRenameExtDirQueuedRemoval(t *testing.T) {
 	mem := vfs.NewMem()
 	noErr(t, mem.MkdirAll("/wal", 0o755))
 	f := mustOpen(t, mem, "/s", testConfig(t, keys.MethodAES128CTR))
@@ -38,11 +34,11 @@ func TestReview15RenameExtDirQueuedRemoval(t *testing.T) {
 	}
 }
 
-// TestReview15RemoveExtLinkQueuedRemoval: the same through RemoveAll of a
+// TestRemoveExtLinkQueuedRemoval: the same through RemoveAll of a
 // symbolic link to the directory: the link goes, the directory stays, and
 // removals queued behind its sync must still be written, through the link
 // or through the directory's own name.
-func TestReview15RemoveExtLinkQueuedRemoval(t *testing.T) {
+func TestRemoveExtLinkQueuedRemoval(t *testing.T) {
 	root := t.TempDir()
 	wal, link := filepath.Join(root, "wal"), filepath.Join(root, "link")
 	noErr(t, os.MkdirAll(wal, 0o755))
@@ -62,11 +58,11 @@ func TestReview15RemoveExtLinkQueuedRemoval(t *testing.T) {
 	noErr(t, w.Close())
 }
 
-// TestReview15RemoveAllLinkTrailingSlash: RemoveAll("link/") removes only
+// TestRemoveAllLinkTrailingSlash: RemoveAll("link/") removes only
 // the link (os.RemoveAll strips the slash), but Lstat("link/") follows it:
 // the entries of the live target's files were dropped, and they read as
 // missing (garbage in a store that is not strict).
-func TestReview15RemoveAllLinkTrailingSlash(t *testing.T) {
+func TestRemoveAllLinkTrailingSlash(t *testing.T) {
 	root := t.TempDir()
 	store := filepath.Join(root, "s")
 	f := mustOpen(t, vfs.Default, store, testConfig(t, keys.MethodAES128CTR))
@@ -94,13 +90,13 @@ func TestReview15RemoveAllLinkTrailingSlash(t *testing.T) {
 	}
 }
 
-// TestReview15RenameLegacyExtDir: a directory outside the store whose
+// TestRenameLegacyExtDir: a directory outside the store whose
 // files an older version keyed "../wal/N.log", renamed through the FS
 // before Pebble named it, kept its entries under the old name: every file
 // of it read as missing. The rename must carry them, as it did before
 // directory identifiers; RemoveAll must drop them (kept, they hold their
 // data keys forever).
-func TestReview15RenameLegacyExtDir(t *testing.T) {
+func TestRenameLegacyExtDir(t *testing.T) {
 	for _, op := range []string{"rename", "rename parent", "remove"} {
 		t.Run(op, func(t *testing.T) {
 			mem := vfs.NewMem()
@@ -149,14 +145,14 @@ func legacyEntries(t *testing.T, mem vfs.FS, f *FS, dir, legacy string) {
 	noErr(t, mem.Remove(mem.PathJoin(dir, dirIDFile)))
 }
 
-// TestReview15StoreUnderAnotherName: an FS opened on a symbolic link to
+// TestStoreUnderAnotherName: an FS opened on a symbolic link to
 // the store, with Pebble given the store's real path (or the reverse
 // through a link to a directory in it), took the store for a directory
 // outside itself: it wrote TDE-DIR into the store and keyed every file
 // TDE-EXT-<id>/..., so that the next open that names the store one way
 // finds no entry for any file (garbage if the store is not strict). Such
 // a name is refused with ErrOutsideStore, writing nothing.
-func TestReview15StoreUnderAnotherName(t *testing.T) {
+func TestStoreUnderAnotherName(t *testing.T) {
 	root := t.TempDir()
 	dir, link := filepath.Join(root, "db"), filepath.Join(root, "link")
 	noErr(t, os.MkdirAll(filepath.Join(dir, "aux"), 0o755))
@@ -179,77 +175,5 @@ func TestReview15StoreUnderAnotherName(t *testing.T) {
 	inspectWrite(t, f, filepath.Join(link, "000003.log"), "three "+canary)
 	if got, err := ecReadFile(f, filepath.Join(link, "000003.log")); err != nil || string(got) != "three "+canary {
 		t.Fatalf("%q, %v", got, err)
-	}
-}
-
-// TestReview15WrittenSetConcurrent: appends by compare-and-swap, spans
-// under the mutex and removals of short writes, from several goroutines on
-// one keystream, never let two live claims share a byte.
-func TestReview15WrittenSetConcurrent(t *testing.T) {
-	const size = 512
-	for iter := range 20 {
-		w := &written{}
-		var owner [size]atomic.Int32
-		var twice atomic.Int32
-		var wg sync.WaitGroup
-		for g := int32(1); g <= 4; g++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				rng := rand.New(rand.NewPCG(uint64(g), uint64(iter)))
-				for range 300 {
-					lo := rng.Int64N(size - 20)
-					if e := w.end.Load(); e >= 0 && e <= size-20 && rng.IntN(2) == 0 {
-						lo = e
-					}
-					n := 1 + rng.IntN(16)
-					ok := w.append(lo, n)
-					if !ok {
-						_, ok = w.reserve(lo, n)
-					}
-					if !ok {
-						continue
-					}
-					for i := lo; i < lo+int64(n); i++ {
-						if !owner[i].CompareAndSwap(0, g) {
-							twice.Add(1)
-						}
-					}
-					if rng.IntN(3) == 0 { // a short write gives back its tail
-						cut := lo + int64(rng.IntN(n))
-						for i := cut; i < lo+int64(n); i++ {
-							owner[i].Store(0)
-						}
-						w.remove(cut, lo+int64(n))
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		if n := twice.Load(); n > 0 {
-			t.Fatalf("iteration %d: %d bytes claimed twice", iter, n)
-		}
-	}
-}
-
-// TestReview15WriteAtWrappingOffset: a WriteAt whose end does not fit in
-// an int64 (the OS refuses it) left the written set a span whose end had
-// wrapped negative, past which every range counted as an append: the
-// next write over bytes already written was accepted, with the same
-// keystream. It is refused before the set changes.
-func TestReview15WriteAtWrappingOffset(t *testing.T) {
-	dir := t.TempDir()
-	f := mustOpen(t, vfs.Default, dir, testConfig(t, keys.MethodAES128CTR))
-	defer mustClose(t, f)
-	w, err := f.Create(filepath.Join(dir, "000001.log"), vfs.WriteCategoryUnspecified)
-	noErr(t, err)
-	defer w.Close()
-	_, err = w.Write([]byte("first " + canary))
-	noErr(t, err)
-	if _, err := w.WriteAt(make([]byte, 20), math.MaxInt64-10); err == nil {
-		t.Fatal("a write past the largest offset succeeded")
-	}
-	if _, err := w.WriteAt([]byte("again"), 0); !errors.Is(err, ErrOverwrite) {
-		t.Fatalf("a rewrite of byte 0 after a refused wrapping write: %v, want ErrOverwrite", err)
 	}
 }
