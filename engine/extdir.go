@@ -38,15 +38,17 @@ import (
 // An open cannot know where these directories are, so it keeps their
 // entries (as it keeps a missing directory's, missingdirs.go). When Pebble
 // first names one in the life of the FS, the dictionary settles it
-// (adoptDir): the entries of files it no longer lists are dropped, moves
-// from it whose rename did not happen are undone, and entries recorded
-// under the "../" form of older versions for that directory are re-keyed.
-// Only a directory Pebble names is ever looked at: the dictionary's
-// records never send the engine anywhere.
+// (adoptDir): moves from it whose rename did not happen are undone, and
+// entries recorded under the "../" form of older versions for that
+// directory are re-keyed. Only a directory Pebble names is ever looked
+// at: the dictionary's records never send the engine anywhere.
 //
 // Each directory has its own identifier, subdirectories included. A copy
-// of the directory is the same directory to the engine: files missing
-// from the copy that Pebble is given lose their entries.
+// of the directory carries it: the engine cannot tell the copy from the
+// original, so seeing one never drops the entries of files it lacks (they
+// go when the FS removes the files). A directory whose identifier was
+// lost while it holds files the dictionary knows is refused
+// (ErrLostMetadata, lostDirID) rather than read as one without entries.
 
 const (
 	dirIDFile  = "TDE-DIR"
@@ -195,9 +197,13 @@ func (f *FS) extDir(dir string, create bool) (rdir string, ok bool, err error) {
 	case err == nil:
 	case !oserror.IsNotExist(err):
 		return "", false, err
-	case f.cfg.ReadOnly || !create && !f.dict.hasTreeLocked(legacy):
-		return "", false, nil
 	default:
+		if err := f.lostDirID(dir); err != nil {
+			return "", false, err
+		}
+		if f.cfg.ReadOnly || !create && !f.dict.hasDirLocked(legacy) {
+			return "", false, nil
+		}
 		if id, err = writeDirID(privateFS(f.base), dir); err != nil {
 			return "", false, err
 		}
@@ -243,6 +249,36 @@ func (f *FS) storeElsewhere(dir string) bool {
 		}
 		d = p
 	}
+}
+
+// lostDirID fails closed if dir, which has no TDE-DIR, holds a file named
+// as one of the entries of a directory outside the store not seen since
+// the open: most likely that directory, its identifier lost (its files
+// copied without it, or cleaned up as unknown). Read as a directory with
+// no identifier, its files would have no entry, and in a store that is
+// not strict be read as plaintext.
+func (f *FS) lostDirID(dir string) error {
+	unseen := map[string]string{} // base name -> the entry's directory
+	f.dict.each(func(rel string, _ entry) {
+		if f.unseen(rel) {
+			unseen[rel[strings.LastIndexByte(rel, '/')+1:]] = extRdir(rel)
+		}
+	})
+	if len(unseen) == 0 {
+		return nil
+	}
+	names, err := f.base.List(dir)
+	if err != nil {
+		return nil // nothing there to misread
+	}
+	for _, n := range names {
+		if rdir, ok := unseen[n]; ok {
+			return &PathError{Op: "open", Path: f.base.PathJoin(dir, dirIDFile), Err: fmt.Errorf(
+				"%w: the directory has no identifier, but holds %s, a name the dictionary knows in %s: restore its %s (a copy of the directory made without it?)",
+				ErrLostMetadata, n, rdir, dirIDFile)}
+		}
+	}
+	return nil
 }
 
 // readDirID reads dir's identifier; a missing TDE-DIR is a not-exist
@@ -333,12 +369,31 @@ func (f *FS) dirPath(rdir string) string {
 	return f.base.PathJoin(f.dir, filepath.FromSlash(rdir))
 }
 
+// hasDirLocked reports whether any entry is directly in rdir.
+func (d *dictionary) hasDirLocked(rdir string) bool {
+	if rdir == "" {
+		return false
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	for rel := range d.state.entries {
+		if splitRel(rel) == rdir {
+			return true
+		}
+	}
+	return false
+}
+
 // adoptDir settles what the open left undecided about rdir, a directory
 // outside the store that lists names, now that Pebble named it (see the
 // top of this file), in one synced record: the entries recorded under its
-// older "../" name legacy are re-keyed under rdir, moves from it whose
-// source is still there are undone (those whose source is gone are done),
-// and entries of files it no longer lists are dropped.
+// older "../" name legacy are re-keyed under rdir (those of files it does
+// not list dropped), and moves from it whose source is still there are
+// undone (those whose source is gone are done). Entries of files it does
+// not list are kept: a copy of the directory carries its identifier, and
+// one Pebble is given for recovery (WALRecoveryDirs) may lack files only
+// the other holds. The price is an entry, and its key, kept for a file
+// removed behind the FS's back, or in a crash before its removal's record.
 func (d *dictionary) adoptDir(rdir, legacy string, names []string) error {
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
@@ -385,11 +440,6 @@ func (d *dictionary) adoptDir(rdir, legacy string, names []string) error {
 			} else {
 				ops = append(ops, dictOp{kind: opDelete, path: p.path})
 			}
-		}
-	}
-	for rel := range d.state.entries {
-		if splitRel(rel) == rdir && !listed[base(rel)] && !d.removed[rel] && d.state.pending[rel] == nil {
-			ops = append(ops, dictOp{kind: opDelete, path: rel})
 		}
 	}
 	d.mu.RUnlock()

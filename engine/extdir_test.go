@@ -212,8 +212,9 @@ func TestExternalDirBadIdentifier(t *testing.T) {
 }
 
 // TestExternalDirSettledWhenSeen: the entries of a directory outside the
-// store are kept, with their keys, until Pebble names the directory; then
-// the entry of a file removed while the store was closed is collected.
+// store are kept, with their keys, until Pebble names the directory, and
+// after: a file missing from it may be in a copy of it (which carries the
+// same identifier), so its entry stays until the FS removes the file.
 func TestExternalDirSettledWhenSeen(t *testing.T) {
 	mem := vfs.NewMem()
 	noErr(t, mem.MkdirAll("/wal", 0o755))
@@ -242,9 +243,84 @@ func TestExternalDirSettledWhenSeen(t *testing.T) {
 		t.Errorf("after the directory was named: %d unseen entries", st.UnseenDirEntries)
 	}
 	ext := extName(t, mem, "/wal")
-	paths := entryPaths(t, f)
-	if strings.Contains(strings.Join(paths, " "), ext+"/1.log") || !strings.Contains(strings.Join(paths, " "), ext+"/2.log") {
-		t.Errorf("entries after the directory was named: %v, want 2.log's and not 1.log's", paths)
+	paths := strings.Join(entryPaths(t, f), " ")
+	if !strings.Contains(paths, ext+"/1.log") || !strings.Contains(paths, ext+"/2.log") {
+		t.Errorf("entries after the directory was named: %v, want both", paths)
+	}
+	if _, err := f.DataKeyHex(old); err != nil {
+		t.Errorf("the key of the kept entries was dropped: %v", err)
+	}
+}
+
+// TestExternalDirCopy: a copy of the WAL directory carries its identifier.
+// The WAL directory copied elsewhere, its logs then deleted from the
+// original (rm wal/*.log, which leaves TDE-DIR), Pebble is given the copy
+// and the original for recovery: the original, seen first and empty,
+// drops none of the copy's entries, and every key reads back.
+func TestExternalDirCopy(t *testing.T) {
+	root := t.TempDir()
+	dir, wal, wal2 := filepath.Join(root, "db"), filepath.Join(root, "wal"), filepath.Join(root, "wal2")
+	cfg := testConfig(t, keys.MethodAES128CTR)
+	walStore(t, dir, wal, cfg, 100)
+	noErr(t, os.CopyFS(wal2, os.DirFS(wal)))
+	logs, err := filepath.Glob(filepath.Join(wal, "*.log"))
+	noErr(t, err)
+	for _, l := range logs {
+		noErr(t, os.Remove(l))
+	}
+
+	// Pebble on the copy, with the original for recovery, writes more.
+	open := func() (*FS, *pebble.DB) {
+		f := mustOpen(t, vfs.Default, dir, cfg)
+		if _, err := f.Open(filepath.Join(wal, dirIDFile+"-none")); err == nil {
+			t.Fatal("a file that does not exist opened")
+		} // the original is seen first
+		opts := pebbleOptions(f)
+		opts.WALDir = wal2
+		opts.WALRecoveryDirs = []pwal.Dir{{FS: f, Dirname: wal}}
+		db, err := pebble.Open(dir, opts)
+		noErr(t, err)
+		return f, db
+	}
+	f, db := open()
+	noErr(t, readKeys(db, 100))
+	for i := 100; i < 200; i++ {
+		noErr(t, db.Set(canaryKey(i), canaryValue(i), pebble.Sync))
+	}
+	noErr(t, db.Close())
+	mustClose(t, f)
+
+	f, db = open()
+	defer mustClose(t, f)
+	defer db.Close()
+	noErr(t, readKeys(db, 200))
+}
+
+// TestExternalDirLostIdentifier: a WAL directory whose files were moved
+// without their TDE-DIR is refused with ErrLostMetadata naming it, not
+// read as a directory whose files have no entries.
+func TestExternalDirLostIdentifier(t *testing.T) {
+	mem := vfs.NewMem()
+	noErr(t, mem.MkdirAll("/wal", 0o755))
+	cfg := testConfig(t, keys.MethodAES128CTR)
+	f := mustOpen(t, mem, "/s", cfg)
+	inspectWrite(t, f, "/wal/000004.log", "a log "+canary)
+	mustClose(t, f)
+	noErr(t, mem.MkdirAll("/wal2", 0o755))
+	noErr(t, mem.Rename("/wal/000004.log", "/wal2/000004.log")) // TDE-DIR left behind
+
+	f = mustOpen(t, mem, "/s", cfg)
+	defer mustClose(t, f)
+	for _, op := range []func() error{
+		func() error { _, err := f.Open("/wal2/000004.log"); return err },
+		func() error { _, err := f.Create("/wal2/000005.log", vfs.WriteCategoryUnspecified); return err },
+	} {
+		if err := op(); !errors.Is(err, ErrLostMetadata) || !strings.Contains(err.Error(), "/wal2/"+dirIDFile) {
+			t.Errorf("a WAL directory without its identifier: %v, want ErrLostMetadata naming /wal2/%s", err, dirIDFile)
+		}
+	}
+	if _, err := mem.Stat("/wal2/" + dirIDFile); !oserror.IsNotExist(err) {
+		t.Errorf("the refused directory was given an identifier: %v", err)
 	}
 }
 

@@ -426,14 +426,23 @@ func (f *FS) cipherFor(rel string, e entry) (*keyCipher, error) {
 	return kc, nil
 }
 
-func (f *FS) checkWritable(op, name string) (string, error) {
+// checkWritable checks that name may be written, and returns its
+// dictionary path; a directory outside the store gets an identifier if
+// it has none (extdir.go).
+func (f *FS) checkWritable(op, name string) (string, error) { return f.checkName(op, name, true) }
+
+// checkSource is checkWritable for a name an operation takes away
+// (removed, renamed or linked from, reused): it gets no identifier made.
+func (f *FS) checkSource(op, name string) (string, error) { return f.checkName(op, name, false) }
+
+func (f *FS) checkName(op, name string, record bool) (string, error) {
 	if f.closed.Load() {
 		return "", &PathError{Op: op, Path: name, Err: ErrClosed}
 	}
 	if err := f.refuseReadOnly(op, name); err != nil {
 		return "", err
 	}
-	rel, err := f.relPathFor(name, true)
+	rel, err := f.relPathFor(name, record)
 	if err != nil {
 		return "", err
 	}
@@ -644,7 +653,7 @@ func (f *FS) OpenReadWrite(name string, category vfs.DiskWriteCategory, opts ...
 // keystream with the old one (cockroach#42460).
 func (f *FS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCategory) (vfs.File, error) {
 	defer f.inflight()()
-	relOld, err := f.checkWritable("reuse", oldname)
+	relOld, err := f.checkSource("reuse", oldname)
 	if err != nil {
 		return nil, err
 	}
@@ -695,7 +704,7 @@ func (f *FS) Rename(oldname, newname string) error {
 			return err
 		}
 	}
-	relOld, err := f.checkWritable("rename", oldname)
+	relOld, err := f.checkSource("rename", oldname)
 	if err != nil {
 		return err
 	}
@@ -782,7 +791,7 @@ func (f *FS) undoMove(oldname, relOld, relNew string, prevOld entry, hadOld bool
 // entry, durable before the link exists.
 func (f *FS) Link(oldname, newname string) error {
 	defer f.inflight()()
-	relOld, err := f.checkWritable("link", oldname)
+	relOld, err := f.checkSource("link", oldname)
 	if err != nil {
 		return err
 	}
@@ -820,7 +829,7 @@ func (f *FS) Link(oldname, newname string) error {
 // Remove removes name, then its entry.
 func (f *FS) Remove(name string) error {
 	defer f.inflight()()
-	rel, err := f.checkWritable("remove", name)
+	rel, err := f.checkSource("remove", name)
 	if err != nil {
 		return err
 	}
@@ -871,7 +880,7 @@ func (f *FS) RemoveAll(name string) error {
 			return f.removeAllOutside(name)
 		}
 	}
-	rel, err := f.checkWritable("remove", name)
+	rel, err := f.checkSource("remove", name)
 	if err != nil {
 		return err
 	}
