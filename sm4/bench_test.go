@@ -10,7 +10,12 @@ import (
 var benchSizes = []struct {
 	name string
 	n    int
-}{{"64B", 64}, {"1KiB", 1 << 10}, {"16KiB", 16 << 10}, {"1MiB", 1 << 20}}
+}{
+	// 16-256 bytes: calls of 1 to 16 blocks, where a kernel built for
+	// batches pays for its latency rather than its throughput.
+	{"16B", 16}, {"32B", 32}, {"48B", 48}, {"64B", 64}, {"128B", 128}, {"256B", 256},
+	{"1KiB", 1 << 10}, {"4KiB", 4 << 10}, {"16KiB", 16 << 10}, {"1MiB", 1 << 20},
+}
 
 // BenchmarkCTR runs every kernel this CPU supports and gmsm's SM4 under
 // crypto/cipher.NewCTR side by side; "benchstat -col /impl" puts them in
