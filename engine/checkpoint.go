@@ -298,7 +298,7 @@ func (f *FS) copyRegistry(pfs vfs.FS, dir string) error {
 // source, would be taken for plaintext files.
 func holdsStore(names []string) bool {
 	for _, n := range names {
-		if n == keys.RegistryFile || strings.HasPrefix(n, "marker."+dictMarker+".") {
+		if n == keys.RegistryFile || strings.HasPrefix(n, "marker."+dictMarkerName+".") {
 			return true
 		}
 	}

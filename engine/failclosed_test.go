@@ -54,7 +54,7 @@ func removeAll(t *testing.T, base vfs.FS, dir string, names []string) {
 	}
 }
 
-const dictMarkerPrefix = "marker." + dictMarker + "."
+const dictMarkerPrefix = "marker." + dictMarkerName + "."
 
 // TestLostMetadataFailsClosed: an encrypted store whose dictionary is lost
 // or unreadable, or whose registry is lost, fails to open with a typed

@@ -14,8 +14,6 @@ import (
 // writing, rename or remove them on Pebble's behalf.
 const (
 	lockFile         = "TDE-LOCK"
-	dictMarker       = "tde-dict"
-	dictFilePrefix   = "TDE-DICT-"
 	reencryptSuffix  = ".tde-reencrypt"
 	registryTempFile = keys.RegistryFile + ".tmp"
 )
@@ -30,7 +28,7 @@ func reserved(rel string) bool {
 	case lockFile, keys.RegistryFile, registryTempFile, dirIDFile, dirIDTemp:
 		return true
 	}
-	return strings.HasPrefix(rel, dictFilePrefix) || strings.HasPrefix(rel, "marker."+dictMarker+".")
+	return strings.HasPrefix(rel, dictLogPrefix) || strings.HasPrefix(rel, "marker."+dictMarkerName+".")
 }
 
 // relPath turns a name Pebble passes into the dictionary's key: the path

@@ -72,8 +72,8 @@ func checkPrivate(t *testing.T, dir, when string) {
 	var sawKeys, sawDict, sawMarker bool
 	for n, m := range modes {
 		sawKeys = sawKeys || n == keys.RegistryFile
-		sawDict = sawDict || strings.HasPrefix(n, dictFilePrefix)
-		sawMarker = sawMarker || strings.HasPrefix(n, "marker."+dictMarker+".")
+		sawDict = sawDict || strings.HasPrefix(n, dictLogPrefix)
+		sawMarker = sawMarker || strings.HasPrefix(n, "marker."+dictMarkerName+".")
 		if m != privfile.Mode {
 			t.Errorf("%s: %s has mode %v, want %v", when, n, m, privfile.Mode)
 		}
@@ -175,14 +175,14 @@ func TestMetadataTempFilesNoFollow(t *testing.T) {
 			// The next dictionary log and the next marker.
 			cur := f.dict.logPath()
 			var iter uint64
-			if _, err := fmt.Sscanf(filepath.Base(cur), dictFilePrefix+"%d", &iter); err != nil {
+			if _, err := fmt.Sscanf(filepath.Base(cur), dictLogPrefix+"%d", &iter); err != nil {
 				t.Fatal(err)
 			}
-			nextLog := fmt.Sprintf("%s%06d", dictFilePrefix, iter+1)
+			nextLog := fmt.Sprintf("%s%06d", dictLogPrefix, iter+1)
 			if err := f.MkdirAll(filepath.Join(dir, "sub"), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			for _, n := range []string{nextLog, fmt.Sprintf("marker.%s.%06d.%s", dictMarker, iter+1, nextLog)} {
+			for _, n := range []string{nextLog, fmt.Sprintf("marker.%s.%06d.%s", dictMarkerName, iter+1, nextLog)} {
 				if err := os.Symlink(victim, filepath.Join(dir, n)); err != nil {
 					t.Fatal(err)
 				}

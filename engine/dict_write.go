@@ -1,0 +1,233 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Writes: each change is appended as a synced record before it changes
+// the state (or queued for the next synced append: removals, epoch files).
+
+// settleDurable forgets the pending move to or from rel, whose rename the
+// caller made durable: no open can undo it, so the entry it replaced no
+// longer holds its key (keyInUse).
+func (d *dictionary) settleDurable(rel string) {
+	d.wmu.Lock()
+	d.mu.Lock()
+	d.state.settle(rel)
+	d.mu.Unlock()
+	d.wmu.Unlock()
+}
+
+// put records that rel is (about to be) written with e. Call it before
+// creating the file.
+func (d *dictionary) put(rel string, e entry) error {
+	if err := checkEntry(rel, e); err != nil {
+		return err
+	}
+	return d.commit(func() (dictOp, bool) {
+		return dictOp{kind: opPut, path: rel, e: e}, true
+	})
+}
+
+// removeLater drops rel's entry without a sync of its own: the record waits
+// for the next synced append (or flush), which first makes sure rel's
+// directory is durable as of ticket (see dirSyncs), so the record never
+// outlives a crash that brings the file back. Until then get hides the
+// entry; a crash in between leaves an entry for a missing file, which Open
+// collects. Call it after the file is removed. An error means the record
+// could not be queued (the dictionary is closed or failed); Open collects
+// the entry then too.
+func (d *dictionary) removeLater(rel string, ticket uint64) error {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	if err := d.writable(); err != nil {
+		return err
+	}
+	if _, ok := d.state.entries[rel]; !ok || d.removed[rel] {
+		return nil
+	}
+	d.queued = append(d.queued, queuedOp{op: dictOp{kind: opDelete, path: rel}, ticket: ticket, removal: true})
+	d.mu.Lock()
+	d.removed[rel] = true
+	d.mu.Unlock()
+	if len(d.queued) < maxDeferred {
+		return nil
+	}
+	_, err := d.append()
+	return err
+}
+
+// flush writes the records waiting for a synced append, if any, and ends
+// the epoch if its key is no longer the active one, so the key can retire.
+func (d *dictionary) flush(active uint64) error {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	var end []dictOp
+	if ep := d.state.epoch; ep != nil && ep.e.KeyID != active {
+		end = append(end, dictOp{kind: opEpochEnd})
+	}
+	if len(d.queued) == 0 && len(end) == 0 {
+		return nil
+	}
+	if err := d.writable(); err != nil {
+		return err
+	}
+	took, err := d.append(end...)
+	if err == nil && d.opts.OnWrite != nil {
+		d.opts.OnWrite(took)
+	}
+	return err
+}
+
+// remove drops rel's entry. Call it after the file is removed.
+func (d *dictionary) remove(rel string) error {
+	return d.commit(func() (dictOp, bool) {
+		_, ok := d.state.entries[rel]
+		return dictOp{kind: opDelete, path: rel}, ok
+	})
+}
+
+// removePrefix drops every entry under the directory dirRel, after it was
+// removed with everything in it.
+func (d *dictionary) removePrefix(dirRel string) error {
+	if dirRel == "" {
+		return errors.New("engine: file dictionary: removePrefix of an empty directory name")
+	}
+	return d.commit(func() (dictOp, bool) {
+		prefix := dirRel + "/"
+		for rel := range d.state.entries {
+			if strings.HasPrefix(rel, prefix) {
+				return dictOp{kind: opDeletePrefix, path: dirRel}, true
+			}
+		}
+		return dictOp{}, false
+	})
+}
+
+// move records that to gets e and from loses its entry. Call it before
+// renaming from to to (e is from's entry) or reusing from as to (e is
+// fresh). Until a later record mentions either path, an open that finds
+// from still on disk undoes the move.
+func (d *dictionary) move(from, to string, e entry) error {
+	if err := checkEntry(to, e); err != nil {
+		return err
+	}
+	if from == "" {
+		return errors.New("engine: file dictionary: move from an empty path")
+	}
+	return d.commit(func() (dictOp, bool) {
+		return dictOp{kind: opMove, path: from, to: to, e: e}, true
+	})
+}
+
+func checkEntry(rel string, e entry) error {
+	if rel == "" {
+		return errors.New("engine: file dictionary: entry for an empty path")
+	}
+	if !validMethod(e.Method) {
+		return fmt.Errorf("engine: file dictionary: entry for %s has unknown method %d", rel, e.Method)
+	}
+	return nil
+}
+
+// commit appends the op prepare returns (prepare runs under the write lock
+// and may find nothing to write), syncs it, then applies it.
+func (d *dictionary) commit(prepare func() (dictOp, bool)) error {
+	d.wmu.Lock()
+	if err := d.writable(); err != nil {
+		d.wmu.Unlock()
+		return err
+	}
+	op, ok := prepare()
+	if !ok {
+		d.wmu.Unlock()
+		return nil
+	}
+	if err := checkOpPaths(op); err != nil { // never write what an open refuses
+		d.wmu.Unlock()
+		return err
+	}
+	took, err := d.append(op)
+	d.wmu.Unlock()
+	if err == nil && d.opts.OnWrite != nil {
+		d.opts.OnWrite(took)
+	}
+	return err
+}
+
+func (d *dictionary) writable() error {
+	switch {
+	case d.closed:
+		return fmt.Errorf("engine: file dictionary in %s: %w", d.dir, ErrClosed)
+	case d.err != nil:
+		return fmt.Errorf("engine: file dictionary refuses writes after a failure (reopen to recover): %w", d.err)
+	case !d.started:
+		return fmt.Errorf("engine: file dictionary in %s not started", d.dir)
+	}
+	return nil
+}
+
+// append writes the queued records and then own as one record and syncs
+// it; only then do the removals and own change the map. The removals'
+// directories are made durable first. Past the threshold it rewrites the
+// log, after the record is durable, so a failed rewrite loses nothing.
+func (d *dictionary) append(own ...dictOp) (time.Duration, error) {
+	t0 := time.Now()
+	ops := make([]dictOp, 0, len(d.queued)+len(own))
+	for _, q := range d.queued {
+		// A failed directory sync leaves the record unwritten and the
+		// log as it was: nothing to poison.
+		if q.removal {
+			if err := d.opts.Dirs.ensure(splitRel(q.op.path), q.ticket); err != nil {
+				return 0, fmt.Errorf("engine: file dictionary %s: syncing the directory of removed %s: %w", d.fs.PathJoin(d.dir, d.logName), q.op.path, err)
+			}
+		}
+		ops = append(ops, q.op)
+	}
+	ops = append(ops, own...)
+	d.buf = append(d.buf[:0], recUpdate)
+	for _, o := range ops {
+		d.buf = appendOp(d.buf, o)
+	}
+	_, err := d.w.WriteRecord(d.buf)
+	if err == nil {
+		err = d.w.Flush()
+	}
+	if err == nil {
+		err = d.file.Sync()
+	}
+	if err != nil {
+		// How much of the record reached the disk is unknown: appending
+		// more could bury a torn record mid-log. A reopen recovers.
+		d.err = fmt.Errorf("engine: appending to file dictionary %s: %w", d.fs.PathJoin(d.dir, d.logName), err)
+		return 0, d.err
+	}
+	took := time.Since(t0)
+	d.mu.Lock()
+	for _, q := range d.queued {
+		if q.removal {
+			d.state.apply(q.op) // the others were applied when queued
+		}
+	}
+	for _, o := range own {
+		d.state.apply(o)
+	}
+	clear(d.removed)
+	clear(d.queued) // drop the paths they hold
+	d.queued = d.queued[:0]
+	d.logSize = d.base + d.w.Size()
+	n := len(d.state.entries)
+	d.mu.Unlock()
+
+	d.appended++
+	if d.appended > max(d.opts.RewriteThreshold, n) {
+		if err := d.rewrite(); err != nil {
+			d.opts.Logger.Error("engine: rewriting the file dictionary failed; the old log stays current", "err", err)
+			d.appended = 0 // try again after as many appends
+		}
+	}
+	return took, nil
+}
