@@ -1,6 +1,10 @@
 package ctrmode
 
-import "testing"
+import (
+	"bytes"
+	"math/rand/v2"
+	"testing"
+)
 
 func TestAdd128(t *testing.T) {
 	for _, c := range []struct{ hi, lo, x, wantHi, wantLo uint64 }{
@@ -51,4 +55,67 @@ func TestInexactOverlap(t *testing.T) {
 			t.Errorf("InexactOverlap(b[%d:], b[%d:]) = %v, want %v", cap(b)-cap(c.x), cap(b)-cap(c.y), got, c.want)
 		}
 	}
+}
+
+// byteStream is a Seekable whose keystream byte at offset o is a mix of o,
+// so a byte applied at the wrong offset shows.
+type byteStream struct{ calls *int }
+
+func (b byteStream) XORKeyStreamAt(dst, src []byte, offset uint64) {
+	*b.calls++
+	for i := range src {
+		o := offset + uint64(i)
+		dst[i] = src[i] ^ byte(o*0x9e3779b1>>24) ^ byte(o>>56)
+	}
+}
+
+// TestStreamBuffered: a Stream applied in chunks of every size, small ones
+// served from its buffer and large ones from the kernel, gives the bytes
+// of one XORKeyStreamAt over the whole, from any start (the end of the
+// 2^64-byte keystream included); and small calls share kernel calls: one
+// per streamBuf bytes of them.
+func TestStreamBuffered(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	sizes := []int{1, 3, 16, 17, 511, 512, 513, 1000}
+	for _, start := range []uint64{0, 7, 1 << 40, ^uint64(0) - 4799} {
+		for _, maxSize := range []int{len(sizes), 4} { // every size; small ones only
+			calls := 0
+			ks := byteStream{&calls}
+			s := NewStream("test", ks, start)
+			src := make([]byte, 4800)
+			for i := range src {
+				src[i] = byte(r.Uint32())
+			}
+			want := make([]byte, len(src))
+			ks.XORKeyStreamAt(want, src, start)
+			calls = 0
+			got := make([]byte, len(src))
+			for done := 0; done < len(src); {
+				n := min(len(src)-done, sizes[r.IntN(maxSize)])
+				s.XORKeyStream(got[done:done+n], src[done:done+n])
+				done += n
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("start %d: the chunked stream differs from one call", start)
+			}
+			if most := len(src)/streamBuf + 1; maxSize == 4 && calls > most {
+				t.Errorf("start %d: %d kernel calls for %d bytes in small chunks, want at most %d", start, calls, len(src), most)
+			}
+		}
+	}
+}
+
+// TestStreamEnd: a Stream refuses to run past the 2^64-byte keystream,
+// writing nothing.
+func TestStreamEnd(t *testing.T) {
+	calls := 0
+	s := NewStream("test", byteStream{&calls}, ^uint64(0)-9)
+	buf := make([]byte, 10)
+	s.XORKeyStream(buf, buf) // the last 10 bytes
+	defer func() {
+		if recover() == nil {
+			t.Error("a Stream ran past the end of its keystream")
+		}
+	}()
+	s.XORKeyStream(buf[:1], buf[:1])
 }
