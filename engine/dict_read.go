@@ -97,3 +97,39 @@ func (d *dictionary) size() int64 {
 	defer d.mu.RUnlock()
 	return d.logSize
 }
+
+// hasTree reports whether an entry is at or under rel. Call it holding wmu
+// or mu.
+func (d *dictionary) hasTree(rel string) bool {
+	if _, ok := d.state.entries[rel]; ok {
+		return true
+	}
+	for p := range d.state.entries {
+		if under(p, rel) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasTreeLocked is hasTree for a caller holding neither lock.
+func (d *dictionary) hasTreeLocked(rel string) bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.hasTree(rel)
+}
+
+// hasDirLocked reports whether any entry is directly in rdir.
+func (d *dictionary) hasDirLocked(rdir string) bool {
+	if rdir == "" {
+		return false
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	for rel := range d.state.entries {
+		if splitRel(rel) == rdir {
+			return true
+		}
+	}
+	return false
+}

@@ -7,10 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
+	"syscall"
+
+	"github.com/cockroachdb/errors/oserror"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/cockroachdb/pebble/v2/record"
-	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/atomicfs"
 )
 
@@ -277,4 +281,70 @@ func splitRel(rel string) string {
 		return "."
 	}
 	return rel[:i]
+}
+
+// listEntryDir lists the directory rdir (relative to the store directory)
+// for reconcile. missing reports a directory that does not exist or is not
+// a directory. Any other failure (a directory that cannot be read) is an
+// error: the open fails, naming it, and nothing is dropped.
+func (d *dictionary) listEntryDir(rdir string) (names []string, missing bool, err error) {
+	full := d.fs.PathJoin(d.dir, rdir)
+	names, err = d.fs.List(full)
+	if err == nil && len(names) > 0 {
+		return names, false, nil
+	}
+	// Gone, not a directory (some filesystems list a regular file as
+	// empty), or unreadable: only a directory that exists proves its files
+	// gone.
+	fi, serr := d.fs.Stat(full)
+	switch {
+	case serr == nil && fi.IsDir():
+		if err != nil {
+			return nil, false, err // it exists, yet could not be listed
+		}
+		return names, false, nil
+	case serr == nil, oserror.IsNotExist(serr), errors.Is(serr, syscall.ENOTDIR):
+		return nil, true, nil
+	default:
+		return nil, false, serr
+	}
+}
+
+// warnMissingDirs logs the entries and pending moves reconcile kept because
+// their directory is missing.
+func (d *dictionary) warnMissingDirs(path string, dirs []string) {
+	if len(dirs) == 0 {
+		return
+	}
+	slices.Sort(dirs)
+	entries, moves := 0, 0
+	for rel := range d.state.entries {
+		if _, ok := slices.BinarySearch(dirs, splitRel(rel)); ok {
+			entries++
+		}
+	}
+	for p, m := range d.state.pending {
+		if p == m.from {
+			moves++
+		}
+	}
+	d.opts.Logger.Warn("engine: file dictionary: keeping the entries of files whose directory is missing (an unmounted volume, a directory moved away); they are checked again at the next open",
+		"log", path, "dirs", dirs, "entries", entries, "pending_moves", moves)
+}
+
+// inspect makes a dictionary that will not be started report its log's
+// path and size, as a started one does.
+func (d *dictionary) inspect() error {
+	if d.logName == "" {
+		return nil
+	}
+	path := d.fs.PathJoin(d.dir, d.logName)
+	fi, err := d.fs.Stat(path)
+	if err != nil {
+		return fmt.Errorf("engine: file dictionary %s: %w", path, err)
+	}
+	d.mu.Lock()
+	d.path, d.logSize = path, fi.Size()
+	d.mu.Unlock()
+	return nil
 }

@@ -231,3 +231,74 @@ func (d *dictionary) append(own ...dictOp) (time.Duration, error) {
 	}
 	return took, nil
 }
+
+// fail makes the dictionary refuse writes until a reopen: the namespace's
+// durable state is unknown.
+func (d *dictionary) fail(err error) {
+	d.wmu.Lock()
+	if d.err == nil {
+		d.err = err
+	}
+	d.wmu.Unlock()
+}
+
+func (d *dictionary) observe(took time.Duration, err error) {
+	if err == nil && took > 0 && d.opts.OnWrite != nil {
+		d.opts.OnWrite(took)
+	}
+}
+
+// flushTree writes the records waiting for a synced append if one of them
+// is a removal at or under rel.
+func (d *dictionary) flushTree(rel string) error {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	for _, q := range d.queued {
+		if q.removal && atOrUnder(q.op.path, rel) {
+			if err := d.writable(); err != nil {
+				return err
+			}
+			took, err := d.append()
+			d.observe(took, err)
+			return err
+		}
+	}
+	return nil
+}
+
+// removeTree drops the entries at and under rel in one synced record. Call
+// it after rel is removed with everything under it and its directory is
+// synced.
+func (d *dictionary) removeTree(rel string) error {
+	d.wmu.Lock()
+	if err := d.writable(); err != nil {
+		d.wmu.Unlock()
+		return err
+	}
+	var ops []dictOp
+	if _, ok := d.state.entries[rel]; ok {
+		ops = append(ops, dictOp{kind: opDelete, path: rel})
+	}
+	for p := range d.state.entries {
+		if under(p, rel) {
+			ops = append(ops, dictOp{kind: opDeletePrefix, path: rel})
+			break
+		}
+	}
+	if len(ops) == 0 {
+		d.wmu.Unlock()
+		return nil
+	}
+	took, err := d.append(ops...)
+	d.wmu.Unlock()
+	d.observe(took, err)
+	return err
+}
+
+// canWrite is writable for callers that do not hold wmu (Remove,
+// RemoveAll): closed, err and started change under it.
+func (d *dictionary) canWrite() error {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	return d.writable()
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 
 	"github.com/cockroachdb/errors/oserror"
@@ -182,44 +181,4 @@ func (f *FS) checkRegistry() error {
 	default:
 		return fmt.Errorf("engine: key registry in %s: %w", f.dir, err)
 	}
-}
-
-// needsKeys reports whether an entry or the epoch names a data key.
-func (d *dictionary) needsKeys() bool {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	return len(d.state.entries) > d.state.plaintext || d.state.epoch != nil && d.state.epoch.e.Method != keys.MethodPlaintext
-}
-
-// freshLogName refuses the name of a new dictionary log if a file has it:
-// creating it would truncate a log, perhaps one still needed.
-func (d *dictionary) freshLogName(path string) error {
-	_, err := d.fs.Stat(path)
-	switch {
-	case err == nil:
-		return &PathError{Op: "create file dictionary", Path: path, Err: fmt.Errorf("a file of that name exists, and a dictionary log's name is never reused: %w", os.ErrExist)}
-	case oserror.IsNotExist(err):
-		return nil
-	default:
-		return fmt.Errorf("engine: creating file dictionary %s: %w", path, err)
-	}
-}
-
-// removeStaleLogs removes every dictionary log but the current one before
-// start writes a new one: a rewrite that crashed left one, perhaps under
-// the name the new log takes; a log without a marker is one readDictionary
-// found holds nothing.
-func (d *dictionary) removeStaleLogs() error {
-	names, err := d.fs.List(d.dir)
-	if err != nil {
-		return fmt.Errorf("engine: listing %s: %w", d.dir, err)
-	}
-	for _, n := range names {
-		if strings.HasPrefix(n, dictLogPrefix) && n != d.logName {
-			if err := d.fs.Remove(d.fs.PathJoin(d.dir, n)); err != nil && !oserror.IsNotExist(err) {
-				return fmt.Errorf("engine: removing stale file dictionary %s: %w", n, err)
-			}
-		}
-	}
-	return nil
 }

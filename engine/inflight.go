@@ -33,11 +33,3 @@ func (f *file) usable(op string) error {
 	}
 	return nil
 }
-
-// canWrite is writable for callers that do not hold wmu (Remove,
-// RemoveAll): closed, err and started change under it.
-func (d *dictionary) canWrite() error {
-	d.wmu.Lock()
-	defer d.wmu.Unlock()
-	return d.writable()
-}

@@ -117,3 +117,34 @@ func (p *pathLocks) lockPair(a, b string) func() {
 // abs turns a dictionary path back into a name on the base FS (see
 // dirPath for a directory outside the store not seen yet).
 func (f *FS) abs(rel string) string { return f.dirPath(rel) }
+
+// under reports whether rel lies inside the directory dir.
+func under(rel, dir string) bool {
+	return len(rel) > len(dir) && rel[len(dir)] == '/' && strings.HasPrefix(rel, dir)
+}
+
+func atOrUnder(rel, dir string) bool { return rel == dir || under(rel, dir) }
+
+// storeOrAncestor reports whether rel names the store directory or a
+// directory holding it.
+func storeOrAncestor(rel string) bool {
+	for _, seg := range strings.Split(rel, "/") {
+		if seg != "." && seg != ".." {
+			return false
+		}
+	}
+	return true
+}
+
+// lockAll write-locks every stripe, in index order as lockPair does, and
+// returns the unlock: for the operations on a whole tree of names.
+func (p *pathLocks) lockAll() func() {
+	for i := range p.locks {
+		p.locks[i].Lock()
+	}
+	return func() {
+		for i := len(p.locks) - 1; i >= 0; i-- {
+			p.locks[i].Unlock()
+		}
+	}
+}

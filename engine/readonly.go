@@ -159,28 +159,12 @@ type lockHeldError struct {
 }
 
 func (e *lockHeldError) Error() string { return "lock " + e.name + " held elsewhere: " + e.err.Error() }
+
 func (e *lockHeldError) Unwrap() error { return e.err }
 
 type nopCloser struct{}
 
 func (nopCloser) Close() error { return nil }
-
-// inspect makes a dictionary that will not be started report its log's
-// path and size, as a started one does.
-func (d *dictionary) inspect() error {
-	if d.logName == "" {
-		return nil
-	}
-	path := d.fs.PathJoin(d.dir, d.logName)
-	fi, err := d.fs.Stat(path)
-	if err != nil {
-		return fmt.Errorf("engine: file dictionary %s: %w", path, err)
-	}
-	d.mu.Lock()
-	d.path, d.logSize = path, fi.Size()
-	d.mu.Unlock()
-	return nil
-}
 
 // refuseReadOnly is the error of a write-side operation op on a read-only
 // FS, nil on a writable one. name is the file, "" for the store.

@@ -48,60 +48,6 @@ func (f *FS) removeAllLocked(name, rel string) error {
 	return nil
 }
 
-// flushTree writes the records waiting for a synced append if one of them
-// is a removal at or under rel.
-func (d *dictionary) flushTree(rel string) error {
-	d.wmu.Lock()
-	defer d.wmu.Unlock()
-	for _, q := range d.queued {
-		if q.removal && atOrUnder(q.op.path, rel) {
-			if err := d.writable(); err != nil {
-				return err
-			}
-			took, err := d.append()
-			d.observe(took, err)
-			return err
-		}
-	}
-	return nil
-}
-
-// hasTreeLocked is hasTree for a caller holding neither lock.
-func (d *dictionary) hasTreeLocked(rel string) bool {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	return d.hasTree(rel)
-}
-
-// removeTree drops the entries at and under rel in one synced record. Call
-// it after rel is removed with everything under it and its directory is
-// synced.
-func (d *dictionary) removeTree(rel string) error {
-	d.wmu.Lock()
-	if err := d.writable(); err != nil {
-		d.wmu.Unlock()
-		return err
-	}
-	var ops []dictOp
-	if _, ok := d.state.entries[rel]; ok {
-		ops = append(ops, dictOp{kind: opDelete, path: rel})
-	}
-	for p := range d.state.entries {
-		if under(p, rel) {
-			ops = append(ops, dictOp{kind: opDeletePrefix, path: rel})
-			break
-		}
-	}
-	if len(ops) == 0 {
-		d.wmu.Unlock()
-		return nil
-	}
-	took, err := d.append(ops...)
-	d.wmu.Unlock()
-	d.observe(took, err)
-	return err
-}
-
 // isSymlink reports whether name is a symbolic link on the disk. Other
 // file systems (MemFS) have none. A trailing slash is no part of it:
 // os.RemoveAll("link/") removes the link, while Lstat("link/") follows it.
