@@ -47,7 +47,7 @@ const maxDeferred = 1024
 // dictionary is the file dictionary: which key and IV each file of the
 // store is encrypted with, kept in an append-only log that is synced before
 // the file operation it describes takes effect, except for what an epoch
-// implies (epoch.go) and removals (removeLater): their records wait for the
+// implies (dict_epoch.go) and removals (removeLater): their records wait for the
 // next synced append.
 //
 // Readers (get, keyInUse, len, each) take mu for reading only; writers are

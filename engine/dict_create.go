@@ -5,7 +5,7 @@ import (
 )
 
 // The create path: a new entry for a file about to be created or reused,
-// under the running epoch when it can (epoch.go), or in a synced record.
+// under the running epoch when it can (dict_epoch.go), or in a synced record.
 
 // create records that rel is about to be created, and returns its entry:
 // e (fresh, with a random IV) if it needs a synced record, or the epoch's

@@ -9,7 +9,7 @@
 // store directory, keyed by paths relative to that directory so a store can
 // be moved. A file's record is durable before the file exists, or, for a
 // file the store creates in its directory, implied by an epoch record that
-// is (see epoch.go): creating a file costs no sync of the dictionary. Data
+// is (see dict_epoch.go): creating a file costs no sync of the dictionary. Data
 // keys live in the key registry of package keys, wrapped under the master
 // key.
 //

@@ -453,7 +453,7 @@ func (f *FS) checkName(op, name string, record bool) (string, error) {
 }
 
 // Create creates name encrypted under the active data key with a fresh IV
-// (the epoch's implied one when it can: see epoch.go). An existing file of
+// (the epoch's implied one when it can: see dict_epoch.go). An existing file of
 // that name is removed first, as Pebble's FS does, and its entry dropped, so
 // a crash never pairs its bytes with the new entry.
 func (f *FS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, error) {
