@@ -13,11 +13,23 @@
 // keys live in the key registry of package keys, wrapped under the master
 // key.
 //
+// The files fall in three parts. fs.go holds every vfs.FS method, file.go
+// the encrypting file, and the files beside them one concern of the FS
+// each. The file dictionary is the dict*.go files, one concept each:
+// dict.go (its type and options), dict_codec.go (the log's format),
+// dict_recover.go (read, replay, reconcile), dict_log.go (the log's life),
+// dict_read.go, dict_write.go, dict_state.go (the replayed map),
+// dict_create.go and dict_epoch.go (the create path), dict_dirmove.go and
+// dict_extdir.go (its side of directory renames and of directories
+// outside the store), dict_record.go (record framing). Keys reach the FS
+// through keycache.go (ciphers per data key) and rotation.go. Files outside
+// the store are keyed by their directory's identifier (extdir.go).
+//
 // The promises the rest keeps, each in a file of its own: no keystream is
 // applied to two plaintexts (overwrite.go; Pebble's secondary cache, which
 // rewrites in place, is refused: secondarycache.go); one FS per store per
 // process (storeid.go); an open forgets only files proven gone and fails
-// closed on lost metadata (dict.go's reconcile, failclosed.go); a read-only
+// closed on lost metadata (dict_recover.go's reconcile, failclosed.go); a read-only
 // open changes nothing (readonly.go); directory renames carry their
 // entries (dirmove.go); a checkpoint is a store of its own (checkpoint.go);
 // metadata is private (private.go); Close waits for operations in flight
