@@ -12,8 +12,8 @@ import (
 )
 
 // Config configures Open. It is a plain struct, so programs can build one
-// without text; ParseConfig and ParseCockroachSpec build one from TiKV's
-// and CockroachDB's settings.
+// without text; ParseTiKVConfig and ParseCockroachSpec build one from
+// TiKV's and CockroachDB's settings.
 type Config struct {
 	// Method is the method new files are encrypted with. Required: the
 	// zero Method is an error, so a forgotten setting never silently

@@ -39,7 +39,7 @@ type tikvMasterKey struct {
 	AllowInsecureEndpoint bool `toml:"allow-insecure-endpoint"`
 }
 
-// tikvDocument is the little of a whole tikv.toml that ParseConfig reads.
+// tikvDocument is the little of a whole tikv.toml that ParseTiKVConfig reads.
 type tikvDocument struct {
 	Security tikvSecurity `toml:"security"`
 }
@@ -59,7 +59,7 @@ var (
 	tikvMasterKeyKeys = []string{"type", "path", "key-id", "region", "endpoint", "vendor", "allow-insecure-endpoint"}
 )
 
-// ParseConfig reads TiKV's encryption settings: either a whole tikv.toml,
+// ParseTiKVConfig reads TiKV's encryption settings: either a whole tikv.toml,
 // whose [security.encryption] table holds them (every other table is
 // ignored), or a document holding just that table's content at the top
 // level, recognized by its keys:
@@ -83,7 +83,7 @@ var (
 // naming a previous key). Unknown keys in the encryption tables, values of
 // the wrong type and values tde cannot use are errors (*ConfigError,
 // matching ErrInvalidConfig) naming the key and, where known, its line.
-func ParseConfig(tikvTOML []byte) (Config, error) {
+func ParseTiKVConfig(tikvTOML []byte) (Config, error) {
 	// A first, lenient pass tells the two document shapes apart and
 	// reports syntax errors.
 	var doc map[string]any
@@ -181,6 +181,14 @@ func ParseConfig(tikvTOML []byte) (Config, error) {
 		return Config{}, err
 	}
 	return cfg, nil
+}
+
+// ParseConfig is ParseTiKVConfig: it reads only TiKV's settings, which its
+// name did not say beside ParseCockroachSpec.
+//
+// Deprecated: use ParseTiKVConfig.
+func ParseConfig(tikvTOML []byte) (Config, error) {
+	return ParseTiKVConfig(tikvTOML)
 }
 
 // config converts a master-key table; table is its name as the user
@@ -296,7 +304,7 @@ func suggest(key, parent string) string {
 // typeMismatch matches go-toml's message for a value of the wrong type.
 var typeMismatch = regexp.MustCompile(`^cannot decode TOML (.+) into struct field ([A-Za-z0-9_.]+)\.([A-Za-z0-9_]+) of type (\S+)$`)
 
-// tomlType returns the raw type ParseConfig decodes into that go-toml names
+// tomlType returns the raw type ParseTiKVConfig decodes into that go-toml names
 // in a type error, to find the field's TOML name.
 func tomlType(name string) (reflect.Type, bool) {
 	for _, v := range []any{tikvEncryption{}, tikvMasterKey{}, tikvDocument{}, tikvSecurity{}} {

@@ -25,7 +25,7 @@
 //
 // A Pebble user opens the FS and sets it as Options.FS:
 //
-//	cfg, err := engine.ParseConfig(tikvTOML)
+//	cfg, err := engine.ParseTiKVConfig(tikvTOML)
 //	fs, err := engine.Open(vfs.Default, dir, cfg)
 //	db, err := pebble.Open(dir, &pebble.Options{FS: fs})
 //	…
