@@ -35,9 +35,15 @@
 // metadata is private (private.go); Close waits for operations in flight
 // (inflight.go); keys stay out of dumps (dumps.go).
 //
+// A Config (config.go, with Validate) is built in Go or read from a
+// dialect with a file of its own: TiKV's TOML (config_tikv.go),
+// CockroachDB's --enterprise-encryption spec (config_cockroach.go) and,
+// for a master key alone, the one word tdectl's --new and --old take
+// (config_keyspec.go).
+//
 // A Pebble user opens the FS and sets it as Options.FS:
 //
-//	cfg, err := engine.ParseConfig(tikvTOML)
+//	cfg, err := engine.ParseTiKVConfig(tikvTOML)
 //	fs, err := engine.Open(vfs.Default, dir, cfg)
 //	db, err := pebble.Open(dir, &pebble.Options{FS: fs})
 //	…

@@ -2,6 +2,10 @@ package engine
 
 import (
 	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
 
 	"github.com/tde-go/tde/keys"
 )
@@ -125,4 +129,78 @@ func (c Config) loadMasterKeys(ctx context.Context) (cur, prev keys.MasterKey, r
 		}
 	}
 	return cur, prev, release, nil
+}
+
+// validate reports the problems of a master key whose Go field name is
+// prefix. Fields that do not belong to the key's type are errors rather
+// than ignored: a path next to type "kms" is a mistake worth hearing about.
+func (c MasterKeyConfig) validate(prefix string, required bool) []error {
+	if c.Key != nil {
+		return nil
+	}
+	name := func(field string) string { return c.setting(prefix, field) }
+	var errs []error
+	if c.Path != "" && c.Type != keys.KindFile && c.Type != keys.KindRaw && c.Type != "" {
+		errs = append(errs, &ConfigError{Setting: name("Path"), Value: c.Path, Reason: `only for type "file" or "raw"`})
+	}
+	if f := kmsField(c.KMS); f != "" && c.Type != keys.KindKMS && c.Type != "" {
+		errs = append(errs, &ConfigError{Setting: name(f), Reason: `only for type "kms"`})
+	}
+	switch c.Type {
+	case "":
+		if c.Path != "" || kmsField(c.KMS) != "" {
+			errs = append(errs, &ConfigError{Setting: name("Type"), Reason: "not set, but the key's other settings are: " + masterKeyTypes})
+		} else if required {
+			errs = append(errs, &ConfigError{Setting: name(""), Reason: `required: a master key (type "plaintext" for none)`})
+		}
+	case keys.KindFile, keys.KindRaw:
+		if c.Path == "" {
+			errs = append(errs, &ConfigError{Setting: name("Path"), Reason: fmt.Sprintf("required for type %q: the key file", c.Type)})
+		}
+	case keys.KindKMS:
+		if c.KMS.KeyID == "" {
+			errs = append(errs, &ConfigError{Setting: name("KMS.KeyID"), Reason: `required for type "kms": the key's id, ARN or alias`})
+		}
+		if c.KMS.MaxAttempts < 0 {
+			errs = append(errs, &ConfigError{Setting: name("KMS.MaxAttempts"), Value: strconv.Itoa(c.KMS.MaxAttempts), Reason: "must not be negative"})
+		}
+		if c.KMS.MaxBackoff < 0 {
+			errs = append(errs, &ConfigError{Setting: name("KMS.MaxBackoff"), Value: c.KMS.MaxBackoff.String(), Reason: "must not be negative"})
+		}
+		if c.KMS.Timeout < 0 {
+			errs = append(errs, &ConfigError{Setting: name("KMS.Timeout"), Value: c.KMS.Timeout.String(), Reason: "must not be negative"})
+		}
+		if insecureKMSEndpoint(c.KMS.Endpoint) && !c.KMS.AllowInsecureEndpoint {
+			errs = append(errs, &ConfigError{Setting: name("KMS.Endpoint"), Value: c.KMS.Endpoint, Err: keys.ErrInsecureEndpoint,
+				Reason: "plain http would carry the registry key in clear: use https, or set " + name("KMS.AllowInsecureEndpoint") + " to accept it (a KMS on the loopback interface)"})
+		}
+	case keys.KindPlaintext:
+	default:
+		errs = append(errs, &ConfigError{Setting: name("Type"), Value: c.Type, Reason: masterKeyTypes})
+	}
+	return errs
+}
+
+// insecureKMSEndpoint reports whether a KMS endpoint is plain HTTP, which
+// keys.NewKMS refuses without KMSConfig.AllowInsecureEndpoint.
+func insecureKMSEndpoint(endpoint string) bool {
+	u, err := url.Parse(strings.TrimSpace(endpoint))
+	return err == nil && strings.EqualFold(u.Scheme, "http")
+}
+
+// kmsField names the first KMS setting given, "" if none.
+func kmsField(k keys.KMSConfig) string {
+	switch {
+	case k.KeyID != "":
+		return "KMS.KeyID"
+	case k.Region != "":
+		return "KMS.Region"
+	case k.Endpoint != "":
+		return "KMS.Endpoint"
+	case k.AllowInsecureEndpoint:
+		return "KMS.AllowInsecureEndpoint"
+	case k != keys.KMSConfig{}:
+		return "KMS"
+	}
+	return ""
 }

@@ -140,7 +140,7 @@ func loadConfig(t *testing.T, path string) engine.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := engine.ParseConfig(b)
+	cfg, err := engine.ParseTiKVConfig(b)
 	if err != nil {
 		t.Fatal(err)
 	}

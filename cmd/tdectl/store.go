@@ -49,7 +49,7 @@ func (s *storeFlags) load() (string, engine.Config, error) {
 		if err != nil {
 			return "", cfg, usagef("--config: %w", err)
 		}
-		if cfg, err = engine.ParseConfig(b); err != nil {
+		if cfg, err = engine.ParseTiKVConfig(b); err != nil {
 			return "", cfg, fmt.Errorf("--config %s: %w", s.config, err)
 		}
 	default:
