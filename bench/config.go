@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tde-go/tde/engine"
 	"github.com/tde-go/tde/keys"
 )
 
@@ -121,7 +122,7 @@ type Progress struct {
 // 8 MiB block cache. It takes about half an hour on two cores.
 func Defaults() Config {
 	return Config{
-		Methods:     keys.Methods(),
+		Methods:     defaultMethods(),
 		Workloads:   Workloads(),
 		Rounds:      6,
 		Keys:        1_000_000,
@@ -132,6 +133,15 @@ func Defaults() Config {
 		ScanLength:  100,
 		ReadPercent: 50,
 	}
+}
+
+// defaultMethods is every method, less sm4-ctr in Go's FIPS 140-3 mode,
+// which refuses it (engine.FIPSError).
+func defaultMethods() []keys.Method {
+	if engine.FIPSMode() == "" {
+		return keys.Methods()
+	}
+	return slices.DeleteFunc(keys.Methods(), func(m keys.Method) bool { return m == keys.MethodSM4CTR })
 }
 
 // Short is the quick comparison behind `make bench` and the CI gate: every

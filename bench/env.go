@@ -8,24 +8,28 @@ import (
 
 	"github.com/klauspost/cpuid/v2"
 	"github.com/tde-go/tde/ctr"
+	"github.com/tde-go/tde/engine"
 	"github.com/tde-go/tde/sm4"
 )
 
 // Env is the machine and build a result was measured on. Every result file
 // carries it: numbers without it cannot be compared or reproduced.
 type Env struct {
-	CPU        string    `json:"cpu"`   // brand name from CPUID, "unknown" if none
-	Cores      int       `json:"cores"` // logical cores
-	GOOS       string    `json:"goos"`
-	GOARCH     string    `json:"goarch"`
-	GOMAXPROCS int       `json:"gomaxprocs"`
-	Go         string    `json:"go"`          // runtime.Version()
-	Kernel     string    `json:"kernel"`      // OS release, "" if unknown
-	CTRBackend string    `json:"ctr_backend"` // ctr.Backend(): the AES-CTR kernel
-	SM4Backend string    `json:"sm4_backend"` // sm4.Backend(): the SM4-CTR kernel
-	Pebble     string    `json:"pebble"`      // module version, "" if unknown
-	Revision   string    `json:"revision"`    // tde's VCS revision, "" if unknown
-	Date       time.Time `json:"date"`
+	CPU        string `json:"cpu"`   // brand name from CPUID, "unknown" if none
+	Cores      int    `json:"cores"` // logical cores
+	GOOS       string `json:"goos"`
+	GOARCH     string `json:"goarch"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	Go         string `json:"go"`          // runtime.Version()
+	Kernel     string `json:"kernel"`      // OS release, "" if unknown
+	CTRBackend string `json:"ctr_backend"` // ctr.Backend(): the AES-CTR kernel
+	SM4Backend string `json:"sm4_backend"` // sm4.Backend(): the SM4-CTR kernel
+	// FIPS140 says what turned Go's FIPS 140-3 mode on (engine.FIPSMode),
+	// "" when off; CTRBackend is then "fips140", the standard library's.
+	FIPS140  string    `json:"fips140,omitempty"`
+	Pebble   string    `json:"pebble"`   // module version, "" if unknown
+	Revision string    `json:"revision"` // tde's VCS revision, "" if unknown
+	Date     time.Time `json:"date"`
 }
 
 // CurrentEnv describes this machine and build, dated now.
@@ -40,6 +44,7 @@ func CurrentEnv() Env {
 		Kernel:     kernelRelease(),
 		CTRBackend: ctr.Backend(),
 		SM4Backend: sm4.Backend(),
+		FIPS140:    engine.FIPSMode(),
 		Date:       time.Now().UTC().Truncate(time.Second),
 	}
 	if e.CPU == "" {
@@ -73,6 +78,7 @@ func (e Env) config() [][2]string {
 		{"tde-revision", e.Revision},
 		{"tde-ctr-backend", e.CTRBackend},
 		{"tde-sm4-backend", e.SM4Backend},
+		{"tde-fips140", e.FIPS140},
 		{"date", e.Date.Format(time.RFC3339)},
 	}
 	out := kv[:0]

@@ -54,6 +54,9 @@ func (r *Report) WriteMarkdownHeader(w io.Writer) error {
 	fmt.Fprintf(bw, "# tdebench: encryption overhead on Pebble, %s\n\n", e.Date.Format("2006-01-02"))
 	fmt.Fprintf(bw, "- machine: %s, %d logical cores (GOMAXPROCS %d), %s/%s, %s\n", e.CPU, e.Cores, e.GOMAXPROCS, e.GOOS, e.GOARCH, e.Kernel)
 	fmt.Fprintf(bw, "- build: %s, Pebble %s, tde %s; kernels: AES-CTR %s, SM4-CTR %s\n", e.Go, orUnknown(e.Pebble), orUnknown(shortRev(e.Revision)), e.CTRBackend, e.SM4Backend)
+	if e.FIPS140 != "" {
+		fmt.Fprintf(bw, "- Go's FIPS 140-3 mode: %s (AES-CTR from the standard library's module; sm4-ctr refused)\n", e.FIPS140)
+	}
 	fmt.Fprintf(bw, "- run: %d rounds × %s × %s; %d keys of 16 B, values of %d B; timed workloads run %v; block cache %s; concurrency %d; scans of %d; mixed %d%% reads; seed %d\n",
 		s.Rounds, strings.Join(s.Workloads, ", "), strings.Join(s.Methods, ", "), s.Keys, s.ValueSize, s.Duration, FormatSize(s.CacheSize), s.Concurrency, s.ScanLength, s.ReadPercent, s.Seed)
 	if s.Delay != "" {

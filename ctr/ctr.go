@@ -8,6 +8,11 @@
 // 2^128. On amd64 and arm64 the blocks are encrypted by assembly kernels
 // (AES-NI, VAES on ymm and zmm registers, ARMv8 AES), chosen once from the
 // CPU's features; elsewhere, or with the purego build tag, by portable Go.
+//
+// In Go's FIPS 140-3 mode (crypto/fips140.Enabled) none of that runs: every
+// Cipher from NewCipher, and every stream from NewCTR, is the standard
+// library's crypto/aes and crypto/cipher, the Go Cryptographic Module, and
+// Backend says "fips140" (fips.go). The bytes are the same either way.
 package ctr
 
 import (
@@ -55,6 +60,10 @@ type Cipher struct {
 	// in, keep the Cipher alive (runtime.KeepAlive) until they return.
 	ks   unsafe.Pointer
 	impl impl // the kernel this Cipher runs; fixed at construction
+
+	// std is the standard library's AES block for implFIPS (ks is then
+	// nil): tde's key schedule never sees the key (fips.go).
+	std *fipsBlock
 }
 
 func (c *Cipher) schedule() *schedule { return (*schedule)(c.ks) }
@@ -65,8 +74,10 @@ type schedule struct {
 }
 
 // NewCipher expands an AES-128, AES-192 or AES-256 key, chosen by len(key).
+// In FIPS 140-3 mode the key goes to crypto/aes.NewCipher instead, once:
+// the Cipher keeps the standard library's block.
 func NewCipher(key []byte) (*Cipher, error) {
-	return newCipher(key, defaultImpl)
+	return newCipher(key, cipherImpl())
 }
 
 func newCipher(key []byte, k impl) (*Cipher, error) {
@@ -74,6 +85,9 @@ func newCipher(key []byte, k impl) (*Cipher, error) {
 	case 16, 24, 32:
 	default:
 		return nil, KeySizeError(len(key))
+	}
+	if k == implFIPS {
+		return newFIPSCipher(key)
 	}
 	mem, err := secmem.Alloc(int(unsafe.Sizeof(schedule{})))
 	if err != nil {
@@ -88,6 +102,9 @@ func newCipher(key []byte, k impl) (*Cipher, error) {
 
 // String names the cipher without revealing the key.
 func (c *Cipher) String() string {
+	if c.impl == implFIPS {
+		return c.std.String()
+	}
 	s := "ctr.Cipher(AES-" + strconv.Itoa(32*(c.schedule().rounds-6)) + ")"
 	runtime.KeepAlive(c)
 	return s
@@ -101,7 +118,16 @@ func (c *Cipher) GoString() string { return c.String() }
 // that is not the key's, and nothing else. The memory itself is released
 // only when c is unreachable, so a stale keystream never reads another
 // key's schedule.
+//
+// A FIPS-mode Cipher (Backend "fips140") cannot zero the standard library's
+// expanded key, which lives on the Go heap with no API to clear it: Destroy
+// drops the Cipher's reference to it, for the garbage collector, and its
+// keystreams then use an all-zero key (fips.go).
 func (c *Cipher) Destroy() {
+	if c.impl == implFIPS {
+		c.std.destroy()
+		return
+	}
 	clear(c.schedule().rk[:])
 	runtime.KeepAlive(c)
 }
@@ -130,6 +156,10 @@ func (k Keystream) XORKeyStreamAt(dst, src []byte, offset uint64) {
 		return
 	}
 	c := k.c
+	if c.impl == implFIPS {
+		c.std.xorKeyStreamAt(dst, src, k.hi, k.lo, offset)
+		return
+	}
 	hi, lo := ctrmode.Add128(k.hi, k.lo, offset/BlockSize)
 	skip := int(offset % BlockSize)
 	if len(src) >= BlockSize && c.xorAll(dst, src, skip, hi, lo) {
@@ -180,6 +210,9 @@ func NewCTR(key, iv []byte) (cipher.Stream, error) {
 	if len(iv) != BlockSize {
 		return nil, IVSizeError(len(iv))
 	}
+	if cipherImpl() == implFIPS {
+		return newFIPSCTR(key, iv)
+	}
 	c, err := NewCipher(key)
 	if err != nil {
 		return nil, err
@@ -188,5 +221,6 @@ func NewCTR(key, iv []byte) (cipher.Stream, error) {
 }
 
 // Backend names the kernel that NewCipher's ciphers run on this machine:
-// "vaes-zmm", "vaes-ymm", "aesni", "arm64-aes" or "generic".
-func Backend() string { return defaultImpl.String() }
+// "vaes-zmm", "vaes-ymm", "aesni", "arm64-aes" or "generic"; "fips140" in
+// Go's FIPS 140-3 mode, where they run the standard library's module.
+func Backend() string { return cipherImpl().String() }

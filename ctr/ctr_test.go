@@ -14,11 +14,17 @@ import (
 )
 
 // subject runs the shared conformance suite on every kernel this CPU has,
-// against crypto/cipher.NewCTR over crypto/aes.
-func subject() *ctrtest.Subject {
+// and on the FIPS-mode path (the module's CTR behind the same API), against
+// crypto/cipher.NewCTR over crypto/aes.
+func subject() *ctrtest.Subject { return subjectOf(testImpls()) }
+
+// testImpls is every kernel this CPU has, then the FIPS-mode path.
+func testImpls() []impl { return append(supportedImpls(), implFIPS) }
+
+func subjectOf(impls []impl) *ctrtest.Subject {
 	s := &ctrtest.Subject{KeySizes: []int{16, 24, 32}, Reference: stdKeystream}
 	byName := map[string]impl{}
-	for _, k := range supportedImpls() {
+	for _, k := range impls {
 		s.Kernels = append(s.Kernels, k.String())
 		byName[k.String()] = k
 	}
@@ -36,7 +42,7 @@ func TestDifferential(t *testing.T)      { ctrtest.Differential(t, subject()) }
 func TestCrossKernels(t *testing.T)      { ctrtest.CrossKernels(t, subject()) }
 func TestWrap128(t *testing.T)           { ctrtest.Wrap128(t, subject()) }
 func TestConcurrentUse(t *testing.T)     { ctrtest.Concurrent(t, subject()) }
-func TestNoAllocs(t *testing.T)          { ctrtest.NoAllocs(t, subject()) }
+func TestNoAllocs(t *testing.T)          { ctrtest.NoAllocs(t, subjectOf(supportedImpls())) } // FIPS: fips_test.go
 func TestWritesStayInDst(t *testing.T)   { ctrtest.WritesStayInDst(t, subject()) }
 func TestNoReadPastBuffers(t *testing.T) { ctrtest.NoReadPastBuffers(t, subject()) }
 
@@ -144,7 +150,7 @@ func TestPanics(t *testing.T) {
 // can and looks for the key and its round keys in the output.
 func TestNoKeyInFormatting(t *testing.T) {
 	key := []byte("\x9c\x81\x4a\x11\xd3\x07\xb2\x5e\xaa\x01\x42\x77\xe9\x3c\x58\xc6\x10\x20\x30\x40\x50\x60\x70\x80\x90\xa0\xb0\xc0\xd0\xe0\xf0\x01")
-	c, _ := NewCipher(key)
+	c, _ := newCipher(key, defaultImpl) // tde's schedule, in FIPS mode too; the module's: fips_test.go
 	ks := c.Keystream([16]byte{})
 	var out strings.Builder
 	for _, v := range []any{c, *c, ks, ks.Stream(0), struct{ C *Cipher }{c}, struct{ k Keystream }{ks}} {
@@ -171,7 +177,7 @@ func TestDestroy(t *testing.T) {
 		for i := range key {
 			key[i] = byte(i + 1)
 		}
-		c, err := NewCipher(key)
+		c, err := newCipher(key, defaultImpl)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,7 @@ const (
 	implVAESYMM
 	implVAESZMM
 	implARM64
+	implFIPS // crypto/aes and crypto/cipher: the Go Cryptographic Module (fips.go)
 )
 
 func (k impl) String() string {
@@ -22,6 +23,8 @@ func (k impl) String() string {
 		return "vaes-zmm"
 	case implARM64:
 		return "arm64-aes"
+	case implFIPS:
+		return fipsBackend
 	}
 	return "generic"
 }

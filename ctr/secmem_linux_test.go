@@ -30,7 +30,7 @@ func TestRoundKeysOutOfDumps(t *testing.T) {
 // zeroed, whether or not Destroy was called.
 func TestUnreachableCipherZeroed(t *testing.T) {
 	key := []byte("0123456789abcdef")
-	c, err := NewCipher(key)
+	c, err := newCipher(key, defaultImpl)
 	if err != nil {
 		t.Fatal(err)
 	}

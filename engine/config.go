@@ -97,6 +97,7 @@ func (c Config) Validate() error {
 		errs = append(errs, &ConfigError{Setting: c.setting("DictionaryRewriteThreshold"), Value: strconv.Itoa(c.DictionaryRewriteThreshold),
 			Reason: "must not be negative (0 means the default)"})
 	}
+	errs = append(errs, c.fipsSetting()...) // fips.go
 	errs = append(errs, c.MasterKey.validate("MasterKey", true)...)
 	errs = append(errs, c.PreviousMasterKey.validate("PreviousMasterKey", false)...)
 	return joinErrors(errs)

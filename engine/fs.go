@@ -151,6 +151,9 @@ func Open(base vfs.FS, dir string, cfg Config) (*FS, error) {
 		return nil, err
 	}
 	f.metrics.observeDictRead(time.Since(start))
+	if err := f.refuseUnapproved(); err != nil { // fips.go
+		return nil, err
+	}
 	if err := f.checkRegistry(); err != nil {
 		return nil, err
 	}

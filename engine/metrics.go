@@ -46,6 +46,7 @@ func newMetrics(f *FS) *metrics {
 		gauge("tde_encrypted_files", "Files in the dictionary with an encrypting method.", func() float64 { return float64(f.dict.encrypted()) }),
 		gauge("tde_dictionary_entries", "Entries in the file dictionary.", func() float64 { return float64(f.dict.len()) }),
 		gauge("tde_dictionary_bytes", "Size of the file dictionary's current log.", func() float64 { return float64(f.dict.size()) }),
+		backendInfo(), // fips.go
 	}
 	for mth := keys.MethodAES128CTR; mth <= keys.MethodSM4CTR; mth++ {
 		st := &f.stats[mth]

@@ -69,6 +69,9 @@ func openReadOnly(base vfs.FS, dir string, cfg Config) (*FS, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := f.refuseUnapproved(); err != nil { // fips.go
+		return nil, err
+	}
 	if err := f.checkRegistry(); err != nil {
 		return nil, err
 	}

@@ -49,6 +49,12 @@ type Status struct {
 	// Bytes through the kernels since Open, by method.
 	Encrypted map[keys.Method]uint64
 	Decrypted map[keys.Method]uint64
+
+	// Backend computes the AES-CTR keystreams: tde's kernel ("vaes-zmm",
+	// "aesni", …) or "fips140", the standard library's module. FIPS says
+	// what turned Go's FIPS 140-3 mode on, "" when it is off (fips.go).
+	Backend string
+	FIPS    string
 }
 
 // Usage counts files and their bytes.
@@ -105,6 +111,7 @@ func (f *FS) Status() Status {
 		Encrypted:         map[keys.Method]uint64{},
 		Decrypted:         map[keys.Method]uint64{},
 	}
+	s.setBackend()
 	for m := keys.MethodAES128CTR; m <= keys.MethodSM4CTR; m++ {
 		s.Encrypted[m] = f.stats[m].encrypted.Load()
 		s.Decrypted[m] = f.stats[m].decrypted.Load()

@@ -3,7 +3,6 @@ package keys
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -171,12 +170,8 @@ func (k *kmsKey) Wrap(ctx context.Context, plaintext, aad []byte) ([]byte, error
 	}
 	out := binary.BigEndian.AppendUint16(nil, uint16(len(k.blob)))
 	out = append(out, k.blob...)
-	nonce := make([]byte, gcmNonceSize)
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	out = append(out, nonce...)
-	return g.Seal(out, nonce, plaintext, append(append([]byte(nil), aad...), k.blob...)), nil
+	// Seal appends nonce | ciphertext | tag, drawing the nonce (newGCM).
+	return g.Seal(out, nil, plaintext, append(append([]byte(nil), aad...), k.blob...)), nil
 }
 
 func (k *kmsKey) Unwrap(ctx context.Context, wrapped, aad []byte) ([]byte, error) {
@@ -188,7 +183,7 @@ func (k *kmsKey) Unwrap(ctx context.Context, wrapped, aad []byte) ([]byte, error
 	d := decoder{b: wrapped}
 	n, ok := d.u16()
 	blob, ok2 := d.bytes(int(n))
-	nonce, ok3 := d.bytes(gcmNonceSize)
+	_, ok3 := d.bytes(gcmNonceSize)
 	if !ok || !ok2 || !ok3 || n == 0 || len(wrapped)-d.off < gcmTagSize {
 		return nil, fmt.Errorf("%w: KMS-wrapped payload of %d bytes is malformed", ErrCorruptRegistry, len(wrapped))
 	}
@@ -211,7 +206,8 @@ func (k *kmsKey) Unwrap(ctx context.Context, wrapped, aad []byte) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	pt, err := g.Open(nil, nonce, wrapped[d.off:], append(append([]byte(nil), aad...), blob...))
+	sealed := wrapped[d.off-gcmNonceSize:] // nonce | ciphertext | tag, as newGCM reads it
+	pt, err := g.Open(nil, nil, sealed, append(append([]byte(nil), aad...), blob...))
 	if err != nil {
 		return nil, fmt.Errorf("%w: authentication failed under the KMS registry key", ErrCorruptRegistry)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -163,10 +162,7 @@ var errNoSuchKey = errors.New("no such key")
 func fakeSeal(id string, key, pt, aad []byte) []byte {
 	g, _ := newGCM(key)
 	b := append([]byte{byte(len(id))}, id...)
-	nonce := make([]byte, 12)
-	rand.Read(nonce)
-	b = append(b, nonce...)
-	return g.Seal(b, nonce, pt, aad)
+	return g.Seal(b, nil, pt, aad) // appends nonce | ciphertext | tag
 }
 
 func (f *fakeKMS) open(blob, aad []byte) (string, []byte, error) {
@@ -180,7 +176,7 @@ func (f *fakeKMS) open(blob, aad []byte) (string, []byte, error) {
 	}
 	g, _ := newGCM(key)
 	rest := blob[1+len(id):]
-	pt, err := g.Open(nil, rest[:12], rest[12:], aad)
+	pt, err := g.Open(nil, nil, rest, aad)
 	return id, pt, err
 }
 

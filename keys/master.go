@@ -5,7 +5,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -122,12 +121,18 @@ func (k *localKey) aead() (cipher.AEAD, error) {
 	return newGCM(b)
 }
 
+// newGCM is AES-GCM that draws its own 96-bit nonce from crypto/rand and
+// writes it before the ciphertext, on Seal (nonce argument nil), and reads
+// it from there on Open: the bytes tde always wrote, nonce | ciphertext |
+// tag. It is the form of GCM the Go Cryptographic Module approves in FIPS
+// 140-3 mode (SP 800-38D 8.2.2, the IV generated inside the module);
+// cipher.NewGCM with a caller's nonce is refused under fips140=only.
 func newGCM(key []byte) (cipher.AEAD, error) {
 	blk, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, err
 	}
-	return cipher.NewGCM(blk)
+	return cipher.NewGCMWithRandomNonce(blk)
 }
 
 func (k *localKey) Wrap(_ context.Context, plaintext, aad []byte) ([]byte, error) {
@@ -137,13 +142,9 @@ func (k *localKey) Wrap(_ context.Context, plaintext, aad []byte) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, fingerprintSize+gcmNonceSize, fingerprintSize+gcmNonceSize+len(plaintext)+gcmTagSize)
+	out := make([]byte, fingerprintSize, fingerprintSize+gcmNonceSize+len(plaintext)+gcmTagSize)
 	copy(out, k.fp[:])
-	nonce := out[fingerprintSize:]
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	return g.Seal(out, nonce, plaintext, aad), nil
+	return g.Seal(out, nil, plaintext, aad), nil // appends nonce | ciphertext | tag
 }
 
 func (k *localKey) Unwrap(_ context.Context, wrapped, aad []byte) ([]byte, error) {
@@ -159,8 +160,7 @@ func (k *localKey) Unwrap(_ context.Context, wrapped, aad []byte) ([]byte, error
 	if !hmac.Equal(wrapped[:fingerprintSize], k.fp[:]) {
 		return nil, fmt.Errorf("%w: wrapped under master key id %x", ErrWrongMasterKey, wrapped[:fingerprintSize])
 	}
-	nonce := wrapped[fingerprintSize : fingerprintSize+gcmNonceSize]
-	pt, err := g.Open(nil, nonce, wrapped[fingerprintSize+gcmNonceSize:], aad)
+	pt, err := g.Open(nil, nil, wrapped[fingerprintSize:], aad) // nonce | ciphertext | tag
 	if err != nil {
 		return nil, fmt.Errorf("%w: authentication failed under the master key that wrote it", ErrCorruptRegistry)
 	}

@@ -41,6 +41,11 @@ type statusDoc struct {
 	// elsewhere), by the identifier the dictionary knows them by: only
 	// Pebble knows where they are, so tdectl cannot check their files.
 	UnseenDirs missingDoc `json:"unseen_dirs"`
+	// Backend computes the AES-CTR keystreams in this process: tde's
+	// kernel, or "fips140" (the standard library's validated module) in
+	// Go's FIPS 140-3 mode; FIPS140 says what turned that mode on, "" off.
+	Backend string `json:"backend"`
+	FIPS140 string `json:"fips140"`
 }
 
 // missingDoc counts the entries kept for files in missing directories.
@@ -125,6 +130,8 @@ func newStatusDoc(st engine.Status, cfg engine.Config, registry string, now time
 		Dictionary:  dictDoc{Path: st.DictionaryPath, Entries: st.DictionaryEntries, Bytes: st.DictionaryBytes},
 		MissingDirs: missingDoc{Entries: st.MissingDirEntries, Dirs: append([]string{}, st.MissingDirs...)},
 		UnseenDirs:  missingDoc{Entries: st.UnseenDirEntries, Dirs: append([]string{}, st.UnseenDirs...)},
+		Backend:     st.Backend,
+		FIPS140:     st.FIPS,
 	}
 	for _, k := range st.Keys {
 		kd := keyDocOf(k, now)
@@ -221,6 +228,11 @@ func printStatus(w io.Writer, d statusDoc) {
 	}
 	if m := d.UnseenDirs; m.Entries > 0 {
 		t.row("outside the store\t%s in %s not checked (a WAL directory elsewhere: only Pebble knows where)", plural(m.Entries, "entry", "entries"), plural(len(m.Dirs), "directory", "directories"))
+	}
+	if d.FIPS140 != "" {
+		t.row("AES-CTR\t%s: Go's FIPS 140-3 mode (%s)", d.Backend, d.FIPS140)
+	} else {
+		t.row("AES-CTR\t%s (FIPS 140-3 mode off)", d.Backend)
 	}
 	t.flush()
 

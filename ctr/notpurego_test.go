@@ -1,0 +1,5 @@
+//go:build !purego
+
+package ctr
+
+const puregoBuild = false
