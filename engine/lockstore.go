@@ -9,6 +9,7 @@ import (
 
 	"github.com/cockroachdb/errors/oserror"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/tde-go/tde/internal/pebblefile"
 )
 
 // The store lock: offline work on a store (tdectl's commands, ReencryptAll)
@@ -18,7 +19,7 @@ import (
 
 // PebbleLockFile is the name of the lock file Pebble holds in a store
 // directory while a DB is open on it.
-const PebbleLockFile = "LOCK"
+const PebbleLockFile = pebblefile.Lock
 
 // StoreInUseError reports a store whose Pebble LOCK another process (or
 // another DB of this process) holds. It matches ErrStoreInUse.
