@@ -57,6 +57,22 @@ func (f *FS) ReencryptAll(ctx context.Context, progress func(Progress)) error {
 	return f.runJobs(ctx, jobs, p, progress)
 }
 
+// NotUnderActiveKey counts the files of s that a re-encryption to the
+// store's settings left behind (the check tdectl migrate ends with): those
+// under older data keys, and plaintext ones unless the method is
+// plaintext. skipped are the files ReencryptAll left alone outside the
+// store directory on purpose (Progress.Skipped): they are not counted, as
+// a WAL there moves to the active key as Pebble rolls it (their bytes,
+// which Progress does not give, stay counted).
+func (s Status) NotUnderActiveKey(skipped []string) Usage {
+	left := s.Older
+	if s.Method != keys.MethodPlaintext {
+		left.add(s.Plaintext)
+	}
+	left.Files -= len(skipped)
+	return left
+}
+
 // offlineJobs lists the files ReencryptAll rewrites: every file of the
 // store directory tree that is not under the active key (no entry counts as
 // plaintext), and in p.Skipped the entries outside the tree whose files

@@ -209,15 +209,9 @@ func (a *app) migrate(ctx context.Context, dir string, cfg engine.Config, quiet 
 	if err := fs.Close(); err != nil {
 		return fmt.Errorf("closing store %s: %w", dir, err)
 	}
-	left := st.Older
-	if st.Method != keys.MethodPlaintext {
-		left.Files += st.Plaintext.Files
-		left.Bytes += st.Plaintext.Bytes
-	}
 	// The files outside the store directory were left alone on purpose
-	// (listed above); a WAL there moves to the active key as Pebble rolls it.
-	left.Files -= len(r.skipped)
-	if left.Files > 0 {
+	// (listed above).
+	if left := st.NotUnderActiveKey(r.skipped); left.Files > 0 {
 		return fmt.Errorf("checking the migration: %s (%s) of %s not under the active key; run tdectl migrate again",
 			plural(left.Files, "file is", "files are"), formatBytes(left.Bytes), dir)
 	}
