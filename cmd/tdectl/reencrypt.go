@@ -9,10 +9,6 @@ import (
 	"github.com/tde-go/tde/keys"
 )
 
-// progressHook, if set, sees every progress report of a re-encryption
-// after it is shown. Tests set it to kill the process mid-way.
-var progressHook func(engine.Progress)
-
 const plaintextWarning = `WARNING: the store's method is plaintext: re-encrypting rewrites every
 encrypted file UNENCRYPTED. This disables encryption at rest for the data
 already written. If that is not what you want, interrupt now (Ctrl-C: the
@@ -81,8 +77,8 @@ func (a *app) reencrypt(ctx context.Context, fs *engine.FS, dir string, quiet bo
 	err := fs.ReencryptAll(ctx, func(pr engine.Progress) {
 		p.update(pr)
 		r.files, r.bytes, r.skipped = pr.FilesDone, pr.BytesDone, pr.Skipped
-		if progressHook != nil {
-			progressHook(pr)
+		if a.progressHook != nil {
+			a.progressHook(pr)
 		}
 	})
 	p.finish()
