@@ -14,6 +14,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/atomicfs"
+	"github.com/tde-go/tde/internal/pebblefile"
 	"github.com/tde-go/tde/keys"
 )
 
@@ -45,12 +46,6 @@ import (
 // the dictionary is written before the registry, as a first Open does, and
 // an encrypted OPTIONS without a dictionary is lost metadata.
 
-// manifestMarkerPrefix starts the name of Pebble's manifest marker.
-const manifestMarkerPrefix = "marker.manifest."
-
-// pebbleLockFile is the lock file of a running Pebble store.
-const pebbleLockFile = "LOCK"
-
 // checkpoints remembers the directories, relative to the store, in which
 // a manifest marker was created, until a sync exports them.
 type checkpoints struct {
@@ -62,7 +57,7 @@ type checkpoints struct {
 // directory other than the store's may be a checkpoint's.
 func (f *FS) noteCheckpoint(rel string) {
 	rdir := splitRel(rel)
-	if rdir == "." || !strings.HasPrefix(path.Base(rel), manifestMarkerPrefix) {
+	if rdir == "." || !strings.HasPrefix(path.Base(rel), pebblefile.ManifestMarkerPrefix) {
 		return
 	}
 	f.ckpts.mu.Lock()
@@ -144,10 +139,10 @@ func (f *FS) exportIfCheckpoint(dir, rdir string) (bool, error) {
 	}
 	marker := false
 	for _, n := range names {
-		if n == pebbleLockFile {
+		if n == pebblefile.Lock {
 			return false, nil // a store Pebble runs in, not a checkpoint
 		}
-		marker = marker || strings.HasPrefix(n, manifestMarkerPrefix)
+		marker = marker || strings.HasPrefix(n, pebblefile.ManifestMarkerPrefix)
 	}
 	if !marker {
 		return false, nil
@@ -298,7 +293,7 @@ func (f *FS) copyRegistry(pfs vfs.FS, dir string) error {
 // source, would be taken for plaintext files.
 func holdsStore(names []string) bool {
 	for _, n := range names {
-		if n == keys.RegistryFile || strings.HasPrefix(n, "marker."+dictMarkerName+".") {
+		if n == keys.RegistryFile || strings.HasPrefix(n, pebblefile.MarkerPrefix+dictMarkerName+".") {
 			return true
 		}
 	}

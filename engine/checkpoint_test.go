@@ -16,6 +16,7 @@ import (
 	"github.com/cockroachdb/errors/oserror"
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/tde-go/tde/internal/pebblefile"
 	"github.com/tde-go/tde/keys"
 )
 
@@ -389,7 +390,7 @@ type intrudingFS struct {
 
 func (i *intrudingFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
 	f, err := i.FS.Create(name, c)
-	if err == nil && strings.HasPrefix(i.base.PathBase(name), manifestMarkerPrefix) && i.base.PathDir(name) != "/store" {
+	if err == nil && strings.HasPrefix(i.base.PathBase(name), pebblefile.ManifestMarkerPrefix) && i.base.PathDir(name) != "/store" {
 		stray, err := i.base.Create(i.base.PathJoin(i.base.PathDir(name), "stray"), c)
 		if err != nil {
 			return nil, err

@@ -28,7 +28,8 @@
 // The promises the rest keeps, each in a file of its own: no keystream is
 // applied to two plaintexts (overwrite.go; Pebble's secondary cache, which
 // rewrites in place, is refused: secondarycache.go); one FS per store per
-// process (storeid.go); an open forgets only files proven gone and fails
+// process (storeid.go), and no Pebble on a store offline work holds
+// (lockstore.go); an open forgets only files proven gone and fails
 // closed on lost metadata (dict_recover.go's reconcile, failclosed.go); a read-only
 // open changes nothing (readonly.go); directory renames carry their
 // entries (dirmove.go); a checkpoint is a store of its own (checkpoint.go);

@@ -66,6 +66,12 @@ var (
 	// ErrReadOnly: a write-side operation (create, rename, remove, mkdir,
 	// rotation, re-encryption) on an FS opened with Config.ReadOnly.
 	ErrReadOnly = errors.New("engine: store opened read-only")
+
+	// ErrStoreInUse: the store's Pebble LOCK is held by another process (or
+	// another DB in this one), so an offline operation must not touch it
+	// (StoreInUseError); or another FS of this process has the store open
+	// (StoreOpenError).
+	ErrStoreInUse = errors.New("engine: store in use")
 )
 
 // ConfigError reports a configuration setting that cannot be used. It

@@ -10,6 +10,7 @@ import (
 	"github.com/cockroachdb/errors/oserror"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/atomicfs"
+	"github.com/tde-go/tde/internal/pebblefile"
 	"github.com/tde-go/tde/keys"
 )
 
@@ -107,11 +108,11 @@ func lostDictionary(fs vfs.FS, dir string) error {
 	for _, n := range names {
 		switch {
 		case n == keys.RegistryFile || n == registryTempFile,
-			strings.HasPrefix(n, "marker."+dictMarkerName+"."):
+			strings.HasPrefix(n, pebblefile.MarkerPrefix+dictMarkerName+"."):
 			found = append(found, n)
 		case strings.HasPrefix(n, dictLogPrefix):
 			logs = append(logs, n)
-		case strings.HasPrefix(n, "OPTIONS-") && encryptedOptions(fs, fs.PathJoin(dir, n)):
+		case strings.HasPrefix(n, pebblefile.OptionsPrefix) && encryptedOptions(fs, fs.PathJoin(dir, n)):
 			found = append(found, n)
 		}
 	}

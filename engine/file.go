@@ -119,25 +119,13 @@ func (f *file) ReadAt(p []byte, off int64) (int, error) {
 	return n, err
 }
 
-// Close closes the base file and gives back the file's key reference.
+// Close closes the base file, then gives back what the FS took for it
+// (FS.unwrap).
 func (f *file) Close() error {
 	if f.closed.Swap(true) {
 		return f.File.Close() // the base file reports the double close
 	}
 	err := f.File.Close()
-	if f.kc != nil {
-		f.fs.keys.release(f.kc)
-	}
-	if f.ws != nil {
-		f.fs.written.release(f.ws)
-	}
-	if f.writerRel != "" {
-		f.fs.writersMu.Lock()
-		if f.fs.writers[f.writerRel]--; f.fs.writers[f.writerRel] <= 0 {
-			delete(f.fs.writers, f.writerRel)
-		}
-		f.fs.writersMu.Unlock()
-	}
-	f.fs.openFiles.Add(-1)
+	f.fs.unwrap(f)
 	return err
 }

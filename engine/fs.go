@@ -406,6 +406,26 @@ func (f *FS) wrapWriter(bf vfs.File, name, rel string, e entry, kc *keyCipher) *
 	return w
 }
 
+// unwrap gives back, once w's base file is closed, what wrap and
+// wrapWriter took for it: its key reference, its written set, its count
+// among the writers of its path, and last its place among the open files,
+// so that Close and ReencryptAll, which wait for none to be open, see the
+// rest given back first.
+func (f *FS) unwrap(w *file) {
+	f.releaseKey(w.kc)
+	if w.ws != nil {
+		f.written.release(w.ws)
+	}
+	if w.writerRel != "" {
+		f.writersMu.Lock()
+		if f.writers[w.writerRel]--; f.writers[w.writerRel] <= 0 {
+			delete(f.writers, w.writerRel)
+		}
+		f.writersMu.Unlock()
+	}
+	f.openFiles.Add(-1)
+}
+
 // writing reports whether rel is open for writing.
 func (f *FS) writing(rel string) bool {
 	f.writersMu.Lock()

@@ -16,6 +16,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/tde-go/tde/internal/pebblefile"
 	"github.com/tde-go/tde/keys"
 )
 
@@ -106,7 +107,7 @@ func TestEncryptExistingPlaintextStore(t *testing.T) {
 
 	raw := rawFiles(t, base, "/s")
 	for p, b := range raw {
-		if bytes.Contains(b, []byte(canary)) && immutable(p) {
+		if bytes.Contains(b, []byte(canary)) && pebblefile.Immutable(p) {
 			t.Errorf("%s still holds the canary in the clear after Reencrypt", p)
 		}
 	}

@@ -2,90 +2,13 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
-	"github.com/cockroachdb/errors/oserror"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/tde-go/tde/keys"
 )
-
-// PebbleLockFile is the name of the lock file Pebble holds in a store
-// directory while a DB is open on it.
-const PebbleLockFile = "LOCK"
-
-// ErrStoreInUse: the store's Pebble LOCK is held by another process (or
-// another DB in this one), so an offline operation must not touch it.
-var ErrStoreInUse = errors.New("engine: store in use")
-
-// StoreInUseError reports a store whose Pebble LOCK another process (or
-// another DB of this process) holds. It matches ErrStoreInUse.
-type StoreInUseError struct {
-	Dir  string // the store directory
-	Lock string // its LOCK file
-	Err  error  // what the lock call said
-}
-
-func (e *StoreInUseError) Error() string {
-	return fmt.Sprintf("engine: store %s is in use: another process holds %s (stop the program using the store first, or use its online API): %v",
-		e.Dir, e.Lock, e.Err)
-}
-
-func (e *StoreInUseError) Unwrap() []error { return []error{ErrStoreInUse, e.Err} }
-
-// LockStore takes Pebble's LOCK file in the store directory dir, as
-// pebble.Open does, and returns it held: while it is, no Pebble DB can open
-// the store (cockroach#98294: offline tools must take it before touching a
-// store). Take it before Open for any offline work on a store (Open itself
-// may rotate data keys and rewrite the file dictionary) and close it after
-// the FS.
-//
-// A lock held elsewhere is a *StoreInUseError matching ErrStoreInUse that
-// names the store. A directory that does not exist is an error matching
-// os.ErrNotExist; dir is never created. A store whose LOCK file cannot be
-// created or opened gets that error, naming the file.
-func LockStore(base vfs.FS, dir string) (io.Closer, error) {
-	dir = filepath.Clean(dir)
-	fi, err := base.Stat(dir)
-	if err != nil {
-		if oserror.IsNotExist(err) {
-			return nil, fmt.Errorf("engine: store directory %s does not exist: %w", dir, os.ErrNotExist)
-		}
-		return nil, fmt.Errorf("engine: store directory %s: %w", dir, err)
-	}
-	if !fi.IsDir() {
-		return nil, fmt.Errorf("engine: store directory %s is not a directory", dir)
-	}
-	name := base.PathJoin(dir, PebbleLockFile)
-	l, err := base.Lock(name)
-	if err == nil {
-		return l, nil
-	}
-	return nil, lockFailed(dir, name, err)
-}
-
-// lockFailed is the error for a failed lock of name, a lock file of the
-// store in dir: a *StoreInUseError when another holder has it, otherwise
-// the error naming the store. Creating or opening the file fails with a
-// *PathError (permissions, a read-only disk); a lock held elsewhere fails
-// in fcntl (EAGAIN, EACCES), in Pebble's own check for this process, or
-// in a reader's shared lock (lockHeldError).
-func lockFailed(dir, name string, err error) error {
-	var held *lockHeldError
-	if errors.As(err, &held) {
-		return &StoreInUseError{Dir: dir, Lock: name, Err: held.err}
-	}
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return fmt.Errorf("engine: cannot lock store %s: %w", dir, err)
-	}
-	return &StoreInUseError{Dir: dir, Lock: name, Err: err}
-}
 
 // ReencryptAll rewrites every file of a closed store that is not under the
 // active data key: WALs, MANIFESTs, OPTIONS, Pebble's markers, tables, blob
@@ -132,6 +55,22 @@ func (f *FS) ReencryptAll(ctx context.Context, progress func(Progress)) error {
 		return fmt.Errorf("engine: re-encrypting %s: %w", f.dir, err)
 	}
 	return f.runJobs(ctx, jobs, p, progress)
+}
+
+// NotUnderActiveKey counts the files of s that a re-encryption to the
+// store's settings left behind (the check tdectl migrate ends with): those
+// under older data keys, and plaintext ones unless the method is
+// plaintext. skipped are the files ReencryptAll left alone outside the
+// store directory on purpose (Progress.Skipped): they are not counted, as
+// a WAL there moves to the active key as Pebble rolls it (their bytes,
+// which Progress does not give, stay counted).
+func (s Status) NotUnderActiveKey(skipped []string) Usage {
+	left := s.Older
+	if s.Method != keys.MethodPlaintext {
+		left.add(s.Plaintext)
+	}
+	left.Files -= len(skipped)
+	return left
 }
 
 // offlineJobs lists the files ReencryptAll rewrites: every file of the

@@ -418,3 +418,25 @@ func TestReencryptAllCrash(t *testing.T) {
 		t.Errorf("%d partial copies left on disk after reopening", leftovers)
 	}
 }
+
+// TestNotUnderActiveKey: what a migration left is the older keys' files,
+// plaintext ones too while the method encrypts, less the files skipped
+// outside the store directory.
+func TestNotUnderActiveKey(t *testing.T) {
+	st := Status{
+		Method:    keys.MethodAES256CTR,
+		Active:    Usage{Files: 5, Bytes: 500},
+		Older:     Usage{Files: 2, Bytes: 20},
+		Plaintext: Usage{Files: 1, Bytes: 3},
+	}
+	if got, want := st.NotUnderActiveKey(nil), (Usage{Files: 3, Bytes: 23}); got != want {
+		t.Errorf("encrypting: %+v, want %+v", got, want)
+	}
+	if got, want := st.NotUnderActiveKey([]string{"../wal/000004.log"}), (Usage{Files: 2, Bytes: 23}); got != want {
+		t.Errorf("encrypting, one skipped: %+v, want %+v", got, want)
+	}
+	st.Method = keys.MethodPlaintext
+	if got, want := st.NotUnderActiveKey(nil), (Usage{Files: 2, Bytes: 20}); got != want {
+		t.Errorf("plaintext: %+v, want %+v", got, want)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/tde-go/tde/internal/pebblefile"
 	"github.com/tde-go/tde/keys"
 )
 
@@ -28,7 +29,7 @@ func reserved(rel string) bool {
 	case lockFile, keys.RegistryFile, registryTempFile, dirIDFile, dirIDTemp:
 		return true
 	}
-	return strings.HasPrefix(rel, dictLogPrefix) || strings.HasPrefix(rel, "marker."+dictMarkerName+".")
+	return strings.HasPrefix(rel, dictLogPrefix) || strings.HasPrefix(rel, pebblefile.MarkerPrefix+dictMarkerName+".")
 }
 
 // relPath turns a name Pebble passes into the dictionary's key: the path

@@ -2,10 +2,8 @@ package engine
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/cockroachdb/errors/oserror"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -102,39 +100,6 @@ func (f *FS) lockReadOnly() error {
 		return lockFailed(f.dir, f.base.PathJoin(f.dir, lockFile), err)
 	}
 	f.lock = lock
-	return nil
-}
-
-// LockStoreReadOnly is LockStore for reading a store (tdectl status and
-// dump): it takes Pebble's LOCK shared, so no Pebble can open the store
-// meanwhile, without creating the file or changing its mtime (every Pebble
-// store has it; a directory without one has nothing to lock). A lock held
-// elsewhere is a *StoreInUseError matching ErrStoreInUse; a missing
-// directory is an error matching os.ErrNotExist.
-func LockStoreReadOnly(base vfs.FS, dir string) (io.Closer, error) {
-	dir = filepath.Clean(dir)
-	if err := checkStoreDir(base, dir); err != nil {
-		return nil, err
-	}
-	name := base.PathJoin(dir, PebbleLockFile)
-	l, err := sharedLock(base, name, true)
-	if err != nil {
-		return nil, lockFailed(dir, name, err)
-	}
-	return l, nil
-}
-
-// checkStoreDir makes sure dir exists and is a directory.
-func checkStoreDir(base vfs.FS, dir string) error {
-	fi, err := base.Stat(dir)
-	switch {
-	case oserror.IsNotExist(err):
-		return fmt.Errorf("engine: store directory %s does not exist: %w", dir, os.ErrNotExist)
-	case err != nil:
-		return fmt.Errorf("engine: store directory %s: %w", dir, err)
-	case !fi.IsDir():
-		return fmt.Errorf("engine: store directory %s is not a directory", dir)
-	}
 	return nil
 }
 

@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path"
 	"sort"
 	"strings"
 
 	"github.com/cockroachdb/errors/oserror"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/tde-go/tde/internal/pebblefile"
 	"github.com/tde-go/tde/keys"
 )
 
@@ -23,15 +23,6 @@ type Progress struct {
 	// key because they are outside the store directory (paths relative to
 	// it, starting with "../"): see ReencryptAll. Read only.
 	Skipped []string
-}
-
-// immutable reports whether Pebble never writes to a file of this name once
-// it is complete, so a copy renamed over it is the same file: tables, blob
-// files, OPTIONS. WALs and MANIFESTs are appended to; they move to the
-// active key as Pebble rolls them.
-func immutable(rel string) bool {
-	b := path.Base(rel)
-	return strings.HasSuffix(b, ".sst") || strings.HasSuffix(b, ".blob") || strings.HasPrefix(b, "OPTIONS-")
 }
 
 // Reencrypt rewrites every immutable file of the store (tables, blob files,
@@ -55,7 +46,7 @@ func (f *FS) Reencrypt(ctx context.Context, progress func(Progress)) error {
 	var p Progress
 	active := f.reg.Active().ID()
 	err := f.walk(".", func(rel string, fi vfs.FileInfo) {
-		if !immutable(rel) {
+		if !pebblefile.Immutable(rel) { // the rest move to the active key as Pebble rolls them
 			return
 		}
 		e, ok := f.dict.get(rel)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cockroachdb/errors/oserror"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/tde-go/tde/internal/pebblefile"
 	"github.com/tde-go/tde/keys"
 )
 
@@ -216,7 +217,7 @@ func (f *FS) walk(rel string, fn func(rel string, fi vfs.FileInfo)) error {
 	sort.Strings(names)
 	for _, n := range names {
 		r := path.Join(rel, n)
-		if reserved(r) || n == "LOCK" || strings.HasSuffix(r, reencryptSuffix) {
+		if reserved(r) || n == pebblefile.Lock || strings.HasSuffix(r, reencryptSuffix) {
 			continue
 		}
 		fi, err := f.base.Stat(f.abs(r))

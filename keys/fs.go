@@ -55,7 +55,11 @@ func (OSFS) Rename(oldname, newname string) error { return os.Rename(oldname, ne
 func (OSFS) Remove(name string) error             { return os.Remove(name) }
 func (OSFS) PathJoin(elem ...string) string       { return filepath.Join(elem...) }
 
-func (OSFS) SyncDir(dir string) error {
+func (OSFS) SyncDir(dir string) error { return syncDir(dir) }
+
+// syncDir makes the entries of the operating system's directory dir
+// durable: a file's name is not, until its directory is synced.
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

@@ -1,10 +1,15 @@
 package keys
 
 import (
+	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/tde-go/tde/internal/privfile"
 )
 
 // LoadOption changes how a key file is loaded.
@@ -82,6 +87,56 @@ func ParseRawKey(b []byte) (MasterKey, error) {
 		return nil, err
 	}
 	return k, nil
+}
+
+// WriteKeyFile writes a new random master key to path, for LoadHexKeyFile
+// or LoadRawKeyFile to read: in TiKV's format for kind KindFile (bits 256
+// only), in CockroachDB's for KindRaw (a random 32-byte id, then a key of
+// 128, 192 or 256 bits). The key leaves this function only in the file.
+//
+// It never replaces anything, since a store may be wrapped under the key
+// there: the file is created mode 0600, exclusively and without following
+// a symlink, and a name already taken is an error matching fs.ErrExist,
+// with the name left as it was. The file, then its directory, is synced
+// before WriteKeyFile returns: a key file lost to a power cut after a store
+// was wrapped under it would lose the store. On another error no file is
+// left at path.
+func WriteKeyFile(path, kind string, bits int) error {
+	var data []byte
+	switch {
+	case kind == KindFile && bits == 256:
+		var k [32]byte
+		defer clear(k[:])
+		rand.Read(k[:])
+		data = make([]byte, hex.EncodedLen(len(k)), hexKeyFileSize)
+		hex.Encode(data, k[:])
+		data = append(data, '\n')
+	case kind == KindRaw && (bits == 128 || bits == 192 || bits == 256):
+		data = make([]byte, 32+bits/8)
+		rand.Read(data)
+	default:
+		return fmt.Errorf("keys: writing key file %s: a %q key file cannot hold a %d-bit key (hex: 256; raw: 128, 192 or 256)", path, kind, bits)
+	}
+	defer clear(data)
+	f, err := privfile.CreateNew(path)
+	if err != nil {
+		return fmt.Errorf("keys: creating key file: %w", err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && runtime.GOOS != "windows" { // Windows cannot sync a directory, and needs not
+		err = syncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("keys: writing key file %s: %w", path, err)
+	}
+	return nil
 }
 
 // readKeyFile opens path, checks its mode on the open file (no window

@@ -237,3 +237,106 @@ func independentSeal(key, nonce, pt, aad []byte) (sealed []byte) {
 	})
 	return sealed
 }
+
+// TestWriteKeyFileRoundTrip: each format and size WriteKeyFile makes loads
+// with its reader as the key it names, mode 0600, and wraps and unwraps.
+func TestWriteKeyFileRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		kind string
+		bits int
+		size int64
+		load func(string, ...LoadOption) (MasterKey, error)
+	}{
+		{KindFile, 256, 65, LoadHexKeyFile},
+		{KindRaw, 128, 48, LoadRawKeyFile},
+		{KindRaw, 192, 56, LoadRawKeyFile},
+		{KindRaw, 256, 64, LoadRawKeyFile},
+	} {
+		name := c.kind + "-" + strconv.Itoa(c.bits)
+		t.Run(name, func(t *testing.T) {
+			p := filepath.Join(dir, name+".key")
+			if err := WriteKeyFile(p, c.kind, c.bits); err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Mode().Perm() != 0o600 || fi.Size() != c.size {
+				t.Errorf("%s: mode %v, %d bytes; want 0600, %d bytes", p, fi.Mode().Perm(), fi.Size(), c.size)
+			}
+			mk, err := c.load(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer mk.Close()
+			if mk.Kind() != c.kind || !strings.Contains(mk.String(), "AES-"+strconv.Itoa(c.bits)+"-GCM") {
+				t.Errorf("%s loads as %s", p, mk)
+			}
+			if c.kind == KindRaw {
+				b, _ := os.ReadFile(p)
+				if mk.ID() != hex.EncodeToString(b[:32]) {
+					t.Errorf("raw key id %s, want the file's first 32 bytes", mk.ID())
+				}
+			}
+			ctx := context.Background()
+			w, err := mk.Wrap(ctx, []byte("data key"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := mk.Unwrap(ctx, w, nil); err != nil || string(got) != "data key" {
+				t.Fatalf("Unwrap = %q, %v", got, err)
+			}
+		})
+	}
+	a, _ := os.ReadFile(filepath.Join(dir, "raw-256.key"))
+	if err := WriteKeyFile(filepath.Join(dir, "again.key"), KindRaw, 256); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "again.key"))
+	if bytes.Equal(a, b) {
+		t.Fatal("two key files hold the same key")
+	}
+}
+
+// TestWriteKeyFileNeverReplaces: a file or a symlink at the name (a key a
+// store may be wrapped under, or a name planted to redirect the write) is
+// fs.ErrExist and stays as it was; a bad kind or size writes nothing.
+func TestWriteKeyFileNeverReplaces(t *testing.T) {
+	dir := t.TempDir()
+	existing := filepath.Join(dir, "existing.key")
+	if err := os.WriteFile(existing, []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.key")
+	target := filepath.Join(dir, "target")
+	if err := os.Symlink(target, link); err != nil {
+		t.Skip("no symlinks:", err)
+	}
+	for _, p := range []string{existing, link} {
+		for _, kind := range []string{KindFile, KindRaw} {
+			if err := WriteKeyFile(p, kind, 256); !errors.Is(err, fs.ErrExist) {
+				t.Errorf("WriteKeyFile(%s, %s) = %v, want fs.ErrExist", p, kind, err)
+			}
+		}
+	}
+	if b, _ := os.ReadFile(existing); string(b) != "precious" {
+		t.Errorf("an existing key file became %q", b)
+	}
+	if _, err := os.Lstat(target); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the write went through the symlink: %v", err)
+	}
+	for _, c := range []struct {
+		kind string
+		bits int
+	}{{KindFile, 128}, {KindRaw, 512}, {KindKMS, 256}, {"", 256}} {
+		p := filepath.Join(dir, "bad.key")
+		if err := WriteKeyFile(p, c.kind, c.bits); err == nil {
+			t.Errorf("WriteKeyFile(%q, %d) succeeded", c.kind, c.bits)
+		}
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("WriteKeyFile(%q, %d) left a file", c.kind, c.bits)
+		}
+	}
+}

@@ -13,7 +13,8 @@ import (
 )
 
 // MasterKey is a key-encryption key: it wraps the registry, which holds the
-// data keys. tde never writes a master key anywhere.
+// data keys. tde never writes a master key anywhere but in a new key file
+// it is asked to make (WriteKeyFile).
 //
 // The caller owns a MasterKey: the registry uses it but never closes it.
 // Implementations must be safe for concurrent use, and must not put key

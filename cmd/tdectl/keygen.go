@@ -1,13 +1,10 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 
 	"github.com/spf13/cobra"
 	"github.com/tde-go/tde/keys"
@@ -99,44 +96,20 @@ func writeKeyFile(path, format string, size int) (string, error) {
 		return "", usagef("cannot create %s: %s is not a directory", path, dir)
 	}
 
-	var data []byte
-	if format == "hex" {
-		k := make([]byte, 32)
-		if _, err := rand.Read(k); err != nil {
-			return "", err
-		}
-		data = make([]byte, hex.EncodedLen(len(k)), hex.EncodedLen(len(k))+1)
-		hex.Encode(data, k)
-		data = append(data, '\n')
-		clear(k)
-	} else {
-		data = make([]byte, 32+size/8)
-		if _, err := rand.Read(data); err != nil {
-			return "", err
-		}
+	kind := keys.KindFile
+	if format == "raw" {
+		kind = keys.KindRaw
 	}
-	defer clear(data)
-
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	err := keys.WriteKeyFile(path, kind, size)
 	if errors.Is(err, os.ErrExist) {
 		return "", usagef("%s already exists: keygen never overwrites a key file (a store wrapped under it would be lost); choose another name, or remove the file yourself", path)
 	}
 	if err != nil {
-		return "", fmt.Errorf("creating key file: %w", err)
+		return "", err
 	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
+	fi, err := os.Stat(path)
 	if err != nil {
-		os.Remove(path)
-		return "", fmt.Errorf("writing key file %s: %w", path, err)
+		return "", fmt.Errorf("checking the new key file: %w", err)
 	}
 
 	var mk keys.MasterKey
@@ -149,23 +122,5 @@ func writeKeyFile(path, format string, size int) (string, error) {
 		return "", fmt.Errorf("checking the new key file: %w", err)
 	}
 	defer mk.Close()
-	return fmt.Sprintf("%s: %d bytes, mode 0600: %s", path, len(data), mk.String()), nil
-}
-
-// syncDir makes a new file's name in dir durable (a key file lost to a
-// power cut after a store was wrapped under it would lose the store).
-// Windows cannot sync a directory and needs not.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return fmt.Sprintf("%s: %d bytes, mode 0600: %s", path, fi.Size(), mk.String()), nil
 }

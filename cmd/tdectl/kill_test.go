@@ -85,15 +85,13 @@ func TestReencryptInterrupted(t *testing.T) {
 	before := status(t, flags...)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	progressHook = func(p engine.Progress) {
+	var o, e strings.Builder
+	a := &app{stdout: &o, stderr: &e, progressHook: func(p engine.Progress) {
 		if p.FilesDone == 2 {
 			cancel()
 		}
-	}
-	defer func() { progressHook = nil }()
-	var o, e strings.Builder
-	code := run(ctx, append([]string{"reencrypt"}, flags...), &o, &e)
-	progressHook = nil
+	}}
+	code := a.run(ctx, append([]string{"reencrypt"}, flags...))
 	if code != exitFailed || !strings.Contains(e.String(), "context canceled") || !strings.Contains(e.String(), "run the same command again") ||
 		!strings.Contains(o.String(), "rewrote 2 files") || !strings.Contains(o.String(), "before stopping") {
 		t.Fatalf("interrupted reencrypt: exit %d\nstdout:\n%s\nstderr:\n%s", code, o.String(), e.String())

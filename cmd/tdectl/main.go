@@ -65,11 +65,18 @@ type app struct {
 	// entered is set when a command's own code starts; an error before
 	// that is cobra's: an unknown command or flag, a wrong argument count.
 	entered bool
+	// progressHook, if set, sees every progress report of a re-encryption
+	// after it is shown. Tests set it to interrupt or kill tdectl mid-way.
+	progressHook func(engine.Progress)
 }
 
 // run executes tdectl with args and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	a := &app{stdout: stdout, stderr: stderr}
+	return (&app{stdout: stdout, stderr: stderr}).run(ctx, args)
+}
+
+// run is run for an app set up by the caller (a test's, with a hook).
+func (a *app) run(ctx context.Context, args []string) int {
 	root := a.newRoot()
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
@@ -80,12 +87,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !a.entered {
 		code = exitUsage
 	}
-	fmt.Fprintln(stderr, "tdectl:", strings.TrimSuffix(err.Error(), "\n"))
+	fmt.Fprintln(a.stderr, "tdectl:", strings.TrimSuffix(err.Error(), "\n"))
 	if h := hint(err); h != "" {
-		fmt.Fprintln(stderr, "tdectl:", h)
+		fmt.Fprintln(a.stderr, "tdectl:", h)
 	}
 	if code == exitUsage && !a.entered {
-		fmt.Fprintln(stderr, "Run 'tdectl --help' for usage.")
+		fmt.Fprintln(a.stderr, "Run 'tdectl --help' for usage.")
 	}
 	return code
 }

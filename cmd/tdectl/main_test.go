@@ -31,10 +31,11 @@ func TestMain(m *testing.M) {
 			self.Kill()
 			select {}
 		}
+		a := &app{stdout: os.Stdout, stderr: os.Stderr}
 		if s := os.Getenv("TDECTL_TEST_KILL_AFTER"); s != "" {
 			k, _ := strconv.Atoi(s)
 			dir := os.Getenv("TDECTL_TEST_KILL_PARTIAL")
-			progressHook = func(p engine.Progress) {
+			a.progressHook = func(p engine.Progress) {
 				switch {
 				case dir == "" && p.FilesDone == k:
 					kill()
@@ -51,7 +52,7 @@ func TestMain(m *testing.M) {
 				}
 			}
 		}
-		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+		os.Exit(a.run(context.Background(), os.Args[1:]))
 	}
 	os.Exit(m.Run())
 }

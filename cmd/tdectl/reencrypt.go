@@ -9,10 +9,6 @@ import (
 	"github.com/tde-go/tde/keys"
 )
 
-// progressHook, if set, sees every progress report of a re-encryption
-// after it is shown. Tests set it to kill the process mid-way.
-var progressHook func(engine.Progress)
-
 const plaintextWarning = `WARNING: the store's method is plaintext: re-encrypting rewrites every
 encrypted file UNENCRYPTED. This disables encryption at rest for the data
 already written. If that is not what you want, interrupt now (Ctrl-C: the
@@ -81,8 +77,8 @@ func (a *app) reencrypt(ctx context.Context, fs *engine.FS, dir string, quiet bo
 	err := fs.ReencryptAll(ctx, func(pr engine.Progress) {
 		p.update(pr)
 		r.files, r.bytes, r.skipped = pr.FilesDone, pr.BytesDone, pr.Skipped
-		if progressHook != nil {
-			progressHook(pr)
+		if a.progressHook != nil {
+			a.progressHook(pr)
 		}
 	})
 	p.finish()
@@ -209,15 +205,9 @@ func (a *app) migrate(ctx context.Context, dir string, cfg engine.Config, quiet 
 	if err := fs.Close(); err != nil {
 		return fmt.Errorf("closing store %s: %w", dir, err)
 	}
-	left := st.Older
-	if st.Method != keys.MethodPlaintext {
-		left.Files += st.Plaintext.Files
-		left.Bytes += st.Plaintext.Bytes
-	}
 	// The files outside the store directory were left alone on purpose
-	// (listed above); a WAL there moves to the active key as Pebble rolls it.
-	left.Files -= len(r.skipped)
-	if left.Files > 0 {
+	// (listed above).
+	if left := st.NotUnderActiveKey(r.skipped); left.Files > 0 {
 		return fmt.Errorf("checking the migration: %s (%s) of %s not under the active key; run tdectl migrate again",
 			plural(left.Files, "file is", "files are"), formatBytes(left.Bytes), dir)
 	}

@@ -8,11 +8,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/spf13/cobra"
 	"github.com/tde-go/tde/engine"
+	"github.com/tde-go/tde/internal/pebblefile"
 	"github.com/tde-go/tde/keys"
 )
 
@@ -111,14 +111,12 @@ func checkStore(dir string, need storeKind) error {
 		return usagef("%s is not an encrypted store: it has no key registry (%s), so tde has never opened it (to encrypt a Pebble store offline: tdectl migrate)",
 			dir, keys.RegistryFile)
 	}
-	names, err := os.ReadDir(dir)
+	names, err := vfs.Default.List(dir)
 	if err != nil {
 		return err
 	}
-	for _, n := range names {
-		if strings.HasPrefix(n.Name(), "MANIFEST-") || strings.HasPrefix(n.Name(), "marker.manifest.") || n.Name() == "CURRENT" {
-			return nil
-		}
+	if pebblefile.HoldsStore(names) {
+		return nil
 	}
 	return usagef("%s is neither a tde store (no %s) nor a Pebble store (no MANIFEST)", dir, keys.RegistryFile)
 }

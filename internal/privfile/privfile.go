@@ -31,8 +31,7 @@ var ErrInTheWay = errors.New("not a regular file")
 // is cut, not written through. Anything else at the name is refused with an
 // *fs.PathError naming it and matching ErrInTheWay and fs.ErrExist.
 func Create(name string) (*os.File, error) {
-	const flags = os.O_RDWR | os.O_CREATE | os.O_EXCL | noFollow
-	f, err := os.OpenFile(name, flags, Mode)
+	f, err := CreateNew(name)
 	if errors.Is(err, fs.ErrExist) {
 		fi, lerr := os.Lstat(name)
 		if lerr != nil || !fi.Mode().IsRegular() {
@@ -42,12 +41,22 @@ func Create(name string) (*os.File, error) {
 			return nil, err
 		}
 		// Once only: a name that is taken again at once is contested.
-		f, err = os.OpenFile(name, flags, Mode)
+		f, err = CreateNew(name)
 		if errors.Is(err, fs.ErrExist) {
 			fi, _ := os.Lstat(name)
 			return nil, inTheWay(name, fi)
 		}
 	}
+	return f, err
+}
+
+// CreateNew is Create for a file that must not replace anything (a new
+// master key file: the one there may wrap a store): whatever has the name,
+// a regular file or a symlink, stays as it was and the create fails with
+// the system's error, matching fs.ErrExist.
+func CreateNew(name string) (*os.File, error) {
+	const flags = os.O_RDWR | os.O_CREATE | os.O_EXCL | noFollow
+	f, err := os.OpenFile(name, flags, Mode)
 	if err != nil {
 		return nil, err
 	}
