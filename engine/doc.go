@@ -34,7 +34,9 @@
 // open changes nothing (readonly.go); directory renames carry their
 // entries (dirmove.go); a checkpoint is a store of its own (checkpoint.go);
 // metadata is private (private.go); Close waits for operations in flight
-// (inflight.go); keys stay out of dumps (dumps.go).
+// (inflight.go); keys stay out of dumps (dumps.go); in Go's FIPS 140-3
+// mode AES comes only from the standard library's module and SM4 is
+// refused (fips.go).
 //
 // A Config (config.go, with Validate) is built in Go or read from a
 // dialect with a file of its own: TiKV's TOML (config_tikv.go),
