@@ -18,6 +18,8 @@ import (
 //
 //	open [strict]        read and start the dictionary in /s
 //	put PATH I           record PATH with testEntry(I)
+//	create PATH I        the create path: testEntry(I)'s key, under an epoch
+//	                     (which it may begin) when the file is in /s
 //	move FROM TO         record the move of FROM's entry to TO
 //	remove PATH          drop PATH's entry
 //	rewrite              rewrite the log into a new one
@@ -61,6 +63,13 @@ func TestDictTrace(t *testing.T) {
 				i, perr := strconv.Atoi(arg(1))
 				noErr(t, perr)
 				err = d.put(arg(0), testEntry(i))
+			case "create":
+				i, perr := strconv.Atoi(arg(1))
+				noErr(t, perr)
+				var e entry
+				if e, err = d.create(arg(0), testEntry(i), true); err == nil {
+					fmt.Fprintf(&out, "entry: key %d %v\n", e.KeyID, e.Method)
+				}
 			case "move":
 				e, ok := d.get(arg(0))
 				if !ok {
