@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/tde-go/tde/keys"
 )
 
 // Workload names one of the benchmark's workloads.
@@ -67,7 +65,7 @@ func (w Workload) timed() bool { return w.preloaded() }
 type Config struct {
 	// Methods to run. Plaintext is the baseline and always runs: Run adds
 	// it if missing.
-	Methods []keys.Method
+	Methods []Method
 	// Workloads to run, in this order within each round.
 	Workloads []Workload
 	// Rounds is how many times every (workload, method) runs. The 95%
@@ -104,7 +102,7 @@ type Config struct {
 	// Delay is a testing aid: a busy wait added to every read and write
 	// of every file of the named methods' stores, to show that the gate
 	// catches a slower method.
-	Delay map[keys.Method]time.Duration
+	Delay map[Method]time.Duration
 	// Progress, if set, is called after each run.
 	Progress func(Progress)
 }
@@ -121,7 +119,7 @@ type Progress struct {
 // 8 MiB block cache. It takes about half an hour on two cores.
 func Defaults() Config {
 	return Config{
-		Methods:     keys.Methods(),
+		Methods:     Methods(),
 		Workloads:   Workloads(),
 		Rounds:      6,
 		Keys:        1_000_000,
@@ -149,9 +147,9 @@ func Short() Config {
 // methods, and methods and workloads deduplicated.
 func (c Config) normalized() (Config, error) {
 	var errs []string
-	ms := []keys.Method{keys.MethodPlaintext}
+	ms := []Method{MethodPlaintext}
 	for _, m := range c.Methods {
-		if !slices.Contains(keys.Methods(), m) {
+		if !slices.Contains(Methods(), m) {
 			errs = append(errs, fmt.Sprintf("unknown method %d", m))
 		} else if !slices.Contains(ms, m) {
 			ms = append(ms, m)
@@ -242,7 +240,7 @@ func (c Config) settings() Settings {
 		s.Workloads = append(s.Workloads, string(w))
 	}
 	var d []string
-	for _, m := range keys.Methods() {
+	for _, m := range Methods() {
 		if c.Delay[m] > 0 {
 			d = append(d, fmt.Sprintf("%v=%v", m, c.Delay[m]))
 		}

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tde-go/tde/keys"
 )
 
 // delayConfig is a tiny real benchmark: readrandom on plaintext and
@@ -15,7 +14,7 @@ import (
 // so each read goes to a file. About 3 seconds.
 func delayConfig(t *testing.T) Config {
 	c := Short()
-	c.Methods = []keys.Method{keys.MethodAES128CTR}
+	c.Methods = []Method{MethodAES128CTR}
 	c.Workloads = []Workload{ReadRandom}
 	c.Rounds = 6
 	c.Keys = 20000
@@ -71,7 +70,7 @@ func TestGateCatchesInjectedDelay(t *testing.T) {
 	c := delayConfig(t)
 	base := overheadsOf(t, c, "baseline")
 	slow := c
-	slow.Delay = map[keys.Method]time.Duration{keys.MethodAES128CTR: 200 * time.Microsecond}
+	slow.Delay = map[Method]time.Duration{MethodAES128CTR: 200 * time.Microsecond}
 	slowed := overheadsOf(t, slow, "slowed")
 	same := overheadsOf(t, c, "unchanged")
 

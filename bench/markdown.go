@@ -7,8 +7,6 @@ import (
 	"math"
 	"strings"
 	"time"
-
-	"github.com/tde-go/tde/keys"
 )
 
 // WriteMarkdown writes the report as a Markdown table, one row per
@@ -23,7 +21,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	unbounded := false
 	for _, s := range r.Summaries {
 		ov, cv := "baseline", "baseline"
-		if s.Method != keys.MethodPlaintext {
+		if s.Method != MethodPlaintext {
 			ov, cv = "n/a", "n/a"
 			if s.Overhead != nil {
 				ov = formatInterval(*s.Overhead)

@@ -6,17 +6,16 @@ import (
 	"slices"
 	"time"
 
-	"github.com/tde-go/tde/keys"
 	"golang.org/x/perf/benchmath"
 )
 
 // Run is one measured run: one workload, one method, one round, on a fresh
 // store.
 type Run struct {
-	Workload Workload    `json:"workload"`
-	Method   keys.Method `json:"method"`
-	Round    int         `json:"round"` // from 1
-	Order    int         `json:"order"` // position among the methods of its round and workload, from 1
+	Workload Workload `json:"workload"`
+	Method   Method   `json:"method"`
+	Round    int      `json:"round"` // from 1
+	Order    int      `json:"order"` // position among the methods of its round and workload, from 1
 
 	Ops    int64 `json:"ops"`
 	Bytes  int64 `json:"bytes"`  // user data: keys plus values written or read
@@ -50,9 +49,9 @@ func (r Run) CPUSecPerGB() float64 {
 // Overhead is what one encrypted run cost over the plaintext run of the
 // same workload and round.
 type Overhead struct {
-	Workload Workload    `json:"workload"`
-	Method   keys.Method `json:"method"`
-	Round    int         `json:"round"`
+	Workload Workload `json:"workload"`
+	Method   Method   `json:"method"`
+	Round    int      `json:"round"`
 	// Time is the extra wall time per operation, in percent:
 	// (plaintext ops/s ÷ method ops/s − 1) × 100. 10 means the method
 	// takes 10% longer per operation; 0, no cost.
@@ -73,13 +72,13 @@ func Overheads(runs []Run) []Overhead {
 	}
 	base := map[wr]Run{}
 	for _, r := range runs {
-		if r.Method == keys.MethodPlaintext {
+		if r.Method == MethodPlaintext {
 			base[wr{r.Workload, r.Round}] = r
 		}
 	}
 	var out []Overhead
 	for _, r := range runs {
-		if r.Method == keys.MethodPlaintext {
+		if r.Method == MethodPlaintext {
 			continue
 		}
 		p, ok := base[wr{r.Workload, r.Round}]
@@ -136,7 +135,7 @@ func summarize(vals []float64) Interval {
 // figure, and the overheads with their confidence intervals.
 type Summary struct {
 	Workload    Workload      `json:"workload"`
-	Method      keys.Method   `json:"method"`
+	Method      Method        `json:"method"`
 	Rounds      int           `json:"rounds"`
 	OpsPerSec   float64       `json:"ops_per_sec"`
 	MBPerSec    float64       `json:"mb_per_sec"`
@@ -154,7 +153,7 @@ type Summary struct {
 func Summaries(runs []Run, overheads []Overhead) []Summary {
 	type wm struct {
 		w Workload
-		m keys.Method
+		m Method
 	}
 	byKey := map[wm][]Run{}
 	var order []wm

@@ -10,15 +10,13 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
-
-	"github.com/tde-go/tde/keys"
 )
 
 // Step is one run of the schedule.
 type Step struct {
 	Round    int // from 1
 	Workload Workload
-	Method   keys.Method
+	Method   Method
 	Order    int // position among the methods of its round and workload, from 1
 }
 

@@ -5,7 +5,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/tde-go/tde/keys"
 )
 
 // TestSchedule: every round runs every workload once per method, the
@@ -21,7 +20,7 @@ func TestSchedule(t *testing.T) {
 		round int
 		w     Workload
 	}
-	orders := map[rw][]keys.Method{}
+	orders := map[rw][]Method{}
 	lastRound := 0
 	for _, s := range steps {
 		if s.Round < lastRound {
@@ -37,7 +36,7 @@ func TestSchedule(t *testing.T) {
 	for k, ms := range orders {
 		sorted := slices.Clone(ms)
 		slices.Sort(sorted)
-		if !slices.Equal(sorted, keys.Methods()) {
+		if !slices.Equal(sorted, Methods()) {
 			t.Errorf("round %d %s runs %v, want each method once", k.round, k.w, ms)
 		}
 	}
@@ -45,7 +44,7 @@ func TestSchedule(t *testing.T) {
 	// rounds; a fixed order would repeat every time).
 	for _, w := range c.Workloads {
 		distinct := map[string]bool{}
-		first := map[keys.Method]int{}
+		first := map[Method]int{}
 		for r := 1; r <= c.Rounds; r++ {
 			ms := orders[rw{r, w}]
 			distinct[fmtMethods(ms)] = true
@@ -66,7 +65,7 @@ func TestSchedule(t *testing.T) {
 	}
 }
 
-func fmtMethods(ms []keys.Method) string {
+func fmtMethods(ms []Method) string {
 	s := ""
 	for _, m := range ms {
 		s += m.String() + " "
@@ -76,12 +75,12 @@ func fmtMethods(ms []keys.Method) string {
 
 func TestNormalized(t *testing.T) {
 	c := Short()
-	c.Methods = []keys.Method{keys.MethodSM4CTR, keys.MethodSM4CTR}
+	c.Methods = []Method{MethodSM4CTR, MethodSM4CTR}
 	n, err := c.normalized()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(n.Methods, []keys.Method{keys.MethodPlaintext, keys.MethodSM4CTR}) {
+	if !slices.Equal(n.Methods, []Method{MethodPlaintext, MethodSM4CTR}) {
 		t.Errorf("methods %v: want plaintext added first and duplicates dropped", n.Methods)
 	}
 	bad := Short()

@@ -41,7 +41,7 @@ type store struct {
 // under a random master key that lives only in memory. A delay > 0 wraps
 // the FS Pebble sees so every file read and write waits that long (a
 // testing aid: a slower method on purpose).
-func openStore(dir string, m keys.Method, cacheSize int64, delay time.Duration) (_ *store, err error) {
+func openStore(dir string, m Method, cacheSize int64, delay time.Duration) (_ *store, err error) {
 	s := &store{dir: dir}
 	defer func() {
 		if err != nil {
@@ -52,7 +52,7 @@ func openStore(dir string, m keys.Method, cacheSize int64, delay time.Duration) 
 		return nil, err
 	}
 	var fs vfs.FS = vfs.Default
-	if m != keys.MethodPlaintext {
+	if m.tde() != keys.MethodPlaintext {
 		var k [32]byte
 		if _, err := rand.Read(k[:]); err != nil {
 			return nil, err
@@ -65,7 +65,7 @@ func openStore(dir string, m keys.Method, cacheSize int64, delay time.Duration) 
 			return nil, err
 		}
 		s.efs, err = engine.Open(vfs.Default, dir, engine.Config{
-			Method:    m,
+			Method:    m.tde(),
 			MasterKey: engine.MasterKeyConfig{Key: s.mk},
 			Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tde-go/tde/keys"
 )
 
 // smallConfig is a configuration small enough for tests: 4000 keys of
@@ -26,7 +25,7 @@ func smallConfig() Config {
 
 // runOn runs workload w on a fresh store of method m and hands the open
 // store to check before closing it.
-func runOn(t *testing.T, c Config, w Workload, m keys.Method, check func(*store, Run)) Run {
+func runOn(t *testing.T, c Config, w Workload, m Method, check func(*store, Run)) Run {
 	t.Helper()
 	c, err := c.normalized()
 	if err != nil {
@@ -86,7 +85,7 @@ func wantAllKeys(t *testing.T, s *store, n int) {
 func TestFills(t *testing.T) {
 	c := smallConfig()
 	for _, w := range []Workload{FillSeq, FillRandom} {
-		for _, m := range []keys.Method{keys.MethodPlaintext, keys.MethodAES128CTR} {
+		for _, m := range []Method{MethodPlaintext, MethodAES128CTR} {
 			runOn(t, c, w, m, func(s *store, r Run) {
 				wantAllKeys(t, s, c.Keys)
 				if r.Ops != int64(c.Keys) || r.Bytes != int64(c.Keys)*(keySize+int64(c.ValueSize)) {
@@ -96,10 +95,10 @@ func TestFills(t *testing.T) {
 				if r.TableBytes < int64(c.Keys)*int64(c.ValueSize)/3 {
 					t.Errorf("%s %v: %d bytes in tables after the run", w, m, r.TableBytes)
 				}
-				if m != keys.MethodPlaintext {
+				if m != MethodPlaintext {
 					// The encrypted store really went through the engine.
 					st := s.efs.Status()
-					if st.Method != m || st.Encrypted[m] < uint64(r.TableBytes) || st.Plaintext.Files != 0 {
+					if st.Method != m.tde() || st.Encrypted[m.tde()] < uint64(r.TableBytes) || st.Plaintext.Files != 0 {
 						t.Errorf("%s %v: engine status %+v: want every file encrypted", w, m, st)
 					}
 				}
@@ -135,7 +134,7 @@ func TestFillRandomOrder(t *testing.T) {
 	}
 	st := Step{Round: 2, Workload: FillRandom}
 	a, b := st, st
-	a.Method, b.Method = keys.MethodPlaintext, keys.MethodSM4CTR
+	a.Method, b.Method = MethodPlaintext, MethodSM4CTR
 	if runSeed(9, a) != runSeed(9, b) || runSeed(9, a) == runSeed(9, Step{Round: 3, Workload: FillRandom}) {
 		t.Errorf("run seeds: same round and workload must share one, other rounds not")
 	}
@@ -143,7 +142,7 @@ func TestFillRandomOrder(t *testing.T) {
 
 func TestReadRandomReadsFiles(t *testing.T) {
 	c := smallConfig()
-	for _, m := range []keys.Method{keys.MethodPlaintext, keys.MethodSM4CTR} {
+	for _, m := range []Method{MethodPlaintext, MethodSM4CTR} {
 		runOn(t, c, ReadRandom, m, func(s *store, r Run) {
 			if r.Misses != 0 {
 				t.Errorf("%v: %d of %d reads found no key", m, r.Misses, r.Ops)
@@ -160,7 +159,7 @@ func TestReadRandomReadsFiles(t *testing.T) {
 				t.Errorf("%v: %d block cache misses in %d reads: reads are served from the cache", m, r.CacheMisses, r.Ops)
 			}
 			wantAllKeys(t, s, c.Keys)
-			if m != keys.MethodPlaintext && s.efs.Status().Decrypted[m] == 0 {
+			if m != MethodPlaintext && s.efs.Status().Decrypted[m.tde()] == 0 {
 				t.Errorf("%v: nothing decrypted", m)
 			}
 		})
@@ -169,13 +168,13 @@ func TestReadRandomReadsFiles(t *testing.T) {
 
 func TestScanAndMixed(t *testing.T) {
 	c := smallConfig()
-	runOn(t, c, Scan, keys.MethodAES256CTR, func(s *store, r Run) {
+	runOn(t, c, Scan, MethodAES256CTR, func(s *store, r Run) {
 		if r.Misses != 0 || r.Bytes != r.Ops*int64(c.ScanLength)*(keySize+int64(c.ValueSize)) {
 			t.Errorf("scan: %d ops, %d bytes, %d empty: want %d entries per scan", r.Ops, r.Bytes, r.Misses, c.ScanLength)
 		}
 	})
 	for _, w := range []Workload{Overwrite, Mixed} {
-		runOn(t, c, w, keys.MethodAES128CTR, func(s *store, r Run) {
+		runOn(t, c, w, MethodAES128CTR, func(s *store, r Run) {
 			// Overwrites replace values of existing keys: still exactly
 			// Keys keys.
 			wantAllKeys(t, s, c.Keys)
@@ -192,9 +191,9 @@ func TestScanAndMixed(t *testing.T) {
 	// misses per op, over runs long enough that the fixed part is small.
 	c.Duration = 200 * time.Millisecond
 	c.ReadPercent = 100
-	ro := runOn(t, c, Mixed, keys.MethodPlaintext, nil)
+	ro := runOn(t, c, Mixed, MethodPlaintext, nil)
 	c.ReadPercent = 0
-	wo := runOn(t, c, Mixed, keys.MethodPlaintext, nil)
+	wo := runOn(t, c, Mixed, MethodPlaintext, nil)
 	readRate := float64(ro.CacheMisses) / float64(max(ro.Ops, 1))
 	writeRate := float64(wo.CacheMisses) / float64(max(wo.Ops, 1))
 	if readRate < 0.5 || writeRate > readRate/4 {
@@ -209,7 +208,7 @@ func TestBenchmarkEndToEnd(t *testing.T) {
 	c := smallConfig()
 	c.Rounds = 2
 	c.Workloads = []Workload{FillSeq, ReadRandom}
-	c.Methods = []keys.Method{keys.MethodAES128CTR}
+	c.Methods = []Method{MethodAES128CTR}
 	c.Dir = t.TempDir()
 	var calls []Progress
 	c.Progress = func(p Progress) { calls = append(calls, p) }

@@ -65,7 +65,7 @@ func (f *runFlags) config(fs *pflag.FlagSet) (bench.Config, error) {
 	if set("methods") {
 		c.Methods = nil
 		for _, s := range f.methods {
-			m, err := keys.ParseMethod(s)
+			m, err := bench.ParseMethod(s)
 			if err != nil {
 				return c, fmt.Errorf("--methods: %w", err)
 			}
@@ -113,7 +113,7 @@ func (f *runFlags) config(fs *pflag.FlagSet) (bench.Config, error) {
 	c.Dir, c.Seed = f.dir, f.seed
 	for _, d := range f.delays {
 		ms, ds, ok := strings.Cut(d, "=")
-		m, err := keys.ParseMethod(ms)
+		m, err := bench.ParseMethod(ms)
 		if !ok || err != nil {
 			return c, fmt.Errorf("--inject-delay %q: want METHOD=DURATION, such as aes128-ctr=20us", d)
 		}
@@ -122,7 +122,7 @@ func (f *runFlags) config(fs *pflag.FlagSet) (bench.Config, error) {
 			return c, fmt.Errorf("--inject-delay %q: want METHOD=DURATION, such as aes128-ctr=20us", d)
 		}
 		if c.Delay == nil {
-			c.Delay = map[keys.Method]time.Duration{}
+			c.Delay = map[bench.Method]time.Duration{}
 		}
 		c.Delay[m] = dur
 	}
@@ -205,7 +205,12 @@ for benchstat), cipher.txt (the raw kernels), results.json, README.md
 			}
 			if out != "" && cipher {
 				cc := bench.DefaultCipherConfig()
-				cc.Methods = c.Methods
+				cc.Methods = nil
+				for _, m := range c.Methods {
+					if m != bench.MethodGocryptfs {
+						cc.Methods = append(cc.Methods, keys.Method(m))
+					}
+				}
 				fmt.Fprintln(stderr, "measuring the cipher kernels…")
 				if r.Cipher, err = bench.BenchmarkCiphers(cmd.Context(), cc); err != nil {
 					return err
@@ -260,7 +265,7 @@ func writeFile(path string, write func(io.Writer) error) error {
 	return f.Close()
 }
 
-func methodNames(ms []keys.Method) []string {
+func methodNames[M fmt.Stringer](ms []M) []string {
 	out := make([]string, len(ms))
 	for i, m := range ms {
 		out[i] = m.String()
