@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
 )
 
 // TestChart: the SVG is well-formed XML, and each method has one bar per

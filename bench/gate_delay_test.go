@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // delayConfig is a tiny real benchmark: readrandom on plaintext and

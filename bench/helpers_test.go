@@ -2,7 +2,6 @@ package bench
 
 import (
 	"time"
-
 )
 
 // testEnv is a fixed environment, so outputs can be compared exactly.

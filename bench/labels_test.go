@@ -8,7 +8,6 @@ import (
 	"runtime/pprof"
 	"testing"
 	"time"
-
 )
 
 // TestProfileLabels runs a short readrandom under a CPU profile and checks

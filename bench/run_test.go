@@ -4,7 +4,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
-
 )
 
 // TestSchedule: every round runs every workload once per method, the

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-
 )
 
 // smallConfig is a configuration small enough for tests: 4000 keys of
