@@ -92,7 +92,7 @@ var ErrTooFewRounds = errors.New("gate: too few rounds to detect a regression")
 
 // gateSettings are the file configuration keys that change what an
 // overhead means; the gate warns when the files disagree on them.
-var gateSettings = []string{"cpu", "goarch", "tde-ctr-backend", "tde-sm4-backend", "keys", "value-size", "duration", "cache-size", "concurrency", "scan-length", "read-percent"}
+var gateSettings = []string{"cpu", "goarch", "tde-ctr-backend", "tde-sm4-backend", "keys", "value-size", "duration", "cache-size", "concurrency", "scan-length", "read-percent", "fs"}
 
 // Gate compares the overheads of current with those of baseline.
 func Gate(baseline, current *OverheadFile, opt GateOptions) (*GateResult, error) {

@@ -21,9 +21,15 @@ type Run struct {
 	Bytes  int64 `json:"bytes"`  // user data: keys plus values written or read
 	Misses int64 `json:"misses"` // reads and scans that found nothing (0 unless broken)
 
-	Wall    time.Duration `json:"wall_ns"`
-	User    time.Duration `json:"user_ns"` // CPU, whole process
-	Sys     time.Duration `json:"sys_ns"`
+	Wall time.Duration `json:"wall_ns"`
+	// Foreground is the part of Wall the operations took; the rest is
+	// the flush and compactions that end a writing slice.
+	Foreground time.Duration `json:"foreground_ns,omitempty"`
+	User       time.Duration `json:"user_ns"` // CPU, whole process
+	Sys        time.Duration `json:"sys_ns"`
+	// Helper is the CPU time of another process doing the method's work
+	// during the run: the gocryptfs daemon; 0 for tde's methods.
+	Helper  time.Duration `json:"helper_ns,omitempty"`
 	Latency Latency       `json:"latency"`
 
 	TableBytes  int64 `json:"table_bytes"`  // the store's sstables at the end
@@ -37,13 +43,13 @@ func (r Run) OpsPerSec() float64 { return float64(r.Ops) / r.Wall.Seconds() }
 // MBPerSec is user data in MB (10^6 bytes) per second.
 func (r Run) MBPerSec() float64 { return float64(r.Bytes) / 1e6 / r.Wall.Seconds() }
 
-// CPUSecPerGB is user plus system CPU seconds per GB (10^9 bytes) of user
-// data.
+// CPUSecPerGB is user plus system CPU seconds (the process's, and a
+// helper process's such as gocryptfs) per GB (10^9 bytes) of user data.
 func (r Run) CPUSecPerGB() float64 {
 	if r.Bytes == 0 {
 		return 0
 	}
-	return (r.User + r.Sys).Seconds() / (float64(r.Bytes) / 1e9)
+	return (r.User + r.Sys + r.Helper).Seconds() / (float64(r.Bytes) / 1e9)
 }
 
 // Overhead is what one encrypted run cost over the plaintext run of the

@@ -7,7 +7,8 @@ import (
 )
 
 // TestSchedule: every round runs every workload once per method, the
-// methods' order is shuffled afresh, and the orders differ across rounds.
+// methods' order is shuffled afresh, and the orders differ across rounds;
+// a workload's rounds run together, one after another.
 func TestSchedule(t *testing.T) {
 	c := Defaults()
 	c.Rounds = 8
@@ -20,12 +21,15 @@ func TestSchedule(t *testing.T) {
 		w     Workload
 	}
 	orders := map[rw][]Method{}
-	lastRound := 0
+	last := Step{}
 	for _, s := range steps {
-		if s.Round < lastRound {
-			t.Fatalf("round %d after round %d: rounds must not interleave", s.Round, lastRound)
+		if s.Workload == last.Workload && s.Round < last.Round {
+			t.Fatalf("%s: round %d after round %d: rounds must not interleave", s.Workload, s.Round, last.Round)
 		}
-		lastRound = s.Round
+		if s.Workload != last.Workload && (s.Round != 1 || s.Order != 1 || last.Workload != "" && last.Round != c.Rounds) {
+			t.Fatalf("%s starts at round %d, slice %d, after round %d of %s: workloads must not interleave", s.Workload, s.Round, s.Order, last.Round, last.Workload)
+		}
+		last = s
 		k := rw{s.Round, s.Workload}
 		if s.Order != len(orders[k])+1 {
 			t.Errorf("round %d %s: %v has order %d, want %d", s.Round, s.Workload, s.Method, s.Order, len(orders[k])+1)
@@ -35,7 +39,7 @@ func TestSchedule(t *testing.T) {
 	for k, ms := range orders {
 		sorted := slices.Clone(ms)
 		slices.Sort(sorted)
-		if !slices.Equal(sorted, Methods()) {
+		if !slices.Equal(sorted, AllMethods()) {
 			t.Errorf("round %d %s runs %v, want each method once", k.round, k.w, ms)
 		}
 	}

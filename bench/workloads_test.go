@@ -3,10 +3,16 @@ package bench
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // smallConfig is a configuration small enough for tests: 4000 keys of
@@ -22,15 +28,17 @@ func smallConfig() Config {
 	return c
 }
 
-// runOn runs workload w on a fresh store of method m and hands the open
-// store to check before closing it.
+// runOn runs one slice of workload w on a fresh store of method m
+// (preloaded with c.Keys keys unless w is a fill), and hands the open store
+// to check before closing it. A fill writes c.Keys keys; the other
+// workloads run 2000 operations.
 func runOn(t *testing.T, c Config, w Workload, m Method, check func(*store, Run)) Run {
 	t.Helper()
 	c, err := c.normalized()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := openStore(filepath.Join(t.TempDir(), "store"), m, c.CacheSize, c.Delay[m])
+	s, err := openStore(filepath.Join(t.TempDir(), "store"), m, c.CacheSize, c.Delay[m], c.MemFS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +47,15 @@ func runOn(t *testing.T, c Config, w Workload, m Method, check func(*store, Run)
 			t.Error(err)
 		}
 	}()
-	run, err := c.runWorkload(context.Background(), w, s, 7)
+	n := 2000
+	if w.preloaded() {
+		if err := c.preload(context.Background(), s, newValuePool(1, c.ValueSize), 1); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		n = c.Keys
+	}
+	run, err := c.runSlice(context.Background(), w, s, newValuePool(7, c.ValueSize), 7, n)
 	if err != nil {
 		t.Fatalf("%s on %v: %v", w, m, err)
 	}
@@ -221,8 +237,111 @@ func TestBenchmarkEndToEnd(t *testing.T) {
 	if len(calls) != 9 || calls[0].Done != 0 || calls[0].Total != 8 || calls[8].Done != 8 {
 		t.Errorf("progress calls %+v", calls)
 	}
-	if r.Settings.Seed == 0 || r.Settings.Rounds != 2 || r.Env.CTRBackend == "" {
+	if r.Settings.Seed == 0 || r.Settings.Rounds != 2 || r.Env.CTRBackend == "" || r.Settings.FS != "disk" {
 		t.Errorf("settings %+v env %+v", r.Settings, r.Env)
+	}
+	// Every slice of a workload runs the calibrated number of operations,
+	// for every method alike, and the number is in the benchmark file.
+	for _, run := range r.Runs {
+		if n := r.Settings.SliceOps[run.Workload]; n < 64 || run.Ops != int64(n) {
+			t.Errorf("%s %v round %d: %d ops, calibrated %d", run.Workload, run.Method, run.Round, run.Ops, n)
+		}
+	}
+	var buf bytes.Buffer
+	if err := r.WriteBenchfmt(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("slice-ops: fillseq=%d,readrandom=%d\n", r.Settings.SliceOps[FillSeq], r.Settings.SliceOps[ReadRandom]); !strings.Contains(buf.String(), want) {
+		t.Errorf("benchmark file lacks %q:\n%.600s", want, buf.String())
+	}
+	if left, _ := filepath.Glob(filepath.Join(c.Dir, "*")); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
+
+// TestMemFS: with MemFS the stores live in memory; nothing reaches the
+// directory on disk, and the workloads run as on disk.
+func TestMemFS(t *testing.T) {
+	c := smallConfig()
+	c.MemFS = true
+	runOn(t, c, ReadRandom, MethodAES128CTR, func(s *store, r Run) {
+		if s.fs == vfs.Default {
+			t.Errorf("MemFS: the store is on the disk")
+		}
+		if _, err := os.Stat(s.dir); !os.IsNotExist(err) {
+			t.Errorf("MemFS: %s exists on disk (%v)", s.dir, err)
+		}
+		if r.Misses != 0 || r.CacheMisses < r.Ops/2 || s.efs.Status().Decrypted[MethodAES128CTR.tde()] == 0 {
+			t.Errorf("MemFS: %d misses, %d cache misses in %d reads", r.Misses, r.CacheMisses, r.Ops)
+		}
+	})
+}
+
+// TestGocryptfsSkipped: without the gocryptfs binary the method is left
+// out with one line saying why, and the rest runs.
+func TestGocryptfsSkipped(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	c := smallConfig()
+	c.Workloads = []Workload{ReadRandom}
+	c.Methods = []Method{MethodGocryptfs, MethodAES128CTR}
+	c.Dir = t.TempDir()
+	var logged []string
+	c.Log = func(s string) { logged = append(logged, s) }
+	r, err := Benchmark(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(logged) != 1 || !strings.HasPrefix(logged[0], "gocryptfs skipped: gocryptfs is not installed") {
+		t.Errorf("logged %q", logged)
+	}
+	if !slices.Equal(r.Settings.Notes, logged) || slices.Contains(r.Settings.Methods, "gocryptfs") {
+		t.Errorf("settings %+v", r.Settings)
+	}
+	for _, run := range r.Runs {
+		if run.Method == MethodGocryptfs {
+			t.Fatalf("a gocryptfs run: %+v", run)
+		}
+	}
+}
+
+// TestGocryptfs runs the gocryptfs method where it can mount: its stores
+// are on the FUSE mount, its CPU counts gocryptfs's own, and the mount is
+// gone afterwards.
+func TestGocryptfs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("mounts gocryptfs; the non-short suite runs it")
+	}
+	if _, err := exec.LookPath("gocryptfs"); err != nil {
+		t.Skip("gocryptfs is not installed")
+	}
+	c := smallConfig()
+	c.Workloads = []Workload{FillRandom}
+	c.Methods = []Method{MethodGocryptfs}
+	c.Rounds = 2
+	c.Dir = t.TempDir()
+	var logged []string
+	c.Log = func(s string) { logged = append(logged, s) }
+	r, err := Benchmark(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(logged) != 1 || strings.Contains(logged[0], "skipped") {
+		t.Skipf("gocryptfs cannot mount here: %q", logged)
+	}
+	n := 0
+	for _, run := range r.Runs {
+		if run.Method == MethodGocryptfs {
+			n++
+			if run.Helper <= 0 || run.Ops == 0 {
+				t.Errorf("round %d: %d ops, gocryptfs CPU %v: want its CPU counted", run.Round, run.Ops, run.Helper)
+			}
+		}
+	}
+	if n != 2 || len(r.Overheads) != 2 {
+		t.Errorf("%d gocryptfs runs, %d overheads; want 2 and 2", n, len(r.Overheads))
+	}
+	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), c.Dir) {
+		t.Errorf("still mounted under %s", c.Dir)
 	}
 	if left, _ := filepath.Glob(filepath.Join(c.Dir, "*")); len(left) != 0 {
 		t.Errorf("left behind: %v", left)

@@ -159,7 +159,7 @@ func TestGateRunInjectedDelay(t *testing.T) {
 	tmp := t.TempDir()
 	base := filepath.Join(tmp, "baseline.txt")
 	flags := []string{"--methods", "aes128-ctr", "--workloads", "readrandom", "--keys", "20000", "--value-size", "100",
-		"--cache-size", "64KiB", "--duration", "100ms", "--rounds", "6", "--dir", tmp}
+		"--cache-size", "64KiB", "--duration", "10ms", "--rounds", "6", "--dir", tmp}
 	if code, _, stderr := tdebench(t, append([]string{"run", "--benchfmt", base}, flags...)...); code != 0 {
 		t.Fatalf("baseline: exit %d\n%s", code, stderr)
 	}

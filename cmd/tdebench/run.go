@@ -32,6 +32,7 @@ type runFlags struct {
 	dir         string
 	seed        uint64
 	delays      []string
+	memFS       bool
 }
 
 func (f *runFlags) register(fs *pflag.FlagSet) {
@@ -51,6 +52,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.IntVar(&f.readPercent, "read-percent", d.ReadPercent, "share of reads in the mixed workload, in percent")
 	fs.StringVar(&f.dir, "dir", "", "directory for the temporary stores (default the system temp dir); removed afterwards")
 	fs.Uint64Var(&f.seed, "seed", 0, "seed for method order, keys and values (0: random; the seed used is recorded)")
+	fs.BoolVar(&f.memFS, "memfs", false, "keep every store in memory (Pebble's vfs.NewMem) instead of on the disk: no disk noise in the figures; gocryptfs is skipped")
 	fs.StringArrayVar(&f.delays, "inject-delay", nil, "testing aid: METHOD=DURATION busy-waits that long in every file read and write of METHOD's stores, to see the gate catch a slow method")
 }
 
@@ -110,7 +112,7 @@ func (f *runFlags) config(fs *pflag.FlagSet) (bench.Config, error) {
 	if set("read-percent") {
 		c.ReadPercent = f.readPercent
 	}
-	c.Dir, c.Seed = f.dir, f.seed
+	c.Dir, c.Seed, c.MemFS = f.dir, f.seed, f.memFS
 	for _, d := range f.delays {
 		ms, ds, ok := strings.Cut(d, "=")
 		m, err := bench.ParseMethod(ms)
@@ -133,6 +135,7 @@ func (f *runFlags) config(fs *pflag.FlagSet) (bench.Config, error) {
 func benchmark(ctx context.Context, c bench.Config, stderr io.Writer) (*bench.Report, error) {
 	p := newProgress(stderr)
 	c.Progress = p.update
+	c.Log = func(msg string) { p.log("tdebench: " + msg) }
 	r, err := bench.Benchmark(ctx, c)
 	p.finish()
 	return r, err
