@@ -116,17 +116,17 @@ func (b *bench) notef(format string, args ...any) {
 }
 
 // dir is a fresh directory name for a store of method m.
-func (b *bench) dir(m Method, what string) string {
+func (b *bench) dir(m Method, w Workload) string {
 	b.n++
 	parent := b.root
 	if m == MethodGocryptfs {
 		parent = b.gcfs.plain
 	}
-	return filepath.Join(parent, fmt.Sprintf("%04d-%s-%s", b.n, what, m))
+	return filepath.Join(parent, fmt.Sprintf("%04d-%s-%s", b.n, w, m))
 }
 
-func (b *bench) open(m Method, what string) (*store, error) {
-	s, err := openStore(b.dir(m, what), m, b.c.CacheSize, b.c.Delay[m], b.c.MemFS)
+func (b *bench) open(m Method, w Workload) (*store, error) {
+	s, err := b.c.openStore(b.dir(m, w), m, w)
 	if err == nil && m == MethodGocryptfs {
 		s.helperCPU = b.gcfs.cpu
 	}
@@ -154,7 +154,7 @@ func (b *bench) close() error {
 func (b *bench) startWorkload(ctx context.Context, w Workload) error {
 	if w.preloaded() && len(b.loaded) == 0 {
 		for _, m := range b.c.Methods {
-			s, err := b.open(m, "loaded")
+			s, err := b.open(m, w)
 			if err != nil {
 				return err
 			}
@@ -232,7 +232,7 @@ func (b *bench) slice(ctx context.Context, st Step, n int, seed uint64) (run Run
 	pprof.Do(ctx, labels, func(ctx context.Context) {
 		s := b.loaded[st.Method]
 		if !st.Workload.preloaded() {
-			if s, err = b.open(st.Method, string(st.Workload)); err != nil {
+			if s, err = b.open(st.Method, st.Workload); err != nil {
 				return
 			}
 			defer func() { err = errors.Join(err, s.close()) }()

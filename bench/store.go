@@ -47,9 +47,10 @@ type store struct {
 // file system, under a random master key that lives only in memory. A
 // delay > 0 wraps the FS Pebble sees so every file read and write waits
 // that long (a testing aid: a slower method on purpose).
-func openStore(dir string, m Method, cacheSize int64, delay time.Duration, mem bool) (_ *store, err error) {
+func (c *Config) openStore(dir string, m Method, w Workload) (_ *store, err error) {
+	cacheSize, delay := c.CacheSize, c.Delay[m]
 	s := &store{dir: dir, fs: vfs.Default}
-	if mem {
+	if c.MemFS {
 		s.fs = vfs.NewMem()
 	}
 	defer func() {
@@ -99,6 +100,10 @@ func openStore(dir string, m Method, cacheSize int64, delay time.Duration, mem b
 	// on sampling, so they would land in one method's slice and not in
 	// another's.
 	opts.Experimental.ReadSamplingMultiplier = -1
+	// A fill compacts once, at the end of its slice (see runSlice), not
+	// whenever background scheduling happens to start a compaction: the
+	// same work for every method, whatever the timing.
+	opts.DisableAutomaticCompactions = !w.preloaded()
 	s.db, err = pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("pebble.Open(%s, %v): %w", dir, m, err)

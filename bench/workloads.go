@@ -227,6 +227,13 @@ func (c *Config) runSlice(ctx context.Context, wl Workload, s *store, pool value
 		if err := s.db.Flush(); err != nil {
 			return Run{}, err
 		}
+		if !wl.preloaded() {
+			// A fill's store compacts only here: all it wrote, into one
+			// level.
+			if err := s.db.Compact(ctx, appendKey(nil, 0), appendKey(nil, n), false); err != nil {
+				return Run{}, err
+			}
+		}
 		var err error
 		if end, err = s.waitIdle(); err != nil {
 			return Run{}, err

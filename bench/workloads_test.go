@@ -38,7 +38,7 @@ func runOn(t *testing.T, c Config, w Workload, m Method, check func(*store, Run)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := openStore(filepath.Join(t.TempDir(), "store"), m, c.CacheSize, c.Delay[m], c.MemFS)
+	s, err := c.openStore(filepath.Join(t.TempDir(), "store"), m, w)
 	if err != nil {
 		t.Fatal(err)
 	}
