@@ -144,12 +144,12 @@ func Defaults() Config {
 }
 
 // Short is the quick comparison behind `make bench` and the CI gate:
-// plaintext and tde's methods (not gocryptfs), every workload, 24 rounds
+// plaintext and tde's methods (not gocryptfs), every workload, 20 rounds
 // of 100 ms slices, a 50,000-key store; about 90 seconds on two cores.
 func Short() Config {
 	c := Defaults()
 	c.Methods = Methods()
-	c.Rounds = 24
+	c.Rounds = 20
 	c.Keys = 50_000
 	c.Duration = 100 * time.Millisecond
 	c.CacheSize = 512 << 10

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/tde-go/tde/bench"
@@ -77,19 +78,18 @@ the same settings as the run (gate warns if they differ):
 			if err != nil {
 				return &exitError{2, fmt.Errorf("--threshold: %w", err)}
 			}
-			unit := bench.UnitOverhead
-			switch metric {
-			case "time":
-			case "cpu":
-				unit = bench.UnitCPUOverhead
-			default:
-				return &exitError{2, fmt.Errorf("--metric %q: want time or cpu", metric)}
+			var units []string
+			for _, m := range strings.Split(metric, ",") {
+				switch strings.TrimSpace(m) {
+				case "time":
+					units = append(units, bench.UnitOverhead)
+				case "cpu":
+					units = append(units, bench.UnitCPUOverhead)
+				default:
+					return &exitError{2, fmt.Errorf("--metric %q: want time, cpu or time,cpu", metric)}
+				}
 			}
-			base, err := readOverheads(baseline, unit)
-			if err != nil {
-				return &exitError{2, err}
-			}
-			var cur *bench.OverheadFile
+			var run []byte // the benchmark file of --run
 			if runNow {
 				c, err := f.config(cmd.Flags())
 				if err != nil {
@@ -108,26 +108,44 @@ the same settings as the run (gate warns if they differ):
 						return err
 					}
 				}
-				if cur, err = bench.ReadOverheads(&buf, "this run", unit); err != nil {
+				run = buf.Bytes()
+			}
+			// Each metric is a gate of its own, at alpha divided by the
+			// number of metrics: alpha stays the chance that an unchanged
+			// build fails anywhere.
+			failed := 0
+			for i, unit := range units {
+				base, err := readOverheads(baseline, unit)
+				if err != nil {
+					return &exitError{2, err}
+				}
+				var cur *bench.OverheadFile
+				if run != nil {
+					if cur, err = bench.ReadOverheads(bytes.NewReader(run), "this run", unit); err != nil {
+						return err
+					}
+				} else if cur, err = readOverheads(current, unit); err != nil {
+					return &exitError{2, err}
+				}
+				g, err := bench.Gate(base, cur, bench.GateOptions{Threshold: th, Alpha: alpha / float64(len(units)), Unit: unit})
+				if err != nil {
+					if g != nil && len(g.Unmatched) > 0 {
+						for _, u := range g.Unmatched {
+							fmt.Fprintln(stderr, "note:", u)
+						}
+					}
+					return &exitError{2, err}
+				}
+				if i > 0 {
+					fmt.Fprintln(stdout)
+				}
+				if err := g.WriteReport(stdout); err != nil {
 					return err
 				}
-			} else if cur, err = readOverheads(current, unit); err != nil {
-				return &exitError{2, err}
+				failed += len(g.Regressions())
 			}
-			g, err := bench.Gate(base, cur, bench.GateOptions{Threshold: th, Alpha: alpha, Unit: unit})
-			if err != nil {
-				if g != nil && len(g.Unmatched) > 0 {
-					for _, u := range g.Unmatched {
-						fmt.Fprintln(stderr, "note:", u)
-					}
-				}
-				return &exitError{2, err}
-			}
-			if err := g.WriteReport(stdout); err != nil {
-				return err
-			}
-			if regs := g.Regressions(); len(regs) > 0 {
-				return &exitError{1, fmt.Errorf("gate failed: %d regression(s) beyond %.1f percentage points", len(regs), th)}
+			if failed > 0 {
+				return &exitError{1, fmt.Errorf("gate failed: %d regression(s) beyond %.1f percentage points", failed, th)}
 			}
 			return nil
 		},
@@ -137,7 +155,7 @@ the same settings as the run (gate warns if they differ):
 	fl.StringVar(&current, "current", "", "the run's benchfmt file (pebble.txt of tdebench run)")
 	fl.StringVar(&threshold, "threshold", "3%", "tolerated rise of overhead, in percentage points (3% = from 5% to 8% slower than plaintext)")
 	fl.Float64Var(&alpha, "alpha", 0.05, "significance level of the whole gate (each pair is tested at alpha / pairs)")
-	fl.StringVar(&metric, "metric", "time", "overhead compared: time (extra time per operation) or cpu (extra CPU per GB)")
+	fl.StringVar(&metric, "metric", "time", "overhead compared: time (extra time per operation), cpu (extra CPU per GB), or time,cpu (both, each at alpha/2)")
 	fl.BoolVar(&runNow, "run", false, "run the benchmark now (with the run flags below) instead of reading --current")
 	fl.StringVar(&save, "save", "", "with --run, write the run's benchfmt text to this file")
 	f.register(fl)
