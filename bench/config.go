@@ -56,10 +56,6 @@ func (w Workload) writes() bool { return w != ReadRandom && w != Scan }
 // keys beforehand (outside the measured interval).
 func (w Workload) preloaded() bool { return w != FillSeq && w != FillRandom }
 
-// timed reports whether the workload runs for Duration; the fills write
-// exactly Keys keys instead.
-func (w Workload) timed() bool { return w.preloaded() }
-
 // Config says what to run. The zero value is not usable: start from
 // Defaults or Short.
 type Config struct {

@@ -32,9 +32,8 @@ import (
 // of pairs compared (Bonferroni): alpha is the chance that an unchanged
 // build fails the gate anywhere, not in each of the 24 pairs of a full
 // run. Noise, however large, does not fail the gate by itself; it only
-// raises the smallest regression the gate can see. With 6 rounds on each
-// side and 24 pairs, a pair fails only when every current round is above
-// every shifted baseline round.
+// raises the smallest regression the gate can see; more rounds lower it
+// (bench/README.md measures what make gate catches).
 
 // GateOptions configures Gate.
 type GateOptions struct {

@@ -52,8 +52,15 @@ func (r *Report) WriteMarkdownHeader(w io.Writer) error {
 	fmt.Fprintf(bw, "# tdebench: encryption overhead on Pebble, %s\n\n", e.Date.Format("2006-01-02"))
 	fmt.Fprintf(bw, "- machine: %s, %d logical cores (GOMAXPROCS %d), %s/%s, %s\n", e.CPU, e.Cores, e.GOMAXPROCS, e.GOOS, e.GOARCH, e.Kernel)
 	fmt.Fprintf(bw, "- build: %s, Pebble %s, tde %s; kernels: AES-CTR %s, SM4-CTR %s\n", e.Go, orUnknown(e.Pebble), orUnknown(shortRev(e.Revision)), e.CTRBackend, e.SM4Backend)
-	fmt.Fprintf(bw, "- run: %d rounds × %s × %s; %d keys of 16 B, values of %d B; timed workloads run %v; block cache %s; concurrency %d; scans of %d; mixed %d%% reads; seed %d\n",
-		s.Rounds, strings.Join(s.Workloads, ", "), strings.Join(s.Methods, ", "), s.Keys, s.ValueSize, s.Duration, FormatSize(s.CacheSize), s.Concurrency, s.ScanLength, s.ReadPercent, s.Seed)
+	fs := s.FS
+	if fs == "" {
+		fs = "disk"
+	}
+	fmt.Fprintf(bw, "- run: %d rounds × %s × %s, one slice per method per round in a fresh random order; slices of about %v (plaintext's); stores on %s; %d keys of 16 B preloaded, values of %d B; block cache %s; concurrency %d; scans of %d; mixed %d%% reads; seed %d\n",
+		s.Rounds, strings.Join(s.Workloads, ", "), strings.Join(s.Methods, ", "), s.Duration, fs, s.Keys, s.ValueSize, FormatSize(s.CacheSize), s.Concurrency, s.ScanLength, s.ReadPercent, s.Seed)
+	for _, n := range s.Notes {
+		fmt.Fprintf(bw, "- %s\n", n)
+	}
 	if s.Delay != "" {
 		fmt.Fprintf(bw, "- injected delay (testing aid, not a real result): %s\n", s.Delay)
 	}

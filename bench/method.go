@@ -45,9 +45,6 @@ func (m Method) tde() keys.Method {
 	return keys.Method(m)
 }
 
-// encrypted reports whether m encrypts: every method but plaintext.
-func (m Method) encrypted() bool { return m != MethodPlaintext }
-
 func (m Method) String() string {
 	if m == MethodGocryptfs {
 		return "gocryptfs"

@@ -282,15 +282,8 @@ func TestMemFS(t *testing.T) {
 func TestGocryptfsSkipped(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
 	c := smallConfig()
-	c.Workloads = []Workload{ReadRandom}
 	c.Methods = []Method{MethodGocryptfs, MethodAES128CTR}
-	c.Dir = t.TempDir()
-	var logged []string
-	c.Log = func(s string) { logged = append(logged, s) }
-	r, err := Benchmark(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, logged := benchmarkLogged(t, c, ReadRandom)
 	if len(logged) != 1 || !strings.HasPrefix(logged[0], "gocryptfs skipped: gocryptfs is not installed") {
 		t.Errorf("logged %q", logged)
 	}
@@ -315,16 +308,10 @@ func TestGocryptfs(t *testing.T) {
 		t.Skip("gocryptfs is not installed")
 	}
 	c := smallConfig()
-	c.Workloads = []Workload{FillRandom}
 	c.Methods = []Method{MethodGocryptfs}
 	c.Rounds = 2
 	c.Dir = t.TempDir()
-	var logged []string
-	c.Log = func(s string) { logged = append(logged, s) }
-	r, err := Benchmark(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, logged := benchmarkLogged(t, c, FillRandom)
 	if len(logged) != 1 || strings.Contains(logged[0], "skipped") {
 		t.Skipf("gocryptfs cannot mount here: %q", logged)
 	}
@@ -346,4 +333,21 @@ func TestGocryptfs(t *testing.T) {
 	if left, _ := filepath.Glob(filepath.Join(c.Dir, "*")); len(left) != 0 {
 		t.Errorf("left behind: %v", left)
 	}
+}
+
+// benchmarkLogged runs workload w of c in c.Dir (a temporary directory if
+// unset) and returns the report and the lines Benchmark logged.
+func benchmarkLogged(t *testing.T, c Config, w Workload) (*Report, []string) {
+	t.Helper()
+	c.Workloads = []Workload{w}
+	if c.Dir == "" {
+		c.Dir = t.TempDir()
+	}
+	var logged []string
+	c.Log = func(s string) { logged = append(logged, s) }
+	r, err := Benchmark(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, logged
 }

@@ -43,10 +43,10 @@ divided by the number of (workload, method) pairs compared (Bonferroni:
 --alpha is the chance that an unchanged build fails the gate anywhere, not
 in each pair); and the median rose by more than the threshold. Noise alone
 does not fail the gate, it only raises the smallest rise the gate can see.
-With 6 rounds a side and all 24 pairs (--short), a pair fails when every
-current round is above every baseline round plus the threshold. Too few
-rounds for the test to ever reach its level is an error (exit 2), not a
-pass.
+--metric time,cpu gates both overheads, each at --alpha / 2 (make gate:
+the CPU overhead stays narrow when neighbours widen the time overhead).
+Too few rounds for the test to ever reach its level is an error (exit 2),
+not a pass.
 
 Every regression is printed with its method, workload, and the baseline
 and current overheads with their 95% confidence intervals.
@@ -58,7 +58,7 @@ The baseline is a pebble.txt from tdebench run --benchfmt or --out, with
 the same settings as the run (gate warns if they differ):
   tdebench run --short --benchfmt results/baseline.txt`,
 		Example: `  tdebench gate --baseline results/baseline.txt --current new.txt
-  tdebench gate --baseline results/baseline.txt --threshold 3% --run --short   # CI
+  tdebench gate --baseline results/baseline.txt --metric time,cpu --threshold 2% --run --short --workloads fillrandom,readrandom,scan --rounds 32   # CI (make gate)
   tdebench gate --baseline results/baseline.txt --run --short --inject-delay aes128-ctr=20us   # see it fail`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

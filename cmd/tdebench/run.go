@@ -38,14 +38,14 @@ type runFlags struct {
 func (f *runFlags) register(fs *pflag.FlagSet) {
 	d := bench.Defaults()
 	s := bench.Short()
-	fs.BoolVar(&f.short, "short", false, fmt.Sprintf("the quick preset (make bench, CI): %d keys, %v per timed workload, %s cache, %d rounds, about 90 s; flags given explicitly still apply",
+	fs.BoolVar(&f.short, "short", false, fmt.Sprintf("the quick preset (make bench, CI): %d keys, slices of %v, %s cache, %d rounds, tde's methods only; about a minute; flags given explicitly still apply",
 		s.Keys, s.Duration, bench.FormatSize(s.CacheSize), s.Rounds))
-	fs.StringSliceVar(&f.methods, "methods", methodNames(d.Methods), "methods to run, comma-separated; plaintext, the baseline, always runs")
+	fs.StringSliceVar(&f.methods, "methods", methodNames(d.Methods), "methods to run, comma-separated (plaintext, aes128-ctr, aes192-ctr, aes256-ctr, sm4-ctr, gocryptfs); plaintext, the baseline, always runs")
 	fs.StringSliceVar(&f.workloads, "workloads", workloadNames(d.Workloads), "workloads to run, comma-separated")
-	fs.IntVar(&f.rounds, "rounds", d.Rounds, "rounds: every workload runs once per method per round (6 give a 95% CI)")
+	fs.IntVar(&f.rounds, "rounds", d.Rounds, "rounds: every workload runs one slice per method per round (6 give a 95% CI; 20 or more a narrow one)")
 	fs.IntVar(&f.keys, "keys", d.Keys, "keys the fills write and the other workloads preload (16 B each)")
 	fs.IntVar(&f.valueSize, "value-size", d.ValueSize, "value size in bytes (values compress to about half)")
-	fs.DurationVar(&f.duration, "duration", d.Duration, "how long each timed workload runs (overwrite, readrandom, scan, mixed)")
+	fs.DurationVar(&f.duration, "duration", d.Duration, "length of a slice: every slice of a workload runs the operations plaintext does in about this long (calibrated)")
 	fs.StringVar(&f.cacheSize, "cache-size", bench.FormatSize(d.CacheSize), "room for blocks in Pebble's block cache (B, KiB, MiB, GiB; what Pebble charges the cache for memtables comes on top); keep it much smaller than keys × (16 + value size)")
 	fs.IntVar(&f.concurrency, "concurrency", d.Concurrency, "goroutines issuing operations")
 	fs.IntVar(&f.scanLength, "scan-length", d.ScanLength, "entries one scan reads")
@@ -154,32 +154,48 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "run",
 		Short: "Run the Pebble workloads for every method and print the table",
 		Long: `run drives Pebble through tde for every method and workload, interleaved
-over rounds, and prints a Markdown table: per workload and method the
+in short slices, and prints a Markdown table: per workload and method the
 median ops/s, MB/s of user data, CPU seconds (user+system) per GB of user
 data and p99 latency, and the overhead against plaintext as a median with
 its 95% confidence interval.
 
+Methods: plaintext (Pebble on the bare disk, the baseline), tde's
+aes128-ctr, aes192-ctr, aes256-ctr and sm4-ctr (Pebble on tde's engine),
+and gocryptfs (Pebble on a gocryptfs FUSE mount, mounted for the run with
+a random password; left out with one line saying why where it cannot
+mount: Debian packages gocryptfs and fuse3, and /dev/fuse).
+
+Every method's store is open at once. Each workload runs --rounds rounds
+of one slice per method, in a fresh random order; every slice of a
+workload runs the same operations (the number plaintext does in about
+--duration, calibrated first), the same keys for every method of a round.
+
 Workloads (16-byte keys; values compress to about half):
-  fillseq     write --keys keys in ascending order into an empty store
-  fillrandom  write --keys distinct keys in random order into an empty store
-  overwrite   overwrite random existing keys for --duration
-  readrandom  read random existing keys for --duration (the cache is much
-              smaller than the data: reads reach the files and decrypt)
-  scan        seek to a random key and read --scan-length entries, for --duration
-  mixed       --read-percent reads, the rest overwrites, for --duration
-The store is loaded with --keys keys beforehand (not measured) for all but
-the fills. Workloads that write end by flushing the memtable and waiting
-for compactions inside the measured time: writing is done when the data is
-in (encrypted) tables. Latencies are of foreground operations only.
+  fillseq     write keys in ascending order into a fresh store per slice
+  fillrandom  write distinct keys in random order into a fresh store per slice
+  overwrite   overwrite random existing keys
+  readrandom  read random existing keys (the cache is much smaller than
+              the data: reads reach the files and decrypt)
+  scan        seek to a random key and read --scan-length entries
+  mixed       --read-percent reads, the rest overwrites
+The others run on one store per method, loaded with --keys keys once (not
+measured). Slices that write end by flushing the memtable and waiting for
+compactions inside the measured time (a fill compacts what it wrote once):
+writing is done when the data is in (encrypted) tables. CPU is the whole
+process's over the slice (getrusage), plus gocryptfs's own for gocryptfs.
+Latencies are of foreground operations only. --memfs keeps the stores in
+memory, to take the disk out of the figures.
 
 Overhead is the extra time per operation: (plaintext ops/s ÷ method
-ops/s − 1) × 100, per round; "CPU overhead" the same for CPU s/GB.
+ops/s − 1) × 100, per round against the plaintext slice of the same
+round; "CPU overhead" the same for CPU s/GB.
 
 With --out, the results go to <out>/<date>-<cpu>/: pebble.txt (benchfmt,
 for benchstat), cipher.txt (the raw kernels), results.json, README.md
 (the table) and overhead.svg, and <out>/README.md gets an index line.`,
-		Example: `  tdebench run --short                         # the ~90 s comparison of make bench
-  tdebench run --out results                   # the full run (~30 min), published
+		Example: `  tdebench run --short                         # the ~1 min comparison of make bench
+  tdebench run --out results                   # the full run (~35 min, gocryptfs too), published
+  tdebench run --short --methods aes128-ctr,gocryptfs --workloads readrandom,scan
   tdebench run --methods aes256-ctr --workloads readrandom,scan --rounds 10
   tdebench run --short --benchfmt new.txt && go tool benchstat -col /method new.txt`,
 		Args: cobra.NoArgs,
