@@ -20,6 +20,7 @@ var methodColors = map[Method]color.RGBA{
 	MethodAES192CTR: {0x2c, 0xa0, 0x2c, 0xff},
 	MethodAES256CTR: {0xff, 0x7f, 0x0e, 0xff},
 	MethodSM4CTR:    {0xd6, 0x27, 0x28, 0xff},
+	MethodGocryptfs: {0x94, 0x67, 0xbd, 0xff},
 }
 
 // WriteChart draws the median overhead of every encrypted method in every
