@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/tde-go/tde/keys"
 	"golang.org/x/perf/benchfmt"
 )
 
@@ -178,9 +177,9 @@ func ReadOverheads(r io.Reader, name, unit string) (*OverheadFile, error) {
 	return f, nil
 }
 
-// methodRank orders method names as keys.Methods does, unknown names last.
+// methodRank orders method names as Methods does, unknown names last.
 func methodRank(s string) int {
-	m, err := keys.ParseMethod(s)
+	m, err := ParseMethod(s)
 	if err != nil {
 		return 1 << 10
 	}

@@ -16,8 +16,8 @@ import (
 func TestBenchfmt(t *testing.T) {
 	base := []int64{100000, 200000, 150000}
 	r := NewReport(testEnv(), testSettings(len(base)), handRuns(base,
-		map[keys.Method]float64{keys.MethodAES128CTR: 1.25, keys.MethodSM4CTR: 2},
-		map[keys.Method]float64{keys.MethodAES128CTR: 1.1, keys.MethodSM4CTR: 1.5}))
+		map[Method]float64{MethodAES128CTR: 1.25, MethodSM4CTR: 2},
+		map[Method]float64{MethodAES128CTR: 1.1, MethodSM4CTR: 1.5}))
 	var buf bytes.Buffer
 	if err := r.WriteBenchfmt(&buf); err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"math"
 	"slices"
 
-	"github.com/tde-go/tde/keys"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -16,11 +15,12 @@ import (
 
 // methodColors gives every encrypted method a fixed colour, so charts of
 // different runs read alike.
-var methodColors = map[keys.Method]color.RGBA{
-	keys.MethodAES128CTR: {0x1f, 0x77, 0xb4, 0xff},
-	keys.MethodAES192CTR: {0x2c, 0xa0, 0x2c, 0xff},
-	keys.MethodAES256CTR: {0xff, 0x7f, 0x0e, 0xff},
-	keys.MethodSM4CTR:    {0xd6, 0x27, 0x28, 0xff},
+var methodColors = map[Method]color.RGBA{
+	MethodAES128CTR: {0x1f, 0x77, 0xb4, 0xff},
+	MethodAES192CTR: {0x2c, 0xa0, 0x2c, 0xff},
+	MethodAES256CTR: {0xff, 0x7f, 0x0e, 0xff},
+	MethodSM4CTR:    {0xd6, 0x27, 0x28, 0xff},
+	MethodGocryptfs: {0x94, 0x67, 0xbd, 0xff},
 }
 
 // WriteChart draws the median overhead of every encrypted method in every
@@ -30,7 +30,7 @@ func (r *Report) WriteChart(w io.Writer) error { return r.writeChart(w, "svg") }
 
 func (r *Report) writeChart(w io.Writer, format string) error {
 	var workloads []Workload
-	var methods []keys.Method
+	var methods []Method
 	ivs := map[Pair]Interval{}
 	for _, s := range r.Summaries {
 		if s.Overhead == nil {
@@ -98,7 +98,7 @@ func (r *Report) writeChart(w io.Writer, format string) error {
 	return err
 }
 
-func methodColor(m keys.Method) color.RGBA {
+func methodColor(m Method) color.RGBA {
 	if c, ok := methodColors[m]; ok {
 		return c
 	}

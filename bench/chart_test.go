@@ -8,21 +8,19 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/tde-go/tde/keys"
 )
 
 // TestChart: the SVG is well-formed XML, and each method has one bar per
 // workload (plus its legend swatch), in its own colour.
 func TestChart(t *testing.T) {
 	runs := handRuns([]int64{1000, 1100, 1200, 1300, 1400, 1500},
-		map[keys.Method]float64{keys.MethodAES128CTR: 1.05, keys.MethodSM4CTR: 1.5}, nil)
+		map[Method]float64{MethodAES128CTR: 1.05, MethodSM4CTR: 1.5}, nil)
 	// A third workload where aes128-ctr is faster than plaintext: its bar
 	// goes below zero and must still be drawn.
 	for _, r := range runs {
 		if r.Workload == FillSeq {
 			r.Workload = Scan
-			if r.Method == keys.MethodAES128CTR {
+			if r.Method == MethodAES128CTR {
 				r.Ops = r.Ops * 11 / 10
 			}
 			runs = append(runs, r)
@@ -64,7 +62,7 @@ func TestChart(t *testing.T) {
 			labels = append(labels, strings.TrimSpace(string(el)))
 		}
 	}
-	for _, m := range []keys.Method{keys.MethodAES128CTR, keys.MethodSM4CTR} {
+	for _, m := range []Method{MethodAES128CTR, MethodSM4CTR} {
 		c := methodColor(m)
 		col := fmt.Sprintf("#%02X%02X%02X", c.R, c.G, c.B)
 		if fills[col] != 3+1 {
@@ -83,7 +81,7 @@ func TestChart(t *testing.T) {
 		t.Errorf("plaintext, the baseline, has no bar and no legend entry")
 	}
 
-	only := NewReport(testEnv(), testSettings(1), []Run{{Workload: FillSeq, Method: keys.MethodPlaintext, Round: 1, Ops: 1, Wall: 1}})
+	only := NewReport(testEnv(), testSettings(1), []Run{{Workload: FillSeq, Method: MethodPlaintext, Round: 1, Ops: 1, Wall: 1}})
 	if err := only.WriteChart(io.Discard); err == nil {
 		t.Errorf("a chart with nothing to draw: want an error")
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tde-go/tde/engine"
-	"github.com/tde-go/tde/keys"
 )
 
 // Workload names one of the benchmark's workloads.
@@ -59,30 +58,30 @@ func (w Workload) writes() bool { return w != ReadRandom && w != Scan }
 // keys beforehand (outside the measured interval).
 func (w Workload) preloaded() bool { return w != FillSeq && w != FillRandom }
 
-// timed reports whether the workload runs for Duration; the fills write
-// exactly Keys keys instead.
-func (w Workload) timed() bool { return w.preloaded() }
-
 // Config says what to run. The zero value is not usable: start from
 // Defaults or Short.
 type Config struct {
 	// Methods to run. Plaintext is the baseline and always runs: Run adds
 	// it if missing.
-	Methods []keys.Method
+	Methods []Method
 	// Workloads to run, in this order within each round.
 	Workloads []Workload
-	// Rounds is how many times every (workload, method) runs. The 95%
-	// confidence interval of a median needs 6; the gate's U-test needs 4
-	// on each side to see anything at alpha 0.05.
+	// Rounds is how many slices every (workload, method) runs: each
+	// round runs one slice of a workload per method, in a fresh random
+	// order. The 95% confidence interval of a median needs 6; the gate's
+	// U-test over 24 pairs needs 8 a side to see anything.
 	Rounds int
-	// Keys is the key count: what the fills write and what the other
-	// workloads preload. Keys are 16 bytes.
+	// Keys is the key count of the preloaded stores that overwrite,
+	// readrandom, scan and mixed run on. Keys are 16 bytes. (A fill
+	// writes a fresh store per slice: as many keys as plaintext writes in
+	// about Duration.)
 	Keys int
 	// ValueSize is the value length in bytes. Values compress to about
 	// half, as db_bench's do.
 	ValueSize int
-	// Duration is how long each timed workload runs (the fills write Keys
-	// keys however long that takes).
+	// Duration is the length of a slice: every slice of a workload runs
+	// the same number of operations, the number plaintext runs in about
+	// Duration (calibrated at the start of each workload).
 	Duration time.Duration
 	// CacheSize is the room for blocks in Pebble's block cache, in bytes,
 	// at the start of each workload: Pebble also charges its memtables to
@@ -99,15 +98,21 @@ type Config struct {
 	// Dir is where the temporary stores go ("" is os.TempDir()). Run
 	// makes its own directory inside and removes it.
 	Dir string
+	// MemFS puts every store in memory (vfs.NewMem) instead of on the
+	// disk: no disk noise, and no gocryptfs (it is skipped).
+	MemFS bool
 	// Seed drives the method order and the keys; 0 means random (the
 	// seed used is recorded in the report).
 	Seed uint64
 	// Delay is a testing aid: a busy wait added to every read and write
 	// of every file of the named methods' stores, to show that the gate
 	// catches a slower method.
-	Delay map[keys.Method]time.Duration
+	Delay map[Method]time.Duration
 	// Progress, if set, is called after each run.
 	Progress func(Progress)
+	// Log, if set, is told what the run leaves out and why (such as
+	// "gocryptfs skipped: …"), one line at a time.
+	Log func(string)
 }
 
 // Progress reports one finished run; a first call with Done 0 (and a zero
@@ -117,17 +122,18 @@ type Progress struct {
 	Run         Run
 }
 
-// Defaults is the full benchmark behind published results: every method
-// and workload, 6 rounds, a 1 M-key store (~280 MB of user data) with an
-// 8 MiB block cache. It takes about half an hour on two cores.
+// Defaults is the full benchmark behind published results: every method,
+// gocryptfs included where it can mount, every workload, 150 rounds of
+// 200 ms slices, a 1 M-key store (~280 MB of user data) with an 8 MiB
+// block cache. It takes about 25 minutes on two cores.
 func Defaults() Config {
 	return Config{
-		Methods:     defaultMethods(),
+		Methods:     fipsMethods(AllMethods()),
 		Workloads:   Workloads(),
-		Rounds:      6,
+		Rounds:      150,
 		Keys:        1_000_000,
 		ValueSize:   256,
-		Duration:    3 * time.Second,
+		Duration:    200 * time.Millisecond,
 		CacheSize:   8 << 20,
 		Concurrency: 1,
 		ScanLength:  100,
@@ -135,22 +141,24 @@ func Defaults() Config {
 	}
 }
 
-// defaultMethods is every method, less sm4-ctr in Go's FIPS 140-3 mode,
-// which refuses it (engine.FIPSError).
-func defaultMethods() []keys.Method {
+// fipsMethods is ms less sm4-ctr in Go's FIPS 140-3 mode, which refuses
+// it (engine.FIPSError).
+func fipsMethods(ms []Method) []Method {
 	if engine.FIPSMode() == "" {
-		return keys.Methods()
+		return ms
 	}
-	return slices.DeleteFunc(keys.Methods(), func(m keys.Method) bool { return m == keys.MethodSM4CTR })
+	return slices.DeleteFunc(ms, func(m Method) bool { return m == MethodSM4CTR })
 }
 
-// Short is the quick comparison behind `make bench` and the CI gate: every
-// method and workload, 6 rounds (enough for a 95% confidence interval),
-// small stores and short runs; about 90 seconds on two cores.
+// Short is the quick comparison behind `make bench` and the CI gate:
+// plaintext and tde's methods (not gocryptfs), every workload, 20 rounds
+// of 100 ms slices, a 50,000-key store; about 90 seconds on two cores.
 func Short() Config {
 	c := Defaults()
+	c.Methods = fipsMethods(Methods())
+	c.Rounds = 20
 	c.Keys = 50_000
-	c.Duration = 250 * time.Millisecond
+	c.Duration = 100 * time.Millisecond
 	c.CacheSize = 512 << 10
 	return c
 }
@@ -159,9 +167,9 @@ func Short() Config {
 // methods, and methods and workloads deduplicated.
 func (c Config) normalized() (Config, error) {
 	var errs []string
-	ms := []keys.Method{keys.MethodPlaintext}
+	ms := []Method{MethodPlaintext}
 	for _, m := range c.Methods {
-		if !slices.Contains(keys.Methods(), m) {
+		if !slices.Contains(AllMethods(), m) {
 			errs = append(errs, fmt.Sprintf("unknown method %d", m))
 		} else if !slices.Contains(ms, m) {
 			ms = append(ms, m)
@@ -237,13 +245,22 @@ type Settings struct {
 	ReadPercent int           `json:"read_percent"`
 	Seed        uint64        `json:"seed"`
 	Delay       string        `json:"delay,omitempty"`
+	// FS is where the stores were: "disk" or "mem".
+	FS string `json:"fs,omitempty"`
+	// SliceOps is each workload's operations per slice, as calibrated.
+	SliceOps map[Workload]int `json:"slice_ops,omitempty"`
+	// Notes are what the run left out and why.
+	Notes []string `json:"notes,omitempty"`
 }
 
 func (c Config) settings() Settings {
 	s := Settings{
 		Rounds: c.Rounds, Keys: c.Keys, ValueSize: c.ValueSize, Duration: c.Duration,
 		CacheSize: c.CacheSize, Concurrency: c.Concurrency, ScanLength: c.ScanLength,
-		ReadPercent: c.ReadPercent, Seed: c.Seed,
+		ReadPercent: c.ReadPercent, Seed: c.Seed, FS: "disk",
+	}
+	if c.MemFS {
+		s.FS = "mem"
 	}
 	for _, m := range c.Methods {
 		s.Methods = append(s.Methods, m.String())
@@ -252,7 +269,7 @@ func (c Config) settings() Settings {
 		s.Workloads = append(s.Workloads, string(w))
 	}
 	var d []string
-	for _, m := range keys.Methods() {
+	for _, m := range AllMethods() {
 		if c.Delay[m] > 0 {
 			d = append(d, fmt.Sprintf("%v=%v", m, c.Delay[m]))
 		}
@@ -276,6 +293,16 @@ func (s Settings) config() [][2]string {
 		{"scan-length", fmt.Sprint(s.ScanLength)},
 		{"read-percent", fmt.Sprint(s.ReadPercent)},
 		{"seed", fmt.Sprint(s.Seed)},
+		{"fs", s.FS},
+	}
+	var ops []string
+	for _, w := range Workloads() {
+		if n, ok := s.SliceOps[w]; ok {
+			ops = append(ops, fmt.Sprintf("%s=%d", w, n))
+		}
+	}
+	if len(ops) > 0 {
+		kv = append(kv, [2]string{"slice-ops", strings.Join(ops, ",")})
 	}
 	if s.Delay != "" {
 		kv = append(kv, [2]string{"injected-delay", s.Delay})

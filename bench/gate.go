@@ -32,9 +32,8 @@ import (
 // of pairs compared (Bonferroni): alpha is the chance that an unchanged
 // build fails the gate anywhere, not in each of the 24 pairs of a full
 // run. Noise, however large, does not fail the gate by itself; it only
-// raises the smallest regression the gate can see. With 6 rounds on each
-// side and 24 pairs, a pair fails only when every current round is above
-// every shifted baseline round.
+// raises the smallest regression the gate can see; more rounds lower it
+// (bench/README.md measures what make gate catches).
 
 // GateOptions configures Gate.
 type GateOptions struct {
@@ -92,7 +91,7 @@ var ErrTooFewRounds = errors.New("gate: too few rounds to detect a regression")
 
 // gateSettings are the file configuration keys that change what an
 // overhead means; the gate warns when the files disagree on them.
-var gateSettings = []string{"cpu", "goarch", "tde-ctr-backend", "tde-sm4-backend", "keys", "value-size", "duration", "cache-size", "concurrency", "scan-length", "read-percent"}
+var gateSettings = []string{"cpu", "goarch", "tde-ctr-backend", "tde-sm4-backend", "keys", "value-size", "duration", "cache-size", "concurrency", "scan-length", "read-percent", "fs"}
 
 // Gate compares the overheads of current with those of baseline.
 func Gate(baseline, current *OverheadFile, opt GateOptions) (*GateResult, error) {

@@ -2,8 +2,6 @@ package bench
 
 import (
 	"time"
-
-	"github.com/tde-go/tde/keys"
 )
 
 // testEnv is a fixed environment, so outputs can be compared exactly.
@@ -29,14 +27,14 @@ func testSettings(rounds int) Settings {
 // overhead in that round is exactly (factor − 1) × 100%, whatever base is,
 // as long as it is compared with its own round's plaintext. CPU per GB is
 // cpuFactor times plaintext's.
-func handRuns(base []int64, factor, cpuFactor map[keys.Method]float64) []Run {
+func handRuns(base []int64, factor, cpuFactor map[Method]float64) []Run {
 	var runs []Run
 	for _, w := range []Workload{FillSeq, ReadRandom} {
 		for i, b := range base {
-			for _, m := range []keys.Method{keys.MethodSM4CTR, keys.MethodPlaintext, keys.MethodAES128CTR} {
+			for _, m := range []Method{MethodSM4CTR, MethodPlaintext, MethodAES128CTR} {
 				ops := b
 				cpu := 1.0
-				if m != keys.MethodPlaintext {
+				if m != MethodPlaintext {
 					ops = int64(float64(b) / factor[m])
 					cpu = cpuFactor[m]
 				}

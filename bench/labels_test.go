@@ -8,8 +8,6 @@ import (
 	"runtime/pprof"
 	"testing"
 	"time"
-
-	"github.com/tde-go/tde/keys"
 )
 
 // TestProfileLabels runs a short readrandom under a CPU profile and checks
@@ -21,7 +19,7 @@ func TestProfileLabels(t *testing.T) {
 		t.Skip("real Pebble runs under a CPU profile, ~3 s; the non-short suite runs it")
 	}
 	c := delayConfig(t) // readrandom, every read from a file
-	c.Methods = []keys.Method{keys.MethodSM4CTR}
+	c.Methods = []Method{MethodSM4CTR}
 	c.Rounds = 1
 	c.Duration = 500 * time.Millisecond
 	// The preload must last long enough for the profiler, which samples

@@ -7,8 +7,6 @@ import (
 	"math"
 	"strings"
 	"time"
-
-	"github.com/tde-go/tde/keys"
 )
 
 // WriteMarkdown writes the report as a Markdown table, one row per
@@ -23,7 +21,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	unbounded := false
 	for _, s := range r.Summaries {
 		ov, cv := "baseline", "baseline"
-		if s.Method != keys.MethodPlaintext {
+		if s.Method != MethodPlaintext {
 			ov, cv = "n/a", "n/a"
 			if s.Overhead != nil {
 				ov = formatInterval(*s.Overhead)
@@ -57,8 +55,15 @@ func (r *Report) WriteMarkdownHeader(w io.Writer) error {
 	if e.FIPS140 != "" {
 		fmt.Fprintf(bw, "- Go's FIPS 140-3 mode: %s (AES-CTR from the standard library's module; sm4-ctr refused)\n", e.FIPS140)
 	}
-	fmt.Fprintf(bw, "- run: %d rounds × %s × %s; %d keys of 16 B, values of %d B; timed workloads run %v; block cache %s; concurrency %d; scans of %d; mixed %d%% reads; seed %d\n",
-		s.Rounds, strings.Join(s.Workloads, ", "), strings.Join(s.Methods, ", "), s.Keys, s.ValueSize, s.Duration, FormatSize(s.CacheSize), s.Concurrency, s.ScanLength, s.ReadPercent, s.Seed)
+	fs := s.FS
+	if fs == "" {
+		fs = "disk"
+	}
+	fmt.Fprintf(bw, "- run: %d rounds × %s × %s, one slice per method per round in a fresh random order; slices of about %v (plaintext's); stores on %s; %d keys of 16 B preloaded, values of %d B; block cache %s; concurrency %d; scans of %d; mixed %d%% reads; seed %d\n",
+		s.Rounds, strings.Join(s.Workloads, ", "), strings.Join(s.Methods, ", "), s.Duration, fs, s.Keys, s.ValueSize, FormatSize(s.CacheSize), s.Concurrency, s.ScanLength, s.ReadPercent, s.Seed)
+	for _, n := range s.Notes {
+		fmt.Fprintf(bw, "- %s\n", n)
+	}
 	if s.Delay != "" {
 		fmt.Fprintf(bw, "- injected delay (testing aid, not a real result): %s\n", s.Delay)
 	}

@@ -4,15 +4,13 @@ import (
 	"bytes"
 	"strings"
 	"testing"
-
-	"github.com/tde-go/tde/keys"
 )
 
 func TestMarkdownTable(t *testing.T) {
 	base := []int64{100000, 110000, 120000, 130000, 140000, 150000}
 	r := NewReport(testEnv(), testSettings(len(base)), handRuns(base,
-		map[keys.Method]float64{keys.MethodAES128CTR: 1.05, keys.MethodSM4CTR: 1.5},
-		map[keys.Method]float64{keys.MethodAES128CTR: 1.1, keys.MethodSM4CTR: 1.25}))
+		map[Method]float64{MethodAES128CTR: 1.05, MethodSM4CTR: 1.5},
+		map[Method]float64{MethodAES128CTR: 1.1, MethodSM4CTR: 1.25}))
 	var buf bytes.Buffer
 	if err := r.WriteMarkdown(&buf); err != nil {
 		t.Fatal(err)
@@ -49,7 +47,7 @@ func TestMarkdownTable(t *testing.T) {
 	}
 
 	// Too few rounds for an interval: marked, and explained.
-	r3 := NewReport(testEnv(), testSettings(3), handRuns(base[:3], map[keys.Method]float64{keys.MethodAES128CTR: 1.05, keys.MethodSM4CTR: 1.5}, nil))
+	r3 := NewReport(testEnv(), testSettings(3), handRuns(base[:3], map[Method]float64{MethodAES128CTR: 1.05, MethodSM4CTR: 1.5}, nil))
 	buf.Reset()
 	if err := r3.WriteMarkdown(&buf); err != nil {
 		t.Fatal(err)

@@ -64,9 +64,10 @@ func startMeter() meter {
 	return meter{start: time.Now(), user: u, sys: s}
 }
 
-// stop returns the wall time and the user and system CPU time since start.
-func (m meter) stop() (wall, user, sys time.Duration) {
-	wall = time.Since(m.start)
+// stop returns the wall time from start to end, and the user and system
+// CPU time from start to now.
+func (m meter) stop(end time.Time) (wall, user, sys time.Duration) {
+	wall = end.Sub(m.start)
 	u, s, ok := processCPU()
 	if !ok {
 		return wall, 0, 0

@@ -23,7 +23,7 @@ func TestMeterBusyLoop(t *testing.T) {
 			x += i
 		}
 	}
-	wall, user, sys := m.stop()
+	wall, user, sys := m.stop(time.Now())
 	if user+sys <= 0 || user <= 0 {
 		t.Fatalf("busy loop: user %v sys %v, want positive (x=%d)", user, sys, x)
 	}
@@ -35,7 +35,7 @@ func TestMeterBusyLoop(t *testing.T) {
 
 	m = startMeter()
 	time.Sleep(200 * time.Millisecond)
-	wall, user, sys = m.stop()
+	wall, user, sys = m.stop(time.Now())
 	if user+sys > wall/4 {
 		t.Errorf("sleeping %v cost %v CPU", wall, user+sys)
 	}

@@ -18,7 +18,7 @@ func TestPublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := NewReport(testEnv(), testSettings(6), handRuns([]int64{1000, 1100, 1200, 1300, 1400, 1500},
-		map[keys.Method]float64{keys.MethodAES128CTR: 1.05, keys.MethodSM4CTR: 1.5}, nil))
+		map[Method]float64{MethodAES128CTR: 1.05, MethodSM4CTR: 1.5}, nil))
 	r.Cipher = []CipherResult{{Method: keys.MethodSM4CTR, Impl: "tde", Backend: "gfni-zmm", Size: 64, Iters: 10, NsPerOp: 10, MBPerSec: 6400}}
 	dir, err := Publish(root, r)
 	if err != nil {

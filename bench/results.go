@@ -6,25 +6,30 @@ import (
 	"slices"
 	"time"
 
-	"github.com/tde-go/tde/keys"
 	"golang.org/x/perf/benchmath"
 )
 
 // Run is one measured run: one workload, one method, one round, on a fresh
 // store.
 type Run struct {
-	Workload Workload    `json:"workload"`
-	Method   keys.Method `json:"method"`
-	Round    int         `json:"round"` // from 1
-	Order    int         `json:"order"` // position among the methods of its round and workload, from 1
+	Workload Workload `json:"workload"`
+	Method   Method   `json:"method"`
+	Round    int      `json:"round"` // from 1
+	Order    int      `json:"order"` // position among the methods of its round and workload, from 1
 
 	Ops    int64 `json:"ops"`
 	Bytes  int64 `json:"bytes"`  // user data: keys plus values written or read
 	Misses int64 `json:"misses"` // reads and scans that found nothing (0 unless broken)
 
-	Wall    time.Duration `json:"wall_ns"`
-	User    time.Duration `json:"user_ns"` // CPU, whole process
-	Sys     time.Duration `json:"sys_ns"`
+	Wall time.Duration `json:"wall_ns"`
+	// Foreground is the part of Wall the operations took; the rest is
+	// the flush and compactions that end a writing slice.
+	Foreground time.Duration `json:"foreground_ns,omitempty"`
+	User       time.Duration `json:"user_ns"` // CPU, whole process
+	Sys        time.Duration `json:"sys_ns"`
+	// Helper is the CPU time of another process doing the method's work
+	// during the run: the gocryptfs daemon; 0 for tde's methods.
+	Helper  time.Duration `json:"helper_ns,omitempty"`
 	Latency Latency       `json:"latency"`
 
 	TableBytes  int64 `json:"table_bytes"`  // the store's sstables at the end
@@ -38,21 +43,21 @@ func (r Run) OpsPerSec() float64 { return float64(r.Ops) / r.Wall.Seconds() }
 // MBPerSec is user data in MB (10^6 bytes) per second.
 func (r Run) MBPerSec() float64 { return float64(r.Bytes) / 1e6 / r.Wall.Seconds() }
 
-// CPUSecPerGB is user plus system CPU seconds per GB (10^9 bytes) of user
-// data.
+// CPUSecPerGB is user plus system CPU seconds (the process's, and a
+// helper process's such as gocryptfs) per GB (10^9 bytes) of user data.
 func (r Run) CPUSecPerGB() float64 {
 	if r.Bytes == 0 {
 		return 0
 	}
-	return (r.User + r.Sys).Seconds() / (float64(r.Bytes) / 1e9)
+	return (r.User + r.Sys + r.Helper).Seconds() / (float64(r.Bytes) / 1e9)
 }
 
 // Overhead is what one encrypted run cost over the plaintext run of the
 // same workload and round.
 type Overhead struct {
-	Workload Workload    `json:"workload"`
-	Method   keys.Method `json:"method"`
-	Round    int         `json:"round"`
+	Workload Workload `json:"workload"`
+	Method   Method   `json:"method"`
+	Round    int      `json:"round"`
 	// Time is the extra wall time per operation, in percent:
 	// (plaintext ops/s ÷ method ops/s − 1) × 100. 10 means the method
 	// takes 10% longer per operation; 0, no cost.
@@ -73,13 +78,13 @@ func Overheads(runs []Run) []Overhead {
 	}
 	base := map[wr]Run{}
 	for _, r := range runs {
-		if r.Method == keys.MethodPlaintext {
+		if r.Method == MethodPlaintext {
 			base[wr{r.Workload, r.Round}] = r
 		}
 	}
 	var out []Overhead
 	for _, r := range runs {
-		if r.Method == keys.MethodPlaintext {
+		if r.Method == MethodPlaintext {
 			continue
 		}
 		p, ok := base[wr{r.Workload, r.Round}]
@@ -136,7 +141,7 @@ func summarize(vals []float64) Interval {
 // figure, and the overheads with their confidence intervals.
 type Summary struct {
 	Workload    Workload      `json:"workload"`
-	Method      keys.Method   `json:"method"`
+	Method      Method        `json:"method"`
 	Rounds      int           `json:"rounds"`
 	OpsPerSec   float64       `json:"ops_per_sec"`
 	MBPerSec    float64       `json:"mb_per_sec"`
@@ -154,7 +159,7 @@ type Summary struct {
 func Summaries(runs []Run, overheads []Overhead) []Summary {
 	type wm struct {
 		w Workload
-		m keys.Method
+		m Method
 	}
 	byKey := map[wm][]Run{}
 	var order []wm

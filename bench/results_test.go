@@ -17,15 +17,15 @@ func near(a, b float64) bool { return math.Abs(a-b) <= 1e-6*math.Max(1, math.Abs
 // average, would be far off.
 func TestOverheadSameRound(t *testing.T) {
 	base := []int64{100000, 10000, 50000}
-	runs := handRuns(base, map[keys.Method]float64{keys.MethodAES128CTR: 1.25, keys.MethodSM4CTR: 2},
-		map[keys.Method]float64{keys.MethodAES128CTR: 1.1, keys.MethodSM4CTR: 1.5})
+	runs := handRuns(base, map[Method]float64{MethodAES128CTR: 1.25, MethodSM4CTR: 2},
+		map[Method]float64{MethodAES128CTR: 1.1, MethodSM4CTR: 1.5})
 	ovs := Overheads(runs)
 	if len(ovs) != 2*2*len(base) {
 		t.Fatalf("%d overheads, want %d", len(ovs), 2*2*len(base))
 	}
 	for _, o := range ovs {
 		want, wantCPU := 25.0, 10.0
-		if o.Method == keys.MethodSM4CTR {
+		if o.Method == MethodSM4CTR {
 			want, wantCPU = 100, 50
 		}
 		if math.Abs(o.Time-want) > 0.01 || math.Abs(o.CPU-wantCPU) > 0.01 {
@@ -33,19 +33,19 @@ func TestOverheadSameRound(t *testing.T) {
 		}
 	}
 	// Canonical order: workload, method, round.
-	if o := ovs[0]; o.Workload != FillSeq || o.Method != keys.MethodAES128CTR || o.Round != 1 {
+	if o := ovs[0]; o.Workload != FillSeq || o.Method != MethodAES128CTR || o.Round != 1 {
 		t.Errorf("first overhead %+v, want fillseq aes128-ctr round 1", o)
 	}
 
 	// Swap one round's plaintext for a faster one: only that round moves.
 	for i := range runs {
-		if runs[i].Method == keys.MethodPlaintext && runs[i].Round == 2 && runs[i].Workload == FillSeq {
+		if runs[i].Method == MethodPlaintext && runs[i].Round == 2 && runs[i].Workload == FillSeq {
 			runs[i].Ops *= 2
 		}
 	}
 	for _, o := range Overheads(runs) {
 		want := 25.0
-		if o.Method == keys.MethodSM4CTR {
+		if o.Method == MethodSM4CTR {
 			want = 100
 		}
 		if o.Workload == FillSeq && o.Round == 2 {
@@ -58,10 +58,10 @@ func TestOverheadSameRound(t *testing.T) {
 }
 
 func TestOverheadNeedsPlaintext(t *testing.T) {
-	runs := handRuns([]int64{1000, 1000}, map[keys.Method]float64{keys.MethodAES128CTR: 1.5, keys.MethodSM4CTR: 1.5}, nil)
+	runs := handRuns([]int64{1000, 1000}, map[Method]float64{MethodAES128CTR: 1.5, MethodSM4CTR: 1.5}, nil)
 	var kept []Run
 	for _, r := range runs {
-		if !(r.Method == keys.MethodPlaintext && r.Round == 2) {
+		if !(r.Method == MethodPlaintext && r.Round == 2) {
 			kept = append(kept, r)
 		}
 	}
@@ -74,7 +74,7 @@ func TestOverheadNeedsPlaintext(t *testing.T) {
 
 func TestSummaries(t *testing.T) {
 	base := []int64{1000, 1100, 1200, 1300, 1400, 1500}
-	runs := handRuns(base, map[keys.Method]float64{keys.MethodAES128CTR: 1.1, keys.MethodSM4CTR: 1.3}, map[keys.Method]float64{keys.MethodAES128CTR: 1, keys.MethodSM4CTR: 1})
+	runs := handRuns(base, map[Method]float64{MethodAES128CTR: 1.1, MethodSM4CTR: 1.3}, map[Method]float64{MethodAES128CTR: 1, MethodSM4CTR: 1})
 	r := NewReport(testEnv(), testSettings(len(base)), runs)
 	if len(r.Summaries) != 2*3 {
 		t.Fatalf("%d summaries, want 6", len(r.Summaries))
@@ -83,7 +83,7 @@ func TestSummaries(t *testing.T) {
 		if s.Rounds != len(base) {
 			t.Errorf("%s %v: %d rounds", s.Workload, s.Method, s.Rounds)
 		}
-		if s.Method == keys.MethodPlaintext {
+		if s.Method == MethodPlaintext {
 			if s.Overhead != nil {
 				t.Errorf("%s plaintext has an overhead", s.Workload)
 			}
@@ -96,7 +96,7 @@ func TestSummaries(t *testing.T) {
 			t.Fatalf("%s %v: overhead %+v, want a bounded interval with 6 rounds", s.Workload, s.Method, s.Overhead)
 		}
 		want := 10.0
-		if s.Method == keys.MethodSM4CTR {
+		if s.Method == MethodSM4CTR {
 			want = 30
 		}
 		if math.Abs(s.Overhead.Median-want) > 0.2 || *s.Overhead.Lo > s.Overhead.Median || *s.Overhead.Hi < s.Overhead.Median {
@@ -105,7 +105,7 @@ func TestSummaries(t *testing.T) {
 	}
 	// Three rounds are too few for a 95% interval: the bounds are absent,
 	// not infinite (which JSON cannot hold).
-	r3 := NewReport(testEnv(), testSettings(3), handRuns(base[:3], map[keys.Method]float64{keys.MethodAES128CTR: 1.1, keys.MethodSM4CTR: 1.3}, nil))
+	r3 := NewReport(testEnv(), testSettings(3), handRuns(base[:3], map[Method]float64{MethodAES128CTR: 1.1, MethodSM4CTR: 1.3}, nil))
 	for _, s := range r3.Summaries {
 		if s.Overhead != nil && s.Overhead.Bounded() {
 			t.Errorf("%s %v: bounded interval from 3 rounds", s.Workload, s.Method)
@@ -116,7 +116,7 @@ func TestSummaries(t *testing.T) {
 func TestJSONRoundTrip(t *testing.T) {
 	for _, rounds := range []int{3, 6} {
 		base := []int64{1000, 1100, 1200, 1300, 1400, 1500}[:rounds]
-		r := NewReport(testEnv(), testSettings(rounds), handRuns(base, map[keys.Method]float64{keys.MethodAES128CTR: 1.1, keys.MethodSM4CTR: 1.3}, map[keys.Method]float64{keys.MethodAES128CTR: 1.2, keys.MethodSM4CTR: 1.4}))
+		r := NewReport(testEnv(), testSettings(rounds), handRuns(base, map[Method]float64{MethodAES128CTR: 1.1, MethodSM4CTR: 1.3}, map[Method]float64{MethodAES128CTR: 1.2, MethodSM4CTR: 1.4}))
 		r.Cipher = []CipherResult{{Method: keys.MethodAES128CTR, Impl: "tde", Backend: "vaes-zmm", Size: 16384, Iters: 1000, NsPerOp: 400, MBPerSec: 40960}}
 		var buf bytes.Buffer
 		if err := r.WriteJSON(&buf); err != nil {

@@ -10,28 +10,27 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
-
-	"github.com/tde-go/tde/keys"
+	"time"
 )
 
-// Step is one run of the schedule.
+// Step is one slice of the schedule.
 type Step struct {
 	Round    int // from 1
 	Workload Workload
-	Method   keys.Method
+	Method   Method
 	Order    int // position among the methods of its round and workload, from 1
 }
 
-// Schedule lays out the runs: for each round, for each workload, every
-// method once, in an order shuffled afresh each time. Running the methods
-// of one workload back to back, in random order, means a drift of the
-// machine (a neighbour, the page cache, heat) lands on whichever method
-// happens to run then, never systematically on one; comparing each method
-// with the plaintext run of the same round and workload then cancels it.
+// Schedule lays out the slices: for each workload, Rounds rounds, and in
+// each round every method once, in an order shuffled afresh each time.
+// The methods of one round run back to back, a slice each, so a drift of
+// the machine (a neighbour, the page cache, heat) lands on whichever
+// method happens to run then, never systematically on one; comparing each
+// method with the plaintext slice of the same round then cancels it.
 func Schedule(c Config, r *rand.Rand) []Step {
 	var steps []Step
-	for round := 1; round <= c.Rounds; round++ {
-		for _, w := range c.Workloads {
+	for _, w := range c.Workloads {
+		for round := 1; round <= c.Rounds; round++ {
 			ms := slices.Clone(c.Methods)
 			r.Shuffle(len(ms), func(i, j int) { ms[i], ms[j] = ms[j], ms[i] })
 			for i, m := range ms {
@@ -42,11 +41,11 @@ func Schedule(c Config, r *rand.Rand) []Step {
 	return steps
 }
 
-// Benchmark runs the benchmark c describes and returns its report. Stores live
-// in a temporary directory inside c.Dir, each removed after its run, the
-// directory when Benchmark returns.
-func Benchmark(ctx context.Context, c Config) (*Report, error) {
-	c, err := c.normalized()
+// Benchmark runs the benchmark c describes and returns its report. Stores
+// live in a temporary directory inside c.Dir (or in memory, with MemFS),
+// removed when Benchmark returns, whichever way it returns.
+func Benchmark(ctx context.Context, c Config) (_ *Report, err error) {
+	c, err = c.normalized()
 	if err != nil {
 		return nil, err
 	}
@@ -58,18 +57,28 @@ func Benchmark(ctx context.Context, c Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(root)
-
-	if err := c.warmUp(ctx, root); err != nil {
-		return nil, fmt.Errorf("warm-up: %w", err)
+	defer func() { err = errors.Join(err, os.RemoveAll(root)) }()
+	b := &bench{c: &c, root: root, loaded: map[Method]*store{}}
+	defer func() { err = errors.Join(err, b.close()) }()
+	if slices.Contains(c.Methods, MethodGocryptfs) {
+		if err := b.mountGocryptfs(); err != nil {
+			c.Methods = slices.DeleteFunc(c.Methods, func(m Method) bool { return m == MethodGocryptfs })
+			b.notef("gocryptfs skipped: %v", err)
+		}
 	}
+
 	steps := Schedule(c, rand.New(rand.NewPCG(c.Seed, 0x7363686564)))
 	runs := make([]Run, 0, len(steps))
 	if c.Progress != nil {
 		c.Progress(Progress{Total: len(steps)})
 	}
 	for i, st := range steps {
-		run, err := c.runStep(ctx, root, st, i)
+		if st.Round == 1 && st.Order == 1 {
+			if err := b.startWorkload(ctx, st.Workload); err != nil {
+				return nil, fmt.Errorf("%s: %w", st.Workload, err)
+			}
+		}
+		run, err := b.runStep(ctx, st)
 		if err != nil {
 			return nil, fmt.Errorf("round %d, %s, %v: %w", st.Round, st.Workload, st.Method, err)
 		}
@@ -78,58 +87,169 @@ func Benchmark(ctx context.Context, c Config) (*Report, error) {
 			c.Progress(Progress{Done: i + 1, Total: len(steps), Run: run})
 		}
 	}
-	return NewReport(env, c.settings(), runs), nil
+	s := c.settings()
+	s.SliceOps = b.sliceOps
+	s.Notes = b.notes
+	return NewReport(env, s, runs), nil
 }
 
-// runStep runs one step on a fresh store. Everything it does, Pebble's
-// background work included (goroutines inherit labels), carries the pprof
-// labels method and workload, so that a CPU profile (tdebench run
-// --cpuprofile) can be cut by method: go tool pprof -tagfocus
-// method=sm4-ctr.
-func (c *Config) runStep(ctx context.Context, root string, st Step, i int) (run Run, err error) {
-	labels := pprof.Labels("method", st.Method.String(), "workload", string(st.Workload))
-	pprof.Do(ctx, labels, func(ctx context.Context) {
-		run, err = c.runStepLabeled(ctx, root, st, i)
-	})
-	return run, err
+// bench is one Benchmark's state: the preloaded stores, one per method and
+// all open at once, the gocryptfs mount, and each workload's operations
+// per slice.
+type bench struct {
+	c        *Config
+	root     string
+	loaded   map[Method]*store // preloaded stores, shared by the workloads that read or rewrite
+	gcfs     *gocryptfsMount   // nil unless gocryptfs runs
+	sliceOps map[Workload]int
+	ops      int // the current workload's
+	notes    []string
+	n        int // stores made, for unique names
 }
 
-func (c *Config) runStepLabeled(ctx context.Context, root string, st Step, i int) (_ Run, err error) {
-	dir := filepath.Join(root, fmt.Sprintf("%04d-%s-%s", i, st.Workload, st.Method))
-	s, err := openStore(dir, st.Method, c.CacheSize, c.Delay[st.Method])
-	if err != nil {
-		return Run{}, err
+func (b *bench) notef(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	b.notes = append(b.notes, msg)
+	if b.c.Log != nil {
+		b.c.Log(msg)
 	}
-	defer func() { err = errors.Join(err, s.close()) }()
-	run, err := c.runWorkload(ctx, st.Workload, s, runSeed(c.Seed, st))
-	run.Method, run.Round, run.Order = st.Method, st.Round, st.Order
-	return run, err
 }
 
-// warmUp fills a small store once per method, unmeasured, so that the
-// first measured run does not also pay for the process's first heap
-// growth, page faults and code paths, whichever method the shuffle puts
-// first.
-func (c *Config) warmUp(ctx context.Context, root string) error {
-	w := *c
-	w.Keys = min(c.Keys, 10000)
-	for _, m := range c.Methods {
-		s, err := openStore(filepath.Join(root, "warmup-"+m.String()), m, c.CacheSize, c.Delay[m])
-		if err != nil {
-			return err
+// dir is a fresh directory name for a store of method m.
+func (b *bench) dir(m Method, w Workload) string {
+	b.n++
+	parent := b.root
+	if m == MethodGocryptfs {
+		parent = b.gcfs.plain
+	}
+	return filepath.Join(parent, fmt.Sprintf("%04d-%s-%s", b.n, w, m))
+}
+
+func (b *bench) open(m Method, w Workload) (*store, error) {
+	s, err := b.c.openStore(b.dir(m, w), m, w)
+	if err == nil && m == MethodGocryptfs {
+		s.helperCPU = b.gcfs.cpu
+	}
+	return s, err
+}
+
+// close closes every store, then unmounts gocryptfs.
+func (b *bench) close() error {
+	var errs []error
+	for m, s := range b.loaded {
+		errs = append(errs, s.close())
+		delete(b.loaded, m)
+	}
+	if b.gcfs != nil {
+		errs = append(errs, b.gcfs.unmount())
+		b.gcfs = nil
+	}
+	return errors.Join(errs...)
+}
+
+// startWorkload prepares workload w: the preloaded stores on first need
+// (every method's, loaded once and reused by every workload that reads or
+// rewrites), then the number of operations per slice, then one unmeasured
+// slice per method.
+func (b *bench) startWorkload(ctx context.Context, w Workload) error {
+	if w.preloaded() && len(b.loaded) == 0 {
+		for _, m := range b.c.Methods {
+			s, err := b.open(m, w)
+			if err != nil {
+				return err
+			}
+			b.loaded[m] = s
+			pprof.Do(ctx, pprof.Labels("method", m.String(), "workload", string(w), "phase", "preload"), func(ctx context.Context) {
+				err = b.c.preload(ctx, s, newValuePool(b.c.Seed, b.c.ValueSize), b.c.Seed)
+			})
+			if err != nil {
+				return fmt.Errorf("preload %v: %w", m, err)
+			}
 		}
-		_, err = w.runWorkload(ctx, FillSeq, s, 1)
-		if err := errors.Join(err, s.close()); err != nil {
-			return err
+	}
+	ops, err := b.calibrate(ctx, w)
+	if err != nil {
+		return fmt.Errorf("calibration: %w", err)
+	}
+	if b.sliceOps == nil {
+		b.sliceOps = map[Workload]int{}
+	}
+	b.sliceOps[w], b.ops = ops, ops
+	for _, m := range b.c.Methods {
+		if _, err := b.runStep(ctx, Step{Round: 0, Workload: w, Method: m}); err != nil {
+			return fmt.Errorf("warm-up slice of %v: %w", m, err)
 		}
 	}
 	return nil
 }
 
-// runSeed is the seed of one run: the same for every method of a round and
-// workload, so they write and read the same keys and values.
+// calibrate finds how many operations of w plaintext does in about
+// Duration: pilot slices on plaintext, four times larger each time, until
+// the operations of one (the flush and compactions that end a writing
+// slice left out) last a fifth of Duration, then scaled to Duration. Every
+// other method then runs the same pilots, unmeasured, so that the loaded
+// stores, which the pilots of writing workloads change, stay alike.
+func (b *bench) calibrate(ctx context.Context, w Workload) (int, error) {
+	const minOps = 64
+	var pilots []int
+	ops := 0
+	for n := minOps; ops == 0; n *= 4 {
+		run, err := b.slice(ctx, Step{Workload: w, Method: MethodPlaintext}, n, 0x63616c+uint64(n))
+		if err != nil {
+			return 0, err
+		}
+		pilots = append(pilots, n)
+		if run.Foreground >= b.c.Duration/5 || n >= 1<<26 {
+			ops = max(minOps, int(float64(n)*b.c.Duration.Seconds()/run.Foreground.Seconds()))
+		}
+	}
+	for _, m := range b.c.Methods {
+		if m == MethodPlaintext {
+			continue
+		}
+		for _, n := range pilots {
+			if _, err := b.slice(ctx, Step{Workload: w, Method: m}, n, 0x63616c+uint64(n)); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return ops, nil
+}
+
+// runStep runs one slice of the schedule: the workload's operations per
+// slice, on the method's preloaded store or, for a fill, on a fresh one.
+func (b *bench) runStep(ctx context.Context, st Step) (Run, error) {
+	return b.slice(ctx, st, b.ops, runSeed(b.c.Seed, st))
+}
+
+// slice runs n operations of st's workload for st's method. Everything it
+// does, Pebble's background work included (goroutines inherit labels),
+// carries the pprof labels method and workload, so that a CPU profile
+// (tdebench run --cpuprofile) can be cut by method: go tool pprof
+// -tagfocus method=sm4-ctr.
+func (b *bench) slice(ctx context.Context, st Step, n int, seed uint64) (run Run, err error) {
+	labels := pprof.Labels("method", st.Method.String(), "workload", string(st.Workload), "phase", "measured")
+	pprof.Do(ctx, labels, func(ctx context.Context) {
+		s := b.loaded[st.Method]
+		if !st.Workload.preloaded() {
+			if s, err = b.open(st.Method, st.Workload); err != nil {
+				return
+			}
+			defer func() { err = errors.Join(err, s.close()) }()
+		}
+		run, err = b.c.runSlice(ctx, st.Workload, s, newValuePool(seed, b.c.ValueSize), seed, n)
+	})
+	run.Method, run.Round, run.Order = st.Method, st.Round, st.Order
+	return run, err
+}
+
+// runSeed is the seed of one slice: the same for every method of a round
+// and workload, so they write and read the same keys and values.
 func runSeed(seed uint64, st Step) uint64 {
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%d/%d/%s", seed, st.Round, st.Workload)
 	return h.Sum64()
 }
+
+// pollIdle is how often waitIdle looks at Pebble's metrics.
+const pollIdle = 250 * time.Microsecond

@@ -4,12 +4,11 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
-
-	"github.com/tde-go/tde/keys"
 )
 
 // TestSchedule: every round runs every workload once per method, the
-// methods' order is shuffled afresh, and the orders differ across rounds.
+// methods' order is shuffled afresh, and the orders differ across rounds;
+// a workload's rounds run together, one after another.
 func TestSchedule(t *testing.T) {
 	c := Defaults()
 	c.Rounds = 8
@@ -21,13 +20,16 @@ func TestSchedule(t *testing.T) {
 		round int
 		w     Workload
 	}
-	orders := map[rw][]keys.Method{}
-	lastRound := 0
+	orders := map[rw][]Method{}
+	last := Step{}
 	for _, s := range steps {
-		if s.Round < lastRound {
-			t.Fatalf("round %d after round %d: rounds must not interleave", s.Round, lastRound)
+		if s.Workload == last.Workload && s.Round < last.Round {
+			t.Fatalf("%s: round %d after round %d: rounds must not interleave", s.Workload, s.Round, last.Round)
 		}
-		lastRound = s.Round
+		if s.Workload != last.Workload && (s.Round != 1 || s.Order != 1 || last.Workload != "" && last.Round != c.Rounds) {
+			t.Fatalf("%s starts at round %d, slice %d, after round %d of %s: workloads must not interleave", s.Workload, s.Round, s.Order, last.Round, last.Workload)
+		}
+		last = s
 		k := rw{s.Round, s.Workload}
 		if s.Order != len(orders[k])+1 {
 			t.Errorf("round %d %s: %v has order %d, want %d", s.Round, s.Workload, s.Method, s.Order, len(orders[k])+1)
@@ -37,7 +39,7 @@ func TestSchedule(t *testing.T) {
 	for k, ms := range orders {
 		sorted := slices.Clone(ms)
 		slices.Sort(sorted)
-		if !slices.Equal(sorted, keys.Methods()) {
+		if !slices.Equal(sorted, AllMethods()) {
 			t.Errorf("round %d %s runs %v, want each method once", k.round, k.w, ms)
 		}
 	}
@@ -45,7 +47,7 @@ func TestSchedule(t *testing.T) {
 	// rounds; a fixed order would repeat every time).
 	for _, w := range c.Workloads {
 		distinct := map[string]bool{}
-		first := map[keys.Method]int{}
+		first := map[Method]int{}
 		for r := 1; r <= c.Rounds; r++ {
 			ms := orders[rw{r, w}]
 			distinct[fmtMethods(ms)] = true
@@ -66,7 +68,7 @@ func TestSchedule(t *testing.T) {
 	}
 }
 
-func fmtMethods(ms []keys.Method) string {
+func fmtMethods(ms []Method) string {
 	s := ""
 	for _, m := range ms {
 		s += m.String() + " "
@@ -76,12 +78,12 @@ func fmtMethods(ms []keys.Method) string {
 
 func TestNormalized(t *testing.T) {
 	c := Short()
-	c.Methods = []keys.Method{keys.MethodSM4CTR, keys.MethodSM4CTR}
+	c.Methods = []Method{MethodSM4CTR, MethodSM4CTR}
 	n, err := c.normalized()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(n.Methods, []keys.Method{keys.MethodPlaintext, keys.MethodSM4CTR}) {
+	if !slices.Equal(n.Methods, []Method{MethodPlaintext, MethodSM4CTR}) {
 		t.Errorf("methods %v: want plaintext added first and duplicates dropped", n.Methods)
 	}
 	bad := Short()

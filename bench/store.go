@@ -25,34 +25,44 @@ const memTableSize = 4 << 20
 // recycling.
 const memTableBudget = 2 * memTableSize
 
-// store is one fresh Pebble store for one run.
+// store is one Pebble store of one method.
 type store struct {
+	fs      vfs.FS // what the store's files live on, below the engine
 	db      *pebble.DB
 	efs     *engine.FS // nil for plaintext
 	mk      keys.MasterKey
 	dir     string
 	cache   interface{ Unref() } // pebble's *cache.Cache
 	reserve func(int) func()     // its Reserve
+	// helperCPU, if set, is the CPU time so far of another process
+	// that does the method's work (gocryptfs).
+	helperCPU func() time.Duration
 }
 
-// openStore makes a fresh store in dir for method m. Plaintext is Pebble on
-// the bare disk, without the engine: the baseline includes nothing tde
-// adds. Every other method runs Pebble on an engine.FS over the disk,
-// under a random master key that lives only in memory. A delay > 0 wraps
-// the FS Pebble sees so every file read and write waits that long (a
-// testing aid: a slower method on purpose).
-func openStore(dir string, m keys.Method, cacheSize int64, delay time.Duration) (_ *store, err error) {
-	s := &store{dir: dir}
+// openStore makes a fresh store in dir for method m, on the disk or, with
+// mem, in memory (vfs.NewMem, a file system of its own per store).
+// Plaintext is Pebble on the bare file system, without the engine: the
+// baseline includes nothing tde adds. gocryptfs is the same, with dir on a
+// gocryptfs mount. Every other method runs Pebble on an engine.FS over the
+// file system, under a random master key that lives only in memory. A
+// delay > 0 wraps the FS Pebble sees so every file read and write waits
+// that long (a testing aid: a slower method on purpose).
+func (c *Config) openStore(dir string, m Method, w Workload) (_ *store, err error) {
+	cacheSize, delay := c.CacheSize, c.Delay[m]
+	s := &store{dir: dir, fs: vfs.Default}
+	if c.MemFS {
+		s.fs = vfs.NewMem()
+	}
 	defer func() {
 		if err != nil {
 			s.close()
 		}
 	}()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := s.fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	var fs vfs.FS = vfs.Default
-	if m != keys.MethodPlaintext {
+	fs := s.fs
+	if m.tde() != keys.MethodPlaintext {
 		var k [32]byte
 		if _, err := rand.Read(k[:]); err != nil {
 			return nil, err
@@ -64,8 +74,8 @@ func openStore(dir string, m keys.Method, cacheSize int64, delay time.Duration) 
 		if err != nil {
 			return nil, err
 		}
-		s.efs, err = engine.Open(vfs.Default, dir, engine.Config{
-			Method:    m,
+		s.efs, err = engine.Open(s.fs, dir, engine.Config{
+			Method:    m.tde(),
 			MasterKey: engine.MasterKeyConfig{Key: s.mk},
 			Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		})
@@ -80,12 +90,21 @@ func openStore(dir string, m keys.Method, cacheSize int64, delay time.Duration) 
 	// Pebble charges its memtables to the block cache; see cacheRoom.
 	cache := pebble.NewCache(cacheSize + memTableBudget)
 	s.cache, s.reserve = cache, cache.Reserve
-	s.db, err = pebble.Open(dir, &pebble.Options{
+	opts := &pebble.Options{
 		FS:           fs,
 		Cache:        cache,
 		MemTableSize: memTableSize,
 		Logger:       quietLogger{},
-	})
+	}
+	// No compactions triggered by reads: they start at times that depend
+	// on sampling, so they would land in one method's slice and not in
+	// another's.
+	opts.Experimental.ReadSamplingMultiplier = -1
+	// A fill compacts once, at the end of its slice (see runSlice), not
+	// whenever background scheduling happens to start a compaction: the
+	// same work for every method, whatever the timing.
+	opts.DisableAutomaticCompactions = !w.preloaded()
+	s.db, err = pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("pebble.Open(%s, %v): %w", dir, m, err)
 	}
@@ -111,7 +130,9 @@ func (s *store) close() error {
 		errs = append(errs, s.mk.Close())
 		s.mk = nil
 	}
-	errs = append(errs, os.RemoveAll(s.dir))
+	if s.fs == vfs.Default {
+		errs = append(errs, os.RemoveAll(s.dir))
+	}
 	return errors.Join(errs...)
 }
 
@@ -134,25 +155,32 @@ func (s *store) cacheRoom() func() {
 }
 
 // waitIdle waits until no flush or compaction is running, and none has
-// started for two polls a millisecond apart, so that background work
-// started by one phase is billed to it and not to the next. (Pebble
-// schedules the compactions a flush calls for before Flush returns.)
-func (s *store) waitIdle() error {
-	const poll = time.Millisecond
+// started for two polls pollIdle apart, so that background work started by
+// one slice or phase is billed to it and not to the next. (Pebble
+// schedules the compactions a flush calls for before Flush returns.) It
+// returns when the store was first seen idle: the end of the work, not of
+// the wait.
+func (s *store) waitIdle() (time.Time, error) {
 	deadline := time.Now().Add(2 * time.Minute)
-	for quiet := 0; quiet < 2; {
+	var idle time.Time
+	for quiet := 0; ; {
+		now := time.Now()
 		m := s.db.Metrics()
 		if m.Compact.NumInProgress > 0 || m.Flush.NumInProgress > 0 {
 			quiet = 0
 		} else {
-			quiet++
+			if quiet == 0 {
+				idle = now
+			}
+			if quiet++; quiet == 2 {
+				return idle, nil
+			}
 		}
-		if time.Now().After(deadline) {
-			return errors.New("bench: compactions still running after 2 minutes")
+		if now.After(deadline) {
+			return idle, errors.New("bench: compactions still running after 2 minutes")
 		}
-		time.Sleep(poll)
+		time.Sleep(pollIdle)
 	}
-	return nil
 }
 
 // quietLogger keeps Pebble's informational lines out of the output.

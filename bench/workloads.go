@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
-	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -142,49 +141,42 @@ func (w *worker) op(wl Workload) error {
 			err = w.set(w.r.IntN(n))
 		}
 	default:
-		return fmt.Errorf("bench: %s is not a timed workload", wl)
+		return fmt.Errorf("bench: %s is not a workload on a loaded store", wl)
 	}
 	recordLatency(w.out.hist, time.Since(t0))
 	w.out.ops++
 	return err
 }
 
-// runWorkload runs workload wl on the fresh store s and measures it. seed
-// fixes the keys and values: every method of one round sees the same.
-func (c *Config) runWorkload(ctx context.Context, wl Workload, s *store, seed uint64) (Run, error) {
-	pool := newValuePool(seed, c.ValueSize)
-	if wl.preloaded() {
-		var err error
-		pprof.Do(ctx, pprof.Labels("phase", "preload"), func(ctx context.Context) {
-			err = c.preload(ctx, s, pool, seed)
-		})
-		if err != nil {
-			return Run{}, fmt.Errorf("preload: %w", err)
-		}
-	}
-	// The measured part carries phase=measured, down to the workers and
-	// the flushes and compactions it starts (see runStep).
-	pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("phase", "measured")))
-	defer pprof.SetGoroutineLabels(ctx)
-	const minTimedOps = 64
+// runSlice runs n operations of workload wl on s and measures them: a
+// fill writes keys 0 to n-1 (in order, or shuffled) into s, which is
+// empty; the other workloads run on s loaded with Keys keys. seed fixes
+// the keys and values: every method of one round sees the same. Workloads
+// that write end by flushing the memtable and waiting until no flush or
+// compaction runs, inside the measured interval, so a slice pays for the
+// background work it caused and leaves none to the next.
+func (c *Config) runSlice(ctx context.Context, wl Workload, s *store, pool valuePool, seed uint64, n int) (Run, error) {
 	var order []uint32 // the fill order: indexes into the key space
 	if wl == FillRandom {
-		order = shuffledKeys(c.Keys, seed)
+		order = shuffledKeys(n, seed)
 	}
-	// Garbage from earlier runs and phases is collected now, not during
-	// the measurement.
+	// Garbage from earlier slices and phases is collected now, not
+	// during the measurement.
 	runtime.GC()
 	defer s.cacheRoom()()
 	before := s.db.Metrics().BlockCache
 
 	var (
-		next     atomic.Int64 // fills: the next index to write
-		deadline = time.Now().Add(c.Duration)
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		total    = outcome{hist: newHistogram()}
-		errs     []error
+		next  atomic.Int64 // the next operation to run
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		total = outcome{hist: newHistogram()}
+		errs  []error
 	)
+	var helper0 time.Duration
+	if s.helperCPU != nil {
+		helper0 = s.helperCPU()
+	}
 	m := startMeter()
 	for id := range c.Concurrency {
 		w := &worker{
@@ -199,19 +191,13 @@ func (c *Config) runWorkload(ctx context.Context, wl Workload, s *store, seed ui
 					err = ctx.Err()
 					break
 				}
-				if wl.timed() {
-					// At least minTimedOps each, so a worker that a loaded
-					// machine did not schedule before the deadline still
-					// measures something rather than an empty run.
-					if i >= minTimedOps && !time.Now().Before(deadline) {
-						break
-					}
+				k := int(next.Add(1) - 1)
+				if k >= n {
+					break
+				}
+				if wl.preloaded() {
 					err = w.op(wl)
 					continue
-				}
-				k := int(next.Add(1) - 1)
-				if k >= c.Keys {
-					break
 				}
 				if order != nil {
 					k = int(order[k])
@@ -233,17 +219,31 @@ func (c *Config) runWorkload(ctx context.Context, wl Workload, s *store, seed ui
 	if err := errors.Join(errs...); err != nil {
 		return Run{}, err
 	}
+	end := time.Now()
+	foreground := end.Sub(m.start)
 	if wl.writes() {
 		// Writing is done when the data is in tables: the flush and the
 		// compactions it triggers encrypt most of the bytes.
 		if err := s.db.Flush(); err != nil {
 			return Run{}, err
 		}
-		if err := s.waitIdle(); err != nil {
+		if !wl.preloaded() {
+			// A fill's store compacts only here: all it wrote, into one
+			// level.
+			if err := s.db.Compact(ctx, appendKey(nil, 0), appendKey(nil, n), false); err != nil {
+				return Run{}, err
+			}
+		}
+		var err error
+		if end, err = s.waitIdle(); err != nil {
 			return Run{}, err
 		}
 	}
-	wall, user, sys := m.stop()
+	wall, user, sys := m.stop(end)
+	var helper time.Duration
+	if s.helperCPU != nil {
+		helper = s.helperCPU() - helper0
+	}
 	met := s.db.Metrics()
 	return Run{
 		Workload:    wl,
@@ -251,8 +251,10 @@ func (c *Config) runWorkload(ctx context.Context, wl Workload, s *store, seed ui
 		Bytes:       total.bytes,
 		Misses:      total.misses,
 		Wall:        wall,
+		Foreground:  foreground,
 		User:        user,
 		Sys:         sys,
+		Helper:      helper,
 		Latency:     latencyOf(total.hist),
 		TableBytes:  met.Total().TablesSize,
 		CacheHits:   met.BlockCache.Hits - before.Hits,
@@ -300,5 +302,6 @@ func (c *Config) preload(ctx context.Context, s *store, pool valuePool, seed uin
 	if err := s.db.Flush(); err != nil {
 		return err
 	}
-	return s.waitIdle()
+	_, err := s.waitIdle()
+	return err
 }

@@ -3,12 +3,16 @@ package bench
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/tde-go/tde/keys"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // smallConfig is a configuration small enough for tests: 4000 keys of
@@ -24,15 +28,17 @@ func smallConfig() Config {
 	return c
 }
 
-// runOn runs workload w on a fresh store of method m and hands the open
-// store to check before closing it.
-func runOn(t *testing.T, c Config, w Workload, m keys.Method, check func(*store, Run)) Run {
+// runOn runs one slice of workload w on a fresh store of method m
+// (preloaded with c.Keys keys unless w is a fill), and hands the open store
+// to check before closing it. A fill writes c.Keys keys; the other
+// workloads run 2000 operations.
+func runOn(t *testing.T, c Config, w Workload, m Method, check func(*store, Run)) Run {
 	t.Helper()
 	c, err := c.normalized()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := openStore(filepath.Join(t.TempDir(), "store"), m, c.CacheSize, c.Delay[m])
+	s, err := c.openStore(filepath.Join(t.TempDir(), "store"), m, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +47,15 @@ func runOn(t *testing.T, c Config, w Workload, m keys.Method, check func(*store,
 			t.Error(err)
 		}
 	}()
-	run, err := c.runWorkload(context.Background(), w, s, 7)
+	n := 2000
+	if w.preloaded() {
+		if err := c.preload(context.Background(), s, newValuePool(1, c.ValueSize), 1); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		n = c.Keys
+	}
+	run, err := c.runSlice(context.Background(), w, s, newValuePool(7, c.ValueSize), 7, n)
 	if err != nil {
 		t.Fatalf("%s on %v: %v", w, m, err)
 	}
@@ -86,7 +100,7 @@ func wantAllKeys(t *testing.T, s *store, n int) {
 func TestFills(t *testing.T) {
 	c := smallConfig()
 	for _, w := range []Workload{FillSeq, FillRandom} {
-		for _, m := range []keys.Method{keys.MethodPlaintext, keys.MethodAES128CTR} {
+		for _, m := range []Method{MethodPlaintext, MethodAES128CTR} {
 			runOn(t, c, w, m, func(s *store, r Run) {
 				wantAllKeys(t, s, c.Keys)
 				if r.Ops != int64(c.Keys) || r.Bytes != int64(c.Keys)*(keySize+int64(c.ValueSize)) {
@@ -96,10 +110,10 @@ func TestFills(t *testing.T) {
 				if r.TableBytes < int64(c.Keys)*int64(c.ValueSize)/3 {
 					t.Errorf("%s %v: %d bytes in tables after the run", w, m, r.TableBytes)
 				}
-				if m != keys.MethodPlaintext {
+				if m != MethodPlaintext {
 					// The encrypted store really went through the engine.
 					st := s.efs.Status()
-					if st.Method != m || st.Encrypted[m] < uint64(r.TableBytes) || st.Plaintext.Files != 0 {
+					if st.Method != m.tde() || st.Encrypted[m.tde()] < uint64(r.TableBytes) || st.Plaintext.Files != 0 {
 						t.Errorf("%s %v: engine status %+v: want every file encrypted", w, m, st)
 					}
 				}
@@ -135,7 +149,7 @@ func TestFillRandomOrder(t *testing.T) {
 	}
 	st := Step{Round: 2, Workload: FillRandom}
 	a, b := st, st
-	a.Method, b.Method = keys.MethodPlaintext, keys.MethodSM4CTR
+	a.Method, b.Method = MethodPlaintext, MethodSM4CTR
 	if runSeed(9, a) != runSeed(9, b) || runSeed(9, a) == runSeed(9, Step{Round: 3, Workload: FillRandom}) {
 		t.Errorf("run seeds: same round and workload must share one, other rounds not")
 	}
@@ -143,7 +157,7 @@ func TestFillRandomOrder(t *testing.T) {
 
 func TestReadRandomReadsFiles(t *testing.T) {
 	c := smallConfig()
-	for _, m := range []keys.Method{keys.MethodPlaintext, keys.MethodSM4CTR} {
+	for _, m := range []Method{MethodPlaintext, MethodSM4CTR} {
 		runOn(t, c, ReadRandom, m, func(s *store, r Run) {
 			if r.Misses != 0 {
 				t.Errorf("%v: %d of %d reads found no key", m, r.Misses, r.Ops)
@@ -160,7 +174,7 @@ func TestReadRandomReadsFiles(t *testing.T) {
 				t.Errorf("%v: %d block cache misses in %d reads: reads are served from the cache", m, r.CacheMisses, r.Ops)
 			}
 			wantAllKeys(t, s, c.Keys)
-			if m != keys.MethodPlaintext && s.efs.Status().Decrypted[m] == 0 {
+			if m != MethodPlaintext && s.efs.Status().Decrypted[m.tde()] == 0 {
 				t.Errorf("%v: nothing decrypted", m)
 			}
 		})
@@ -169,13 +183,13 @@ func TestReadRandomReadsFiles(t *testing.T) {
 
 func TestScanAndMixed(t *testing.T) {
 	c := smallConfig()
-	runOn(t, c, Scan, keys.MethodAES256CTR, func(s *store, r Run) {
+	runOn(t, c, Scan, MethodAES256CTR, func(s *store, r Run) {
 		if r.Misses != 0 || r.Bytes != r.Ops*int64(c.ScanLength)*(keySize+int64(c.ValueSize)) {
 			t.Errorf("scan: %d ops, %d bytes, %d empty: want %d entries per scan", r.Ops, r.Bytes, r.Misses, c.ScanLength)
 		}
 	})
 	for _, w := range []Workload{Overwrite, Mixed} {
-		runOn(t, c, w, keys.MethodAES128CTR, func(s *store, r Run) {
+		runOn(t, c, w, MethodAES128CTR, func(s *store, r Run) {
 			// Overwrites replace values of existing keys: still exactly
 			// Keys keys.
 			wantAllKeys(t, s, c.Keys)
@@ -192,9 +206,9 @@ func TestScanAndMixed(t *testing.T) {
 	// misses per op, over runs long enough that the fixed part is small.
 	c.Duration = 200 * time.Millisecond
 	c.ReadPercent = 100
-	ro := runOn(t, c, Mixed, keys.MethodPlaintext, nil)
+	ro := runOn(t, c, Mixed, MethodPlaintext, nil)
 	c.ReadPercent = 0
-	wo := runOn(t, c, Mixed, keys.MethodPlaintext, nil)
+	wo := runOn(t, c, Mixed, MethodPlaintext, nil)
 	readRate := float64(ro.CacheMisses) / float64(max(ro.Ops, 1))
 	writeRate := float64(wo.CacheMisses) / float64(max(wo.Ops, 1))
 	if readRate < 0.5 || writeRate > readRate/4 {
@@ -209,7 +223,7 @@ func TestBenchmarkEndToEnd(t *testing.T) {
 	c := smallConfig()
 	c.Rounds = 2
 	c.Workloads = []Workload{FillSeq, ReadRandom}
-	c.Methods = []keys.Method{keys.MethodAES128CTR}
+	c.Methods = []Method{MethodAES128CTR}
 	c.Dir = t.TempDir()
 	var calls []Progress
 	c.Progress = func(p Progress) { calls = append(calls, p) }
@@ -223,10 +237,117 @@ func TestBenchmarkEndToEnd(t *testing.T) {
 	if len(calls) != 9 || calls[0].Done != 0 || calls[0].Total != 8 || calls[8].Done != 8 {
 		t.Errorf("progress calls %+v", calls)
 	}
-	if r.Settings.Seed == 0 || r.Settings.Rounds != 2 || r.Env.CTRBackend == "" {
+	if r.Settings.Seed == 0 || r.Settings.Rounds != 2 || r.Env.CTRBackend == "" || r.Settings.FS != "disk" {
 		t.Errorf("settings %+v env %+v", r.Settings, r.Env)
+	}
+	// Every slice of a workload runs the calibrated number of operations,
+	// for every method alike, and the number is in the benchmark file.
+	for _, run := range r.Runs {
+		if n := r.Settings.SliceOps[run.Workload]; n < 64 || run.Ops != int64(n) {
+			t.Errorf("%s %v round %d: %d ops, calibrated %d", run.Workload, run.Method, run.Round, run.Ops, n)
+		}
+	}
+	var buf bytes.Buffer
+	if err := r.WriteBenchfmt(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("slice-ops: fillseq=%d,readrandom=%d\n", r.Settings.SliceOps[FillSeq], r.Settings.SliceOps[ReadRandom]); !strings.Contains(buf.String(), want) {
+		t.Errorf("benchmark file lacks %q:\n%.600s", want, buf.String())
 	}
 	if left, _ := filepath.Glob(filepath.Join(c.Dir, "*")); len(left) != 0 {
 		t.Errorf("left behind: %v", left)
 	}
+}
+
+// TestMemFS: with MemFS the stores live in memory; nothing reaches the
+// directory on disk, and the workloads run as on disk.
+func TestMemFS(t *testing.T) {
+	c := smallConfig()
+	c.MemFS = true
+	runOn(t, c, ReadRandom, MethodAES128CTR, func(s *store, r Run) {
+		if s.fs == vfs.Default {
+			t.Errorf("MemFS: the store is on the disk")
+		}
+		if _, err := os.Stat(s.dir); !os.IsNotExist(err) {
+			t.Errorf("MemFS: %s exists on disk (%v)", s.dir, err)
+		}
+		if r.Misses != 0 || r.CacheMisses < r.Ops/2 || s.efs.Status().Decrypted[MethodAES128CTR.tde()] == 0 {
+			t.Errorf("MemFS: %d misses, %d cache misses in %d reads", r.Misses, r.CacheMisses, r.Ops)
+		}
+	})
+}
+
+// TestGocryptfsSkipped: without the gocryptfs binary the method is left
+// out with one line saying why, and the rest runs.
+func TestGocryptfsSkipped(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	c := smallConfig()
+	c.Methods = []Method{MethodGocryptfs, MethodAES128CTR}
+	r, logged := benchmarkLogged(t, c, ReadRandom)
+	if len(logged) != 1 || !strings.HasPrefix(logged[0], "gocryptfs skipped: gocryptfs is not installed") {
+		t.Errorf("logged %q", logged)
+	}
+	if !slices.Equal(r.Settings.Notes, logged) || slices.Contains(r.Settings.Methods, "gocryptfs") {
+		t.Errorf("settings %+v", r.Settings)
+	}
+	for _, run := range r.Runs {
+		if run.Method == MethodGocryptfs {
+			t.Fatalf("a gocryptfs run: %+v", run)
+		}
+	}
+}
+
+// TestGocryptfs runs the gocryptfs method where it can mount: its stores
+// are on the FUSE mount, its CPU counts gocryptfs's own, and the mount is
+// gone afterwards.
+func TestGocryptfs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("mounts gocryptfs; the non-short suite runs it")
+	}
+	if _, err := exec.LookPath("gocryptfs"); err != nil {
+		t.Skip("gocryptfs is not installed")
+	}
+	c := smallConfig()
+	c.Methods = []Method{MethodGocryptfs}
+	c.Rounds = 2
+	c.Dir = t.TempDir()
+	r, logged := benchmarkLogged(t, c, FillRandom)
+	if len(logged) != 1 || strings.Contains(logged[0], "skipped") {
+		t.Skipf("gocryptfs cannot mount here: %q", logged)
+	}
+	n := 0
+	for _, run := range r.Runs {
+		if run.Method == MethodGocryptfs {
+			n++
+			if run.Helper <= 0 || run.Ops == 0 {
+				t.Errorf("round %d: %d ops, gocryptfs CPU %v: want its CPU counted", run.Round, run.Ops, run.Helper)
+			}
+		}
+	}
+	if n != 2 || len(r.Overheads) != 2 {
+		t.Errorf("%d gocryptfs runs, %d overheads; want 2 and 2", n, len(r.Overheads))
+	}
+	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), c.Dir) {
+		t.Errorf("still mounted under %s", c.Dir)
+	}
+	if left, _ := filepath.Glob(filepath.Join(c.Dir, "*")); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+}
+
+// benchmarkLogged runs workload w of c in c.Dir (a temporary directory if
+// unset) and returns the report and the lines Benchmark logged.
+func benchmarkLogged(t *testing.T, c Config, w Workload) (*Report, []string) {
+	t.Helper()
+	c.Workloads = []Workload{w}
+	if c.Dir == "" {
+		c.Dir = t.TempDir()
+	}
+	var logged []string
+	c.Log = func(s string) { logged = append(logged, s) }
+	r, err := Benchmark(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, logged
 }

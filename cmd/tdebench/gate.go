@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/tde-go/tde/bench"
@@ -42,10 +43,10 @@ divided by the number of (workload, method) pairs compared (Bonferroni:
 --alpha is the chance that an unchanged build fails the gate anywhere, not
 in each pair); and the median rose by more than the threshold. Noise alone
 does not fail the gate, it only raises the smallest rise the gate can see.
-With 6 rounds a side and all 24 pairs (--short), a pair fails when every
-current round is above every baseline round plus the threshold. Too few
-rounds for the test to ever reach its level is an error (exit 2), not a
-pass.
+--metric time,cpu gates both overheads, each at --alpha / 2 (make gate:
+the CPU overhead stays narrow when neighbours widen the time overhead).
+Too few rounds for the test to ever reach its level is an error (exit 2),
+not a pass.
 
 Every regression is printed with its method, workload, and the baseline
 and current overheads with their 95% confidence intervals.
@@ -57,7 +58,7 @@ The baseline is a pebble.txt from tdebench run --benchfmt or --out, with
 the same settings as the run (gate warns if they differ):
   tdebench run --short --benchfmt results/baseline.txt`,
 		Example: `  tdebench gate --baseline results/baseline.txt --current new.txt
-  tdebench gate --baseline results/baseline.txt --threshold 3% --run --short   # CI
+  tdebench gate --baseline results/baseline.txt --metric time,cpu --threshold 2% --run --short --workloads fillrandom,readrandom,scan --rounds 32   # CI (make gate)
   tdebench gate --baseline results/baseline.txt --run --short --inject-delay aes128-ctr=20us   # see it fail`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -77,19 +78,18 @@ the same settings as the run (gate warns if they differ):
 			if err != nil {
 				return &exitError{2, fmt.Errorf("--threshold: %w", err)}
 			}
-			unit := bench.UnitOverhead
-			switch metric {
-			case "time":
-			case "cpu":
-				unit = bench.UnitCPUOverhead
-			default:
-				return &exitError{2, fmt.Errorf("--metric %q: want time or cpu", metric)}
+			var units []string
+			for _, m := range strings.Split(metric, ",") {
+				switch strings.TrimSpace(m) {
+				case "time":
+					units = append(units, bench.UnitOverhead)
+				case "cpu":
+					units = append(units, bench.UnitCPUOverhead)
+				default:
+					return &exitError{2, fmt.Errorf("--metric %q: want time, cpu or time,cpu", metric)}
+				}
 			}
-			base, err := readOverheads(baseline, unit)
-			if err != nil {
-				return &exitError{2, err}
-			}
-			var cur *bench.OverheadFile
+			var run []byte // the benchmark file of --run
 			if runNow {
 				c, err := f.config(cmd.Flags())
 				if err != nil {
@@ -108,26 +108,44 @@ the same settings as the run (gate warns if they differ):
 						return err
 					}
 				}
-				if cur, err = bench.ReadOverheads(&buf, "this run", unit); err != nil {
+				run = buf.Bytes()
+			}
+			// Each metric is a gate of its own, at alpha divided by the
+			// number of metrics: alpha stays the chance that an unchanged
+			// build fails anywhere.
+			failed := 0
+			for i, unit := range units {
+				base, err := readOverheads(baseline, unit)
+				if err != nil {
+					return &exitError{2, err}
+				}
+				var cur *bench.OverheadFile
+				if run != nil {
+					if cur, err = bench.ReadOverheads(bytes.NewReader(run), "this run", unit); err != nil {
+						return err
+					}
+				} else if cur, err = readOverheads(current, unit); err != nil {
+					return &exitError{2, err}
+				}
+				g, err := bench.Gate(base, cur, bench.GateOptions{Threshold: th, Alpha: alpha / float64(len(units)), Unit: unit})
+				if err != nil {
+					if g != nil && len(g.Unmatched) > 0 {
+						for _, u := range g.Unmatched {
+							fmt.Fprintln(stderr, "note:", u)
+						}
+					}
+					return &exitError{2, err}
+				}
+				if i > 0 {
+					fmt.Fprintln(stdout)
+				}
+				if err := g.WriteReport(stdout); err != nil {
 					return err
 				}
-			} else if cur, err = readOverheads(current, unit); err != nil {
-				return &exitError{2, err}
+				failed += len(g.Regressions())
 			}
-			g, err := bench.Gate(base, cur, bench.GateOptions{Threshold: th, Alpha: alpha, Unit: unit})
-			if err != nil {
-				if g != nil && len(g.Unmatched) > 0 {
-					for _, u := range g.Unmatched {
-						fmt.Fprintln(stderr, "note:", u)
-					}
-				}
-				return &exitError{2, err}
-			}
-			if err := g.WriteReport(stdout); err != nil {
-				return err
-			}
-			if regs := g.Regressions(); len(regs) > 0 {
-				return &exitError{1, fmt.Errorf("gate failed: %d regression(s) beyond %.1f percentage points", len(regs), th)}
+			if failed > 0 {
+				return &exitError{1, fmt.Errorf("gate failed: %d regression(s) beyond %.1f percentage points", failed, th)}
 			}
 			return nil
 		},
@@ -137,7 +155,7 @@ the same settings as the run (gate warns if they differ):
 	fl.StringVar(&current, "current", "", "the run's benchfmt file (pebble.txt of tdebench run)")
 	fl.StringVar(&threshold, "threshold", "3%", "tolerated rise of overhead, in percentage points (3% = from 5% to 8% slower than plaintext)")
 	fl.Float64Var(&alpha, "alpha", 0.05, "significance level of the whole gate (each pair is tested at alpha / pairs)")
-	fl.StringVar(&metric, "metric", "time", "overhead compared: time (extra time per operation) or cpu (extra CPU per GB)")
+	fl.StringVar(&metric, "metric", "time", "overhead compared: time (extra time per operation), cpu (extra CPU per GB), or time,cpu (both, each at alpha/2)")
 	fl.BoolVar(&runNow, "run", false, "run the benchmark now (with the run flags below) instead of reading --current")
 	fl.StringVar(&save, "save", "", "with --run, write the run's benchfmt text to this file")
 	f.register(fl)

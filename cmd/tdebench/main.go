@@ -5,7 +5,7 @@
 // CTR kernels; and it gates CI on the overheads against a committed
 // baseline.
 //
-//	tdebench run --short               # ~90 s comparison, prints the table (make bench)
+//	tdebench run --short               # ~1 min comparison, prints the table (make bench)
 //	tdebench run --out results         # the full run, published under results/<date>-<cpu>/
 //	tdebench cipher                    # AES-CTR and SM4-CTR kernels beside crypto/cipher and gmsm
 //	tdebench gate --baseline results/baseline.txt --threshold 3% --run --short
@@ -71,10 +71,11 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 
 "plaintext" is Pebble on the bare disk, with no tde at all; every other
 method (aes128-ctr, aes192-ctr, aes256-ctr, sm4-ctr) is Pebble on tde's
-engine over the same disk. Runs are interleaved: every round runs each
-workload once per method, in a fresh random order, each on a fresh store,
-and each method's overhead is taken against the plaintext run of the same
-round. Overheads are summarized over rounds as a median with a 95%
+engine over the same disk; "gocryptfs" is Pebble on a gocryptfs FUSE mount.
+Runs are interleaved in short slices: every method's store is open at
+once, every round runs one slice of a workload per method in a fresh
+random order, and each method's overhead is taken against the plaintext
+slice of the same round. Overheads are summarized over rounds as a median with a 95%
 confidence interval (golang.org/x/perf/benchmath).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,

@@ -145,6 +145,17 @@ func TestGateExitCodes(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "cpu-overhead-%") {
 		t.Errorf("--metric cpu: exit %d\n%s", code, stdout)
 	}
+	// Both: the time overhead's +7 points fail a 4-point threshold, the
+	// CPU's +3.5 do not; both reports print, each at alpha/2.
+	code, stdout, _ = tdebench(t, "gate", "--baseline", base, "--metric", "time,cpu", "--threshold", "4", worse)
+	if code != 1 || !strings.Contains(stdout, "gate: overhead-%") || !strings.Contains(stdout, "gate: cpu-overhead-%") ||
+		strings.Count(stdout, "REGRESSION:") != strings.Count(strings.SplitN(stdout, "gate: cpu-overhead-%", 2)[0], "REGRESSION:") ||
+		!strings.Contains(stdout, "at alpha 0.025") {
+		t.Errorf("--metric time,cpu: exit %d\n%s", code, stdout)
+	}
+	if code, _, stderr := tdebench(t, "gate", "--baseline", base, "--metric", "time,wall", worse); code != 2 || !strings.Contains(stderr, "--metric") {
+		t.Errorf("--metric time,wall: exit %d, %s", code, stderr)
+	}
 }
 
 // TestGateRunInjectedDelay is the gate from the command line on real runs:
@@ -159,7 +170,7 @@ func TestGateRunInjectedDelay(t *testing.T) {
 	tmp := t.TempDir()
 	base := filepath.Join(tmp, "baseline.txt")
 	flags := []string{"--methods", "aes128-ctr", "--workloads", "readrandom", "--keys", "20000", "--value-size", "100",
-		"--cache-size", "64KiB", "--duration", "100ms", "--rounds", "6", "--dir", tmp}
+		"--cache-size", "64KiB", "--duration", "10ms", "--rounds", "6", "--dir", tmp}
 	if code, _, stderr := tdebench(t, append([]string{"run", "--benchfmt", base}, flags...)...); code != 0 {
 		t.Fatalf("baseline: exit %d\n%s", code, stderr)
 	}

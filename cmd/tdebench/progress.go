@@ -59,6 +59,14 @@ func (p *progress) update(pr bench.Progress) {
 		r.OpsPerSec(), r.MBPerSec(), r.CPUSecPerGB(), r.Latency.P99)
 }
 
+// log prints a line, above the bar on a terminal.
+func (p *progress) log(line string) {
+	if p.bar != nil {
+		_ = p.bar.Clear()
+	}
+	fmt.Fprintln(p.w, line)
+}
+
 func (p *progress) finish() {
 	if p.bar != nil {
 		_ = p.bar.Finish()

@@ -32,25 +32,27 @@ type runFlags struct {
 	dir         string
 	seed        uint64
 	delays      []string
+	memFS       bool
 }
 
 func (f *runFlags) register(fs *pflag.FlagSet) {
 	d := bench.Defaults()
 	s := bench.Short()
-	fs.BoolVar(&f.short, "short", false, fmt.Sprintf("the quick preset (make bench, CI): %d keys, %v per timed workload, %s cache, %d rounds, about 90 s; flags given explicitly still apply",
+	fs.BoolVar(&f.short, "short", false, fmt.Sprintf("the quick preset (make bench, CI): %d keys, slices of %v, %s cache, %d rounds, tde's methods only; about a minute; flags given explicitly still apply",
 		s.Keys, s.Duration, bench.FormatSize(s.CacheSize), s.Rounds))
-	fs.StringSliceVar(&f.methods, "methods", methodNames(d.Methods), "methods to run, comma-separated; plaintext, the baseline, always runs")
+	fs.StringSliceVar(&f.methods, "methods", methodNames(d.Methods), "methods to run, comma-separated (plaintext, aes128-ctr, aes192-ctr, aes256-ctr, sm4-ctr, gocryptfs); plaintext, the baseline, always runs")
 	fs.StringSliceVar(&f.workloads, "workloads", workloadNames(d.Workloads), "workloads to run, comma-separated")
-	fs.IntVar(&f.rounds, "rounds", d.Rounds, "rounds: every workload runs once per method per round (6 give a 95% CI)")
+	fs.IntVar(&f.rounds, "rounds", d.Rounds, "rounds: every workload runs one slice per method per round (6 give a 95% CI; 20 or more a narrow one)")
 	fs.IntVar(&f.keys, "keys", d.Keys, "keys the fills write and the other workloads preload (16 B each)")
 	fs.IntVar(&f.valueSize, "value-size", d.ValueSize, "value size in bytes (values compress to about half)")
-	fs.DurationVar(&f.duration, "duration", d.Duration, "how long each timed workload runs (overwrite, readrandom, scan, mixed)")
+	fs.DurationVar(&f.duration, "duration", d.Duration, "length of a slice: every slice of a workload runs the operations plaintext does in about this long (calibrated)")
 	fs.StringVar(&f.cacheSize, "cache-size", bench.FormatSize(d.CacheSize), "room for blocks in Pebble's block cache (B, KiB, MiB, GiB; what Pebble charges the cache for memtables comes on top); keep it much smaller than keys × (16 + value size)")
 	fs.IntVar(&f.concurrency, "concurrency", d.Concurrency, "goroutines issuing operations")
 	fs.IntVar(&f.scanLength, "scan-length", d.ScanLength, "entries one scan reads")
 	fs.IntVar(&f.readPercent, "read-percent", d.ReadPercent, "share of reads in the mixed workload, in percent")
 	fs.StringVar(&f.dir, "dir", "", "directory for the temporary stores (default the system temp dir); removed afterwards")
 	fs.Uint64Var(&f.seed, "seed", 0, "seed for method order, keys and values (0: random; the seed used is recorded)")
+	fs.BoolVar(&f.memFS, "memfs", false, "keep every store in memory (Pebble's vfs.NewMem) instead of on the disk: no disk noise in the figures; gocryptfs is skipped")
 	fs.StringArrayVar(&f.delays, "inject-delay", nil, "testing aid: METHOD=DURATION busy-waits that long in every file read and write of METHOD's stores, to see the gate catch a slow method")
 }
 
@@ -65,7 +67,7 @@ func (f *runFlags) config(fs *pflag.FlagSet) (bench.Config, error) {
 	if set("methods") {
 		c.Methods = nil
 		for _, s := range f.methods {
-			m, err := keys.ParseMethod(s)
+			m, err := bench.ParseMethod(s)
 			if err != nil {
 				return c, fmt.Errorf("--methods: %w", err)
 			}
@@ -110,10 +112,10 @@ func (f *runFlags) config(fs *pflag.FlagSet) (bench.Config, error) {
 	if set("read-percent") {
 		c.ReadPercent = f.readPercent
 	}
-	c.Dir, c.Seed = f.dir, f.seed
+	c.Dir, c.Seed, c.MemFS = f.dir, f.seed, f.memFS
 	for _, d := range f.delays {
 		ms, ds, ok := strings.Cut(d, "=")
-		m, err := keys.ParseMethod(ms)
+		m, err := bench.ParseMethod(ms)
 		if !ok || err != nil {
 			return c, fmt.Errorf("--inject-delay %q: want METHOD=DURATION, such as aes128-ctr=20us", d)
 		}
@@ -122,7 +124,7 @@ func (f *runFlags) config(fs *pflag.FlagSet) (bench.Config, error) {
 			return c, fmt.Errorf("--inject-delay %q: want METHOD=DURATION, such as aes128-ctr=20us", d)
 		}
 		if c.Delay == nil {
-			c.Delay = map[keys.Method]time.Duration{}
+			c.Delay = map[bench.Method]time.Duration{}
 		}
 		c.Delay[m] = dur
 	}
@@ -133,6 +135,7 @@ func (f *runFlags) config(fs *pflag.FlagSet) (bench.Config, error) {
 func benchmark(ctx context.Context, c bench.Config, stderr io.Writer) (*bench.Report, error) {
 	p := newProgress(stderr)
 	c.Progress = p.update
+	c.Log = func(msg string) { p.log("tdebench: " + msg) }
 	r, err := bench.Benchmark(ctx, c)
 	p.finish()
 	return r, err
@@ -151,32 +154,48 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "run",
 		Short: "Run the Pebble workloads for every method and print the table",
 		Long: `run drives Pebble through tde for every method and workload, interleaved
-over rounds, and prints a Markdown table: per workload and method the
+in short slices, and prints a Markdown table: per workload and method the
 median ops/s, MB/s of user data, CPU seconds (user+system) per GB of user
 data and p99 latency, and the overhead against plaintext as a median with
 its 95% confidence interval.
 
+Methods: plaintext (Pebble on the bare disk, the baseline), tde's
+aes128-ctr, aes192-ctr, aes256-ctr and sm4-ctr (Pebble on tde's engine),
+and gocryptfs (Pebble on a gocryptfs FUSE mount, mounted for the run with
+a random password; left out with one line saying why where it cannot
+mount: Debian packages gocryptfs and fuse3, and /dev/fuse).
+
+Every method's store is open at once. Each workload runs --rounds rounds
+of one slice per method, in a fresh random order; every slice of a
+workload runs the same operations (the number plaintext does in about
+--duration, calibrated first), the same keys for every method of a round.
+
 Workloads (16-byte keys; values compress to about half):
-  fillseq     write --keys keys in ascending order into an empty store
-  fillrandom  write --keys distinct keys in random order into an empty store
-  overwrite   overwrite random existing keys for --duration
-  readrandom  read random existing keys for --duration (the cache is much
-              smaller than the data: reads reach the files and decrypt)
-  scan        seek to a random key and read --scan-length entries, for --duration
-  mixed       --read-percent reads, the rest overwrites, for --duration
-The store is loaded with --keys keys beforehand (not measured) for all but
-the fills. Workloads that write end by flushing the memtable and waiting
-for compactions inside the measured time: writing is done when the data is
-in (encrypted) tables. Latencies are of foreground operations only.
+  fillseq     write keys in ascending order into a fresh store per slice
+  fillrandom  write distinct keys in random order into a fresh store per slice
+  overwrite   overwrite random existing keys
+  readrandom  read random existing keys (the cache is much smaller than
+              the data: reads reach the files and decrypt)
+  scan        seek to a random key and read --scan-length entries
+  mixed       --read-percent reads, the rest overwrites
+The others run on one store per method, loaded with --keys keys once (not
+measured). Slices that write end by flushing the memtable and waiting for
+compactions inside the measured time (a fill compacts what it wrote once):
+writing is done when the data is in (encrypted) tables. CPU is the whole
+process's over the slice (getrusage), plus gocryptfs's own for gocryptfs.
+Latencies are of foreground operations only. --memfs keeps the stores in
+memory, to take the disk out of the figures.
 
 Overhead is the extra time per operation: (plaintext ops/s ÷ method
-ops/s − 1) × 100, per round; "CPU overhead" the same for CPU s/GB.
+ops/s − 1) × 100, per round against the plaintext slice of the same
+round; "CPU overhead" the same for CPU s/GB.
 
 With --out, the results go to <out>/<date>-<cpu>/: pebble.txt (benchfmt,
 for benchstat), cipher.txt (the raw kernels), results.json, README.md
 (the table) and overhead.svg, and <out>/README.md gets an index line.`,
-		Example: `  tdebench run --short                         # the ~90 s comparison of make bench
-  tdebench run --out results                   # the full run (~30 min), published
+		Example: `  tdebench run --short                         # the ~1 min comparison of make bench
+  tdebench run --out results                   # the full run (~35 min, gocryptfs too), published
+  tdebench run --short --methods aes128-ctr,gocryptfs --workloads readrandom,scan
   tdebench run --methods aes256-ctr --workloads readrandom,scan --rounds 10
   tdebench run --short --benchfmt new.txt && go tool benchstat -col /method new.txt`,
 		Args: cobra.NoArgs,
@@ -205,7 +224,12 @@ for benchstat), cipher.txt (the raw kernels), results.json, README.md
 			}
 			if out != "" && cipher {
 				cc := bench.DefaultCipherConfig()
-				cc.Methods = c.Methods
+				cc.Methods = nil
+				for _, m := range c.Methods {
+					if m != bench.MethodGocryptfs {
+						cc.Methods = append(cc.Methods, keys.Method(m))
+					}
+				}
 				fmt.Fprintln(stderr, "measuring the cipher kernels…")
 				if r.Cipher, err = bench.BenchmarkCiphers(cmd.Context(), cc); err != nil {
 					return err
@@ -260,7 +284,7 @@ func writeFile(path string, write func(io.Writer) error) error {
 	return f.Close()
 }
 
-func methodNames(ms []keys.Method) []string {
+func methodNames[M fmt.Stringer](ms []M) []string {
 	out := make([]string, len(ms))
 	for i, m := range ms {
 		out[i] = m.String()
