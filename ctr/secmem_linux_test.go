@@ -1,9 +1,7 @@
 package ctr
 
 import (
-	"runtime"
 	"testing"
-	"time"
 
 	"github.com/tde-go/tde/internal/secmem/secmemtest"
 )
@@ -39,12 +37,5 @@ func TestUnreachableCipherZeroed(t *testing.T) {
 		t.Fatal("round keys are zero before the cipher is dropped")
 	}
 	c = nil
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
-		runtime.GC()
-		if *rk == (roundKeys{}) {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Error("round keys of an unreachable cipher were not zeroed")
+	secmemtest.WaitZeroed(t, "round keys", func() bool { return *rk == (roundKeys{}) })
 }

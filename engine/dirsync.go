@@ -121,3 +121,12 @@ func (d countedDir) Sync() error {
 	}
 	return err
 }
+
+// syncDirectory syncs dir.
+func syncDirectory(fs vfs.FS, dir string) error {
+	d, err := fs.OpenDir(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
+}

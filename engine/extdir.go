@@ -334,15 +334,6 @@ func writeDirID(fs vfs.FS, dir string) ([]byte, error) {
 	return id, nil
 }
 
-// syncDirectory syncs dir.
-func syncDirectory(fs vfs.FS, dir string) error {
-	d, err := fs.OpenDir(dir)
-	if err != nil {
-		return err
-	}
-	return errors.Join(d.Sync(), d.Close())
-}
-
 // unseen reports whether rel is in a directory outside the store that the
 // FS has not seen since it opened.
 func (f *FS) unseen(rel string) bool {

@@ -20,17 +20,7 @@ func (k keysFS) Rename(oldname, newname string) error { return k.fs.Rename(oldna
 func (k keysFS) Remove(name string) error             { return k.fs.Remove(name) }
 func (k keysFS) PathJoin(elem ...string) string       { return k.fs.PathJoin(elem...) }
 
-func (k keysFS) SyncDir(dir string) error {
-	d, err := k.fs.OpenDir(dir)
-	if err != nil {
-		return err
-	}
-	if err := d.Sync(); err != nil {
-		d.Close()
-		return err
-	}
-	return d.Close()
-}
+func (k keysFS) SyncDir(dir string) error { return syncDirectory(k.fs, dir) }
 
 // keysFS returns the registry's filesystem: base, with files created mode
 // 0600, exclusively and without following symlinks when base is the disk
