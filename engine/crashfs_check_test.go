@@ -103,7 +103,7 @@ func (w *ecWork) verify(f *FS, fsys vfs.FS, states []*ecState, crash bool) []ecP
 			continue
 		}
 		for _, n := range names {
-			if d == "" && (n == "wal" || reserved(n)) {
+			if d == "" && (n == "wal" || reserved(n)) || d == ecOutside && (n == dirIDFile || n == dirIDTemp) {
 				continue
 			}
 			rel := n

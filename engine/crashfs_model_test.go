@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"path"
 	"slices"
 	"strings"
 	"testing"
@@ -20,7 +21,12 @@ import (
 // ecStore is the store directory; files live in it and in its wal/ subdir.
 const ecStore = "/s"
 
-var ecDirs = []string{"", "wal"}
+// ecDirs are the directories files go in: the store's, a subdirectory,
+// and a directory outside the store (a WAL directory elsewhere, keyed by
+// its identifier: extdir.go).
+var ecDirs = []string{"", "wal", ecOutside}
+
+const ecOutside = "../xwal"
 
 // ecNode is one file's contents (a MemFS node: every name linked to it).
 type ecNode struct {
@@ -108,6 +114,7 @@ func newEcWork(t testing.TB, seed uint64) *ecWork {
 	// The store directory is empty when the engine first opens it (so the
 	// store is strict: every file needs an entry); setup adds wal/.
 	must(mem.MkdirAll(ecStore, 0o755))
+	must(mem.MkdirAll(ecDirPath(ecOutside), 0o755))
 	must(syncDir(mem, "/"))
 	w := &ecWork{
 		t: t, seed: seed,
@@ -166,7 +173,7 @@ func (w *ecWork) clone() ecClone {
 	}
 }
 
-func ecAbs(rel string) string { return ecStore + "/" + rel }
+func ecAbs(rel string) string { return path.Clean(ecStore + "/" + rel) }
 
 func ecDirOf(rel string) string {
 	if i := strings.LastIndexByte(rel, '/'); i >= 0 {
@@ -179,7 +186,7 @@ func ecDirPath(d string) string {
 	if d == "" {
 		return ecStore
 	}
-	return ecStore + "/" + d
+	return path.Clean(ecStore + "/" + d)
 }
 
 func (w *ecWork) logf(format string, args ...any) {
@@ -242,8 +249,13 @@ func (w *ecWork) newNode() *ecNode {
 func (w *ecWork) fresh(ext string) string {
 	w.next++
 	name := fmt.Sprintf("%06d%s", w.next, ext)
-	if ext == ".log" && w.rng.IntN(2) == 0 {
-		return "wal/" + name
+	if ext == ".log" {
+		switch w.rng.IntN(3) {
+		case 0:
+			return "wal/" + name
+		case 1:
+			return ecOutside + "/" + name
+		}
 	}
 	return name
 }

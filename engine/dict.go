@@ -75,6 +75,10 @@ type dictionary struct {
 	appended    int   // update records since the last rewrite
 	resumeAt    int64 // where an existing, intact log's records end
 	needRewrite bool  // replay dropped or changed something the log still says
+	// settledDirs are the directories of moves reconcile took as done
+	// (their source gone): start syncs them before writing, so that a
+	// crash cannot undo a rename the log no longer records as pending.
+	settledDirs []string
 	started     bool
 	closed      bool
 	err         error // the first failed append: the log's tail is unknown

@@ -19,9 +19,6 @@ import (
 func (d *dictionary) adoptDir(rdir, legacy string, names []string) error {
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
-	if err := d.writable(); err != nil {
-		return err
-	}
 	listed := make(map[string]bool, len(names))
 	for _, n := range names {
 		listed[n] = true
@@ -66,7 +63,10 @@ func (d *dictionary) adoptDir(rdir, legacy string, names []string) error {
 	}
 	d.mu.RUnlock()
 	if len(ops) == 0 {
-		return nil
+		return nil // nothing to write: a dictionary that failed still reads
+	}
+	if err := d.writable(); err != nil {
+		return err
 	}
 	took, err := d.append(ops...)
 	if err == nil && d.opts.OnWrite != nil {

@@ -49,6 +49,9 @@ func (d *dictionary) start(strict bool) error {
 		}
 		d.marker = marker
 	}
+	if err := d.syncSettledDirs(); err != nil {
+		return err
+	}
 	if !d.existed || d.needRewrite {
 		if err := d.removeStaleLogs(); err != nil {
 			return err
@@ -349,5 +352,23 @@ func (d *dictionary) removeStaleLogs() error {
 			}
 		}
 	}
+	return nil
+}
+
+// syncSettledDirs makes durable the renames reconcile judged done by their
+// source's absence: until a directory sync, a crash may still bring the
+// source back, and the entry would then be only under the new name.
+func (d *dictionary) syncSettledDirs() error {
+	done := map[string]bool{}
+	for _, rdir := range d.settledDirs {
+		if done[rdir] || isExt(rdir) {
+			continue // a directory outside the store is settled when seen
+		}
+		done[rdir] = true
+		if err := d.opts.Dirs.sync(rdir); err != nil && !oserror.IsNotExist(err) {
+			return fmt.Errorf("engine: file dictionary %s: syncing %s, where a rename was found done: %w", d.dir, rdir, err)
+		}
+	}
+	d.settledDirs = nil
 	return nil
 }

@@ -219,6 +219,10 @@ func (d *dictionary) reconcile(path string) error {
 			// The source is still there: the rename never happened.
 			d.state.undo(m)
 			undone++
+		} else {
+			// The rename happened, as far as the listing shows; start
+			// makes it durable before the log may stop saying pending.
+			d.settledDirs = append(d.settledDirs, splitRel(m.from), splitRel(m.to))
 		}
 		d.state.settle(p)
 	}

@@ -210,6 +210,11 @@ func (f *FS) extDir(dir string, create bool) (rdir string, ok bool, err error) {
 	}
 	rdir = extPrefix + hex.EncodeToString(id)
 	if !f.cfg.ReadOnly {
+		// adoptDir takes a move whose source is gone as done: make the
+		// directory durable first, as start does for the store's.
+		if err := syncDirectory(f.base, dir); err != nil {
+			return "", false, err
+		}
 		names, err := f.base.List(dir)
 		if err != nil {
 			return "", false, err
