@@ -121,13 +121,12 @@ func explainCrash(cat string) string {
 			"with no entry. Fix: settle pending moves only when the FS sees the directory synced, or sync the directory before recording a move or delete whose " +
 			"path is the destination of a pending move."
 	case strings.Contains(cat, "reencrypt") || strings.Contains(cat, "re-encryption"):
-		return "\n\tENGINE BUG (engine/reencrypt.go rewrite, through engine/fs.go renameLocked): Reencrypt creates the copy, syncs its bytes and renames it over the table, " +
-			"never syncing the directory. A crash before something else syncs it leaves the old table under its name and the copy's creation lost, while the dictionary " +
-			"holds the synced move: reconcile finds the source (the copy) absent, takes the move as done, and the old bytes are read under the copy's key and IV: garbage, " +
-			"a corrupt sstable for Pebble. (If a dictionary rewrite synced the directory between the copy's creation and the rename, the copy survives instead, with " +
-			"no entry once a later record settles the move, and Open does not remove it.) Fix: renameLocked must sync the source's directory before dict.move when the " +
-			"destination exists (see rename-over), and rewrite should sync the directory after the rename; removeReencryptLeftovers should also remove *" + reencryptSuffix +
-			" files that have no entry."
+		return "\n\tENGINE BUG (engine/reencrypt.go rewrite; engine/dict_write.go settleDurable; engine/dict_epoch.go claimable): Reencrypt copies a table to " +
+			"<name>" + reencryptSuffix + ", syncs it, records the move and renames the copy over the table, syncs the directory, and only then may the old key go. " +
+			"Check, in order: renameLocked syncs the source's directory before dict.move when the destination exists (an absent source must mean the rename " +
+			"happened); rewrite syncs the directory after the rename; settleDurable writes a synced record, so the log no longer says the move is pending " +
+			"(forgotten only in memory, the next pass's copy, under the same name, makes an open undo the move and give the table its dropped key: " +
+			"TestCrashRecreatedMoveSource); and an epoch never claims a name of a pending move, whose queued record a crash can lose."
 	case strings.Contains(cat, "create-over"):
 		return "\n\tENGINE BUG (engine/fs.go Create → clear): Create over an existing file removes it and makes the dictionary's delete and the new entry durable " +
 			"without syncing the directory in between. A crash before the caller syncs the directory brings the old file back, with no entry (ErrMissingEntry) or read " +

@@ -79,6 +79,14 @@ func (d *dictionary) claimable(ep *dictEpoch, rel string, e entry) bool {
 	if ep == nil || !sameKey(ep.e, e) || splitRel(rel) != "." || ep.excluded[rel] || ep.used[rel] {
 		return false
 	}
+	if d.state.pending[rel] != nil {
+		// rel is a path of a move the log still says is pending: the
+		// claim's queued record could be lost in a crash that keeps the
+		// file, and an open would then find the move's source on disk
+		// and undo a rename that happened. A synced record of its own
+		// settles the move first.
+		return false
+	}
 	_, has := d.state.entries[rel]
 	return !has
 }

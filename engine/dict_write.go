@@ -10,15 +10,24 @@ import (
 // Writes: each change is appended as a synced record before it changes
 // the state (or queued for the next synced append: removals, epoch files).
 
-// settleDurable forgets the pending move to or from rel, whose rename the
-// caller made durable: no open can undo it, so the entry it replaced no
-// longer holds its key (keyInUse).
-func (d *dictionary) settleDurable(rel string) {
-	d.wmu.Lock()
-	d.mu.Lock()
-	d.state.settle(rel)
-	d.mu.Unlock()
-	d.wmu.Unlock()
+// settleDurable records that the pending move to or from rel happened:
+// the caller made its rename durable, so no open may undo it, and the
+// entry it replaced no longer holds its key (keyInUse). The record is
+// synced before the move is forgotten: forgotten only in memory, the move
+// would stay pending in the log, and an open after a crash that finds its
+// source name again (Reencrypt's next copy of the same file) would undo it.
+func (d *dictionary) settleDurable(rel string) error {
+	return d.commit(func() (dictOp, bool) {
+		m := d.state.pending[rel]
+		if m == nil {
+			return dictOp{}, false
+		}
+		// A record naming the destination settles the move on replay.
+		if e, ok := d.state.entries[m.to]; ok && !d.removed[m.to] {
+			return dictOp{kind: opPut, path: m.to, e: e}, true
+		}
+		return dictOp{kind: opDelete, path: m.to}, true
+	})
 }
 
 // put records that rel is (about to be) written with e. Call it before

@@ -162,8 +162,7 @@ func (f *FS) rewrite(ctx context.Context, rel string) (err error) {
 	if err := f.syncDir(rel); err != nil {
 		return err
 	}
-	f.dict.settleDurable(rel)
-	return nil
+	return f.dict.settleDurable(rel)
 }
 
 // inStoreTree reports whether the dictionary path rel (checked by
