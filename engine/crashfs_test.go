@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/cockroachdb/errors/oserror"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 )
 
 // TestCrashFS and the deterministic tests built on its harness (crashfs_*_test.go).
@@ -254,7 +256,8 @@ func TestCrashRemoveAfterLink(t *testing.T) {
 // name exists again, and the open undoes the move: the destination gets
 // back the entry it had before (a dropped key, or none). Reencrypt runs
 // into it on every second pass over a table, since its copy of a.sst is
-// always a.sst.tde-reencrypt.
+// always a.sst.tde-reencrypt. An open that finds a rename done forgets it
+// too, and must record that before the old name can be used again.
 func TestCrashRecreatedMoveSource(t *testing.T) {
 	for _, c := range []struct {
 		name string
@@ -271,6 +274,18 @@ func TestCrashRecreatedMoveSource(t *testing.T) {
 				return err
 			}
 			return errors.Join(w.f.Rename(ecAbs("a.sst"+reencryptSuffix), ecAbs("a.sst")), w.syncDir(""))
+		}},
+		{"rename, then a reopen that finds it done", func(w *ecWork) error {
+			if err := ecWriteSynced(w.f, ecAbs("a.sst"+reencryptSuffix), "the table"); err != nil {
+				return err
+			}
+			if err := errors.Join(w.f.Rename(ecAbs("a.sst"+reencryptSuffix), ecAbs("a.sst")), w.syncDir("")); err != nil {
+				return err
+			}
+			if err := w.f.Close(); err != nil {
+				return err
+			}
+			return w.open()
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -319,4 +334,88 @@ func ecWriteSynced(fs vfs.FS, name, body string) error {
 	}
 	_, err = fh.Write([]byte(body))
 	return errors.Join(err, fh.Sync(), fh.Close())
+}
+
+// TestCrashRenameBothNames: a crash after a rename and before its
+// directory is synced may keep both names (Pebble's crashable MemFS keeps
+// the directory as last synced plus any of the newer entries: here the
+// source's removal is lost and the destination's new link kept). Both then
+// name the moved file, and the open must take the rename as done: undoing
+// it pairs the moved bytes with the destination's old entry (garbage, or a
+// key Reencrypt dropped). The source name, a leftover, is removed. With
+// only the source kept, the rename is undone as before.
+func TestCrashRenameBothNames(t *testing.T) {
+	tmp := ecAbs("a.sst" + reencryptSuffix)
+	for _, c := range []struct {
+		name string
+		// move renames over a.sst ("the table") and returns the crash
+		// clone it took between the rename and the next directory sync.
+		move     func(w *ecWork, pct int) (*vfs.MemFS, error)
+		leftover string // the source name
+	}{
+		{"rename-over", func(w *ecWork, pct int) (*vfs.MemFS, error) {
+			if err := errors.Join(ecWriteSynced(w.f, ecAbs("b.sst"), "the table"), w.syncDir("")); err != nil {
+				return nil, err
+			}
+			err := w.f.Rename(ecAbs("b.sst"), ecAbs("a.sst"))
+			return w.mem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: pct, RNG: rand.New(rand.NewPCG(1, 2))}), err
+		}, "b.sst"},
+		{"reencrypt", func(w *ecWork, pct int) (*vfs.MemFS, error) {
+			var clone *vfs.MemFS
+			copied := false // the copy exists, or did
+			w.inject = func(op errorfs.Op) error {
+				_, err := w.mem.Stat(tmp)
+				copied = copied || err == nil
+				if copied && clone == nil && op.Kind == errorfs.OpFileSync && op.Path == ecStore && oserror.IsNotExist(err) {
+					clone = w.mem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: pct, RNG: rand.New(rand.NewPCG(1, 2))})
+				}
+				return nil
+			}
+			err := errors.Join(w.f.RotateDataKey(), w.f.Reencrypt(context.Background(), nil))
+			w.inject = nil
+			if clone == nil && err == nil {
+				err = errors.New("Reencrypt synced no directory after its rename")
+			}
+			return clone, err
+		}, "a.sst" + reencryptSuffix},
+	} {
+		for _, pct := range []int{0, 100} {
+			t.Run(fmt.Sprintf("%s/kept=%d%%", c.name, pct), func(t *testing.T) {
+				w := newEcWork(t, 1)
+				if err := errors.Join(w.open(), w.setup()); err != nil {
+					t.Fatal(err)
+				}
+				defer w.shutdown()
+				if err := errors.Join(ecWriteSynced(w.f, ecAbs("a.sst"), "the table"), w.syncDir("")); err != nil {
+					t.Fatal(err)
+				}
+				clone, err := c.move(w, pct)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := clone.Stat(ecAbs(c.leftover)); err != nil {
+					t.Fatalf("the crash lost the rename's source %s (%v): not the state this test is about", c.leftover, err)
+				}
+				f, err := Open(clone, ecStore, w.cfg)
+				if err != nil {
+					t.Fatalf("Open after a crash: %v", err)
+				}
+				defer f.Close()
+				if got, err := ecReadFile(f, ecAbs("a.sst")); err != nil || string(got) != "the table" {
+					t.Errorf("after a crash a.sst reads %q (err %v), want %q", got, err, "the table")
+				}
+				if c.name == "rename-over" && pct == 0 {
+					// Only the source kept: the rename is undone, and the
+					// source reads back under its own name.
+					if got, err := ecReadFile(f, ecAbs(c.leftover)); err != nil || string(got) != "the table" {
+						t.Errorf("after a crash that undid the rename %s reads %q (err %v), want %q", c.leftover, got, err, "the table")
+					}
+					return
+				}
+				if _, err := clone.Stat(ecAbs(c.leftover)); pct == 100 && !oserror.IsNotExist(err) {
+					t.Errorf("after a crash that kept both names the open left the rename's source %s (stat: %v)", c.leftover, err)
+				}
+			})
+		}
+	}
 }

@@ -79,12 +79,19 @@ type dictionary struct {
 	// (their source gone): start syncs them before writing, so that a
 	// crash cannot undo a rename the log no longer records as pending.
 	settledDirs []string
-	started     bool
-	closed      bool
-	err         error // the first failed append: the log's tail is unknown
-	buf         []byte
-	queued      []queuedOp      // ops not yet in the log, in order
-	removed     map[string]bool // paths of queued removals, under mu as well: get hides them
+	// judged are the destinations of the moves reconcile took as done:
+	// start records that, so the log stops saying they are pending before
+	// anything can reuse their source's name (see claimable).
+	judged []string
+	// leftovers are the sources of renames a crash kept under both names
+	// (reconcile): start removes them before it syncs settledDirs.
+	leftovers []string
+	started   bool
+	closed    bool
+	err       error // the first failed append: the log's tail is unknown
+	buf       []byte
+	queued    []queuedOp      // ops not yet in the log, in order
+	removed   map[string]bool // paths of queued removals, under mu as well: get hides them
 }
 
 // queuedOp is a record that waits for the next synced append. A removal's

@@ -96,7 +96,7 @@ func touchRel(t testing.TB, fs vfs.FS, rel string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Write([]byte("data"))
+	f.Write([]byte("data of " + rel)) // distinct: an open compares files that survive a rename under both names
 	f.Close()
 }
 

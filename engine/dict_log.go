@@ -49,6 +49,9 @@ func (d *dictionary) start(strict bool) error {
 		}
 		d.marker = marker
 	}
+	if err := d.removeLeftovers(); err != nil {
+		return err
+	}
 	if err := d.syncSettledDirs(); err != nil {
 		return err
 	}
@@ -68,10 +71,14 @@ func (d *dictionary) start(strict bool) error {
 		err = d.rewrite()
 	default:
 		err = d.resume()
+		if err == nil {
+			err = d.settleJudged()
+		}
 	}
 	if err != nil {
 		return err
 	}
+	d.judged = nil
 	d.started = true
 	d.removeObsolete()
 	return nil
@@ -353,6 +360,40 @@ func (d *dictionary) removeStaleLogs() error {
 		}
 	}
 	return nil
+}
+
+// removeLeftovers removes the source names of renames a crash kept under
+// both names, before syncSettledDirs makes their removal durable.
+func (d *dictionary) removeLeftovers() error {
+	for _, rel := range d.leftovers {
+		if err := d.fs.Remove(d.fs.PathJoin(d.dir, rel)); err != nil && !oserror.IsNotExist(err) {
+			return fmt.Errorf("engine: file dictionary %s: removing %s, left by a rename a crash interrupted: %w", d.dir, rel, err)
+		}
+	}
+	if len(d.leftovers) > 0 {
+		d.opts.Logger.Info("engine: file dictionary: removed the old names of renames a crash kept under both names", "dir", d.dir, "files", d.leftovers)
+	}
+	d.leftovers = nil
+	return nil
+}
+
+// settleJudged appends, to a log start resumes, a record naming the
+// destination of each move reconcile took as done: in the log they are
+// still pending, and a crash after their source's name is used again
+// (Reencrypt's next copy) would make an open undo them. A rewrite needs
+// none: it writes no settled move.
+func (d *dictionary) settleJudged() error {
+	var ops []dictOp
+	for _, to := range d.judged {
+		if e, ok := d.state.entries[to]; ok && d.state.pending[to] == nil {
+			ops = append(ops, dictOp{kind: opPut, path: to, e: e})
+		}
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	_, err := d.append(ops...)
+	return err
 }
 
 // syncSettledDirs makes durable the renames reconcile judged done by their

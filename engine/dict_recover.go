@@ -206,6 +206,13 @@ func (d *dictionary) reconcile(path string) error {
 		_, ok := ds.set[rel[strings.LastIndexByte(rel, '/')+1:]]
 		return ok
 	}
+	// hide takes rel out of the listing: a name start removes.
+	hide := func(rel string) {
+		exists(rel) // builds the set
+		ds, base := dirs[splitRel(rel)], rel[strings.LastIndexByte(rel, '/')+1:]
+		delete(ds.set, base)
+		ds.names = slices.DeleteFunc(ds.names, func(n string) bool { return n == base })
+	}
 
 	undone := 0
 	for p, m := range d.state.pending {
@@ -215,14 +222,33 @@ func (d *dictionary) reconcile(path string) error {
 		if dirs[splitRel(m.from)].missing {
 			continue // cannot be judged yet: it stays pending
 		}
-		if exists(m.from) {
-			// The source is still there: the rename never happened.
-			d.state.undo(m)
-			undone++
-		} else {
+		ghost := false
+		// A rename between two links of one file (same entry) leaves both
+		// names, as POSIX says: that is not a crash's leftover.
+		if exists(m.from) && exists(m.to) && !(m.hadTo && m.prevTo == m.e) {
+			var err error
+			if ghost, err = d.sameBytes(m.from, m.to); err != nil {
+				return fmt.Errorf("engine: file dictionary %s: judging the rename of %s to %s: %w", path, m.from, m.to, err)
+			}
+		}
+		switch {
+		case ghost:
+			// Both names hold the moved bytes: the rename happened, and
+			// the crash lost only the source's removal (a directory's
+			// entries may survive one by one). start removes the source.
+			d.leftovers = append(d.leftovers, m.from)
+			hide(m.from)
+			fallthrough
+		case !exists(m.from):
 			// The rename happened, as far as the listing shows; start
 			// makes it durable before the log may stop saying pending.
 			d.settledDirs = append(d.settledDirs, splitRel(m.from), splitRel(m.to))
+			d.judged = append(d.judged, m.to)
+		default:
+			// The source is still there, and not as a copy of the
+			// destination: the rename never happened.
+			d.state.undo(m)
+			undone++
 		}
 		d.state.settle(p)
 	}
@@ -351,4 +377,48 @@ func (d *dictionary) inspect() error {
 	d.path, d.logSize = path, fi.Size()
 	d.mu.Unlock()
 	return nil
+}
+
+// sameBytes reports whether the files a and b (dictionary paths) hold the
+// same bytes: after a crash that kept both names of a rename, whether the
+// destination is the moved file (the rename happened) or its old one.
+// Under different keystreams the same plaintext never gives the same
+// bytes, so equal bytes mean one file under two names.
+func (d *dictionary) sameBytes(a, b string) (bool, error) {
+	fa, err := d.fs.Open(d.fs.PathJoin(d.dir, a))
+	if err != nil {
+		return false, err
+	}
+	defer fa.Close()
+	fb, err := d.fs.Open(d.fs.PathJoin(d.dir, b))
+	if err != nil {
+		return false, err
+	}
+	defer fb.Close()
+	sa, err := fa.Stat()
+	if err != nil {
+		return false, err
+	}
+	sb, err := fb.Stat()
+	if err != nil {
+		return false, err
+	}
+	if sa.Size() != sb.Size() {
+		return false, nil
+	}
+	const chunk = 64 << 10
+	ba, bb := make([]byte, chunk), make([]byte, chunk)
+	for off := int64(0); off < sa.Size(); off += chunk {
+		n := int(min(chunk, sa.Size()-off))
+		if _, err := fa.ReadAt(ba[:n], off); err != nil {
+			return false, err
+		}
+		if _, err := fb.ReadAt(bb[:n], off); err != nil {
+			return false, err
+		}
+		if !bytes.Equal(ba[:n], bb[:n]) {
+			return false, nil
+		}
+	}
+	return true, nil
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,7 +27,9 @@ import (
 //	close                close the dictionary
 //	touch PATH | rm PATH | mv FROM TO | sync-dir
 //	                     change the store directory behind the dictionary
-//	crash                keep only what was synced; the dictionary is lost
+//	crash [all]          keep only what was synced (all: and every unsynced
+//	                     change too, each directory entry on its own); the
+//	                     dictionary is lost
 //	list                 the entries: path, key id, method
 func TestDictTrace(t *testing.T) {
 	datadriven.Walk(t, "testdata/dict", func(t *testing.T, path string) {
@@ -93,7 +96,11 @@ func TestDictTrace(t *testing.T) {
 			case "sync-dir":
 				err = syncDirectory(fs, testDictDir)
 			case "crash":
-				fs = mem.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
+				cfg := vfs.CrashCloneCfg{UnsyncedDataPercent: 0}
+				if td.HasArg("all") { // keep every unsynced change too
+					cfg = vfs.CrashCloneCfg{UnsyncedDataPercent: 100, RNG: rand.New(rand.NewPCG(1, 1))}
+				}
+				fs = mem.CrashClone(cfg)
 				mem = fs.(*vfs.MemFS)
 				d = nil
 			case "list":
