@@ -51,7 +51,7 @@ func (r *Report) writeChart(w io.Writer, format string) error {
 
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("tde on Pebble: overhead against plaintext, %s", r.Env.CPU)
-	p.Y.Label.Text = fmt.Sprintf("extra time per op, %% (median of %d, 95%% CI)", r.Settings.Rounds)
+	p.Y.Label.Text = fmt.Sprintf("extra time per op, %% (median of %s, 95%% CI)", r.Settings.roundsText())
 	p.Add(plotter.NewGrid())
 	const barWidth = 11
 	for i, m := range methods {

@@ -36,7 +36,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			formatDuration(s.P99), ov, cv)
 	}
 	fmt.Fprintln(bw)
-	fmt.Fprintf(bw, "Medians over %d rounds. Overhead: extra time per operation against plaintext in the same round, (plaintext ops/s ÷ method ops/s − 1) × 100; CPU overhead: the same for CPU s/GB.", r.Settings.Rounds)
+	fmt.Fprintf(bw, "Medians over %s. Overhead: extra time per operation against plaintext in the same round, (plaintext ops/s ÷ method ops/s − 1) × 100; CPU overhead: the same for CPU s/GB.", r.Settings.roundsText())
 	if unbounded {
 		fmt.Fprintf(bw, " A confidence interval needs at least 6 rounds; \"[?]\" marks a median with too few.")
 	}
@@ -59,8 +59,8 @@ func (r *Report) WriteMarkdownHeader(w io.Writer) error {
 	if fs == "" {
 		fs = "disk"
 	}
-	fmt.Fprintf(bw, "- run: %d rounds × %s × %s, one slice per method per round in a fresh random order; slices of about %v (plaintext's); stores on %s; %d keys of 16 B preloaded, values of %d B; block cache %s; concurrency %d; scans of %d; mixed %d%% reads; seed %d\n",
-		s.Rounds, strings.Join(s.Workloads, ", "), strings.Join(s.Methods, ", "), s.Duration, fs, s.Keys, s.ValueSize, FormatSize(s.CacheSize), s.Concurrency, s.ScanLength, s.ReadPercent, s.Seed)
+	fmt.Fprintf(bw, "- run: %s × %s × %s, one slice per method per round in a fresh random order; slices of about %v (plaintext's); stores on %s; %d keys of 16 B preloaded, values of %d B; block cache %s; concurrency %d; scans of %d; mixed %d%% reads; seed %d\n",
+		s.roundsText(), strings.Join(s.Workloads, ", "), strings.Join(s.Methods, ", "), s.Duration, fs, s.Keys, s.ValueSize, FormatSize(s.CacheSize), s.Concurrency, s.ScanLength, s.ReadPercent, s.Seed)
 	for _, n := range s.Notes {
 		fmt.Fprintf(bw, "- %s\n", n)
 	}

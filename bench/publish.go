@@ -20,6 +20,7 @@ const (
 )
 
 // Publish writes the report into a new directory <date>-<cpu> under root
+// (<date>-<cpu>-fips for a run in Go's FIPS 140-3 mode)
 // (results/ in the repository): the benchmark files, the JSON report, the
 // table and the chart. It then adds a line for it to root's README.md
 // index, between markers it maintains (creating the file or the section
@@ -30,6 +31,9 @@ func Publish(root string, r *Report) (string, error) {
 		return "", err
 	}
 	name := r.Env.Date.Format("2006-01-02") + "-" + r.Env.Slug()
+	if r.Env.FIPS140 != "" {
+		name += "-fips" // another build of the same machine: never mixed up with the default's
+	}
 	dir := filepath.Join(root, name)
 	for i := 2; ; i++ {
 		err := os.Mkdir(dir, 0o755)
@@ -134,9 +138,9 @@ func updateIndex(path, dir string, r *Report) error {
 		return fmt.Errorf("%s: the tdebench index markers are out of order", path)
 	}
 	s := r.Settings
-	line := fmt.Sprintf("| [%s](%s/README.md) | %s, %d cores | %s; AES %s, SM4 %s | %d rounds, %d keys × %d B, %v, cache %s |",
+	line := fmt.Sprintf("| [%s](%s/README.md) | %s, %d cores | %s; AES %s, SM4 %s | %s, %d keys × %d B, %v, cache %s |",
 		dir, dir, r.Env.CPU, r.Env.Cores, r.Env.Go, r.Env.CTRBackend, r.Env.SM4Backend,
-		s.Rounds, s.Keys, s.ValueSize, s.Duration, FormatSize(s.CacheSize))
+		s.roundsText(), s.Keys, s.ValueSize, s.Duration, FormatSize(s.CacheSize))
 	var lines []string
 	for _, l := range strings.Split(strings.Trim(text[begin:end], "\n"), "\n") {
 		if l != "" && !strings.HasPrefix(l, "| ["+dir+"]") {

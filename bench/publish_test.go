@@ -62,6 +62,16 @@ func TestPublish(t *testing.T) {
 	if strings.Count(text, indexBegin) != 1 || strings.Count(text, "](2026-11-23-test-cpu-9000/README.md)") != 1 || strings.Count(text, "](2026-11-23-test-cpu-9000-2/README.md)") != 1 {
 		t.Errorf("index:\n%s", text)
 	}
+	// A run in Go's FIPS mode is another build: its own name.
+	fr := *r
+	fr.Env.FIPS140 = "GODEBUG=fips140=on"
+	dir3, err := Publish(root, &fr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(dir3) != "2026-11-23-test-cpu-9000-fips" {
+		t.Errorf("FIPS-mode directory %s, want 2026-11-23-test-cpu-9000-fips", dir3)
+	}
 	// Re-indexing a directory replaces its line.
 	if err := updateIndex(filepath.Join(root, "README.md"), "2026-11-23-test-cpu-9000", r); err != nil {
 		t.Fatal(err)

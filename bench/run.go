@@ -21,7 +21,7 @@ type Step struct {
 	Order    int // position among the methods of its round and workload, from 1
 }
 
-// Schedule lays out the slices: for each workload, Rounds rounds, and in
+// Schedule lays out the slices: for each workload, its rounds, and in
 // each round every method once, in an order shuffled afresh each time.
 // The methods of one round run back to back, a slice each, so a drift of
 // the machine (a neighbour, the page cache, heat) lands on whichever
@@ -30,7 +30,7 @@ type Step struct {
 func Schedule(c Config, r *rand.Rand) []Step {
 	var steps []Step
 	for _, w := range c.Workloads {
-		for round := 1; round <= c.Rounds; round++ {
+		for round := 1; round <= c.RoundsOf(w); round++ {
 			ms := slices.Clone(c.Methods)
 			r.Shuffle(len(ms), func(i, j int) { ms[i], ms[j] = ms[j], ms[i] })
 			for i, m := range ms {

@@ -76,6 +76,42 @@ func fmtMethods(ms []Method) string {
 	return s
 }
 
+// TestScheduleWorkloadRounds: a workload WorkloadRounds names runs that
+// many rounds, the others Rounds; the short preset gives the reads more.
+func TestScheduleWorkloadRounds(t *testing.T) {
+	c := Defaults()
+	c.Rounds = 4
+	c.WorkloadRounds = map[Workload]int{ReadRandom: 9, FillSeq: 2}
+	count := map[Workload]int{}
+	for _, s := range Schedule(c, rand.New(rand.NewPCG(1, 2))) {
+		if s.Method == MethodPlaintext {
+			count[s.Workload]++
+		}
+	}
+	for _, w := range c.Workloads {
+		if want := c.RoundsOf(w); count[w] != want {
+			t.Errorf("%s: %d rounds, want %d", w, count[w], want)
+		}
+	}
+	if count[ReadRandom] != 9 || count[FillSeq] != 2 || count[Scan] != 4 {
+		t.Errorf("rounds %v: want readrandom 9, fillseq 2, the rest 4", count)
+	}
+	if got := c.settings().roundsText(); got != "4 rounds (fillseq=2,readrandom=9)" {
+		t.Errorf("settings say %q", got)
+	}
+	s := Short()
+	if s.RoundsOf(ReadRandom) <= s.Rounds || s.RoundsOf(Scan) <= s.Rounds {
+		t.Errorf("the short preset runs readrandom %d and scan %d rounds, no more than the %d of the rest", s.RoundsOf(ReadRandom), s.RoundsOf(Scan), s.Rounds)
+	}
+	for _, bad := range []map[Workload]int{{ReadRandom: 0}, {"nosuch": 3}} {
+		b := Short()
+		b.WorkloadRounds = bad
+		if _, err := b.normalized(); err == nil {
+			t.Errorf("workload rounds %v: want an error", bad)
+		}
+	}
+}
+
 func TestNormalized(t *testing.T) {
 	c := Short()
 	c.Methods = []Method{MethodSM4CTR, MethodSM4CTR}

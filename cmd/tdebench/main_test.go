@@ -31,17 +31,18 @@ func TestRunPublishes(t *testing.T) {
 	tmp := t.TempDir()
 	out := filepath.Join(tmp, "results")
 	bf := filepath.Join(tmp, "pebble.txt")
-	code, stdout, stderr := tdebench(t, append([]string{"run"}, tiny(tmp, "--rounds", "2", "--out", out, "--benchfmt", bf, "--cipher=false")...)...)
+	code, stdout, stderr := tdebench(t, append([]string{"run"}, tiny(tmp, "--rounds", "2", "--workload-rounds", "readrandom=3", "--out", out, "--benchfmt", bf, "--cipher=false")...)...)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
-	for _, want := range []string{"| fillseq | plaintext |", "| readrandom | aes128-ctr |", "baseline", "2 rounds"} {
+	for _, want := range []string{"| fillseq | plaintext |", "| readrandom | aes128-ctr |", "baseline", "2 rounds (readrandom=3)"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout)
 		}
 	}
 	// Not a terminal: one plain line per finished run, and the total first.
-	if !strings.Contains(stderr, "tdebench: 8 runs") || strings.Count(stderr, "ops/s") != 8 || !strings.Contains(stderr, "results written to") {
+	// fillseq's 2 rounds and readrandom's 3, of 2 methods each.
+	if !strings.Contains(stderr, "tdebench: 10 runs") || strings.Count(stderr, "ops/s") != 10 || !strings.Contains(stderr, "results written to") {
 		t.Errorf("stderr:\n%s", stderr)
 	}
 	dirs, _ := filepath.Glob(filepath.Join(out, "*-*"))
@@ -72,8 +73,11 @@ func TestRunPublishes(t *testing.T) {
 			n++
 		}
 	}
-	if n != 8+4 {
-		t.Errorf("--benchfmt: %d results, want 8 runs and 4 overheads", n)
+	if n != 10+5 {
+		t.Errorf("--benchfmt: %d results, want 10 runs and 5 overheads", n)
+	}
+	if b, _ := os.ReadFile(bf); !strings.Contains(string(b), "workload-rounds: readrandom=3\n") {
+		t.Errorf("--benchfmt does not record the per-workload rounds:\n%s", b)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ type runFlags struct {
 	methods     []string
 	workloads   []string
 	rounds      int
+	wlRounds    []string
 	keys        int
 	valueSize   int
 	duration    time.Duration
@@ -38,11 +40,12 @@ type runFlags struct {
 func (f *runFlags) register(fs *pflag.FlagSet) {
 	d := bench.Defaults()
 	s := bench.Short()
-	fs.BoolVar(&f.short, "short", false, fmt.Sprintf("the quick preset (make bench, CI): %d keys, slices of %v, %s cache, %d rounds, tde's methods only; about a minute; flags given explicitly still apply",
-		s.Keys, s.Duration, bench.FormatSize(s.CacheSize), s.Rounds))
+	fs.BoolVar(&f.short, "short", false, fmt.Sprintf("the quick preset (make bench, CI): %d keys, slices of %v, %s cache, %d rounds (%s), tde's methods only; under two minutes; flags given explicitly still apply",
+		s.Keys, s.Duration, bench.FormatSize(s.CacheSize), s.Rounds, workloadRoundsText(s)))
 	fs.StringSliceVar(&f.methods, "methods", methodNames(d.Methods), "methods to run, comma-separated (plaintext, aes128-ctr, aes192-ctr, aes256-ctr, sm4-ctr, gocryptfs); plaintext, the baseline, always runs")
 	fs.StringSliceVar(&f.workloads, "workloads", workloadNames(d.Workloads), "workloads to run, comma-separated")
-	fs.IntVar(&f.rounds, "rounds", d.Rounds, "rounds: every workload runs one slice per method per round (6 give a 95% CI; 20 or more a narrow one)")
+	fs.IntVar(&f.rounds, "rounds", d.Rounds, "rounds: every workload runs one slice per method per round (6 give a 95% CI; 20 or more a narrow one); given, it replaces the preset's per-workload rounds too")
+	fs.StringSliceVar(&f.wlRounds, "workload-rounds", nil, "rounds for single workloads, overriding --rounds and the preset's, comma-separated WORKLOAD=ROUNDS, such as readrandom=48,scan=48")
 	fs.IntVar(&f.keys, "keys", d.Keys, "keys the fills write and the other workloads preload (16 B each)")
 	fs.IntVar(&f.valueSize, "value-size", d.ValueSize, "value size in bytes (values compress to about half)")
 	fs.DurationVar(&f.duration, "duration", d.Duration, "length of a slice: every slice of a workload runs the operations plaintext does in about this long (calibrated)")
@@ -85,7 +88,19 @@ func (f *runFlags) config(fs *pflag.FlagSet) (bench.Config, error) {
 		}
 	}
 	if set("rounds") {
-		c.Rounds = f.rounds
+		c.Rounds, c.WorkloadRounds = f.rounds, nil
+	}
+	for _, wr := range f.wlRounds {
+		ws, ns, ok := strings.Cut(wr, "=")
+		w, err := bench.ParseWorkload(ws)
+		n, nerr := strconv.Atoi(ns)
+		if !ok || err != nil || nerr != nil || n < 1 {
+			return c, fmt.Errorf("--workload-rounds %q: want WORKLOAD=ROUNDS, such as readrandom=48", wr)
+		}
+		if c.WorkloadRounds == nil {
+			c.WorkloadRounds = map[bench.Workload]int{}
+		}
+		c.WorkloadRounds[w] = n
 	}
 	if set("keys") {
 		c.Keys = f.keys
@@ -298,4 +313,15 @@ func workloadNames(ws []bench.Workload) []string {
 		out[i] = string(w)
 	}
 	return out
+}
+
+// workloadRoundsText lists c's per-workload rounds, as "readrandom=48, scan=48".
+func workloadRoundsText(c bench.Config) string {
+	var rs []string
+	for _, w := range bench.Workloads() {
+		if n, ok := c.WorkloadRounds[w]; ok {
+			rs = append(rs, fmt.Sprintf("%s=%d", w, n))
+		}
+	}
+	return strings.Join(rs, ", ")
 }
