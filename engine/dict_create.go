@@ -41,7 +41,10 @@ func (d *dictionary) createOp(op dictOp, begin bool) (entry, error) {
 		d.wmu.Unlock()
 		return entry{}, err
 	}
-	if ep := d.state.epoch; d.claimable(ep, rel, op.e) {
+	// A reuse from a path of a pending move settles it: its record must
+	// wait for the move's rename to be durable (append), not be queued.
+	fromPending := op.kind == opMove && d.state.pending[op.path] != nil
+	if ep := d.state.epoch; !fromPending && d.claimable(ep, rel, op.e) {
 		op.e = ep.implied(rel)
 		ep.used[rel] = true
 		d.queued = append(d.queued, queuedOp{op: op})

@@ -32,6 +32,12 @@ type pendingMove struct {
 	e                entry
 	prevFrom, prevTo entry
 	hadFrom, hadTo   bool
+	// tickets are the dirSyncs tickets of the directories of from and to
+	// taken just after the rename (renamed): a record that settles the
+	// move waits until both are durable. Without them (a move replayed,
+	// or whose rename the FS has not reported) it syncs both.
+	tickets  [2]uint64
+	ticketed bool
 }
 
 func newDictState() dictState {

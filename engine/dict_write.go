@@ -3,8 +3,11 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/cockroachdb/errors/oserror"
 )
 
 // Writes: each change is appended as a synced record before it changes
@@ -27,6 +30,82 @@ func (d *dictionary) settleDurable(rel string) error {
 			return dictOp{kind: opPut, path: m.to, e: e}, true
 		}
 		return dictOp{kind: opDelete, path: m.to}, true
+	})
+}
+
+// renamed notes, just after the rename of a move from from to to
+// completed, the directory tickets a record settling it waits for.
+func (d *dictionary) renamed(from, to string) {
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	if m := d.state.pending[from]; m != nil && m.from == from && m.to == to {
+		m.tickets = [2]uint64{d.opts.Dirs.ticket(splitRel(from)), d.opts.Dirs.ticket(splitRel(to))}
+		m.ticketed = true
+	}
+}
+
+// settles returns the pending moves ops would settle (dictState.apply).
+func (d *dictionary) settles(ops []dictOp) []*pendingMove {
+	var ms []*pendingMove
+	add := func(p string) {
+		if m := d.state.pending[p]; m != nil && !slices.Contains(ms, m) {
+			ms = append(ms, m)
+		}
+	}
+	for _, op := range ops {
+		switch op.kind {
+		case opPut, opDelete:
+			add(op.path)
+		case opMove:
+			add(op.path)
+			add(op.to)
+		case opDeletePrefix:
+			for p := range d.state.pending {
+				if strings.HasPrefix(p, op.path+"/") {
+					add(p)
+				}
+			}
+		}
+	}
+	return ms
+}
+
+// settleDurably makes the renames of the moves ops settle durable before
+// the record that settles them is: a crash that lost a rename the log no
+// longer says is pending would pair the old file under the old name with
+// whatever entry the log now gives that name (or none), and the moved
+// entry with a destination that no longer holds it.
+func (d *dictionary) settleDurably(ops []dictOp) error {
+	for _, m := range d.settles(ops) {
+		for i, rel := range []string{m.from, m.to} {
+			rdir := splitRel(rel)
+			var err error
+			if m.ticketed {
+				err = d.opts.Dirs.ensure(rdir, m.tickets[i])
+			} else {
+				err = d.opts.Dirs.sync(rdir)
+			}
+			if err != nil && !oserror.IsNotExist(err) {
+				return fmt.Errorf("engine: file dictionary %s: syncing %s, where a rename the next record settles was made: %w", d.fs.PathJoin(d.dir, d.logName), rdir, err)
+			}
+		}
+	}
+	return nil
+}
+
+// settleName writes a record naming rel if rel is a path of a pending
+// move, before a file with no entry (plaintext from before encryption) is
+// renamed or linked to it: nothing else would name it in the log, and an
+// open finding the move's source there again would undo the move.
+func (d *dictionary) settleName(rel string) error {
+	return d.commit(func() (dictOp, bool) {
+		if d.state.pending[rel] == nil {
+			return dictOp{}, false
+		}
+		if e, ok := d.state.entries[rel]; ok && !d.removed[rel] {
+			return dictOp{kind: opPut, path: rel, e: e}, true
+		}
+		return dictOp{kind: opDelete, path: rel}, true
 	})
 }
 
@@ -197,6 +276,12 @@ func (d *dictionary) append(own ...dictOp) (time.Duration, error) {
 		ops = append(ops, q.op)
 	}
 	ops = append(ops, own...)
+	// A failed directory sync leaves whether a rename survives a crash
+	// unknown (as in renameDir): refuse writes until a reopen judges it.
+	if err := d.settleDurably(ops); err != nil {
+		d.err = err
+		return 0, err
+	}
 	d.buf = append(d.buf[:0], recUpdate)
 	for _, o := range ops {
 		d.buf = appendOp(d.buf, o)

@@ -713,6 +713,7 @@ func (f *FS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCatego
 		f.undoMove(oldname, relOld, relNew, prevOld, hadOld, prevNew, hadNew)
 		return nil, err
 	}
+	f.dict.renamed(relOld, relNew)
 	return f.wrapWriter(bf, newname, relNew, e, kc), nil
 }
 
@@ -759,6 +760,9 @@ func (f *FS) renameLocked(oldname, newname, relOld, relNew string) error {
 		if !hadNew {
 			f.noEntry.RLock()
 			defer f.noEntry.RUnlock()
+			if err := f.dict.settleName(relNew); err != nil {
+				return err
+			}
 			if err := f.dict.exclude(relNew); err != nil {
 				return err
 			}
@@ -780,6 +784,7 @@ func (f *FS) renameLocked(oldname, newname, relOld, relNew string) error {
 		f.undoMove(oldname, relOld, relNew, prevOld, hadOld, prevNew, hadNew)
 		return err
 	}
+	f.dict.renamed(relOld, relNew)
 	return nil
 }
 
@@ -833,6 +838,9 @@ func (f *FS) Link(oldname, newname string) error {
 		err = f.dict.put(relNew, e)
 	} else if _, stale := f.dict.get(relNew); stale {
 		err = f.dict.remove(relNew)
+	}
+	if err == nil && !ok {
+		err = f.dict.settleName(relNew) // a move's source: see settleName
 	}
 	if err == nil && !ok {
 		err = f.dict.exclude(relNew) // newname will have no entry
