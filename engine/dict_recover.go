@@ -385,12 +385,18 @@ func (d *dictionary) inspect() error {
 // Under different keystreams the same plaintext never gives the same
 // bytes, so equal bytes mean one file under two names.
 func (d *dictionary) sameBytes(a, b string) (bool, error) {
-	fa, err := d.fs.Open(d.fs.PathJoin(d.dir, a))
+	return sameFiles(d.fs, d.fs.PathJoin(d.dir, a), d.fs.PathJoin(d.dir, b))
+}
+
+// sameFiles reports whether the files a and b (names on fs) hold the
+// same bytes (sameBytes).
+func sameFiles(fs vfs.FS, a, b string) (bool, error) {
+	fa, err := fs.Open(a)
 	if err != nil {
 		return false, err
 	}
 	defer fa.Close()
-	fb, err := d.fs.Open(d.fs.PathJoin(d.dir, b))
+	fb, err := fs.Open(b)
 	if err != nil {
 		return false, err
 	}
