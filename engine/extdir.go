@@ -219,7 +219,16 @@ func (f *FS) extDir(dir string, create bool) (rdir string, ok bool, err error) {
 		if err != nil {
 			return "", false, err
 		}
-		if err := f.dict.adoptDir(rdir, legacy, names); err != nil {
+		// Where a moved file is, to judge a rename a crash kept under
+		// both names: dir is not yet where rdir was seen (f.ext).
+		where := func(rel string) string {
+			in, name := dir, rel[strings.LastIndexByte(rel, '/')+1:]
+			if d := splitRel(rel); d != rdir {
+				in = f.dirPath(d)
+			}
+			return f.base.PathJoin(in, name)
+		}
+		if err := f.dict.adoptDir(rdir, legacy, names, where); err != nil {
 			return "", false, err
 		}
 	}

@@ -19,7 +19,9 @@ import (
 // presence alone: both names kept, it undid a rename that happened, and
 // the destination paired the moved bytes with its old entry (or with
 // none: a reused WAL opened with ErrMissingEntry). The store's own
-// directories are held to the same for comparison.
+// directories are held to the same for comparison. Outside the store the
+// old name is not removed (adoptDir): it stays with no entry, and the log
+// records the move as settled.
 func TestReviewCrashBothNamesOutside(t *testing.T) {
 	for _, d := range []string{"", "wal", ecOutside} {
 		for _, reuse := range []bool{false, true} {
@@ -33,13 +35,6 @@ func TestReviewCrashBothNamesOutside(t *testing.T) {
 				name += "/rename-over"
 			}
 			t.Run(name, func(t *testing.T) {
-				if d == ecOutside {
-					// adoptDir judges by the source's presence alone. Not
-					// fixed here: it runs when Pebble first names the
-					// directory, after it may have listed the leftover,
-					// so removing it then breaks a listing already made.
-					t.Skip("bug: adoptDir undoes a rename a crash kept under both names")
-				}
 				w := newEcWork(t, 1)
 				if err := errors.Join(w.open(), w.setup()); err != nil {
 					t.Fatal(err)
@@ -92,6 +87,36 @@ func TestReviewCrashBothNamesOutside(t *testing.T) {
 				defer f.Close()
 				if got, err := ecReadFile(f, ecAbs(dst)); err != nil || !strings.HasPrefix(string(got), want) || !reuse && string(got) != want {
 					t.Errorf("after a crash that kept both names %s reads %q (err %v), want %q", dst, got, err, want)
+				}
+				if d != ecOutside {
+					return // the open removed the old name (TestCrashRenameBothNames)
+				}
+				// Outside the store the old name stays (Pebble may have
+				// listed the directory), with no entry: nothing reads it.
+				if _, err := ecReadFile(f, ecAbs(rel("b.log"))); !errors.Is(err, ErrMissingEntry) {
+					t.Errorf("after a crash that kept both names, reading the old name %s gives %v, want ErrMissingEntry", rel("b.log"), err)
+				}
+				// The log, not just memory, says the rename happened.
+				dict, err := readDictionary(clone, ecStore, quietOpts())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if dict.marker != nil {
+					dict.marker.Close()
+				}
+				for p, m := range dict.state.pending {
+					if isExt(p) {
+						t.Errorf("after the directory was judged the log still says the move of %s to %s is pending", m.from, m.to)
+					}
+				}
+				for p := range dict.state.entries {
+					if isExt(p) && strings.HasSuffix(p, "/b.log") {
+						t.Errorf("after the directory was judged the log gives the old name an entry (%s)", p)
+					}
+				}
+				// Pebble deletes it by name, as any obsolete WAL.
+				if err := f.Remove(ecAbs(rel("b.log"))); err != nil {
+					t.Errorf("removing the old name %s: %v", rel("b.log"), err)
 				}
 			})
 		}
