@@ -16,7 +16,7 @@ func delayConfig(t *testing.T) Config {
 	c := Short()
 	c.Methods = []Method{MethodAES128CTR}
 	c.Workloads = []Workload{ReadRandom}
-	c.Rounds = 6
+	c.Rounds, c.WorkloadRounds = 6, nil
 	c.Keys = 20000
 	c.ValueSize = 100
 	c.CacheSize = 64 << 10
