@@ -11,7 +11,7 @@ import (
 // a workload's rounds run together, one after another.
 func TestSchedule(t *testing.T) {
 	c := Defaults()
-	c.Rounds = 8
+	c.Rounds, c.WorkloadRounds = 8, nil
 	steps := Schedule(c, rand.New(rand.NewPCG(1, 2)))
 	if len(steps) != 8*len(c.Workloads)*len(c.Methods) {
 		t.Fatalf("%d steps, want %d", len(steps), 8*len(c.Workloads)*len(c.Methods))
