@@ -97,14 +97,17 @@ func Benchmark(ctx context.Context, c Config) (_ *Report, err error) {
 // all open at once, the gocryptfs mount, and each workload's operations
 // per slice.
 type bench struct {
-	c        *Config
-	root     string
-	loaded   map[Method]*store // preloaded stores, shared by the workloads that read or rewrite
-	gcfs     *gocryptfsMount   // nil unless gocryptfs runs
-	sliceOps map[Workload]int
-	ops      int // the current workload's
-	notes    []string
-	n        int // stores made, for unique names
+	c      *Config
+	root   string
+	loaded map[Method]*store // preloaded stores, shared by the workloads that read or rewrite
+	// compacted: the loaded stores are as the last compaction left them
+	// (see store.compact).
+	compacted bool
+	gcfs      *gocryptfsMount // nil unless gocryptfs runs
+	sliceOps  map[Workload]int
+	ops       int // the current workload's
+	notes     []string
+	n         int // stores made, for unique names
 }
 
 func (b *bench) notef(format string, args ...any) {
@@ -149,8 +152,9 @@ func (b *bench) close() error {
 
 // startWorkload prepares workload w: the preloaded stores on first need
 // (every method's, loaded once and reused by every workload that reads or
-// rewrites), then the number of operations per slice, then one unmeasured
-// slice per method.
+// rewrites), compacted unless nothing has written to them since they last
+// were, then the number of operations per slice, then one unmeasured slice
+// per method.
 func (b *bench) startWorkload(ctx context.Context, w Workload) error {
 	if w.preloaded() && len(b.loaded) == 0 {
 		for _, m := range b.c.Methods {
@@ -166,6 +170,22 @@ func (b *bench) startWorkload(ctx context.Context, w Workload) error {
 				return fmt.Errorf("preload %v: %w", m, err)
 			}
 		}
+	}
+	if w.preloaded() && !b.compacted {
+		for _, m := range b.c.Methods {
+			var err error
+			pprof.Do(ctx, pprof.Labels("method", m.String(), "workload", string(w), "phase", "compact"), func(ctx context.Context) {
+				err = b.loaded[m].compact(ctx)
+			})
+			if err != nil {
+				return fmt.Errorf("compacting the store of %v: %w", m, err)
+			}
+		}
+	}
+	if w.preloaded() {
+		// A workload that writes changes each store's shape again, each
+		// with its own timing; the next one compacts first.
+		b.compacted = !w.writes()
 	}
 	ops, err := b.calibrate(ctx, w)
 	if err != nil {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -181,6 +182,23 @@ func (s *store) waitIdle() (time.Time, error) {
 		}
 		time.Sleep(pollIdle)
 	}
+}
+
+// compact compacts the whole store into its last level and waits for
+// Pebble to go idle. Preloading and then writing workloads leave each
+// method's store in a shape of its own, set by when its flushes and
+// compactions happened to run: in one published run the aes128-ctr store
+// answered the same scans with 14% more block-cache lookups than
+// plaintext's, and the read workloads priced that shape, not the
+// encryption. Compacted, every method's store holds the same tables, so
+// reads compare like with like.
+func (s *store) compact(ctx context.Context) error {
+	// Keys are decimal digits: this range holds them all.
+	if err := s.db.Compact(ctx, []byte{0}, []byte{0xff}, true); err != nil {
+		return err
+	}
+	_, err := s.waitIdle()
+	return err
 }
 
 // quietLogger keeps Pebble's informational lines out of the output.

@@ -351,3 +351,80 @@ func benchmarkLogged(t *testing.T, c Config, w Workload) (*Report, []string) {
 	}
 	return r, logged
 }
+
+// TestReadsStartCompacted: a workload on the preloaded stores starts on
+// stores compacted into their last level, after the preload and after a
+// workload that wrote, so every method's store holds the same tables and
+// its reads touch the same blocks as plaintext's.
+func TestReadsStartCompacted(t *testing.T) {
+	c := smallConfig()
+	c.Methods = []Method{MethodAES128CTR, MethodSM4CTR}
+	c.Dir = t.TempDir()
+	c.Seed = 11
+	c, err := c.normalized()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &bench{c: &c, root: c.Dir, loaded: map[Method]*store{}}
+	defer func() {
+		if err := b.close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	ctx := context.Background()
+	// Stores opened as for a fill have no automatic compactions, so every
+	// flush leaves a table in L0 until the bench compacts: the test does
+	// not depend on when Pebble would have.
+	for _, m := range c.Methods {
+		s, err := b.open(m, FillSeq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.loaded[m] = s
+		if err := c.preload(ctx, s, newValuePool(c.Seed, c.ValueSize), c.Seed); err != nil {
+			t.Fatal(err)
+		}
+	}
+	upper := func(s *store) (n int64) {
+		lv := s.db.Metrics().Levels
+		for _, l := range lv[:len(lv)-1] {
+			n += l.TablesCount
+		}
+		return n
+	}
+	wantCompacted := func(w Workload, want bool) {
+		t.Helper()
+		for _, m := range c.Methods {
+			if n := upper(b.loaded[m]); (n == 0) != want {
+				t.Errorf("%s starts with %d tables of %v above the last level", w, n, m)
+			}
+		}
+	}
+	wantCompacted(FillSeq, false) // the preload's flush: in L0
+	if err := b.startWorkload(ctx, ReadRandom); err != nil {
+		t.Fatal(err)
+	}
+	wantCompacted(ReadRandom, true)
+	lookups := map[Method]int64{}
+	for _, m := range c.Methods {
+		run, err := b.runStep(ctx, Step{Round: 1, Workload: ReadRandom, Method: m})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lookups[m] = run.CacheHits + run.CacheMisses
+	}
+	for _, m := range c.Methods {
+		if lookups[m] != lookups[MethodPlaintext] {
+			t.Errorf("the same reads looked up %d blocks on %v, %d on plaintext", lookups[m], m, lookups[MethodPlaintext])
+		}
+	}
+	// Overwrite's slices flush into L0; the workload after it compacts.
+	if err := b.startWorkload(ctx, Overwrite); err != nil {
+		t.Fatal(err)
+	}
+	wantCompacted(Overwrite, false)
+	if err := b.startWorkload(ctx, Scan); err != nil {
+		t.Fatal(err)
+	}
+	wantCompacted(Scan, true)
+}

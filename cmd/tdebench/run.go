@@ -193,8 +193,10 @@ Workloads (16-byte keys; values compress to about half):
               the data: reads reach the files and decrypt)
   scan        seek to a random key and read --scan-length entries
   mixed       --read-percent reads, the rest overwrites
-The others run on one store per method, loaded with --keys keys once (not
-measured). Slices that write end by flushing the memtable and waiting for
+The others run on one store per method, loaded with --keys keys once and
+compacted into the last level before the first of them and before each
+that follows one that wrote (not measured), so every method's store holds
+the same tables and the reads compare like with like. Slices that write end by flushing the memtable and waiting for
 compactions inside the measured time (a fill compacts what it wrote once):
 writing is done when the data is in (encrypted) tables. CPU is the whole
 process's over the slice (getrusage), plus gocryptfs's own for gocryptfs.
@@ -282,7 +284,7 @@ for benchstat), cipher.txt (the raw kernels), results.json, README.md
 	cmd.Flags().StringVar(&out, "out", "", "results root (such as results): write everything to <out>/<date>-<cpu>/ and index it in <out>/README.md (default: print only)")
 	cmd.Flags().StringVar(&benchOut, "benchfmt", "", "also write the benchfmt text (pebble.txt) to this file")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the JSON report instead of the table")
-	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the workloads to this file: where the overhead goes; samples carry the labels method, workload and phase (preload, measured), so go tool pprof -tagfocus method=sm4-ctr -tagignore phase=preload cuts it")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the workloads to this file: where the overhead goes; samples carry the labels method, workload and phase (preload, compact, measured), so go tool pprof -tagfocus method=sm4-ctr -tagignore phase=preload cuts it")
 	cmd.Flags().BoolVar(&cipher, "cipher", true, "with --out, also measure the raw kernels into cipher.txt")
 	return cmd
 }
