@@ -465,6 +465,18 @@ func (w *ecWork) open() error {
 	return nil
 }
 
+// startEcWork is newEcWork opened and set up, shut down when the test
+// ends: the start of the tests that drive one scenario by hand.
+func startEcWork(t testing.TB, seed uint64) *ecWork {
+	t.Helper()
+	w := newEcWork(t, seed)
+	if err := errors.Join(w.open(), w.setup()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.shutdown() })
+	return w
+}
+
 // shutdown closes every handle and the FS.
 func (w *ecWork) shutdown() error {
 	var errs []error

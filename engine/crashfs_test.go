@@ -100,11 +100,7 @@ func ecCrashRun(t *testing.T, seed uint64, target int, st *ecStats, rep *ecRepor
 // rotated meanwhile): the bytes written and synced after the rewrite must
 // read back, before and after a crash.
 func TestCrashReencryptWhileWriting(t *testing.T) {
-	w := newEcWork(t, 7)
-	if err := errors.Join(w.open(), w.setup()); err != nil {
-		t.Fatal(err)
-	}
-	defer w.shutdown()
+	w := startEcWork(t, 7)
 	name := ecAbs("000001.sst")
 	fh, err := w.f.Create(name, vfs.WriteCategoryUnspecified)
 	if err != nil {
@@ -177,11 +173,7 @@ func TestCrashOverwrite(t *testing.T) {
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			w := newEcWork(t, 1)
-			if err := errors.Join(w.open(), w.setup()); err != nil {
-				t.Fatal(err)
-			}
-			defer w.shutdown()
+			w := startEcWork(t, 1)
 			fh, err := w.f.Create(ecAbs("b.sst"), vfs.WriteCategoryUnspecified)
 			if err != nil {
 				t.Fatal(err)
@@ -215,11 +207,7 @@ func TestCrashOverwrite(t *testing.T) {
 // synced: the crash keeps the old name, and the table must read back
 // under it (or under the new name, if that survived too).
 func TestCrashRemoveAfterLink(t *testing.T) {
-	w := newEcWork(t, 1)
-	if err := errors.Join(w.open(), w.setup()); err != nil {
-		t.Fatal(err)
-	}
-	defer w.shutdown()
+	w := startEcWork(t, 1)
 	fh, err := w.f.Create(ecAbs("a.sst"), vfs.WriteCategoryUnspecified)
 	if err != nil {
 		t.Fatal(err)
@@ -289,11 +277,7 @@ func TestCrashRecreatedMoveSource(t *testing.T) {
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			w := newEcWork(t, 1)
-			if err := errors.Join(w.open(), w.setup()); err != nil {
-				t.Fatal(err)
-			}
-			defer w.shutdown()
+			w := startEcWork(t, 1)
 			if err := errors.Join(ecWriteSynced(w.f, ecAbs("a.sst"), "the table"), w.syncDir("")); err != nil {
 				t.Fatal(err)
 			}
@@ -381,11 +365,7 @@ func TestCrashRenameBothNames(t *testing.T) {
 	} {
 		for _, pct := range []int{0, 100} {
 			t.Run(fmt.Sprintf("%s/kept=%d%%", c.name, pct), func(t *testing.T) {
-				w := newEcWork(t, 1)
-				if err := errors.Join(w.open(), w.setup()); err != nil {
-					t.Fatal(err)
-				}
-				defer w.shutdown()
+				w := startEcWork(t, 1)
 				if err := errors.Join(ecWriteSynced(w.f, ecAbs("a.sst"), "the table"), w.syncDir("")); err != nil {
 					t.Fatal(err)
 				}

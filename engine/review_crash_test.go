@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"math/rand/v2"
+	"path"
 	"strings"
 	"testing"
 
@@ -35,17 +36,8 @@ func TestReviewCrashBothNamesOutside(t *testing.T) {
 				name += "/rename-over"
 			}
 			t.Run(name, func(t *testing.T) {
-				w := newEcWork(t, 1)
-				if err := errors.Join(w.open(), w.setup()); err != nil {
-					t.Fatal(err)
-				}
-				defer w.shutdown()
-				rel := func(n string) string {
-					if d == "" {
-						return n
-					}
-					return d + "/" + n
-				}
+				w := startEcWork(t, 1)
+				rel := func(n string) string { return path.Join(d, n) }
 				if err := errors.Join(
 					ecWriteSynced(w.f, ecAbs(rel("a.log")), "the old log"),
 					ecWriteSynced(w.f, ecAbs(rel("b.log")), "the new log"),
@@ -134,17 +126,8 @@ func TestReviewCrashBothNamesOutside(t *testing.T) {
 func TestReviewCrashCreateAtMovedName(t *testing.T) {
 	for _, d := range []string{"", "wal", ecOutside} {
 		t.Run("dir="+d, func(t *testing.T) {
-			w := newEcWork(t, 1)
-			if err := errors.Join(w.open(), w.setup()); err != nil {
-				t.Fatal(err)
-			}
-			defer w.shutdown()
-			rel := func(n string) string {
-				if d == "" {
-					return n
-				}
-				return d + "/" + n
-			}
+			w := startEcWork(t, 1)
+			rel := func(n string) string { return path.Join(d, n) }
 			// A first file begins the epoch in the store directory.
 			if err := errors.Join(ecWriteSynced(w.f, ecAbs("first.sst"), "x"),
 				ecWriteSynced(w.f, ecAbs(rel("a.sst")), "the old table"), w.syncDir(""), w.syncDir(d)); err != nil {
