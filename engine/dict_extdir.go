@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-
-	"github.com/cockroachdb/errors/oserror"
 )
 
 // The dictionary side of directories outside the store (extdir.go).
@@ -49,15 +47,9 @@ func (d *dictionary) adoptDir(rdir, legacy string, names []string, where func(re
 		}
 		done[m] = true
 		ghost := false
-		// A rename between two links of one file (same entry) leaves both
-		// names, as POSIX says: that is not a crash's leftover.
-		if listed[base(m.from)] && !(m.hadTo && m.prevTo == m.e) {
+		if listed[base(m.from)] {
 			var err error
-			ghost, err = sameFiles(d.fs, where(m.from), where(m.to))
-			if oserror.IsNotExist(err) {
-				ghost, err = false, nil // no destination: the rename did not happen
-			}
-			if err != nil {
+			if ghost, err = m.keptBothNames(d.fs, where(m.from), where(m.to)); err != nil {
 				return fmt.Errorf("engine: file dictionary %s: judging the rename of %s to %s: %w", d.fs.PathJoin(d.dir, d.logName), m.from, m.to, err)
 			}
 		}

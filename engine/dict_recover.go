@@ -223,11 +223,9 @@ func (d *dictionary) reconcile(path string) error {
 			continue // cannot be judged yet: it stays pending
 		}
 		ghost := false
-		// A rename between two links of one file (same entry) leaves both
-		// names, as POSIX says: that is not a crash's leftover.
-		if exists(m.from) && exists(m.to) && !(m.hadTo && m.prevTo == m.e) {
+		if exists(m.from) && exists(m.to) {
 			var err error
-			if ghost, err = d.sameBytes(m.from, m.to); err != nil {
+			if ghost, err = m.keptBothNames(d.fs, d.fs.PathJoin(d.dir, m.from), d.fs.PathJoin(d.dir, m.to)); err != nil {
 				return fmt.Errorf("engine: file dictionary %s: judging the rename of %s to %s: %w", path, m.from, m.to, err)
 			}
 		}
@@ -379,17 +377,27 @@ func (d *dictionary) inspect() error {
 	return nil
 }
 
-// sameBytes reports whether the files a and b (dictionary paths) hold the
-// same bytes: after a crash that kept both names of a rename, whether the
-// destination is the moved file (the rename happened) or its old one.
-// Under different keystreams the same plaintext never gives the same
-// bytes, so equal bytes mean one file under two names.
-func (d *dictionary) sameBytes(a, b string) (bool, error) {
-	return sameFiles(d.fs, d.fs.PathJoin(d.dir, a), d.fs.PathJoin(d.dir, b))
+// keptBothNames reports whether a crash kept both names of m's rename:
+// from and to (names on fs) hold the same bytes. Under different
+// keystreams the same plaintext never gives the same bytes, so equal bytes
+// mean one file under two names: the rename happened, and the crash lost
+// only the source's removal (a directory's entries may survive one by
+// one). A rename between two links of one file (the same entry) leaves
+// both names as POSIX says, and is not a crash's leftover. A destination
+// that does not exist means the rename did not happen.
+func (m *pendingMove) keptBothNames(fs vfs.FS, from, to string) (bool, error) {
+	if m.hadTo && m.prevTo == m.e {
+		return false, nil
+	}
+	same, err := sameFiles(fs, from, to)
+	if oserror.IsNotExist(err) {
+		return false, nil
+	}
+	return same, err
 }
 
 // sameFiles reports whether the files a and b (names on fs) hold the
-// same bytes (sameBytes).
+// same bytes.
 func sameFiles(fs vfs.FS, a, b string) (bool, error) {
 	fa, err := fs.Open(a)
 	if err != nil {

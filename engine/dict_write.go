@@ -26,11 +26,18 @@ func (d *dictionary) settleDurable(rel string) error {
 			return dictOp{}, false
 		}
 		// A record naming the destination settles the move on replay.
-		if e, ok := d.state.entries[m.to]; ok && !d.removed[m.to] {
-			return dictOp{kind: opPut, path: m.to, e: e}, true
-		}
-		return dictOp{kind: opDelete, path: m.to}, true
+		return d.naming(m.to), true
 	})
+}
+
+// naming is the record that states what the dictionary holds for rel now:
+// its entry, or none. Replayed, it changes nothing but settles a pending
+// move rel is a path of (dictState.apply).
+func (d *dictionary) naming(rel string) dictOp {
+	if e, ok := d.state.entries[rel]; ok && !d.removed[rel] {
+		return dictOp{kind: opPut, path: rel, e: e}
+	}
+	return dictOp{kind: opDelete, path: rel}
 }
 
 // renamed notes, just after the rename of a move from from to to
@@ -46,6 +53,9 @@ func (d *dictionary) renamed(from, to string) {
 
 // settles returns the pending moves ops would settle (dictState.apply).
 func (d *dictionary) settles(ops []dictOp) []*pendingMove {
+	if len(d.state.pending) == 0 {
+		return nil // the usual case: no lookups per appended op
+	}
 	var ms []*pendingMove
 	add := func(p string) {
 		if m := d.state.pending[p]; m != nil && !slices.Contains(ms, m) {
@@ -102,10 +112,7 @@ func (d *dictionary) settleName(rel string) error {
 		if d.state.pending[rel] == nil {
 			return dictOp{}, false
 		}
-		if e, ok := d.state.entries[rel]; ok && !d.removed[rel] {
-			return dictOp{kind: opPut, path: rel, e: e}, true
-		}
-		return dictOp{kind: opDelete, path: rel}, true
+		return d.naming(rel), true
 	})
 }
 
