@@ -131,9 +131,9 @@ type Progress struct {
 // 1 M-key store (~280 MB of user data) with an 8 MiB block cache; 150
 // rounds of fillrandom, readrandom and scan (the README's table), 50 of
 // the rest, whose slices cost the most with their flushes and
-// compactions (overwrite 1.4 s, mixed 0.9 s, fillseq 0.8 s). About 33
-// minutes on two cores, from the slice times of a run of 150 rounds of
-// everything, which took 63.
+// compactions (overwrite 1.4 s, mixed 0.9 s, fillseq 0.8 s). About 30
+// minutes on two cores (28m51 on 2026-12-05; 150 rounds of everything
+// took 63).
 func Defaults() Config {
 	return Config{
 		Methods:        fipsMethods(AllMethods()),
