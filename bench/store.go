@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"time"
 
@@ -105,6 +106,13 @@ func (c *Config) openStore(dir string, m Method, w Workload) (_ *store, err erro
 	// whenever background scheduling happens to start a compaction: the
 	// same work for every method, whatever the timing.
 	opts.DisableAutomaticCompactions = !w.preloaded()
+	if !w.preloaded() {
+		// Without compactions every flush of a fillrandom adds an L0
+		// sublevel, and at Pebble's stop-writes threshold (12) writes
+		// would wait for a compaction that never comes: a long slice or
+		// a fast machine would hang.
+		opts.L0StopWritesThreshold = math.MaxInt32
+	}
 	s.db, err = pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("pebble.Open(%s, %v): %w", dir, m, err)

@@ -428,3 +428,30 @@ func TestReadsStartCompacted(t *testing.T) {
 	}
 	wantCompacted(Scan, true)
 }
+
+// TestFillPastL0StopThreshold: a fill's store has no automatic
+// compactions, so every flush adds a sublevel to L0; a slice that flushes
+// more memtables than Pebble's L0 stop-writes threshold (12) must still
+// finish, as a long --duration or a fast machine makes it do. It used to
+// wait forever for a compaction that never came.
+func TestFillPastL0StopThreshold(t *testing.T) {
+	c := smallConfig()
+	c.MemFS = true
+	c.ValueSize = 1000
+	c.Keys = 20 * memTableSize / (keySize + c.ValueSize) // 20 memtables
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runOn(t, c, FillRandom, MethodAES128CTR, func(s *store, r Run) {
+			if f := s.db.Metrics().Flush.Count; f <= 12 {
+				t.Errorf("%d flushes, want more than the stop threshold's 12", f)
+			}
+			wantAllKeys(t, s, c.Keys)
+		})
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("fillrandom still running after a minute: writes stalled on L0")
+	}
+}
