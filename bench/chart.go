@@ -23,9 +23,9 @@ var methodColors = map[Method]color.RGBA{
 	MethodGocryptfs: {0x94, 0x67, 0xbd, 0xff},
 }
 
-// WriteChart draws the median overhead of every encrypted method in every
-// workload as grouped bars (one group per workload, one bar per method)
-// and writes it as SVG.
+// WriteChart draws the overhead (overheadInterval) of every encrypted
+// method in every workload as grouped bars (one group per workload, one
+// bar per method) and writes it as SVG.
 func (r *Report) WriteChart(w io.Writer) error { return r.writeChart(w, "svg") }
 
 func (r *Report) writeChart(w io.Writer, format string) error {
@@ -51,7 +51,7 @@ func (r *Report) writeChart(w io.Writer, format string) error {
 
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("tde on Pebble: overhead against plaintext, %s", r.Env.CPU)
-	p.Y.Label.Text = fmt.Sprintf("extra time per op, %% (median of %s, 95%% CI)", r.Settings.roundsText())
+	p.Y.Label.Text = fmt.Sprintf("extra time per op, %% (Hodges-Lehmann center of %s, 95%% CI)", r.Settings.roundsText())
 	p.Add(plotter.NewGrid())
 	const barWidth = 11
 	for i, m := range methods {

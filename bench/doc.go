@@ -69,10 +69,13 @@
 // Overheads pair neighbours: a method's slice against the plaintext slice
 // of the same round, (plaintext ops/s ÷ method ops/s − 1) × 100, which
 // with equal operations is the ratio of their wall times; CPU overhead is
-// the same for CPU per byte. The per-round ratios are summarized with
-// golang.org/x/perf/benchmath: the median and its 95% confidence interval
-// (distribution-free, from order statistics), so a round that a neighbour
-// spoiled moves the median by one rank, not by its size.
+// the same for CPU per byte. The per-round overheads are summarized by
+// their Hodges-Lehmann center and its 95% confidence interval (Wilcoxon
+// signed-rank, on the log of the ratios; overheadInterval), so a round
+// that a neighbour spoiled moves the center by one rank, not by its size,
+// and every round's value counts, not only its rank: for the same width
+// it needs about two thirds of the rounds a median does. The figures
+// themselves (ops/s, CPU s/GB, latencies) are medians over rounds.
 //
 // MemFS (tdebench run --memfs) puts every store in memory (vfs.NewMem)
 // instead: no disk, and no gocryptfs. Whether a figure came from the disk

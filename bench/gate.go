@@ -136,7 +136,7 @@ func Gate(baseline, current *OverheadFile, opt GateOptions) (*GateResult, error)
 			few = append(few, fmt.Sprintf("%s (%d+%d rounds)", p, len(b), len(n)))
 			continue
 		}
-		v := Verdict{Pair: p, Baseline: summarize(b), Current: summarize(n)}
+		v := Verdict{Pair: p, Baseline: medianInterval(b), Current: medianInterval(n)}
 		v.Change = v.Current.Median - v.Baseline.Median
 		v.P = pGreater(n, b, opt.Threshold)
 		v.Regressed = v.P < g.PairAlpha && v.Change > opt.Threshold

@@ -11,8 +11,8 @@ import (
 
 // WriteMarkdown writes the report as a Markdown table, one row per
 // workload and method: medians over rounds of ops/s, MB/s, CPU s/GB and
-// p99, and the overheads against plaintext with their 95% confidence
-// intervals. This is what `tdebench run` prints and results/…/README.md
+// p99, and the overheads against plaintext (overheadInterval) with their
+// 95% confidence intervals. This is what `tdebench run` prints and results/…/README.md
 // holds.
 func (r *Report) WriteMarkdown(w io.Writer) error {
 	bw := bufio.NewWriter(w)
@@ -36,9 +36,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			formatDuration(s.P99), ov, cv)
 	}
 	fmt.Fprintln(bw)
-	fmt.Fprintf(bw, "Medians over %s. Overhead: extra time per operation against plaintext in the same round, (plaintext ops/s ÷ method ops/s − 1) × 100; CPU overhead: the same for CPU s/GB.", r.Settings.roundsText())
+	fmt.Fprintf(bw, "Medians over %s. Overhead: extra time per operation against plaintext in the same round, (plaintext ops/s ÷ method ops/s − 1) × 100; CPU overhead: the same for CPU s/GB; each the Hodges-Lehmann center of the rounds' overheads, with its 95%% confidence interval (Wilcoxon signed-rank).", r.Settings.roundsText())
 	if unbounded {
-		fmt.Fprintf(bw, " A confidence interval needs at least 6 rounds; \"[?]\" marks a median with too few.")
+		fmt.Fprintf(bw, " A confidence interval needs at least 6 rounds; \"[?]\" marks a center with too few.")
 	}
 	fmt.Fprintln(bw)
 	return bw.Flush()

@@ -2,11 +2,8 @@ package bench
 
 import (
 	"cmp"
-	"math"
 	"slices"
 	"time"
-
-	"golang.org/x/perf/benchmath"
 )
 
 // Run is one measured run: one workload, one method, one round, on a fresh
@@ -104,39 +101,6 @@ func Overheads(runs []Run) []Overhead {
 	return out
 }
 
-// Interval is a median and its confidence interval, as benchmath computes
-// it (distribution-free: order statistics). Lo and Hi are nil where there
-// are too few samples for the confidence level (fewer than 6 at 95%).
-type Interval struct {
-	Median     float64  `json:"median"`
-	Lo         *float64 `json:"lo"`
-	Hi         *float64 `json:"hi"`
-	Confidence float64  `json:"confidence"`
-	N          int      `json:"n"`
-}
-
-// Bounded reports whether the interval has finite bounds.
-func (iv Interval) Bounded() bool { return iv.Lo != nil && iv.Hi != nil }
-
-// Confidence is the confidence level of every interval this package
-// reports.
-const Confidence = 0.95
-
-func summarize(vals []float64) Interval {
-	if len(vals) == 0 {
-		return Interval{}
-	}
-	s := benchmath.AssumeNothing.Summary(benchmath.NewSample(vals, &benchmath.DefaultThresholds), Confidence)
-	iv := Interval{Median: s.Center, Confidence: s.Confidence, N: len(vals)}
-	if !math.IsInf(s.Lo, 0) && !math.IsNaN(s.Lo) {
-		iv.Lo = &s.Lo
-	}
-	if !math.IsInf(s.Hi, 0) && !math.IsNaN(s.Hi) {
-		iv.Hi = &s.Hi
-	}
-	return iv
-}
-
 // Summary is one workload and method over every round: the median of each
 // figure, and the overheads with their confidence intervals.
 type Summary struct {
@@ -179,7 +143,7 @@ func Summaries(runs []Run, overheads []Overhead) []Summary {
 			for i, r := range rs {
 				v[i] = f(r)
 			}
-			return summarize(v).Median
+			return medianInterval(v).Median
 		}
 		s := Summary{
 			Workload: k.w, Method: k.m, Rounds: len(rs),
@@ -198,7 +162,7 @@ func Summaries(runs []Run, overheads []Overhead) []Summary {
 			}
 		}
 		if len(tv) > 0 {
-			t, c := summarize(tv), summarize(cv)
+			t, c := overheadInterval(tv), overheadInterval(cv)
 			s.Overhead, s.CPUOverhead = &t, &c
 		}
 		out = append(out, s)

@@ -75,8 +75,9 @@ engine over the same disk; "gocryptfs" is Pebble on a gocryptfs FUSE mount.
 Runs are interleaved in short slices: every method's store is open at
 once, every round runs one slice of a workload per method in a fresh
 random order, and each method's overhead is taken against the plaintext
-slice of the same round. Overheads are summarized over rounds as a median with a 95%
-confidence interval (golang.org/x/perf/benchmath).`,
+slice of the same round. Overheads are summarized over rounds by their
+Hodges-Lehmann center with a 95% confidence interval (Wilcoxon
+signed-rank, on the log of the ratios).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
