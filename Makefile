@@ -151,8 +151,8 @@ gate-power:
 baseline:
 	$(TDEBENCH) run $(GATE_RUN) --rounds 80 --benchfmt results/baseline.txt
 
-## publish: the full benchmark, written to results/<date>-<cpu>/ (~30 min):
-## 200 ms slices, 150 rounds of fillrandom, readrandom and scan and 50 of
+## publish: the full benchmark, written to results/<date>-<cpu>/ (~40 min):
+## 200 ms slices, 300 rounds of fillrandom, 250 of readrandom and scan, 50 of
 ## the rest, gocryptfs included where it can mount.
 publish:
 	$(TDEBENCH) run --out results
