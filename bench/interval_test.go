@@ -22,8 +22,8 @@ func TestSignedRankCut(t *testing.T) {
 	}
 	// The exact distribution and the normal approximation meet where
 	// one takes over from the other.
-	if exact, approx := signedRankCut(400, 0.05), signedRankCut(401, 0.05); approx < exact || approx > exact+210 {
-		t.Errorf("cut at 400 (exact) %d, at 401 (normal) %d: they should be close (μ grows by 200.5)", exact, approx)
+	if exact, approx := signedRankCut(100, 0.05), signedRankCut(101, 0.05); approx < exact || approx > exact+55 {
+		t.Errorf("cut at 100 (exact) %d, at 101 (normal) %d: they should be close (μ grows by 50.5)", exact, approx)
 	}
 }
 

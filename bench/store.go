@@ -104,13 +104,13 @@ func (c *Config) openStore(dir string, m Method, w Workload) (_ *store, err erro
 	opts.Experimental.ReadSamplingMultiplier = -1
 	// A fill compacts once, at the end of its slice (see runSlice), not
 	// whenever background scheduling happens to start a compaction: the
-	// same work for every method, whatever the timing.
-	opts.DisableAutomaticCompactions = !w.preloaded()
+	// same work for every method, whatever the timing. Without
+	// compactions every flush of a fillrandom adds an L0 sublevel, and at
+	// Pebble's stop-writes threshold (12) writes would wait for a
+	// compaction that never comes: a long slice or a fast machine would
+	// hang.
 	if !w.preloaded() {
-		// Without compactions every flush of a fillrandom adds an L0
-		// sublevel, and at Pebble's stop-writes threshold (12) writes
-		// would wait for a compaction that never comes: a long slice or
-		// a fast machine would hang.
+		opts.DisableAutomaticCompactions = true
 		opts.L0StopWritesThreshold = math.MaxInt32
 	}
 	s.db, err = pebble.Open(dir, opts)
