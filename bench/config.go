@@ -75,6 +75,16 @@ type Config struct {
 	// short preset spends its two minutes where the intervals are widest
 	// for the time (reads are cheap slices; fills pay a fresh store each).
 	WorkloadRounds map[Workload]int
+	// Builds is how many times the preloaded stores are made afresh
+	// within the run (0 means 1). Each build makes every method's store,
+	// in an order rotated by one place per build (BuildOrders), and runs
+	// an equal share of the rounds of every workload on preloaded stores.
+	// A store runs a point or two faster or slower for as long as it
+	// lives, depending on when it was made (bench/README.md, "Builds"):
+	// within one build that offset would be read as the method's cost.
+	// Over builds it averages out, and the overhead's interval is taken
+	// over the builds, so it holds that spread too.
+	Builds int
 	// Keys is the key count of the preloaded stores that overwrite,
 	// readrandom, scan and mixed run on. Keys are 16 bytes. (A fill
 	// writes a fresh store per slice: as many keys as plaintext writes in
@@ -114,8 +124,12 @@ type Config struct {
 	Delay map[Method]time.Duration
 	// Progress, if set, is called after each run.
 	Progress func(Progress)
+	// Notes are what the caller changed and why, for the report's notes
+	// (Settings.Notes) and Log.
+	Notes []string
 	// Log, if set, is told what the run leaves out and why (such as
-	// "gocryptfs skipped: …"), one line at a time.
+	// "gocryptfs skipped: …"), and when a build starts making its
+	// stores, one line at a time.
 	Log func(string)
 }
 
@@ -134,13 +148,16 @@ type Progress struct {
 // readrandom and scan; 50 of the rest, whose slices cost the most with
 // their flushes and compactions (overwrite 1.4 s, mixed 0.9 s, fillseq
 // 0.8 s). 37m43 on two cores on 2026-12-05 (150 rounds of the three took
-// 28m51).
+// 28m51), before builds. The preloaded stores are made 12 times, so that
+// each of the six methods' stores is made in each position twice (a
+// build of six 1 M-key stores takes about 15 s).
 func Defaults() Config {
 	return Config{
 		Methods:        fipsMethods(AllMethods()),
 		Workloads:      Workloads(),
 		Rounds:         300,
 		WorkloadRounds: map[Workload]int{ReadRandom: 250, Scan: 250, FillSeq: 50, Overwrite: 50, Mixed: 50},
+		Builds:         12,
 		Keys:           1_000_000,
 		ValueSize:      256,
 		Duration:       200 * time.Millisecond,
@@ -163,15 +180,18 @@ func fipsMethods(ms []Method) []Method {
 // Short is the quick comparison behind `make bench` and the CI gate:
 // plaintext and tde's methods (not gocryptfs), every workload, 100 ms
 // slices, a 50,000-key store, in under two minutes on two cores. Rounds
-// go where they narrow the intervals most for their time: 48 for
-// readrandom and scan (a slice costs its 100 ms), 20 for fillrandom, 8 to
-// 10 for the rest (a fill's slice costs a fresh store, a flush and a
-// compaction: 0.3-0.45 s).
+// go where they narrow the intervals most for their time: 40 for
+// readrandom and scan (a slice costs its 100 ms; 48 before the builds
+// took their share of the two minutes), 20 for fillrandom, 8 to 10 for
+// the rest (a fill's slice costs a fresh store, a flush and a compaction:
+// 0.3-0.45 s). Five builds, one per method: every store is made in every
+// position once (about 3 s a build, warm-up slices included).
 func Short() Config {
 	c := Defaults()
 	c.Methods = fipsMethods(Methods())
 	c.Rounds = 20
-	c.WorkloadRounds = map[Workload]int{ReadRandom: 48, Scan: 48, FillSeq: 8, Overwrite: 10, Mixed: 10}
+	c.WorkloadRounds = map[Workload]int{ReadRandom: 40, Scan: 40, FillSeq: 8, Overwrite: 10, Mixed: 10}
+	c.Builds = 5
 	c.Keys = 50_000
 	c.Duration = 100 * time.Millisecond
 	c.CacheSize = 512 << 10
@@ -224,6 +244,14 @@ func (c Config) normalized() (Config, error) {
 			errs = append(errs, fmt.Sprintf("rounds given for unknown workload %q", w))
 		}
 	}
+	if c.Builds < 0 {
+		errs = append(errs, fmt.Sprintf("builds is %d, want at least 1", c.Builds))
+	}
+	for _, w := range ws {
+		if n := c.RoundsOf(w); w.preloaded() && c.Builds > 1 && n < 2*c.Builds {
+			errs = append(errs, fmt.Sprintf("%s runs %d rounds over %d builds: want at least 2 a build (or fewer builds)", w, n, c.Builds))
+		}
+	}
 	if c.Keys < 1 {
 		errs = append(errs, fmt.Sprintf("keys is %d, want at least 1", c.Keys))
 	}
@@ -269,6 +297,7 @@ type Settings struct {
 	Methods     []string      `json:"methods"`
 	Workloads   []string      `json:"workloads"`
 	Rounds      int           `json:"rounds"`
+	Builds      int           `json:"builds,omitempty"`
 	Keys        int           `json:"keys"`
 	ValueSize   int           `json:"value_size"`
 	Duration    time.Duration `json:"duration_ns"`
@@ -290,7 +319,7 @@ type Settings struct {
 
 func (c Config) settings() Settings {
 	s := Settings{
-		Rounds: c.Rounds, Keys: c.Keys, ValueSize: c.ValueSize, Duration: c.Duration,
+		Rounds: c.Rounds, Builds: c.builds(), Keys: c.Keys, ValueSize: c.ValueSize, Duration: c.Duration,
 		CacheSize: c.CacheSize, Concurrency: c.Concurrency, ScanLength: c.ScanLength,
 		ReadPercent: c.ReadPercent, Seed: c.Seed, FS: "disk",
 	}
@@ -326,6 +355,7 @@ func (s Settings) config() [][2]string {
 		{"methods", strings.Join(s.Methods, ",")},
 		{"workloads", strings.Join(s.Workloads, ",")},
 		{"rounds", fmt.Sprint(s.Rounds)},
+		{"builds", fmt.Sprint(max(1, s.Builds))},
 		{"keys", fmt.Sprint(s.Keys)},
 		{"value-size", fmt.Sprint(s.ValueSize)},
 		{"duration", s.Duration.String()},
@@ -421,8 +451,12 @@ func (s Settings) workloadRounds() string {
 // roundsText says how many rounds ran, for people: "20 rounds" or "20
 // rounds (readrandom=48,scan=48)".
 func (s Settings) roundsText() string {
+	t := fmt.Sprintf("%d rounds", s.Rounds)
 	if r := s.workloadRounds(); r != "" {
-		return fmt.Sprintf("%d rounds (%s)", s.Rounds, r)
+		t = fmt.Sprintf("%d rounds (%s)", s.Rounds, r)
 	}
-	return fmt.Sprintf("%d rounds", s.Rounds)
+	if s.Builds > 1 {
+		t += fmt.Sprintf(", %d builds", s.Builds)
+	}
+	return t
 }

@@ -77,6 +77,17 @@
 // it needs about two thirds of the rounds a median does. The figures
 // themselves (ops/s, CPU s/GB, latencies) are medians over rounds.
 //
+// A store keeps a speed of its own for as long as it lives: on this
+// project's VM a point or two either way, and which place it was made in
+// among the methods' stores shifts it systematically (bench/README.md,
+// "Builds"). Rounds on one set of stores cannot average that away, so the
+// workloads on preloaded stores run on several builds (Config.Builds),
+// each making every store afresh in an order rotated by one place, and
+// their overheads are the mean of the builds' Hodges-Lehmann centers with
+// a Student t interval over the builds (buildInterval). Fills make a
+// store per slice, in the round's shuffled order, so theirs is already
+// noise of the round.
+//
 // MemFS (tdebench run --memfs) puts every store in memory (vfs.NewMem)
 // instead: no disk, and no gocryptfs. Whether a figure came from the disk
 // or from memory is in the settings (fs: disk or mem).

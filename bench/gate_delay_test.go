@@ -16,7 +16,7 @@ func delayConfig(t *testing.T) Config {
 	c := Short()
 	c.Methods = []Method{MethodAES128CTR}
 	c.Workloads = []Workload{ReadRandom}
-	c.Rounds, c.WorkloadRounds = 6, nil
+	c.Rounds, c.WorkloadRounds, c.Builds = 6, nil, 1 // one build, as the gate runs
 	c.Keys = 20000
 	c.ValueSize = 100
 	c.CacheSize = 64 << 10

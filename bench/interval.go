@@ -5,6 +5,8 @@ import (
 	"slices"
 
 	"golang.org/x/perf/benchmath"
+	"gonum.org/v1/gonum/stat"
+	"gonum.org/v1/gonum/stat/distuv"
 )
 
 // Interval is a center and its confidence interval. Lo and Hi are nil
@@ -21,6 +23,9 @@ type Interval struct {
 	Hi         *float64 `json:"hi"`
 	Confidence float64  `json:"confidence"`
 	N          int      `json:"n"`
+	// Builds is the number of builds the interval was taken over
+	// (buildInterval); 0 where it was taken over rounds.
+	Builds int `json:"builds,omitempty"`
 }
 
 // Bounded reports whether the interval has finite bounds.
@@ -64,10 +69,69 @@ func overheadInterval(vals []float64) Interval {
 	if n == 0 {
 		return Interval{}
 	}
-	l := make([]float64, n)
+	walsh := walshAverages(logRatios(vals))
+	m := len(walsh)
+	iv := Interval{Median: pctOfLog((walsh[(m-1)/2] + walsh[m/2]) / 2), Confidence: Confidence, N: n}
+	if k := signedRankCut(n, 1-Confidence); k > 0 {
+		lo, hi := pctOfLog(walsh[k-1]), pctOfLog(walsh[m-k])
+		iv.Lo, iv.Hi = &lo, &hi
+	}
+	return iv
+}
+
+// buildInterval summarizes per-round overheads, in percent, grouped by the
+// build of the stores they ran on: the mean over builds of each build's
+// Hodges-Lehmann center (on the log of the ratios, as overheadInterval),
+// with the Student t interval of that mean (builds − 1 degrees of
+// freedom). A store keeps its own speed offset for as long as it lives, so
+// the rounds of one build share an error that no number of rounds
+// averages away: only the spread between builds measures it, and with
+// the rounds' own noise it is all that spread holds. Two builds give an
+// interval, but a wide one (t = 12.7); it narrows with the builds, not
+// with the rounds.
+func buildInterval(byBuild [][]float64) Interval {
+	var centers []float64
+	n := 0
+	for _, vals := range byBuild {
+		if len(vals) == 0 {
+			continue
+		}
+		n += len(vals)
+		w := walshAverages(logRatios(vals))
+		centers = append(centers, (w[(len(w)-1)/2]+w[len(w)/2])/2)
+	}
+	if len(centers) == 0 {
+		return Interval{}
+	}
+	mean, sd := stat.MeanStdDev(centers, nil)
+	iv := Interval{Median: pctOfLog(mean), Confidence: Confidence, N: n, Builds: len(centers)}
+	if b := len(centers); b >= 2 {
+		t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(b - 1)}.Quantile(1 - (1-Confidence)/2)
+		half := t * sd / math.Sqrt(float64(b))
+		lo, hi := pctOfLog(mean-half), pctOfLog(mean+half)
+		iv.Lo, iv.Hi = &lo, &hi
+	}
+	return iv
+}
+
+// logRatios turns overheads in percent into the logs of the ratios they
+// stand for, log(1 + v/100), where a slowdown and the matching speed-up
+// weigh the same.
+func logRatios(vals []float64) []float64 {
+	l := make([]float64, len(vals))
 	for i, v := range vals {
 		l[i] = math.Log1p(v / 100)
 	}
+	return l
+}
+
+// pctOfLog is logRatios' inverse for one value.
+func pctOfLog(x float64) float64 { return math.Expm1(x) * 100 }
+
+// walshAverages is every pairwise mean of l, self-pairs included, sorted:
+// their median is the Hodges-Lehmann estimate.
+func walshAverages(l []float64) []float64 {
+	n := len(l)
 	walsh := make([]float64, 0, n*(n+1)/2)
 	for i := range l {
 		for j := i; j < n; j++ {
@@ -75,14 +139,7 @@ func overheadInterval(vals []float64) Interval {
 		}
 	}
 	slices.Sort(walsh)
-	pct := func(x float64) float64 { return math.Expm1(x) * 100 }
-	m := len(walsh)
-	iv := Interval{Median: pct((walsh[(m-1)/2] + walsh[m/2]) / 2), Confidence: Confidence, N: n}
-	if k := signedRankCut(n, 1-Confidence); k > 0 {
-		lo, hi := pct(walsh[k-1]), pct(walsh[m-k])
-		iv.Lo, iv.Hi = &lo, &hi
-	}
-	return iv
+	return walsh
 }
 
 // signedRankCut is how many Walsh averages the interval leaves out at

@@ -82,3 +82,67 @@ func TestOverheadIntervalCoverage(t *testing.T) {
 		t.Errorf("mean width %.2f points, the median's %.2f: want clearly narrower", hlWidth/trials, medWidth/trials)
 	}
 }
+
+// TestBuildInterval: the center is the mean of the builds' centers, and
+// the interval Student's t with builds − 1 degrees of freedom, checked
+// against the t table's 4.303 (2 degrees of freedom, 97.5%).
+func TestBuildInterval(t *testing.T) {
+	byBuild := [][]float64{{1, 1, 1, 1}, {2, 2, 2}, {3, 3, 3, 3, 3}}
+	l := []float64{math.Log1p(0.01), math.Log1p(0.02), math.Log1p(0.03)}
+	mean := (l[0] + l[1] + l[2]) / 3
+	sd := math.Sqrt(((l[0]-mean)*(l[0]-mean) + (l[1]-mean)*(l[1]-mean) + (l[2]-mean)*(l[2]-mean)) / 2)
+	half := 4.303 * sd / math.Sqrt(3)
+	iv := buildInterval(byBuild)
+	near := func(got, want float64) bool { return math.Abs(got-want) < 1e-3 }
+	if !iv.Bounded() || iv.N != 12 || iv.Builds != 3 || !near(iv.Median, math.Expm1(mean)*100) ||
+		!near(*iv.Lo, math.Expm1(mean-half)*100) || !near(*iv.Hi, math.Expm1(mean+half)*100) {
+		t.Errorf("got %+v (lo %v hi %v), want center %.4f in [%.4f, %.4f]", iv, iv.Lo, iv.Hi,
+			math.Expm1(mean)*100, math.Expm1(mean-half)*100, math.Expm1(mean+half)*100)
+	}
+	// A build's center is robust: one spoiled round moves it by a rank.
+	spoiled := buildInterval([][]float64{{1, 1, 1, 90}, {2, 2, 2}, {3, 3, 3, 3, 3}})
+	if !near(spoiled.Median, iv.Median) {
+		t.Errorf("one spoiled round moved the center from %.3f to %.3f", iv.Median, spoiled.Median)
+	}
+	if one := buildInterval([][]float64{{1, 2, 3, 4, 5, 6, 7}}); one.Bounded() || one.Builds != 1 || math.Abs(one.Median-4) > 0.05 {
+		t.Errorf("one build: %+v, want center 4 and no bounds", one)
+	}
+}
+
+// TestBuildIntervalCoverage: when every build carries an offset of its
+// own (as the stores do, bench/README.md), the interval over builds holds
+// the true center about 95% of the time, and the interval over the pooled
+// rounds, which takes the rounds of a build for independent, far less
+// often: the reason for builds.
+func TestBuildIntervalCoverage(t *testing.T) {
+	const trials, builds, rounds, center = 2000, 6, 8, 3.0
+	r := rand.New(rand.NewPCG(3, 4))
+	logCenter := math.Log1p(center / 100)
+	byBuild, pooled := 0, 0
+	for range trials {
+		groups := make([][]float64, builds)
+		var all []float64
+		for b := range groups {
+			offset := 0.02 * r.NormFloat64()
+			for range rounds {
+				v := math.Expm1(logCenter+offset+0.03*r.NormFloat64()) * 100
+				groups[b] = append(groups[b], v)
+				all = append(all, v)
+			}
+		}
+		if iv := buildInterval(groups); *iv.Lo <= center && center <= *iv.Hi {
+			byBuild++
+		}
+		if iv := overheadInterval(all); *iv.Lo <= center && center <= *iv.Hi {
+			pooled++
+		}
+	}
+	cb, cp := float64(byBuild)/trials, float64(pooled)/trials
+	t.Logf("coverage over builds %.1f%%, over pooled rounds %.1f%%", 100*cb, 100*cp)
+	if cb < 0.93 || cb > 0.97 {
+		t.Errorf("the interval over builds held the center in %.1f%% of %d trials", 100*cb, trials)
+	}
+	if cp > 0.8 {
+		t.Errorf("the pooled interval held the center in %.1f%%: the simulated offsets are too small to matter", 100*cp)
+	}
+}

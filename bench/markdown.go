@@ -37,6 +37,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	fmt.Fprintln(bw)
 	fmt.Fprintf(bw, "Medians over %s. Overhead: extra time per operation against plaintext in the same round, (plaintext ops/s ÷ method ops/s − 1) × 100; CPU overhead: the same for CPU s/GB; each the Hodges-Lehmann center of the rounds' overheads, with its 95%% confidence interval (Wilcoxon signed-rank).", r.Settings.roundsText())
+	if r.Settings.Builds > 1 {
+		fmt.Fprintf(bw, " Workloads on preloaded stores ran on %d builds of the stores, each made afresh in a rotated order: their center is the mean of the builds' Hodges-Lehmann centers, their interval Student's t over the builds, which holds the speed a store keeps for its life as well as the rounds' noise.", r.Settings.Builds)
+	}
 	if unbounded {
 		fmt.Fprintf(bw, " A confidence interval needs at least 6 rounds; \"[?]\" marks a center with too few.")
 	}

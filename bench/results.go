@@ -13,6 +13,11 @@ type Run struct {
 	Method   Method   `json:"method"`
 	Round    int      `json:"round"` // from 1
 	Order    int      `json:"order"` // position among the methods of its round and workload, from 1
+	// Build is which making of the preloaded stores the run used, from 1,
+	// and Made the store's place in the order that build made them in,
+	// from 1; both 0 for a fill (see Config.Builds).
+	Build int `json:"build,omitempty"`
+	Made  int `json:"made,omitempty"`
 
 	Ops    int64 `json:"ops"`
 	Bytes  int64 `json:"bytes"`  // user data: keys plus values written or read
@@ -55,6 +60,7 @@ type Overhead struct {
 	Workload Workload `json:"workload"`
 	Method   Method   `json:"method"`
 	Round    int      `json:"round"`
+	Build    int      `json:"build,omitempty"` // the run's Build
 	// Time is the extra wall time per operation, in percent:
 	// (plaintext ops/s ÷ method ops/s − 1) × 100. 10 means the method
 	// takes 10% longer per operation; 0, no cost.
@@ -88,7 +94,7 @@ func Overheads(runs []Run) []Overhead {
 		if !ok || r.Ops == 0 || p.Ops == 0 {
 			continue
 		}
-		o := Overhead{Workload: r.Workload, Method: r.Method, Round: r.Round,
+		o := Overhead{Workload: r.Workload, Method: r.Method, Round: r.Round, Build: r.Build,
 			Time: (p.OpsPerSec()/r.OpsPerSec() - 1) * 100}
 		if pc, rc := p.CPUSecPerGB(), r.CPUSecPerGB(); pc > 0 && rc > 0 {
 			o.CPU = (rc/pc - 1) * 100
@@ -154,20 +160,46 @@ func Summaries(runs []Run, overheads []Overhead) []Summary {
 			P99:         time.Duration(med(func(r Run) float64 { return float64(r.Latency.P99) })),
 			P999:        time.Duration(med(func(r Run) float64 { return float64(r.Latency.P999) })),
 		}
-		var tv, cv []float64
+		var os []Overhead
 		for _, o := range overheads {
 			if o.Workload == k.w && o.Method == k.m {
-				tv = append(tv, o.Time)
-				cv = append(cv, o.CPU)
+				os = append(os, o)
 			}
 		}
-		if len(tv) > 0 {
-			t, c := overheadInterval(tv), overheadInterval(cv)
+		if len(os) > 0 {
+			t := summarizeOverheads(os, func(o Overhead) float64 { return o.Time })
+			c := summarizeOverheads(os, func(o Overhead) float64 { return o.CPU })
 			s.Overhead, s.CPUOverhead = &t, &c
 		}
 		out = append(out, s)
 	}
 	return out
+}
+
+// summarizeOverheads is the center and interval of one workload and
+// method's overheads (f picks time or CPU): over builds (buildInterval)
+// where the rounds ran on more than one build of the stores, over rounds
+// (overheadInterval) otherwise.
+func summarizeOverheads(os []Overhead, f func(Overhead) float64) Interval {
+	var builds []int
+	byBuild := map[int][]float64{}
+	all := make([]float64, len(os))
+	for i, o := range os {
+		if _, ok := byBuild[o.Build]; !ok {
+			builds = append(builds, o.Build)
+		}
+		byBuild[o.Build] = append(byBuild[o.Build], f(o))
+		all[i] = f(o)
+	}
+	if len(builds) < 2 {
+		return overheadInterval(all)
+	}
+	slices.Sort(builds)
+	groups := make([][]float64, len(builds))
+	for i, b := range builds {
+		groups[i] = byBuild[b]
+	}
+	return buildInterval(groups)
 }
 
 // Report is everything one benchmark produced: where and how it ran, every

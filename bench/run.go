@@ -19,6 +19,10 @@ type Step struct {
 	Workload Workload
 	Method   Method
 	Order    int // position among the methods of its round and workload, from 1
+	// Build is which making of the preloaded stores the slice reads or
+	// rewrites, from 1 (see Config.Builds); 0 for a fill, whose slice
+	// makes a store of its own.
+	Build int
 }
 
 // Schedule lays out the slices: for each workload, its rounds, and in
@@ -27,14 +31,34 @@ type Step struct {
 // the machine (a neighbour, the page cache, heat) lands on whichever
 // method happens to run then, never systematically on one; comparing each
 // method with the plaintext slice of the same round then cancels it.
+//
+// The fills come first. The workloads on preloaded stores follow, build
+// by build: the stores are made afresh Builds times, and each build runs
+// its share of every such workload's rounds, in workload order.
 func Schedule(c Config, r *rand.Rand) []Step {
 	var steps []Step
+	round := func(w Workload, round, build int) {
+		ms := slices.Clone(c.Methods)
+		r.Shuffle(len(ms), func(i, j int) { ms[i], ms[j] = ms[j], ms[i] })
+		for i, m := range ms {
+			steps = append(steps, Step{Round: round, Workload: w, Method: m, Order: i + 1, Build: build})
+		}
+	}
 	for _, w := range c.Workloads {
-		for round := 1; round <= c.RoundsOf(w); round++ {
-			ms := slices.Clone(c.Methods)
-			r.Shuffle(len(ms), func(i, j int) { ms[i], ms[j] = ms[j], ms[i] })
-			for i, m := range ms {
-				steps = append(steps, Step{Round: round, Workload: w, Method: m, Order: i + 1})
+		if !w.preloaded() {
+			for n := 1; n <= c.RoundsOf(w); n++ {
+				round(w, n, 0)
+			}
+		}
+	}
+	nb := c.builds()
+	for b := range nb {
+		for _, w := range c.Workloads {
+			if w.preloaded() {
+				first, last := c.buildRounds(w, b)
+				for n := first; n <= last; n++ {
+					round(w, n, b+1)
+				}
 			}
 		}
 	}
@@ -60,6 +84,9 @@ func Benchmark(ctx context.Context, c Config) (_ *Report, err error) {
 	defer func() { err = errors.Join(err, os.RemoveAll(root)) }()
 	b := &bench{c: &c, root: root, loaded: map[Method]*store{}}
 	defer func() { err = errors.Join(err, b.close()) }()
+	for _, n := range c.Notes {
+		b.notef("%s", n)
+	}
 	if slices.Contains(c.Methods, MethodGocryptfs) {
 		if err := b.mountGocryptfs(); err != nil {
 			c.Methods = slices.DeleteFunc(c.Methods, func(m Method) bool { return m == MethodGocryptfs })
@@ -68,12 +95,22 @@ func Benchmark(ctx context.Context, c Config) (_ *Report, err error) {
 	}
 
 	steps := Schedule(c, rand.New(rand.NewPCG(c.Seed, 0x7363686564)))
+	b.orders = BuildOrders(c, rand.New(rand.NewPCG(c.Seed, 0x6275696c64)))
 	runs := make([]Run, 0, len(steps))
 	if c.Progress != nil {
 		c.Progress(Progress{Total: len(steps)})
 	}
 	for i, st := range steps {
-		if st.Round == 1 && st.Order == 1 {
+		if i == 0 || st.Workload != steps[i-1].Workload || st.Build != steps[i-1].Build {
+			if st.Build != b.build {
+				if err := b.closeStores(); err != nil {
+					return nil, fmt.Errorf("closing the stores of build %d: %w", b.build, err)
+				}
+				b.build = st.Build
+				if c.builds() > 1 && c.Log != nil {
+					c.Log(fmt.Sprintf("build %d of %d: making the stores, in the order %s", b.build, c.builds(), joinMethods(b.madeOrder())))
+				}
+			}
 			if err := b.startWorkload(ctx, st.Workload); err != nil {
 				return nil, fmt.Errorf("%s: %w", st.Workload, err)
 			}
@@ -100,6 +137,10 @@ type bench struct {
 	c      *Config
 	root   string
 	loaded map[Method]*store // preloaded stores, shared by the workloads that read or rewrite
+	// build is the current build of the loaded stores (Step.Build), and
+	// orders[build-1] the order its stores were made in.
+	build  int
+	orders [][]Method
 	// compacted: the loaded stores are as the last compaction left them
 	// (see store.compact).
 	compacted bool
@@ -136,13 +177,30 @@ func (b *bench) open(m Method, w Workload) (*store, error) {
 	return s, err
 }
 
-// close closes every store, then unmounts gocryptfs.
-func (b *bench) close() error {
+// madeOrder is the order the current build makes its stores in; the
+// methods' own before the first build.
+func (b *bench) madeOrder() []Method {
+	if b.build == 0 {
+		return b.c.Methods
+	}
+	return b.orders[b.build-1]
+}
+
+// closeStores closes and removes the preloaded stores, for the next
+// build to make its own.
+func (b *bench) closeStores() error {
 	var errs []error
 	for m, s := range b.loaded {
 		errs = append(errs, s.close())
 		delete(b.loaded, m)
 	}
+	b.compacted = false
+	return errors.Join(errs...)
+}
+
+// close closes every store, then unmounts gocryptfs.
+func (b *bench) close() error {
+	errs := []error{b.closeStores()}
 	if b.gcfs != nil {
 		errs = append(errs, b.gcfs.unmount())
 		b.gcfs = nil
@@ -150,14 +208,16 @@ func (b *bench) close() error {
 	return errors.Join(errs...)
 }
 
-// startWorkload prepares workload w: the preloaded stores on first need
-// (every method's, loaded once and reused by every workload that reads or
-// rewrites), compacted unless nothing has written to them since they last
-// were, then the number of operations per slice, then one unmeasured slice
-// per method.
+// startWorkload prepares workload w for the current build: the preloaded
+// stores on first need (every method's, in the build's order, loaded once
+// and reused by every workload of the build that reads or rewrites),
+// compacted unless nothing has written to them since they last were, then
+// the number of operations per slice (calibrated in the first build only,
+// so every build runs the same slices), then one unmeasured slice per
+// method.
 func (b *bench) startWorkload(ctx context.Context, w Workload) error {
 	if w.preloaded() && len(b.loaded) == 0 {
-		for _, m := range b.c.Methods {
+		for _, m := range b.madeOrder() {
 			s, err := b.open(m, w)
 			if err != nil {
 				return err
@@ -171,8 +231,10 @@ func (b *bench) startWorkload(ctx context.Context, w Workload) error {
 			}
 		}
 	}
+	// Compactions and warm-ups go in the build's order too, so that no
+	// step of making a store favours one method in every build.
 	if w.preloaded() && !b.compacted {
-		for _, m := range b.c.Methods {
+		for _, m := range b.madeOrder() {
 			var err error
 			pprof.Do(ctx, pprof.Labels("method", m.String(), "workload", string(w), "phase", "compact"), func(ctx context.Context) {
 				err = b.loaded[m].compact(ctx)
@@ -187,15 +249,18 @@ func (b *bench) startWorkload(ctx context.Context, w Workload) error {
 		// with its own timing; the next one compacts first.
 		b.compacted = !w.writes()
 	}
-	ops, err := b.calibrate(ctx, w)
-	if err != nil {
-		return fmt.Errorf("calibration: %w", err)
-	}
 	if b.sliceOps == nil {
 		b.sliceOps = map[Workload]int{}
 	}
-	b.sliceOps[w], b.ops = ops, ops
-	for _, m := range b.c.Methods {
+	if b.sliceOps[w] == 0 {
+		ops, err := b.calibrate(ctx, w)
+		if err != nil {
+			return fmt.Errorf("calibration: %w", err)
+		}
+		b.sliceOps[w] = ops
+	}
+	b.ops = b.sliceOps[w]
+	for _, m := range b.madeOrder() {
 		if _, err := b.runStep(ctx, Step{Round: 0, Workload: w, Method: m}); err != nil {
 			return fmt.Errorf("warm-up slice of %v: %w", m, err)
 		}
@@ -259,7 +324,10 @@ func (b *bench) slice(ctx context.Context, st Step, n int, seed uint64) (run Run
 		}
 		run, err = b.c.runSlice(ctx, st.Workload, s, newValuePool(seed, b.c.ValueSize), seed, n)
 	})
-	run.Method, run.Round, run.Order = st.Method, st.Round, st.Order
+	run.Method, run.Round, run.Order, run.Build = st.Method, st.Round, st.Order, st.Build
+	if st.Build > 0 && st.Build == b.build {
+		run.Made = slices.Index(b.madeOrder(), st.Method) + 1
+	}
 	return run, err
 }
 

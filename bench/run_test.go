@@ -11,7 +11,7 @@ import (
 // a workload's rounds run together, one after another.
 func TestSchedule(t *testing.T) {
 	c := Defaults()
-	c.Rounds, c.WorkloadRounds = 8, nil
+	c.Rounds, c.WorkloadRounds, c.Builds = 8, nil, 1
 	steps := Schedule(c, rand.New(rand.NewPCG(1, 2)))
 	if len(steps) != 8*len(c.Workloads)*len(c.Methods) {
 		t.Fatalf("%d steps, want %d", len(steps), 8*len(c.Workloads)*len(c.Methods))
@@ -80,7 +80,7 @@ func fmtMethods(ms []Method) string {
 // many rounds, the others Rounds; the short preset gives the reads more.
 func TestScheduleWorkloadRounds(t *testing.T) {
 	c := Defaults()
-	c.Rounds = 4
+	c.Rounds, c.Builds = 4, 1
 	c.WorkloadRounds = map[Workload]int{ReadRandom: 9, FillSeq: 2}
 	count := map[Workload]int{}
 	for _, s := range Schedule(c, rand.New(rand.NewPCG(1, 2))) {

@@ -25,6 +25,7 @@ func smallConfig() Config {
 	c.Duration = 50 * time.Millisecond
 	c.ScanLength = 20
 	c.Rounds, c.WorkloadRounds = 1, nil // the tests set the rounds they need
+	c.Builds = 1                        // and the builds
 	return c
 }
 

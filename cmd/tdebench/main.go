@@ -77,7 +77,10 @@ once, every round runs one slice of a workload per method in a fresh
 random order, and each method's overhead is taken against the plaintext
 slice of the same round. Overheads are summarized over rounds by their
 Hodges-Lehmann center with a 95% confidence interval (Wilcoxon
-signed-rank, on the log of the ratios).`,
+signed-rank, on the log of the ratios); where the stores were made
+several times (--builds), by the mean of the builds' centers with a
+Student t interval over the builds, since a store keeps a speed of its
+own for as long as it lives.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -42,6 +42,10 @@ func TestRunPublishes(t *testing.T) {
 	}
 	// Not a terminal: one plain line per finished run, and the total first.
 	// fillseq's 2 rounds and readrandom's 3, of 2 methods each.
+	// Three rounds of readrandom carry one build, not the preset's 12.
+	if !strings.Contains(stderr, "tdebench: builds lowered from the preset's 12 to 1: ") {
+		t.Errorf("stderr does not say the builds were lowered:\n%s", stderr)
+	}
 	if !strings.Contains(stderr, "tdebench: 10 runs") || strings.Count(stderr, "ops/s") != 10 || !strings.Contains(stderr, "results written to") {
 		t.Errorf("stderr:\n%s", stderr)
 	}
@@ -78,6 +82,32 @@ func TestRunPublishes(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(bf); !strings.Contains(string(b), "workload-rounds: readrandom=3\n") {
 		t.Errorf("--benchfmt does not record the per-workload rounds:\n%s", b)
+	}
+}
+
+// TestRunBuilds: --builds makes the preloaded stores that many times,
+// says so as each build starts, and the table's note says the intervals
+// are over the builds.
+func TestRunBuilds(t *testing.T) {
+	tmp := t.TempDir()
+	code, stdout, stderr := tdebench(t, append([]string{"run"}, tiny(tmp, "--rounds", "2", "--workload-rounds", "readrandom=4", "--builds", "2", "--cipher=false")...)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	for _, want := range []string{"tdebench: build 1 of 2: making the stores, in the order ", "tdebench: build 2 of 2: "} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if !strings.Contains(stdout, "2 rounds (readrandom=4), 2 builds") || !strings.Contains(stdout, "ran on 2 builds of the stores") {
+		t.Errorf("stdout:\n%s", stdout)
+	}
+	if strings.Contains(stderr, "lowered") {
+		t.Errorf("builds given explicitly were lowered:\n%s", stderr)
+	}
+	code, _, stderr = tdebench(t, append([]string{"run"}, tiny(tmp, "--rounds", "2", "--workload-rounds", "readrandom=3", "--builds", "2")...)...)
+	if code != 2 || !strings.Contains(stderr, "readrandom runs 3 rounds over 2 builds") {
+		t.Errorf("3 rounds over 2 builds given explicitly: exit %d\n%s", code, stderr)
 	}
 }
 

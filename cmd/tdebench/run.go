@@ -24,6 +24,7 @@ type runFlags struct {
 	workloads   []string
 	rounds      int
 	wlRounds    []string
+	builds      int
 	keys        int
 	valueSize   int
 	duration    time.Duration
@@ -46,6 +47,7 @@ func (f *runFlags) register(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&f.workloads, "workloads", workloadNames(d.Workloads), "workloads to run, comma-separated")
 	fs.IntVar(&f.rounds, "rounds", d.Rounds, "rounds: every workload runs one slice per method per round (6 give a 95% CI; 20 or more a narrow one); given, it replaces the preset's per-workload rounds too")
 	fs.StringSliceVar(&f.wlRounds, "workload-rounds", nil, "rounds for single workloads, overriding --rounds and the preset's, comma-separated WORKLOAD=ROUNDS, such as readrandom=48,scan=48")
+	fs.IntVar(&f.builds, "builds", max(1, d.Builds), "times the preloaded stores are made afresh within the run, each time in an order rotated by one place, each build running an equal share of the rounds of the workloads on them; their overheads' intervals are taken over the builds (Student's t: 5 or more for a useful width); 1 makes the stores once, in the methods' order, with intervals over rounds")
 	fs.IntVar(&f.keys, "keys", d.Keys, "keys the fills write and the other workloads preload (16 B each)")
 	fs.IntVar(&f.valueSize, "value-size", d.ValueSize, "value size in bytes (values compress to about half)")
 	fs.DurationVar(&f.duration, "duration", d.Duration, "length of a slice: every slice of a workload runs the operations plaintext does in about this long (calibrated)")
@@ -102,6 +104,9 @@ func (f *runFlags) config(fs *pflag.FlagSet) (bench.Config, error) {
 		}
 		c.WorkloadRounds[w] = n
 	}
+	if set("builds") {
+		c.Builds = f.builds
+	}
 	if set("keys") {
 		c.Keys = f.keys
 	}
@@ -143,6 +148,12 @@ func (f *runFlags) config(fs *pflag.FlagSet) (bench.Config, error) {
 		}
 		c.Delay[m] = dur
 	}
+	// The preset's builds need two rounds a build; fewer rounds asked for
+	// lower them, and the report says so.
+	if mb := c.MaxBuilds(); !set("builds") && c.Builds > mb {
+		c.Notes = append(c.Notes, fmt.Sprintf("builds lowered from the preset's %d to %d: the rounds asked for allow no more (two a build of each workload on preloaded stores)", c.Builds, mb))
+		c.Builds = mb
+	}
 	return c, c.Validate()
 }
 
@@ -171,8 +182,8 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long: `run drives Pebble through tde for every method and workload, interleaved
 in short slices, and prints a Markdown table: per workload and method the
 median ops/s, MB/s of user data, CPU seconds (user+system) per GB of user
-data and p99 latency, and the overhead against plaintext as a median with
-its 95% confidence interval.
+data and p99 latency, and the overhead against plaintext with its 95%
+confidence interval.
 
 Methods: plaintext (Pebble on the bare disk, the baseline), tde's
 aes128-ctr, aes192-ctr, aes256-ctr and sm4-ctr (Pebble on tde's engine),
@@ -193,10 +204,14 @@ Workloads (16-byte keys; values compress to about half):
               the data: reads reach the files and decrypt)
   scan        seek to a random key and read --scan-length entries
   mixed       --read-percent reads, the rest overwrites
-The others run on one store per method, loaded with --keys keys once and
+The others run on one store per method, loaded with --keys keys and
 compacted into the last level before the first of them and before each
 that follows one that wrote (not measured), so every method's store holds
-the same tables and the reads compare like with like. Slices that write end by flushing the memtable and waiting for
+the same tables and the reads compare like with like. Those stores are
+made --builds times (12 in the full run, 5 with --short), each time in an
+order rotated by one place, each build running its share of the rounds: a
+store keeps a speed of its own for its life, a point or two here, and the
+intervals are taken over the builds to hold it. Slices that write end by flushing the memtable and waiting for
 compactions inside the measured time (a fill compacts what it wrote once):
 writing is done when the data is in (encrypted) tables. CPU is the whole
 process's over the slice (getrusage), plus gocryptfs's own for gocryptfs.
@@ -210,8 +225,8 @@ round; "CPU overhead" the same for CPU s/GB.
 With --out, the results go to <out>/<date>-<cpu>/: pebble.txt (benchfmt,
 for benchstat), cipher.txt (the raw kernels), results.json, README.md
 (the table) and overhead.svg, and <out>/README.md gets an index line.`,
-		Example: `  tdebench run --short                         # the ~1 min comparison of make bench
-  tdebench run --out results                   # the full run (~38 min, gocryptfs too), published
+		Example: `  tdebench run --short                         # the ~2 min comparison of make bench
+  tdebench run --out results                   # the full run (~43 min, gocryptfs too), published
   tdebench run --short --methods aes128-ctr,gocryptfs --workloads readrandom,scan
   tdebench run --methods aes256-ctr --workloads readrandom,scan --rounds 10
   tdebench run --short --benchfmt new.txt && go tool benchstat -col /method new.txt`,
