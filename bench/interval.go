@@ -14,9 +14,10 @@ import (
 // at 95%).
 //
 // For overheads (Summary.Overhead, Summary.CPUOverhead) the center is the
-// Hodges-Lehmann estimate (see overheadInterval), reported in the JSON
-// field "median" as before; for the gate's verdicts it is the median
-// (medianInterval).
+// Hodges-Lehmann estimate (see overheadInterval) or, where the rounds ran
+// on several builds of the stores, the mean of the builds' (Builds > 0,
+// buildInterval), reported in the JSON field "median" as before; for the
+// gate's verdicts it is the median (medianInterval).
 type Interval struct {
 	Median     float64  `json:"median"`
 	Lo         *float64 `json:"lo"`
