@@ -54,7 +54,7 @@ func TestScheduleBuilds(t *testing.T) {
 	c.Builds = 3
 	c.Rounds = 4
 	c.WorkloadRounds = map[Workload]int{ReadRandom: 10, Scan: 6}
-	if got := c.settings().roundsText(); got != "4 rounds (readrandom=10,scan=6), 3 builds" {
+	if got := c.settings().roundsBuildsText(); got != "4 rounds (readrandom=10,scan=6), 3 builds" {
 		t.Errorf("settings say %q", got)
 	}
 	if n := c.MaxBuilds(); n != 2 {

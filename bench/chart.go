@@ -51,7 +51,7 @@ func (r *Report) writeChart(w io.Writer, format string) error {
 
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("tde on Pebble: overhead against plaintext, %s", r.Env.CPU)
-	p.Y.Label.Text = fmt.Sprintf("extra time per op, %% (center over %s, 95%% CI)", r.Settings.roundsText())
+	p.Y.Label.Text = fmt.Sprintf("extra time per op, %% (center over %s, 95%% CI)", r.Settings.roundsBuildsText())
 	p.Add(plotter.NewGrid())
 	const barWidth = 11
 	for i, m := range methods {

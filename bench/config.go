@@ -455,8 +455,14 @@ func (s Settings) roundsText() string {
 	if r := s.workloadRounds(); r != "" {
 		t = fmt.Sprintf("%d rounds (%s)", s.Rounds, r)
 	}
-	if s.Builds > 1 {
-		t += fmt.Sprintf(", %d builds", s.Builds)
-	}
 	return t
+}
+
+// roundsBuildsText is roundsText, then the builds where there were
+// several: "250 rounds, 12 builds".
+func (s Settings) roundsBuildsText() string {
+	if s.Builds > 1 {
+		return fmt.Sprintf("%s, %d builds", s.roundsText(), s.Builds)
+	}
+	return s.roundsText()
 }

@@ -36,7 +36,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			formatDuration(s.P99), ov, cv)
 	}
 	fmt.Fprintln(bw)
-	fmt.Fprintf(bw, "Medians over %s. Overhead: extra time per operation against plaintext in the same round, (plaintext ops/s ÷ method ops/s − 1) × 100; CPU overhead: the same for CPU s/GB; each the Hodges-Lehmann center of the rounds' overheads, with its 95%% confidence interval (Wilcoxon signed-rank).", r.Settings.roundsText())
+	fmt.Fprintf(bw, "Medians over %s. Overhead: extra time per operation against plaintext in the same round, (plaintext ops/s ÷ method ops/s − 1) × 100; CPU overhead: the same for CPU s/GB; each the Hodges-Lehmann center of the rounds' overheads, with its 95%% confidence interval (Wilcoxon signed-rank).", r.Settings.roundsBuildsText())
 	if r.Settings.Builds > 1 {
 		fmt.Fprintf(bw, " Workloads on preloaded stores ran on %d builds of the stores, each made afresh in a rotated order: their center is the mean of the builds' Hodges-Lehmann centers, their interval Student's t over the builds, which holds the speed a store keeps for its life as well as the rounds' noise.", r.Settings.Builds)
 	}
@@ -62,8 +62,12 @@ func (r *Report) WriteMarkdownHeader(w io.Writer) error {
 	if fs == "" {
 		fs = "disk"
 	}
-	fmt.Fprintf(bw, "- run: %s × %s × %s, one slice per method per round in a fresh random order; slices of about %v (plaintext's); stores on %s; %d keys of 16 B preloaded, values of %d B; block cache %s; concurrency %d; scans of %d; mixed %d%% reads; seed %d\n",
-		s.roundsText(), strings.Join(s.Workloads, ", "), strings.Join(s.Methods, ", "), s.Duration, fs, s.Keys, s.ValueSize, FormatSize(s.CacheSize), s.Concurrency, s.ScanLength, s.ReadPercent, s.Seed)
+	builds := ""
+	if s.Builds > 1 {
+		builds = fmt.Sprintf("; the preloaded stores made %d times (builds), in a rotated order", s.Builds)
+	}
+	fmt.Fprintf(bw, "- run: %s × %s × %s, one slice per method per round in a fresh random order%s; slices of about %v (plaintext's); stores on %s; %d keys of 16 B preloaded, values of %d B; block cache %s; concurrency %d; scans of %d; mixed %d%% reads; seed %d\n",
+		s.roundsText(), strings.Join(s.Workloads, ", "), strings.Join(s.Methods, ", "), builds, s.Duration, fs, s.Keys, s.ValueSize, FormatSize(s.CacheSize), s.Concurrency, s.ScanLength, s.ReadPercent, s.Seed)
 	for _, n := range s.Notes {
 		fmt.Fprintf(bw, "- %s\n", n)
 	}

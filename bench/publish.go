@@ -140,7 +140,7 @@ func updateIndex(path, dir string, r *Report) error {
 	s := r.Settings
 	line := fmt.Sprintf("| [%s](%s/README.md) | %s, %d cores | %s; AES %s, SM4 %s | %s, %d keys × %d B, %v, cache %s |",
 		dir, dir, r.Env.CPU, r.Env.Cores, r.Env.Go, r.Env.CTRBackend, r.Env.SM4Backend,
-		s.roundsText(), s.Keys, s.ValueSize, s.Duration, FormatSize(s.CacheSize))
+		s.roundsBuildsText(), s.Keys, s.ValueSize, s.Duration, FormatSize(s.CacheSize))
 	var lines []string
 	for _, l := range strings.Split(strings.Trim(text[begin:end], "\n"), "\n") {
 		if l != "" && !strings.HasPrefix(l, "| ["+dir+"]") {
