@@ -211,7 +211,8 @@ func (b *bench) close() error {
 // startWorkload prepares workload w for the current build: the preloaded
 // stores on first need (every method's, in the build's order, loaded once
 // and reused by every workload of the build that reads or rewrites),
-// compacted unless nothing has written to them since they last were, then
+// compacted, then read once through (store.warm), unless nothing has
+// written to them since they last were, then
 // the number of operations per slice (calibrated in the first build only,
 // so every build runs the same slices), then one unmeasured slice per
 // method.
@@ -241,6 +242,12 @@ func (b *bench) startWorkload(ctx context.Context, w Workload) error {
 			})
 			if err != nil {
 				return fmt.Errorf("compacting the store of %v: %w", m, err)
+			}
+			pprof.Do(ctx, pprof.Labels("method", m.String(), "workload", string(w), "phase", "warm"), func(context.Context) {
+				err = b.loaded[m].warm()
+			})
+			if err != nil {
+				return fmt.Errorf("reading the store of %v once through: %w", m, err)
 			}
 		}
 	}
