@@ -153,9 +153,10 @@ gate-power:
 baseline:
 	$(TDEBENCH) run $(GATE_RUN) --rounds 80 --benchfmt results/baseline.txt
 
-## publish: the full benchmark, written to results/<date>-<cpu>/ (~38 min):
+## publish: the full benchmark, written to results/<date>-<cpu>/ (~45 min):
 ## 200 ms slices, 300 rounds of fillrandom, 250 of readrandom and scan, 50 of
-## the rest, gocryptfs included where it can mount.
+## the rest, the preloaded stores made 12 times, gocryptfs included where it
+## can mount.
 publish:
 	$(TDEBENCH) run --out results
 
