@@ -14,6 +14,10 @@ import (
 // "Builds"), so a run makes its stores several times (Config.Builds) and
 // takes the overheads' intervals over the builds (buildInterval).
 
+// minBuildRounds is the fewest rounds of a workload on preloaded stores
+// that one build may run: a build's center needs more than one.
+const minBuildRounds = 2
+
 // builds is Builds, at least 1.
 func (c Config) builds() int { return max(1, c.Builds) }
 
@@ -46,13 +50,13 @@ func BuildOrders(c Config, r *rand.Rand) [][]Method {
 	return orders
 }
 
-// MaxBuilds is the most builds c's rounds allow: two rounds a build of
-// every workload on preloaded stores; 1 if none runs.
+// MaxBuilds is the most builds c's rounds allow: minBuildRounds a build
+// of every workload on preloaded stores; 1 if none runs.
 func (c Config) MaxBuilds() int {
 	n := math.MaxInt
 	for _, w := range c.Workloads {
 		if w.preloaded() {
-			n = min(n, c.RoundsOf(w)/2)
+			n = min(n, c.RoundsOf(w)/minBuildRounds)
 		}
 	}
 	if n == math.MaxInt {

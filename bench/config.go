@@ -250,8 +250,8 @@ func (c Config) normalized() (Config, error) {
 		errs = append(errs, fmt.Sprintf("builds is %d, want at least 1", c.Builds))
 	}
 	for _, w := range ws {
-		if n := c.RoundsOf(w); w.preloaded() && c.Builds > 1 && n < 2*c.Builds {
-			errs = append(errs, fmt.Sprintf("%s runs %d rounds over %d builds: want at least 2 a build (or fewer builds)", w, n, c.Builds))
+		if n := c.RoundsOf(w); w.preloaded() && c.Builds > 1 && n < minBuildRounds*c.Builds {
+			errs = append(errs, fmt.Sprintf("%s runs %d rounds over %d builds: want at least %d a build (or fewer builds)", w, n, c.Builds, minBuildRounds))
 		}
 	}
 	if c.Keys < 1 {

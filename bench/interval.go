@@ -72,7 +72,7 @@ func overheadInterval(vals []float64) Interval {
 	}
 	walsh := walshAverages(logRatios(vals))
 	m := len(walsh)
-	iv := Interval{Median: pctOfLog((walsh[(m-1)/2] + walsh[m/2]) / 2), Confidence: Confidence, N: n}
+	iv := Interval{Median: pctOfLog(median(walsh)), Confidence: Confidence, N: n}
 	if k := signedRankCut(n, 1-Confidence); k > 0 {
 		lo, hi := pctOfLog(walsh[k-1]), pctOfLog(walsh[m-k])
 		iv.Lo, iv.Hi = &lo, &hi
@@ -98,8 +98,7 @@ func buildInterval(byBuild [][]float64) Interval {
 			continue
 		}
 		n += len(vals)
-		w := walshAverages(logRatios(vals))
-		centers = append(centers, (w[(len(w)-1)/2]+w[len(w)/2])/2)
+		centers = append(centers, median(walshAverages(logRatios(vals))))
 	}
 	if len(centers) == 0 {
 		return Interval{}
@@ -128,6 +127,13 @@ func logRatios(vals []float64) []float64 {
 
 // pctOfLog is logRatios' inverse for one value.
 func pctOfLog(x float64) float64 { return math.Expm1(x) * 100 }
+
+// median is the median of sorted values, the mean of the middle two for
+// an even count.
+func median(sorted []float64) float64 {
+	n := len(sorted)
+	return (sorted[(n-1)/2] + sorted[n/2]) / 2
+}
 
 // walshAverages is every pairwise mean of l, self-pairs included, sorted:
 // their median is the Hodges-Lehmann estimate.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -209,48 +210,46 @@ func (s *store) compact(ctx context.Context) error {
 	return err
 }
 
-// warm reads every key of the store once through Pebble, then every
-// table once through the file system below Pebble and the engine, so
-// that what the first measured reads find in the caches below does not
-// depend on how the files came to be. tde's and plaintext's tables are in
-// the page cache as their compaction wrote them; a gocryptfs mount caches
-// no page written through it, so the first reads of a freshly compacted
-// store went through the FUSE daemon: in the 12-build publish of
-// 2026-12-05 gocryptfs's random reads cost +230% in the first round of a
-// build, +2-3% by the twelfth. The order matters there: FUSE drops a
-// file's cached pages when it is opened again (gocryptfs does not ask to
-// keep them), so Pebble must have opened every table, which the pass
-// through its keys does, before the pass below fills the cache. Measured
-// (tdebench run --methods aes128-ctr,gocryptfs --workloads readrandom
-// --rounds 60 --builds 3): the keys alone left +49% in a build's first
-// round, the files alone +300%, both +5.6% (and +15% in a noisier run,
-// where aes128-ctr's first round was +12.5%).
+// warm reads every table of the store once through the file system
+// below Pebble and the engine, so that what the first measured reads find
+// in the caches below does not depend on how the files came to be. tde's
+// and plaintext's tables are in the page cache as their compaction wrote
+// them; a gocryptfs mount caches no page written through it, so the first
+// reads of a freshly compacted store went through the FUSE daemon: in the
+// 12-build publish of 2026-12-05 gocryptfs's random reads cost +230% in
+// the first round of a build, +2-3% by the twelfth. FUSE drops a file's
+// cached pages when it is opened again (gocryptfs does not ask to keep
+// them), so Pebble must have opened every table first: a lookup of each
+// table's smallest key opens it. Measured (tdebench run --methods
+// aes128-ctr,gocryptfs --workloads readrandom --rounds 60 --builds 3):
+// Pebble's pass alone (every key) left +49% in a build's first round, the
+// files alone +300%, every key then the files +5.6%; this pass (a lookup
+// a table, then the files) +19%, in a noisy run whose later rounds
+// scattered from -6% to +15%.
 func (s *store) warm() error {
-	it, err := s.db.NewIter(nil)
-	if err != nil {
-		return err
-	}
-	for it.First(); it.Valid(); it.Next() {
-	}
-	if err := it.Close(); err != nil {
-		return err
-	}
 	levels, err := s.db.SSTables()
 	if err != nil {
 		return err
 	}
-	buf := make([]byte, 1<<20)
-	read := map[string]bool{}
+	var names []string
 	for _, tables := range levels {
 		for _, t := range tables {
-			name := s.fs.PathJoin(s.dir, tableFile(t))
-			if read[name] {
-				continue // another virtual table of the same file
+			_, closer, err := s.db.Get(t.Smallest.UserKey)
+			if err == nil {
+				err = closer.Close()
 			}
-			read[name] = true
-			if err := readThrough(s.fs, name, buf); err != nil {
+			if err != nil && !errors.Is(err, pebble.ErrNotFound) {
 				return err
 			}
+			if name := s.fs.PathJoin(s.dir, tableFile(t)); !slices.Contains(names, name) {
+				names = append(names, name) // once, if virtual tables share it
+			}
+		}
+	}
+	buf := make([]byte, 1<<20)
+	for _, name := range names {
+		if err := readThrough(s.fs, name, buf); err != nil {
+			return err
 		}
 	}
 	return nil
