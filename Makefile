@@ -26,7 +26,7 @@ AMD64_FUZZ := ctr:FuzzGeneric ctr:FuzzAESNI ctr:FuzzVAESYMM ctr:FuzzVAESZMM \
 ARM64_FUZZ := ctr:FuzzARM64 sm4:FuzzARM64SM4E sm4:FuzzARM64NEON
 
 .PHONY: all test need-qemu need-local-kms test-unit test-race test-purego test-arm64 test-fips fuzz-short fuzz crash metamorphic \
-        gate gate-power baseline publish publish-fips bench-kernels \
+        gate gate-power baseline publish publish-fips bench-kernels bench-pagecache \
         bench bench-full lint generate check-generate
 
 all: lint test
@@ -182,6 +182,12 @@ bench-kernels:
 	echo; echo "sm4 as a CPU without GFNI runs it (DISABLE_GFNI=1: gmsm's AES-NI path too); +stream is the cipher.Stream view"; \
 	DISABLE_GFNI=1 $(GO) test -run='^$$' -bench='BenchmarkCTR/size=(16B|64B|16KiB)/impl=([^g]|gm)' -count=6 -benchtime=0.1s ./sm4/ > $$out && \
 	$(GO) tool benchstat -col /impl $$out | awk '/B\/s/ { print prev; on = 1 } on { print } { prev = $$0 }'
+
+## bench-pagecache: why tdebench drops a store's tables from the page cache
+## before reading them back: random reads of files cached as they were
+## written, against the same files read back (Linux, about 40 s).
+bench-pagecache:
+	$(GO) run ./bench/pagecache
 
 ## bench-full: every size and key, count=10, as quoted in closing notes.
 bench-full:

@@ -211,21 +211,31 @@ func (s *store) compact(ctx context.Context) error {
 }
 
 // warm reads every table of the store once through the file system
-// below Pebble and the engine, so that what the first measured reads find
-// in the caches below does not depend on how the files came to be. tde's
-// and plaintext's tables are in the page cache as their compaction wrote
-// them; a gocryptfs mount caches no page written through it, so the first
-// reads of a freshly compacted store went through the FUSE daemon: in the
-// 12-build publish of 2026-12-05 gocryptfs's random reads cost +230% in
-// the first round of a build, +2-3% by the twelfth. FUSE drops a file's
-// cached pages when it is opened again (gocryptfs does not ask to keep
-// them), so Pebble must have opened every table first: a lookup of each
-// table's smallest key opens it. Measured (tdebench run --methods
-// aes128-ctr,gocryptfs --workloads readrandom --rounds 60 --builds 3):
-// Pebble's pass alone (every key) left +49% in a build's first round, the
-// files alone +300%, every key then the files +5.6%; this pass (a lookup
-// a table, then the files) +19%, in a noisy run whose later rounds
-// scattered from -6% to +15%.
+// below Pebble and the engine, from the disk, so that what the measured
+// reads find in the caches below is alike for every store, whatever
+// made its files.
+//
+// From the disk: each file's cached pages are dropped first
+// (dropCached). Pages cached as a process wrote them read slower than
+// pages cached by readahead, by a point or two, the earliest written
+// the slowest, for as long as they stay cached: a store made first in a
+// build ran a point or two slower than its rivals for its whole life,
+// which read as the method's cost (bench/README.md, "Where a store's
+// speed comes from").
+//
+// Through the file system below: a gocryptfs mount caches no page
+// written through it, so the first reads of a freshly compacted store
+// went through the FUSE daemon: in the 12-build publish of 2026-12-05
+// gocryptfs's random reads cost +230% in the first round of a build,
+// +2-3% by the twelfth. FUSE drops a file's cached pages when it is
+// opened again (gocryptfs does not ask to keep them), so Pebble must
+// have opened every table first: a lookup of each table's smallest key
+// opens it. Measured (tdebench run --methods aes128-ctr,gocryptfs
+// --workloads readrandom --rounds 60 --builds 3): Pebble's pass alone
+// (every key) left +49% in a build's first round, the files alone +300%,
+// every key then the files +5.6%; this pass (a lookup a table, then the
+// files) +19%, in a noisy run whose later rounds scattered from -6% to
+// +15%.
 func (s *store) warm() error {
 	levels, err := s.db.SSTables()
 	if err != nil {
@@ -260,13 +270,17 @@ func tableFile(t pebble.SSTableInfo) string {
 	return fmt.Sprintf("%06d.sst", t.BackingSSTNum)
 }
 
-// readThrough reads the file name to its end, buf at a time.
+// readThrough drops the file name's cached pages (dropCached), then
+// reads it to its end, buf at a time.
 func readThrough(fs vfs.FS, name string, buf []byte) error {
 	f, err := fs.Open(name)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	if err := dropCached(f); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
 	for off := int64(0); ; {
 		n, err := f.ReadAt(buf, off)
 		off += int64(n)
