@@ -153,7 +153,7 @@ gate-power:
 baseline:
 	$(TDEBENCH) run $(GATE_RUN) --rounds 80 --benchfmt results/baseline.txt
 
-## publish: the full benchmark, written to results/<date>-<cpu>/ (~45 min):
+## publish: the full benchmark, written to results/<date>-<cpu>/ (~52 min):
 ## 200 ms slices, 300 rounds of fillrandom, 250 of readrandom and scan, 50 of
 ## the rest, the preloaded stores made 12 times, gocryptfs included where it
 ## can mount.

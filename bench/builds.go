@@ -9,10 +9,12 @@ import (
 
 // A build is one making of the preloaded stores: every method's store,
 // made, loaded with the keys and compacted, then read and rewritten by
-// its share of the rounds. A store runs faster or slower by a point or two
-// for as long as it lives, an offset of its own (bench/README.md,
-// "Builds"), so a run makes its stores several times (Config.Builds) and
-// takes the overheads' intervals over the builds (buildInterval).
+// its share of the rounds. A store ran faster or slower by a point or two
+// for as long as it lived, an offset of its own (bench/README.md,
+// "Builds"); most of it came from the page cache and store.warm evens it
+// out, and a run still makes its stores several times (Config.Builds)
+// and takes the overheads' intervals over the builds (buildInterval), so
+// that what is left (about a point on scans) is in the interval.
 
 // minBuildRounds is the fewest rounds of a workload on preloaded stores
 // that one build may run: a build's center needs more than one.

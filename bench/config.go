@@ -79,11 +79,13 @@ type Config struct {
 	// within the run (0 means 1). Each build makes every method's store,
 	// in an order rotated by one place per build (BuildOrders), and runs
 	// an equal share of the rounds of every workload on preloaded stores.
-	// A store runs a point or two faster or slower for as long as it
-	// lives, depending on when it was made (bench/README.md, "Builds"):
-	// within one build that offset would be read as the method's cost.
-	// Over builds it averages out, and the overhead's interval is taken
-	// over the builds, so it holds that spread too.
+	// A store ran a point or two faster or slower for as long as it
+	// lived, depending on when it was made, mostly by how its tables'
+	// pages came into the page cache, which store.warm now evens out
+	// (bench/README.md, "Builds" and "Where a store's speed came from").
+	// Within one build what is left of such an offset would be read as
+	// the method's cost. Over builds it averages out, and the overhead's
+	// interval is taken over the builds, so it holds that spread too.
 	Builds int
 	// Keys is the key count of the preloaded stores that overwrite,
 	// readrandom, scan and mixed run on. Keys are 16 bytes. (A fill
@@ -151,7 +153,8 @@ type Progress struct {
 // 28m51), before builds. The preloaded stores are made 12 times, so that
 // each of the six methods' stores is made in each position twice (a
 // build costs about 45 s with its compactions and warm-up slices): 44m45
-// in all on 2026-12-05, before the warm pass.
+// in all on 2026-12-05, before the warm pass; 51m43 with it, which reads
+// every store's tables back from the disk.
 func Defaults() Config {
 	return Config{
 		Methods:        fipsMethods(AllMethods()),

@@ -77,10 +77,13 @@
 // it needs about two thirds of the rounds a median does. The figures
 // themselves (ops/s, CPU s/GB, latencies) are medians over rounds.
 //
-// A store keeps a speed of its own for as long as it lives: on this
+// A store kept a speed of its own for as long as it lived: on this
 // project's VM a point or two either way, and which place it was made in
-// among the methods' stores shifts it systematically (bench/README.md,
-// "Builds"). Rounds on one set of stores cannot average that away, so the
+// among the methods' stores shifted it systematically (bench/README.md,
+// "Builds"). Most of it was how its tables' pages came into the page
+// cache: pages cached as they were written read slower, so the warm pass
+// drops them and reads them back (store.warm). What is left, about a
+// point on scans, rounds on one set of stores cannot average away, so the
 // workloads on preloaded stores run on several builds (Config.Builds),
 // each making every store afresh in an order rotated by one place, and
 // their overheads are the mean of the builds' Hodges-Lehmann centers with

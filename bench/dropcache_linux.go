@@ -11,7 +11,7 @@ import (
 // the next read caches them afresh by readahead. Pages written by the
 // process and cached as they were written read slower by a point or two,
 // the earliest written the slowest, and keep that speed for as long as
-// they stay cached (bench/README.md, "Where a store's speed comes
+// they stay cached (bench/README.md, "Where a store's speed came
 // from"). Dirty pages stay: Pebble syncs a table before it uses it. A
 // file with no descriptor (vfs.NewMem) is left alone.
 func dropCached(f vfs.File) error {

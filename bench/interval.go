@@ -84,10 +84,11 @@ func overheadInterval(vals []float64) Interval {
 // build of the stores they ran on: the mean over builds of each build's
 // Hodges-Lehmann center (on the log of the ratios, as overheadInterval),
 // with the Student t interval of that mean (builds − 1 degrees of
-// freedom). A store keeps its own speed offset for as long as it lives, so
-// the rounds of one build share an error that no number of rounds
-// averages away: only the spread between builds measures it, and with
-// the rounds' own noise it is all that spread holds. Two builds give an
+// freedom). A store can keep its own speed offset for as long as it
+// lives (bench/README.md, "Builds"), so the rounds of one build share an
+// error that no number of rounds averages away: only the spread between
+// builds measures it, and with the rounds' own noise it is all that
+// spread holds. Two builds give an
 // interval, but a wide one (t = 12.7); it narrows with the builds, not
 // with the rounds.
 func buildInterval(byBuild [][]float64) Interval {

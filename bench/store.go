@@ -221,7 +221,7 @@ func (s *store) compact(ctx context.Context) error {
 // the slowest, for as long as they stay cached: a store made first in a
 // build ran a point or two slower than its rivals for its whole life,
 // which read as the method's cost (bench/README.md, "Where a store's
-// speed comes from").
+// speed came from").
 //
 // Through the file system below: a gocryptfs mount caches no page
 // written through it, so the first reads of a freshly compacted store

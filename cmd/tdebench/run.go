@@ -210,8 +210,10 @@ that follows one that wrote (not measured), so every method's store holds
 the same tables and the reads compare like with like. Those stores are
 made --builds times (12 in the full run, 5 with --short), each time in an
 order rotated by one place, each build running its share of the rounds: a
-store keeps a speed of its own for its life, a point or two here, and the
-intervals are taken over the builds to hold it. Slices that write end by flushing the memtable and waiting for
+store can keep a speed of its own for its life (about a point on scans
+here), and the intervals are taken over the builds to hold it. Before the
+reads, every store's tables are dropped from the page cache and read back
+once, so that they are cached alike whatever order they were written in. Slices that write end by flushing the memtable and waiting for
 compactions inside the measured time (a fill compacts what it wrote once):
 writing is done when the data is in (encrypted) tables. CPU is the whole
 process's over the slice (getrusage), plus gocryptfs's own for gocryptfs.
@@ -226,7 +228,7 @@ With --out, the results go to <out>/<date>-<cpu>/: pebble.txt (benchfmt,
 for benchstat), cipher.txt (the raw kernels), results.json, README.md
 (the table) and overhead.svg, and <out>/README.md gets an index line.`,
 		Example: `  tdebench run --short                         # the ~2 min comparison of make bench
-  tdebench run --out results                   # the full run (~45 min, gocryptfs too), published
+  tdebench run --out results                   # the full run (~52 min, gocryptfs too), published
   tdebench run --short --methods aes128-ctr,gocryptfs --workloads readrandom,scan
   tdebench run --methods aes256-ctr --workloads readrandom,scan --rounds 10
   tdebench run --short --benchfmt new.txt && go tool benchstat -col /method new.txt`,
