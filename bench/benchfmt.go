@@ -133,6 +133,29 @@ type OverheadFile struct {
 	Config  map[string]string  // file configuration (the last value of each key)
 }
 
+// Units groups pair p's overheads as the gate compares them: by the
+// build of the stores they ran on when the file's run made its stores
+// several times (its "builds" setting) and p's workload reads them, for
+// the rounds of one build share their store's offset and only the spread
+// between builds measures it; otherwise each round alone (a fill's every
+// slice writes a store of its own). The file holds a pair's rounds in
+// order, and build b (from 0) of nb ran rounds b·n/nb+1 to (b+1)·n/nb
+// (Config.buildRounds).
+func (f *OverheadFile) Units(p Pair) [][]float64 {
+	vals := f.Samples[p]
+	n := len(vals)
+	nb, err := strconv.Atoi(f.Config["builds"])
+	w, werr := ParseWorkload(p.Workload)
+	if err != nil || werr != nil || !w.preloaded() || nb < 2 || n < nb {
+		nb = n
+	}
+	units := make([][]float64, 0, nb)
+	for b := range nb {
+		units = append(units, vals[b*n/nb:(b+1)*n/nb])
+	}
+	return units
+}
+
 // ReadOverheads reads the overhead lines of a benchmark file (the
 // BenchmarkPebbleOverhead results) in the given unit (UnitOverhead or
 // UnitCPUOverhead). Lines of other benchmarks are skipped; a syntax error

@@ -3,6 +3,8 @@ package bench
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +18,7 @@ func delayConfig(t *testing.T) Config {
 	c := Short()
 	c.Methods = []Method{MethodAES128CTR}
 	c.Workloads = []Workload{ReadRandom}
-	c.Rounds, c.WorkloadRounds, c.Builds = 6, nil, 1 // one build, as the gate runs
+	c.Rounds, c.WorkloadRounds, c.Builds = 6, nil, 1 // one build: the gate's units are the rounds
 	c.Keys = 20000
 	c.ValueSize = 100
 	c.CacheSize = 64 << 10
@@ -56,13 +58,13 @@ func overheadsOf(t *testing.T, c Config, name string) *OverheadFile {
 // paired within a round, so load that lasts longer than a round cancels;
 // what is left is ±10 points of noise on a quiet machine, and up to ±100
 // with the odd round several hundred off under heavy load (measured). The
-// threshold is 100 points, so a failure needs the unchanged rounds to land
-// more than that above the baseline's nearly every time (one-sided U test
-// at 0.05 with 6 rounds a side: at least 29 of the 36 pairs of rounds),
-// where noise puts a single pair there with a probability of roughly one
-// in ten, and a median-based test ignores the odd outlier. The slowed run
-// clears the same bar by thousands of points under any load: the busy wait
-// is wall time and outgrows the read it delays.
+// threshold is 100 points, so a failure needs the mean of the unchanged
+// rounds' log ratios more than 100 points above the baseline's: a single
+// round 500 points off moves a mean of six by a third of that, and it
+// must also be significant (one-sided t test at 0.05), which a lone
+// outlier's spread prevents. The slowed run clears the same bar by
+// thousands of points under any load: the busy wait is wall time and
+// outgrows the read it delays.
 func TestGateCatchesInjectedDelay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real Pebble runs, ~10 s; the non-short suite runs it")
@@ -96,4 +98,67 @@ func TestGateCatchesInjectedDelay(t *testing.T) {
 		t.Errorf("unchanged run failed the gate:\n%s", out.String())
 	}
 	t.Logf("unchanged:\n%s", out.String())
+}
+
+// TestUnitsFollowBuilds: OverheadFile.Units finds a pair's builds in a
+// benchmark file from the run's "builds" setting and the rounds' order;
+// here it must group the overheads exactly as the run's own report says
+// they ran (Overhead.Build), on a real run with three builds.
+func TestUnitsFollowBuilds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real Pebble runs, ~3 s; the non-short suite runs it")
+	}
+	c := delayConfig(t)
+	c.Methods = []Method{MethodAES128CTR, MethodSM4CTR}
+	c.Workloads = []Workload{FillRandom, ReadRandom}
+	c.Rounds, c.Builds, c.MemFS = 8, 3, true
+	r, err := Benchmark(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := r.WriteBenchfmt(&buf); err != nil {
+		t.Fatal(err)
+	}
+	f, err := ReadOverheads(&buf, "run", UnitOverhead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range c.Methods {
+		for _, w := range c.Workloads {
+			byBuild := map[int][]float64{}
+			var rounds int
+			for _, o := range r.Overheads {
+				if o.Method == m && o.Workload == w {
+					byBuild[o.Build] = append(byBuild[o.Build], o.Time)
+					rounds++
+				}
+			}
+			units := f.Units(Pair{string(w), m.String()})
+			if !w.preloaded() {
+				if len(units) != rounds {
+					t.Errorf("%s/%s: %d units, want one a round (%d)", w, m, len(units), rounds)
+				}
+				continue
+			}
+			if len(units) != len(byBuild) || len(units) != 3 {
+				t.Fatalf("%s/%s: %d units, the run had %d builds", w, m, len(units), len(byBuild))
+			}
+			for i, u := range units {
+				want := byBuild[i+1]
+				if fmt.Sprint(u) != fmt.Sprint(roundTrip(want)) {
+					t.Errorf("%s/%s unit %d: %v, build %d ran %v", w, m, i, u, i+1, want)
+				}
+			}
+		}
+	}
+}
+
+// roundTrip is vs as a benchmark file holds them: five significant digits.
+func roundTrip(vs []float64) []float64 {
+	out := make([]float64, len(vs))
+	for i, v := range vs {
+		out[i], _ = strconv.ParseFloat(formatNumber(v), 64)
+	}
+	return out
 }

@@ -50,7 +50,7 @@ func TestGateSynthetic(t *testing.T) {
 		// Significant against the baseline itself, but within threshold.
 		{"within threshold", add(shuffled, 2.5), 3, false},
 		{"beyond a zero threshold", add(shuffled, 2.5), 0, true},
-		// The median rose by 6 points, but rounds scatter from -20 to +40:
+		// The mean rose by 6 points, but rounds scatter from -20 to +40:
 		// not significant, so no failure.
 		{"not significant", []float64{-20, 40, 2, 30, -10, 25}, 3, false},
 		// Better than before: never a regression.
@@ -100,7 +100,7 @@ func TestGateBonferroni(t *testing.T) {
 	}
 	cur[Pair{"w0", "aes128-ctr"}] = add(b5, 20)
 	_, err := Gate(overheadFile("base.txt", base), overheadFile("new.txt", cur), GateOptions{Threshold: 3})
-	if !errors.Is(err, ErrTooFewRounds) || !strings.Contains(err.Error(), "6 for 24 pairs") {
+	if !errors.Is(err, ErrTooFewRounds) || !strings.Contains(err.Error(), "(5+5 rounds; 6 needed)") {
 		t.Fatalf("24 pairs of 5 rounds: got %v, want ErrTooFewRounds asking for 6", err)
 	}
 	b6 := baseRounds
@@ -117,6 +117,50 @@ func TestGateBonferroni(t *testing.T) {
 	}
 }
 
+// TestGateUnitsAreBuilds: where the run made its stores several times,
+// the gate's units are the builds, not the rounds. Here every build's
+// rounds agree to a tenth of a point, but the builds scatter by two
+// points about a mean one point up: counted as 32 independent rounds that
+// rise is sure (and the same values from a run of one build fail a zero
+// threshold); as 4 builds it is not sure, and they pass.
+func TestGateUnitsAreBuilds(t *testing.T) {
+	var base, cur []float64
+	for b, off := range []float64{2, 0.5, 1.5, -0.2} {
+		for r := range 8 {
+			jitter := float64(r%3-1) / 10
+			base = append(base, 5+jitter+float64(b%2)/10)
+			cur = append(cur, 5+off+jitter)
+		}
+	}
+	mk := func(name string, vals []float64, builds string) *OverheadFile {
+		f := overheadFile(name, map[Pair][]float64{aesRead: vals})
+		f.Config["builds"] = builds
+		return f
+	}
+	if u := mk("new.txt", cur, "4").Units(aesRead); len(u) != 4 || len(u[0]) != 8 || u[1][0] != cur[8] {
+		t.Fatalf("Units with 4 builds: %v", u)
+	}
+	for _, c := range []struct {
+		builds  string
+		regress bool
+	}{{"1", true}, {"4", false}} {
+		g, err := Gate(mk("base.txt", base, c.builds), mk("new.txt", cur, c.builds), GateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(g.Regressions()) == 1; got != c.regress {
+			t.Errorf("builds %s: regression %v, want %v: %+v", c.builds, got, c.regress, g.Verdicts)
+		}
+	}
+	// A fill writes a fresh store every slice: its rounds stay the units.
+	fill := Pair{"fillrandom", "aes128-ctr"}
+	f := overheadFile("new.txt", map[Pair][]float64{fill: cur})
+	f.Config["builds"] = "4"
+	if u := f.Units(fill); len(u) != len(cur) {
+		t.Errorf("fillrandom with 4 builds: %d units, want one a round", len(u))
+	}
+}
+
 func TestGateErrors(t *testing.T) {
 	_, err := Gate(overheadFile("base.txt", map[Pair][]float64{aesRead: baseRounds}),
 		overheadFile("new.txt", map[Pair][]float64{sm4Fill: baseRounds}), GateOptions{Threshold: 3})
@@ -125,8 +169,18 @@ func TestGateErrors(t *testing.T) {
 	}
 	_, err = Gate(overheadFile("base.txt", map[Pair][]float64{aesRead: baseRounds[:3]}),
 		overheadFile("new.txt", map[Pair][]float64{aesRead: add(baseRounds[:3], 50)}), GateOptions{Threshold: 3})
-	if !errors.Is(err, ErrTooFewRounds) || !strings.Contains(err.Error(), "readrandom/aes128-ctr (3+3 rounds)") {
+	if !errors.Is(err, ErrTooFewRounds) || !strings.Contains(err.Error(), "readrandom/aes128-ctr (3+3 rounds") {
 		t.Errorf("3 rounds: got %v, want ErrTooFewRounds naming the pair", err)
+	}
+	// Builds: three a side at least.
+	two := func(name string, d float64) *OverheadFile {
+		f := overheadFile(name, map[Pair][]float64{aesRead: add(baseRounds, d)})
+		f.Config["builds"] = "2"
+		return f
+	}
+	_, err = Gate(two("base.txt", 0), two("new.txt", 50), GateOptions{Threshold: 3})
+	if !errors.Is(err, ErrTooFewRounds) || !strings.Contains(err.Error(), "readrandom/aes128-ctr (2+2 units") {
+		t.Errorf("2 builds: got %v, want ErrTooFewRounds naming the pair", err)
 	}
 	// Settings that change what an overhead means are reported.
 	a := overheadFile("base.txt", map[Pair][]float64{aesRead: baseRounds})

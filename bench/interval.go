@@ -92,15 +92,7 @@ func overheadInterval(vals []float64) Interval {
 // interval, but a wide one (t = 12.7); it narrows with the builds, not
 // with the rounds.
 func buildInterval(byBuild [][]float64) Interval {
-	var centers []float64
-	n := 0
-	for _, vals := range byBuild {
-		if len(vals) == 0 {
-			continue
-		}
-		n += len(vals)
-		centers = append(centers, median(walshAverages(logRatios(vals))))
-	}
+	centers, n := buildCenters(byBuild)
 	if len(centers) == 0 {
 		return Interval{}
 	}
@@ -113,6 +105,19 @@ func buildInterval(byBuild [][]float64) Interval {
 		iv.Lo, iv.Hi = &lo, &hi
 	}
 	return iv
+}
+
+// buildCenters is each non-empty build's Hodges-Lehmann center, on the
+// log of the ratios, and the number of rounds they hold.
+func buildCenters(byBuild [][]float64) (centers []float64, n int) {
+	for _, vals := range byBuild {
+		if len(vals) == 0 {
+			continue
+		}
+		n += len(vals)
+		centers = append(centers, median(walshAverages(logRatios(vals))))
+	}
+	return centers, n
 }
 
 // logRatios turns overheads in percent into the logs of the ratios they

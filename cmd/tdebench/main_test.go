@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/tde-go/tde/bench"
 	"golang.org/x/perf/benchfmt"
 )
 
@@ -259,5 +261,52 @@ func TestHelp(t *testing.T) {
 	_, stdout, _ := tdebench(t, "gate", "--help")
 	if !strings.Contains(stdout, "percentage points") {
 		t.Errorf("gate --help does not say what the threshold means")
+	}
+}
+
+// TestGateExtendPools: with --extend, the current run is the runs so far
+// one after another, and each run's builds count: two runs of two builds
+// are four units, which the gate can test where two could not; and a pair
+// that rose past the threshold without significance is doubtful (worth
+// another run), one that rose less is not.
+func TestGateExtendPools(t *testing.T) {
+	tmp := t.TempDir()
+	file := func(builds int, vals []float64) []byte {
+		var b strings.Builder
+		fmt.Fprintf(&b, "cpu: Test CPU\nbuilds: %d\n", builds)
+		for _, v := range vals {
+			fmt.Fprintf(&b, "BenchmarkPebbleOverhead/workload=readrandom/method=aes128-ctr 1 %g overhead-%%\n", v)
+		}
+		return []byte(b.String())
+	}
+	base := filepath.Join(tmp, "base.txt")
+	if err := os.WriteFile(base, file(4, []float64{4, 4.2, 5, 5.2, 4.4, 4.6, 5.4, 5.6}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Builds whose centers scatter by ten points, about three above the
+	// baseline's.
+	run := file(2, []float64{2, 3, 14, 15})
+	opt := bench.GateOptions{Threshold: 2, Alpha: 0.05}
+	if _, err := gateAll(base, "", run, 1, []string{bench.UnitOverhead}, opt, io.Discard); err == nil || !strings.Contains(err.Error(), "2 units") {
+		t.Fatalf("one run of two builds: got %v, want too few units", err)
+	}
+	run = append(run, file(2, []float64{3, 4, 12, 11})...)
+	gates, err := gateAll(base, "", run, 2, []string{bench.UnitOverhead}, opt, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := gates[0].Verdicts[0]
+	if v.Current.Builds != 4 || v.Current.N != 8 {
+		t.Fatalf("two runs of two builds: %d units of %d rounds, want 4 of 8", v.Current.Builds, v.Current.N)
+	}
+	if v.Regressed || v.Change <= 2 {
+		t.Fatalf("want a rise past 2 points that is not significant at 4 builds: %+v", v)
+	}
+	if d := doubtful(gates); len(d) != 1 || d[0] != "readrandom/aes128-ctr" {
+		t.Errorf("doubtful: %v", d)
+	}
+	gates[0].Options.Threshold = 10
+	if d := doubtful(gates); len(d) != 0 {
+		t.Errorf("doubtful with a 10-point threshold: %v", d)
 	}
 }
