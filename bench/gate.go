@@ -36,8 +36,8 @@ import (
 // more than T higher.
 //
 // What is compared is the overheads' units (OverheadFile.Units). Rounds,
-// where the run made its stores once (make gate, on MemFS, where builds
-// showed no offset of their own) or the workload is a fill: their
+// where the run made its stores once (make gate's reads, on MemFS, where
+// builds showed no offset of their own) or the workload is a fill: their
 // medians, and a one-sided Mann-Whitney U test (benchmath's
 // AssumeNothing: no assumption about the distribution, whose tails are
 // heavy: in the MemFS baseline the rounds' median was the most precise

@@ -51,6 +51,12 @@ smallest rise the gate can see.
 --metric time,cpu gates both overheads, each at --alpha / 2.
 Fewer than 3 units on a side is an error (exit 2), not a pass.
 
+--extend N (with --run): when no pair failed but one rose past the
+threshold without reaching significance, run again, up to N times, and
+decide on all the rounds. An unchanged build seldom rises past the
+threshold, so it seldom pays for a second run; a rise that a noisy run
+hid gets the rounds to show it.
+
 Every regression is printed with its method, workload, and the baseline
 and current overheads with their 95% confidence intervals.
 
@@ -61,7 +67,7 @@ The baseline is a pebble.txt from tdebench run --benchfmt or --out, with
 the same settings as the run, save the rounds and builds (gate warns if
 they differ); make baseline records CI's.`,
 		Example: `  tdebench gate --baseline results/baseline.txt --current new.txt
-  tdebench gate --baseline results/baseline.txt --metric time,cpu --threshold 2% --run --short --memfs --duration 25ms --workloads fillrandom,readrandom,scan --rounds 256 --workload-rounds fillrandom=16 --builds 1   # CI (make gate)
+  tdebench gate --baseline results/baseline.txt --metric time,cpu --threshold 2% --alpha 0.025 --extend 1 --run --short --memfs --duration 25ms --workloads readrandom,scan --rounds 256 --builds 1   # CI (make gate: its reads)
   tdebench gate --baseline results/baseline.txt --run --short --memfs --duration 25ms --workloads readrandom --rounds 32 --builds 1 --inject-delay aes128-ctr=20us   # see it fail`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -118,6 +124,9 @@ they differ); make baseline records CI's.`,
 						}
 					}
 				}
+				// Each metric is a gate of its own, at alpha divided by
+				// the number of metrics: alpha stays the chance that an
+				// unchanged build fails anywhere.
 				gates, err := gateAll(baseline, current, run, runs, units, bench.GateOptions{Threshold: th, Alpha: alpha / float64(len(units))}, stderr)
 				if err != nil {
 					return err
