@@ -31,18 +31,7 @@ func delayConfig(t *testing.T) Config {
 // file, as the gate does with a committed baseline.
 func overheadsOf(t *testing.T, c Config, name string) *OverheadFile {
 	t.Helper()
-	r, err := Benchmark(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := r.WriteBenchfmt(&buf); err != nil {
-		t.Fatal(err)
-	}
-	f, err := ReadOverheads(&buf, name, UnitOverhead)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, f := runAndRead(t, c, name)
 	t.Logf("%s: readrandom/aes128-ctr overheads %.1f", name, f.Samples[Pair{"readrandom", "aes128-ctr"}])
 	return f
 }
@@ -112,18 +101,7 @@ func TestUnitsFollowBuilds(t *testing.T) {
 	c.Methods = []Method{MethodAES128CTR, MethodSM4CTR}
 	c.Workloads = []Workload{FillRandom, ReadRandom}
 	c.Rounds, c.Builds, c.MemFS = 8, 3, true
-	r, err := Benchmark(context.Background(), c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := r.WriteBenchfmt(&buf); err != nil {
-		t.Fatal(err)
-	}
-	f, err := ReadOverheads(&buf, "run", UnitOverhead)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, f := runAndRead(t, c, "run")
 	for _, m := range c.Methods {
 		for _, w := range c.Workloads {
 			byBuild := map[int][]float64{}
@@ -161,4 +139,22 @@ func roundTrip(vs []float64) []float64 {
 		out[i], _ = strconv.ParseFloat(formatNumber(v), 64)
 	}
 	return out
+}
+
+// runAndRead runs c and reads its overheads back from its benchmark file.
+func runAndRead(t *testing.T, c Config, name string) (*Report, *OverheadFile) {
+	t.Helper()
+	r, err := Benchmark(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := r.WriteBenchfmt(&buf); err != nil {
+		t.Fatal(err)
+	}
+	f, err := ReadOverheads(&buf, name, UnitOverhead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, f
 }
