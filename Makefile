@@ -126,16 +126,18 @@ bench:
 
 # The gate's runs. Reads (readrandom, scan) on Pebble's MemFS, where the
 # disk's page-cache and syscall noise is left out and tde's code is what
-# is measured: 256 rounds of 25 ms slices, the stores made once (on MemFS
-# a build showed no offset of its own), about 70 s. Writes (fillrandom)
-# on the disk, where a MemFS fill's flush and compactions scatter it by
-# tens of points: 32 rounds of 100 ms, about 65 s. Each is compared with
-# a baseline of the same run four times longer (make baseline), at alpha
+# is measured: 256 rounds of 25 ms slices on 4 builds of the stores,
+# about 80 s. A build keeps a method's overhead up to a few points off
+# for its life, so the gate's units are the builds, and one that is off
+# moves a run by a quarter of that. Writes (fillrandom) on the disk,
+# where a MemFS fill's flush and compactions scatter it by tens of
+# points: 32 rounds of 100 ms, about 65 s. Each is compared with a
+# baseline of the same run made four times (make baseline), at alpha
 # 0.025, so that the gate as a whole keeps 0.05; a run where a pair rose
 # past the threshold without significance runs once more, pooled
 # (--extend 1). bench/README.md ("Gate power") measures what it catches.
 # GATE_FLAGS adds run flags (make gate-power injects a delay).
-GATE_READS := --short --memfs --duration 25ms --workloads readrandom,scan --rounds 256 --builds 1
+GATE_READS := --short --memfs --duration 25ms --workloads readrandom,scan --rounds 256 --builds 8
 GATE_FILLS := --short --workloads fillrandom --rounds 32
 GATE       := $(TDEBENCH) gate --metric time,cpu --threshold 2% --alpha 0.025 --extend 1
 GATE_FLAGS ?=
@@ -159,20 +161,19 @@ gate-power:
 	@sh bench/gate-power.sh $(GATE_POWER_RUNS) aes128-ctr=$(GATE_POWER_DELAY)
 
 ## baseline: re-record results/baseline.txt and results/baseline-fill.txt
-## (on a quiet machine): the gate's runs four times over (1024 rounds of
-## the reads, 128 of fillrandom; about 8 minutes), so the baselines add
-## little noise of their own; made in BASELINE_RUNS processes of equal
-## share, for a process keeps a method's overhead up to a point or two off
-## for its life (bench/README.md, "Gate power"), and one process's
-## offsets, in a baseline, would be every gate run's.
-BASELINE_RUNS ?= 8
+## (on a quiet machine): the gate's two runs, each made BASELINE_RUNS
+## times in a process of its own and joined (1024 rounds of the reads on
+## 16 builds, 128 of fillrandom; about 8 minutes), so that the baselines
+## add little noise of their own and their builds show how far a build
+## strays (bench/README.md, "Gate power").
+BASELINE_RUNS ?= 4
 baseline:
 	$(GO) build -buildvcs=$(BUILDVCS) -o bin/tdebench ./cmd/tdebench
 	@tmp=$$(mktemp -d); \
 	for i in $$(seq $(BASELINE_RUNS)); do \
 		echo "baseline: run $$i of $(BASELINE_RUNS)"; \
-		bin/tdebench run $(GATE_READS) --rounds $$((1024 / $(BASELINE_RUNS))) --benchfmt $$tmp/reads-$$i.txt >/dev/null || exit 1; \
-		bin/tdebench run $(GATE_FILLS) --rounds $$((128 / $(BASELINE_RUNS))) --benchfmt $$tmp/fills-$$i.txt >/dev/null || exit 1; \
+		bin/tdebench run $(GATE_READS) --benchfmt $$tmp/reads-$$i.txt >/dev/null || exit 1; \
+		bin/tdebench run $(GATE_FILLS) --benchfmt $$tmp/fills-$$i.txt >/dev/null || exit 1; \
 	done; \
 	cat $$tmp/reads-*.txt > results/baseline.txt && cat $$tmp/fills-*.txt > results/baseline-fill.txt && rm -r $$tmp
 

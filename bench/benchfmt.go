@@ -2,13 +2,17 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"golang.org/x/perf/benchfmt"
 )
@@ -126,32 +130,57 @@ type Pair struct {
 func (p Pair) String() string { return p.Workload + "/" + p.Method }
 
 // OverheadFile is the per-round overheads read from a benchmark file, with
-// its file configuration.
+// its file configuration. A file can hold several runs one after another
+// (make baseline joins runs made in separate processes; gate --extend
+// joins its own), each starting with its configuration.
 type OverheadFile struct {
 	Name    string
 	Samples map[Pair][]float64 // by workload and method, in file order
 	Config  map[string]string  // file configuration (the last value of each key)
+	runs    []overheadRun      // the runs in file order; none read means one run of Config's builds
 }
 
-// Units groups pair p's overheads as the gate compares them: by the
-// build of the stores they ran on when the file's run made its stores
-// several times (its "builds" setting) and p's workload reads them, for
-// the rounds of one build share their store's offset and only the spread
-// between builds measures it; otherwise each round alone (a fill's every
-// slice writes a store of its own). The file holds a pair's rounds in
-// order, and build b (from 0) of nb ran rounds b·n/nb+1 to (b+1)·n/nb
-// (Config.buildRounds).
+// overheadRun is one run in an OverheadFile: its builds setting and where
+// each pair's rounds start in Samples.
+type overheadRun struct {
+	builds int
+	start  map[Pair]int
+}
+
+// Units groups pair p's overheads as the gate compares them. A fill's
+// every slice writes a store of its own: each round is a unit. Reads run
+// on stores made once per build, and a build keeps its store's offset,
+// and a run its process's, for as long as it lives: the rounds of one
+// build of one run are a unit, and only the spread between units
+// measures that offset (bench/README.md, "Gate power"). Within a run,
+// build b (from 0) of nb ran rounds b·n/nb+1 to (b+1)·n/nb of the run's
+// n (Config.buildRounds).
 func (f *OverheadFile) Units(p Pair) [][]float64 {
 	vals := f.Samples[p]
-	n := len(vals)
-	nb, err := strconv.Atoi(f.Config["builds"])
-	w, werr := ParseWorkload(p.Workload)
-	if err != nil || werr != nil || !w.preloaded() || nb < 2 || n < nb {
-		nb = n
+	if w, err := ParseWorkload(p.Workload); err != nil || !w.preloaded() {
+		units := make([][]float64, len(vals))
+		for i := range vals {
+			units[i] = vals[i : i+1]
+		}
+		return units
 	}
-	units := make([][]float64, 0, nb)
-	for b := range nb {
-		units = append(units, vals[b*n/nb:(b+1)*n/nb])
+	runs := f.runs
+	if len(runs) == 0 {
+		nb, _ := strconv.Atoi(f.Config["builds"])
+		runs = []overheadRun{{builds: nb}}
+	}
+	var units [][]float64
+	for i, r := range runs {
+		lo, hi := r.start[p], len(vals)
+		if i+1 < len(runs) {
+			hi = runs[i+1].start[p]
+		}
+		run := vals[lo:hi]
+		n := len(run)
+		nb := min(max(r.builds, 1), n)
+		for b := range nb {
+			units = append(units, run[b*n/nb:(b+1)*n/nb])
+		}
 	}
 	return units
 }
@@ -161,16 +190,45 @@ func (f *OverheadFile) Units(p Pair) [][]float64 {
 // UnitCPUOverhead). Lines of other benchmarks are skipped; a syntax error
 // is an error naming the line.
 func ReadOverheads(r io.Reader, name, unit string) (*OverheadFile, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
 	f := &OverheadFile{Name: name, Samples: map[Pair][]float64{}, Config: map[string]string{}}
-	br := benchfmt.NewReader(r, name)
+	line := 0
+	for _, text := range splitRuns(data) {
+		run := overheadRun{start: map[Pair]int{}}
+		for p, vals := range f.Samples {
+			run.start[p] = len(vals)
+		}
+		cfg := map[string]string{}
+		if err := readRun(text, name, unit, f.Samples, cfg); err != nil {
+			var se *benchfmt.SyntaxError
+			if errors.As(err, &se) {
+				se.Line += line
+			}
+			return nil, err
+		}
+		line += bytes.Count(text, []byte("\n"))
+		run.builds, _ = strconv.Atoi(cfg["builds"])
+		maps.Copy(f.Config, cfg)
+		f.runs = append(f.runs, run)
+	}
+	return f, nil
+}
+
+// readRun adds one run's overheads to samples and its file configuration
+// to cfg.
+func readRun(text []byte, name, unit string, samples map[Pair][]float64, cfg map[string]string) error {
+	br := benchfmt.NewReader(bytes.NewReader(text), name)
 	for br.Scan() {
 		switch rec := br.Result().(type) {
 		case *benchfmt.SyntaxError:
-			return nil, rec
+			return rec
 		case *benchfmt.Result:
 			for _, c := range rec.Config {
 				if c.File {
-					f.Config[c.Key] = string(c.Value)
+					cfg[c.Key] = string(c.Value)
 				}
 			}
 			base, parts := rec.Name.Parts()
@@ -191,13 +249,45 @@ func ReadOverheads(r io.Reader, name, unit string) (*OverheadFile, error) {
 			if !ok || p.Workload == "" || p.Method == "" {
 				continue
 			}
-			f.Samples[p] = append(f.Samples[p], v)
+			samples[p] = append(samples[p], v)
 		}
 	}
-	if err := br.Err(); err != nil {
-		return nil, err
+	return br.Err()
+}
+
+// splitRuns splits benchmark text into its runs: a configuration line
+// after a result line starts a new one.
+func splitRuns(data []byte) [][]byte {
+	var runs [][]byte
+	start, results := 0, false
+	for off := 0; off < len(data); {
+		end := bytes.IndexByte(data[off:], '\n')
+		next := off + end + 1
+		if end < 0 {
+			end, next = len(data)-off, len(data)
+		}
+		line := data[off : off+end]
+		switch {
+		case bytes.HasPrefix(line, []byte("Benchmark")):
+			results = true
+		case results && isConfigLine(line):
+			runs = append(runs, data[start:off])
+			start, results = off, false
+		}
+		off = next
 	}
-	return f, nil
+	return append(runs, data[start:])
+}
+
+// isConfigLine reports whether line is a file configuration line as the
+// benchmark format defines it: "key: value", the key starting with a
+// lower-case letter and holding no space or upper-case letter.
+func isConfigLine(line []byte) bool {
+	key, _, ok := bytes.Cut(line, []byte(":"))
+	if !ok || len(key) == 0 || key[0] < 'a' || key[0] > 'z' {
+		return false
+	}
+	return !bytes.ContainsFunc(key, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsUpper(r) })
 }
 
 // methodRank orders method names as Methods does, unknown names last.

@@ -18,7 +18,7 @@ func delayConfig(t *testing.T) Config {
 	c := Short()
 	c.Methods = []Method{MethodAES128CTR}
 	c.Workloads = []Workload{ReadRandom}
-	c.Rounds, c.WorkloadRounds, c.Builds = 6, nil, 1 // one build: the gate's units are the rounds
+	c.Rounds, c.WorkloadRounds, c.Builds = 6, nil, 1
 	c.Keys = 20000
 	c.ValueSize = 100
 	c.CacheSize = 64 << 10
@@ -50,15 +50,16 @@ func overheadsOf(t *testing.T, c Config, name string) *OverheadFile {
 // threshold is 100 points, so a failure needs the mean of the unchanged
 // rounds' log ratios more than 100 points above the baseline's: a single
 // round 500 points off moves a mean of six by a third of that, and it
-// must also be significant (one-sided t test at 0.05), which a lone
-// outlier's spread prevents. The slowed run clears the same bar by
-// thousands of points under any load: the busy wait is wall time and
-// outgrows the read it delays.
+// must also be significant (one-sided t test over the three builds at
+// 0.05), which a lone outlier's spread prevents. The slowed run clears
+// the same bar by thousands of points under any load: the busy wait is
+// wall time and outgrows the read it delays.
 func TestGateCatchesInjectedDelay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real Pebble runs, ~10 s; the non-short suite runs it")
 	}
 	c := delayConfig(t)
+	c.Builds = 3 // the gate's units for reads: a baseline needs three
 	base := overheadsOf(t, c, "baseline")
 	slow := c
 	slow.Delay = map[Method]time.Duration{MethodAES128CTR: 200 * time.Microsecond}

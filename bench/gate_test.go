@@ -23,6 +23,7 @@ func add(vs []float64, d float64) []float64 {
 
 var (
 	aesRead = Pair{"readrandom", "aes128-ctr"}
+	aesFill = Pair{"fillrandom", "aes128-ctr"}
 	sm4Fill = Pair{"fillseq", "sm4-ctr"}
 	// Six rounds of a ~5% overhead, with a few points of noise.
 	baseRounds = []float64{4.1, 5.3, 6.0, 4.8, 5.5, 3.9}
@@ -57,8 +58,8 @@ func TestGateSynthetic(t *testing.T) {
 		{"improvement", add(shuffled, -4), 3, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			g := gate(t, map[Pair][]float64{aesRead: baseRounds, sm4Fill: baseRounds},
-				map[Pair][]float64{aesRead: c.cur, sm4Fill: shuffled}, c.th)
+			g := gate(t, map[Pair][]float64{aesFill: baseRounds, sm4Fill: baseRounds},
+				map[Pair][]float64{aesFill: c.cur, sm4Fill: shuffled}, c.th)
 			regs := g.Regressions()
 			if c.regress != (len(regs) == 1) || len(regs) > 1 {
 				t.Fatalf("%d regressions, want regression=%v: %+v", len(regs), c.regress, g.Verdicts)
@@ -69,10 +70,10 @@ func TestGateSynthetic(t *testing.T) {
 			}
 			out := buf.String()
 			if c.regress {
-				if regs[0].Pair != aesRead {
-					t.Errorf("regression in %v, want %v", regs[0].Pair, aesRead)
+				if regs[0].Pair != aesFill {
+					t.Errorf("regression in %v, want %v", regs[0].Pair, aesFill)
 				}
-				if !strings.Contains(out, "REGRESSION: aes128-ctr in readrandom") || !strings.Contains(out, "FAIL") {
+				if !strings.Contains(out, "REGRESSION: aes128-ctr in fillrandom") || !strings.Contains(out, "FAIL") {
 					t.Errorf("report does not name the regression:\n%s", out)
 				}
 			} else if !strings.Contains(out, "PASS") || strings.Contains(out, "REGRESSION") {
@@ -89,7 +90,7 @@ func TestGateSynthetic(t *testing.T) {
 // passing silently.
 func TestGateBonferroni(t *testing.T) {
 	b5 := baseRounds[:5]
-	one := gate(t, map[Pair][]float64{aesRead: b5}, map[Pair][]float64{aesRead: add(b5, 20)}, 3)
+	one := gate(t, map[Pair][]float64{aesFill: b5}, map[Pair][]float64{aesFill: add(b5, 20)}, 3)
 	if len(one.Regressions()) != 1 {
 		t.Fatalf("one pair, 5 rounds, +20 points: want a regression: %+v", one.Verdicts)
 	}
@@ -117,12 +118,12 @@ func TestGateBonferroni(t *testing.T) {
 	}
 }
 
-// TestGateUnitsAreBuilds: where the run made its stores several times,
-// the gate's units are the builds, not the rounds. Here every build's
-// rounds agree to a tenth of a point, but the builds scatter by two
-// points about a mean one point up: counted as 32 independent rounds that
-// rise is sure (and the same values from a run of one build fail a zero
-// threshold); as 4 builds it is not sure, and they pass.
+// TestGateUnitsAreBuilds: where reads ran on several builds of the
+// stores, the gate's units are the builds, not the rounds. Here every
+// build's rounds agree to a tenth of a point, but the builds scatter by
+// two points about a mean one point up: counted as 32 independent rounds
+// (as a fill's are) that rise is sure and fails a zero threshold; as 4
+// builds it is not sure, and passes.
 func TestGateUnitsAreBuilds(t *testing.T) {
 	var base, cur []float64
 	for b, off := range []float64{2, 0.5, 1.5, -0.2} {
@@ -132,32 +133,121 @@ func TestGateUnitsAreBuilds(t *testing.T) {
 			cur = append(cur, 5+off+jitter)
 		}
 	}
-	mk := func(name string, vals []float64, builds string) *OverheadFile {
-		f := overheadFile(name, map[Pair][]float64{aesRead: vals})
-		f.Config["builds"] = builds
+	mk := func(name string, p Pair, vals []float64) *OverheadFile {
+		f := overheadFile(name, map[Pair][]float64{p: vals})
+		f.Config["builds"] = "4"
 		return f
 	}
-	if u := mk("new.txt", cur, "4").Units(aesRead); len(u) != 4 || len(u[0]) != 8 || u[1][0] != cur[8] {
+	if u := mk("new.txt", aesRead, cur).Units(aesRead); len(u) != 4 || len(u[0]) != 8 || u[1][0] != cur[8] {
 		t.Fatalf("Units with 4 builds: %v", u)
 	}
 	for _, c := range []struct {
-		builds  string
+		pair    Pair
 		regress bool
-	}{{"1", true}, {"4", false}} {
-		g, err := Gate(mk("base.txt", base, c.builds), mk("new.txt", cur, c.builds), GateOptions{})
+	}{{aesFill, true}, {aesRead, false}} {
+		g, err := Gate(mk("base.txt", c.pair, base), mk("new.txt", c.pair, cur), GateOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := len(g.Regressions()) == 1; got != c.regress {
-			t.Errorf("builds %s: regression %v, want %v: %+v", c.builds, got, c.regress, g.Verdicts)
+			t.Errorf("%s: regression %v, want %v: %+v", c.pair, got, c.regress, g.Verdicts)
 		}
 	}
 	// A fill writes a fresh store every slice: its rounds stay the units.
-	fill := Pair{"fillrandom", "aes128-ctr"}
-	f := overheadFile("new.txt", map[Pair][]float64{fill: cur})
-	f.Config["builds"] = "4"
-	if u := f.Units(fill); len(u) != len(cur) {
+	if u := mk("new.txt", aesFill, cur).Units(aesFill); len(u) != len(cur) {
 		t.Errorf("fillrandom with 4 builds: %d units, want one a round", len(u))
+	}
+}
+
+// benchText is a benchmark file of runs one after another, as make
+// baseline joins them: each run's configuration (its builds), then its
+// rounds of pair p, in percent.
+func benchText(p Pair, runs ...benchRun) string {
+	var b strings.Builder
+	for i, r := range runs {
+		fmt.Fprintf(&b, "cpu: Test CPU\ndate: run %d\nbuilds: %d\n\n", i, r.builds)
+		for _, v := range r.rounds {
+			fmt.Fprintf(&b, "BenchmarkPebbleOverhead/workload=%s/method=%s 1 %g overhead-%%\n", p.Workload, p.Method, v)
+		}
+	}
+	return b.String()
+}
+
+type benchRun struct {
+	builds int
+	rounds []float64
+}
+
+// around is 16 rounds within a fifth of a point of center.
+func around(center float64) []float64 {
+	out := make([]float64, 16)
+	for i := range out {
+		out[i] = center + float64(i%5-2)/10
+	}
+	return out
+}
+
+// TestGateRunsAreUnits: a file of several runs (make baseline's) keeps
+// each run's rounds apart, and where reads ran each run (and each build
+// of it) is a unit of its own: a run keeps its stores' offset for its
+// life. The baseline here is CI's failure of 2026-12-05: eight runs of
+// scan on sm4-ctr whose centers spread from +20.3% to +24.1%, and a run
+// of one build at +24.3%, tight within itself. Counted by rounds, that
+// run rose 2.3 points beyond doubt and failed; against the spread of the
+// baseline's runs it is one more run, and passes. A run 8 points up
+// still fails.
+func TestGateRunsAreUnits(t *testing.T) {
+	sm4Scan := Pair{"scan", "sm4-ctr"}
+	var runs []benchRun
+	for _, c := range []float64{24.1, 22.4, 22.0, 21.6, 22.3, 20.3, 22.1, 21.2} {
+		runs = append(runs, benchRun{1, around(c)})
+	}
+	read := func(name, text string) *OverheadFile {
+		f, err := ReadOverheads(strings.NewReader(text), name, UnitOverhead)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	base := read("base.txt", benchText(sm4Scan, runs...))
+	if u := base.Units(sm4Scan); len(u) != 8 || len(u[7]) != 16 || u[7][0] != 21.0 {
+		t.Fatalf("baseline of 8 runs: %d units, the last %v", len(u), u[len(u)-1])
+	}
+	opt := GateOptions{Threshold: 2, Alpha: 0.025 / 2 / 8} // a pair of make gate's
+	for _, c := range []struct {
+		pair    Pair
+		center  float64
+		regress bool
+	}{
+		{Pair{"fillrandom", "sm4-ctr"}, 24.3, true}, // rounds as units: the false alarm
+		{sm4Scan, 24.3, false},
+		{sm4Scan, 30, true},
+	} {
+		b := read("base.txt", benchText(c.pair, runs...))
+		g, err := Gate(b, read("new.txt", benchText(c.pair, benchRun{1, around(c.center)})), opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(g.Regressions()) == 1; got != c.regress {
+			t.Errorf("%s at %+.1f%%: regression %v, want %v: %+v", c.pair, c.center, got, c.regress, g.Verdicts)
+		}
+	}
+	// Runs of several builds: each run's own setting splits its rounds.
+	f := read("mixed.txt", benchText(sm4Scan, benchRun{2, around(1)}, benchRun{1, around(2)}, benchRun{4, around(3)}))
+	if u := f.Units(sm4Scan); len(u) != 7 || len(u[0]) != 8 || len(u[2]) != 16 || len(u[3]) != 4 || u[2][0] != 1.8 {
+		t.Errorf("runs of 2, 1 and 4 builds: %d units: %v", len(u), u)
+	}
+}
+
+// TestReadOverheadsRunsLines: a syntax error in a later run names its
+// line in the whole file.
+func TestReadOverheadsRunsLines(t *testing.T) {
+	text := benchText(aesRead, benchRun{1, []float64{1, 2}}, benchRun{1, []float64{3}}) +
+		"BenchmarkPebbleOverhead/workload=readrandom/method=aes128-ctr 1 x overhead-%\n"
+	lines := strings.Count(text, "\n")
+	_, err := ReadOverheads(strings.NewReader(text), "two.txt", UnitOverhead)
+	if err == nil || !strings.HasPrefix(err.Error(), fmt.Sprintf("two.txt:%d:", lines)) {
+		t.Errorf("got %v, want an error at two.txt:%d", err, lines)
 	}
 }
 
@@ -167,12 +257,12 @@ func TestGateErrors(t *testing.T) {
 	if !errors.Is(err, ErrNothingToCompare) {
 		t.Errorf("no common pair: got %v", err)
 	}
-	_, err = Gate(overheadFile("base.txt", map[Pair][]float64{aesRead: baseRounds[:3]}),
-		overheadFile("new.txt", map[Pair][]float64{aesRead: add(baseRounds[:3], 50)}), GateOptions{Threshold: 3})
-	if !errors.Is(err, ErrTooFewRounds) || !strings.Contains(err.Error(), "readrandom/aes128-ctr (3+3 rounds") {
+	_, err = Gate(overheadFile("base.txt", map[Pair][]float64{aesFill: baseRounds[:3]}),
+		overheadFile("new.txt", map[Pair][]float64{aesFill: add(baseRounds[:3], 50)}), GateOptions{Threshold: 3})
+	if !errors.Is(err, ErrTooFewRounds) || !strings.Contains(err.Error(), "fillrandom/aes128-ctr (3+3 rounds") {
 		t.Errorf("3 rounds: got %v, want ErrTooFewRounds naming the pair", err)
 	}
-	// Builds: three a side at least.
+	// Builds: three in the baseline at least.
 	two := func(name string, d float64) *OverheadFile {
 		f := overheadFile(name, map[Pair][]float64{aesRead: add(baseRounds, d)})
 		f.Config["builds"] = "2"
@@ -183,8 +273,8 @@ func TestGateErrors(t *testing.T) {
 		t.Errorf("2 builds: got %v, want ErrTooFewRounds naming the pair", err)
 	}
 	// Settings that change what an overhead means are reported.
-	a := overheadFile("base.txt", map[Pair][]float64{aesRead: baseRounds})
-	b := overheadFile("new.txt", map[Pair][]float64{aesRead: baseRounds})
+	a := overheadFile("base.txt", map[Pair][]float64{aesFill: baseRounds})
+	b := overheadFile("new.txt", map[Pair][]float64{aesFill: baseRounds})
 	b.Config["keys"] = "5000"
 	g, err := Gate(a, b, GateOptions{Threshold: 3})
 	if err != nil || len(g.Differ) != 1 || !strings.Contains(g.Differ[0], "keys") {

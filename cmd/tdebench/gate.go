@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -39,21 +38,25 @@ machines differ, the price of encryption relative to plaintext much less.
 overhead in a workload was 5% (5% slower than plaintext) fails the gate if
 it is now surely higher, and above 7%.
 
-"Surely higher": a one-sided Welch t test finds the run's mean overhead
-above the baseline's, at --alpha divided by the number of (workload,
-method) pairs compared (Bonferroni: --alpha is the chance that an
-unchanged build fails the gate anywhere, not in each pair). Its units are
-the builds where the run made its stores several times (--builds): the
-rounds of one build share their store's speed, so only the spread
-between builds says how sure a mean is. Fills, and runs of one build,
-count every round. Noise alone does not fail the gate, it only raises the
-smallest rise the gate can see.
+"Surely higher", for reads: a one-sided Student t test finds the run's
+mean overhead above the baseline's, at --alpha divided by the number of
+(workload, method) pairs compared (Bonferroni: --alpha is the chance
+that an unchanged build fails the gate anywhere, not in each pair). Its
+units are the builds of the stores (--builds), each run's apart (a file
+can hold several runs one after another, as make baseline's does): the
+rounds of one build share their stores' speed for its life, so only the
+spread between builds says how sure a mean is, and the baseline's
+builds give that spread. For fills, whose every round writes a store of
+its own, a one-sided Mann-Whitney U test on the rounds. Noise alone
+does not fail the gate, it only raises the smallest rise the gate can
+see.
 --metric time,cpu gates both overheads, each at --alpha / 2.
-Fewer than 3 units on a side is an error (exit 2), not a pass.
+A baseline of fewer than 3 builds for a read is an error (exit 2), not
+a pass.
 
 --extend N (with --run): when no pair failed but one rose past the
 threshold without reaching significance, run again, up to N times, and
-decide on all the rounds. An unchanged build seldom rises past the
+decide on all the runs' builds (or rounds). An unchanged build seldom rises past the
 threshold, so it seldom pays for a second run; a rise that a noisy run
 hid gets the rounds to show it.
 
@@ -67,8 +70,8 @@ The baseline is a pebble.txt from tdebench run --benchfmt or --out, with
 the same settings as the run, save the rounds and builds (gate warns if
 they differ); make baseline records CI's.`,
 		Example: `  tdebench gate --baseline results/baseline.txt --current new.txt
-  tdebench gate --baseline results/baseline.txt --metric time,cpu --threshold 2% --alpha 0.025 --extend 1 --run --short --memfs --duration 25ms --workloads readrandom,scan --rounds 256 --builds 1   # CI (make gate: its reads)
-  tdebench gate --baseline results/baseline.txt --run --short --memfs --duration 25ms --workloads readrandom --rounds 32 --builds 1 --inject-delay aes128-ctr=20us   # see it fail`,
+  tdebench gate --baseline results/baseline.txt --metric time,cpu --threshold 2% --alpha 0.025 --extend 1 --run --short --memfs --duration 25ms --workloads readrandom,scan --rounds 256 --builds 8   # CI (make gate: its reads)
+  tdebench gate --baseline results/baseline.txt --run --short --memfs --duration 25ms --workloads readrandom --rounds 32 --builds 4 --inject-delay aes128-ctr=20us   # see it fail`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -127,7 +130,7 @@ they differ); make baseline records CI's.`,
 				// Each metric is a gate of its own, at alpha divided by
 				// the number of metrics: alpha stays the chance that an
 				// unchanged build fails anywhere.
-				gates, err := gateAll(baseline, current, run, runs, units, bench.GateOptions{Threshold: th, Alpha: alpha / float64(len(units))}, stderr)
+				gates, err := gateAll(baseline, current, run, units, bench.GateOptions{Threshold: th, Alpha: alpha / float64(len(units))}, stderr)
 				if err != nil {
 					return err
 				}
@@ -166,9 +169,10 @@ they differ); make baseline records CI's.`,
 }
 
 // gateAll gates each unit (metric) of the current run (run, the
-// benchmark files of runs runs one after another; or the file current)
+// benchmark files of the runs so far, one after another; or the file
+// current)
 // against baseline, each at opt.Alpha.
-func gateAll(baseline, current string, run []byte, runs int, units []string, opt bench.GateOptions, stderr io.Writer) ([]*bench.GateResult, error) {
+func gateAll(baseline, current string, run []byte, units []string, opt bench.GateOptions, stderr io.Writer) ([]*bench.GateResult, error) {
 	var gates []*bench.GateResult
 	for _, unit := range units {
 		base, err := readOverheads(baseline, unit)
@@ -179,10 +183,6 @@ func gateAll(baseline, current string, run []byte, runs int, units []string, opt
 		if run != nil {
 			if cur, err = bench.ReadOverheads(bytes.NewReader(run), "this run", unit); err != nil {
 				return nil, err
-			}
-			// Each run's builds follow the last one's rounds.
-			if nb, err := strconv.Atoi(cur.Config["builds"]); err == nil && runs > 1 {
-				cur.Config["builds"] = strconv.Itoa(nb * runs)
 			}
 		} else if cur, err = readOverheads(current, unit); err != nil {
 			return nil, &exitError{2, err}

@@ -159,16 +159,16 @@ func writeOverheads(t *testing.T, dir, name, w, m string, vals []float64) string
 
 func TestGateExitCodes(t *testing.T) {
 	tmp := t.TempDir()
-	base := writeOverheads(t, tmp, "base.txt", "readrandom", "aes128-ctr", []float64{4.1, 5.3, 6.0, 4.8, 5.5, 3.9})
-	same := writeOverheads(t, tmp, "same.txt", "readrandom", "aes128-ctr", []float64{5.0, 4.2, 6.1, 3.8, 5.2, 4.9})
-	worse := writeOverheads(t, tmp, "worse.txt", "readrandom", "aes128-ctr", []float64{12.0, 11.4, 13.9, 12.5, 10.8, 12.2})
+	base := writeOverheads(t, tmp, "base.txt", "fillrandom", "aes128-ctr", []float64{4.1, 5.3, 6.0, 4.8, 5.5, 3.9})
+	same := writeOverheads(t, tmp, "same.txt", "fillrandom", "aes128-ctr", []float64{5.0, 4.2, 6.1, 3.8, 5.2, 4.9})
+	worse := writeOverheads(t, tmp, "worse.txt", "fillrandom", "aes128-ctr", []float64{12.0, 11.4, 13.9, 12.5, 10.8, 12.2})
 
 	code, stdout, _ := tdebench(t, "gate", "--baseline", base, "--current", same)
 	if code != 0 || !strings.Contains(stdout, "PASS") {
 		t.Errorf("unchanged: exit %d\n%s", code, stdout)
 	}
 	code, stdout, stderr := tdebench(t, "gate", "--baseline", base, "--threshold", "3%", worse)
-	if code != 1 || !strings.Contains(stdout, "REGRESSION: aes128-ctr in readrandom") || !strings.Contains(stderr, "gate failed") {
+	if code != 1 || !strings.Contains(stdout, "REGRESSION: aes128-ctr in fillrandom") || !strings.Contains(stderr, "gate failed") {
 		t.Errorf("+7 points against a 3-point threshold: exit %d\n%s%s", code, stdout, stderr)
 	}
 	code, stdout, _ = tdebench(t, "gate", "--baseline", base, "--threshold", "10%", worse)
@@ -191,6 +191,13 @@ func TestGateExitCodes(t *testing.T) {
 	}
 	if code, _, stderr := tdebench(t, "gate", "--baseline", base, "--metric", "time,wall", worse); code != 2 || !strings.Contains(stderr, "--metric") {
 		t.Errorf("--metric time,wall: exit %d, %s", code, stderr)
+	}
+	// Reads are compared by builds: a baseline of one run of one build
+	// cannot say how far a build strays, and the gate says so.
+	rbase := writeOverheads(t, tmp, "rbase.txt", "readrandom", "aes128-ctr", []float64{4.1, 5.3, 6.0, 4.8, 5.5, 3.9})
+	rsame := writeOverheads(t, tmp, "rsame.txt", "readrandom", "aes128-ctr", []float64{5.0, 4.2, 6.1, 3.8, 5.2, 4.9})
+	if code, _, stderr := tdebench(t, "gate", "--baseline", rbase, rsame); code != 2 || !strings.Contains(stderr, "readrandom/aes128-ctr (1+1 units, builds of runs; 3 needed in the baseline)") {
+		t.Errorf("a readrandom baseline of one build: exit %d, %s", code, stderr)
 	}
 }
 
@@ -265,9 +272,9 @@ func TestHelp(t *testing.T) {
 }
 
 // TestGateExtendPools: with --extend, the current run is the runs so far
-// one after another, and each run's builds count: two runs of two builds
-// are four units, which the gate can test where two could not; and a pair
-// that rose past the threshold without significance is doubtful (worth
+// one after another, each with its own configuration, and each run's
+// builds count: two runs of two builds are four units; and a pair that
+// rose past the threshold without significance is doubtful (worth
 // another run), one that rose less is not.
 func TestGateExtendPools(t *testing.T) {
 	tmp := t.TempDir()
@@ -280,18 +287,20 @@ func TestGateExtendPools(t *testing.T) {
 		return []byte(b.String())
 	}
 	base := filepath.Join(tmp, "base.txt")
+	if err := os.WriteFile(base, file(2, []float64{4, 4.2, 5, 5.2}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opt := bench.GateOptions{Threshold: 2, Alpha: 0.05}
+	if _, err := gateAll(base, "", file(2, []float64{5, 5, 5, 5}), []string{bench.UnitOverhead}, opt, io.Discard); err == nil || !strings.Contains(err.Error(), "2+2 units") {
+		t.Fatalf("a baseline of two builds: got %v, want too few units", err)
+	}
 	if err := os.WriteFile(base, file(4, []float64{4, 4.2, 5, 5.2, 4.4, 4.6, 5.4, 5.6}), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// Builds whose centers scatter by ten points, about three above the
 	// baseline's.
-	run := file(2, []float64{2, 3, 14, 15})
-	opt := bench.GateOptions{Threshold: 2, Alpha: 0.05}
-	if _, err := gateAll(base, "", run, 1, []string{bench.UnitOverhead}, opt, io.Discard); err == nil || !strings.Contains(err.Error(), "2 units") {
-		t.Fatalf("one run of two builds: got %v, want too few units", err)
-	}
-	run = append(run, file(2, []float64{3, 4, 12, 11})...)
-	gates, err := gateAll(base, "", run, 2, []string{bench.UnitOverhead}, opt, io.Discard)
+	run := append(file(2, []float64{2, 3, 14, 15}), file(2, []float64{3, 4, 12, 11})...)
+	gates, err := gateAll(base, "", run, []string{bench.UnitOverhead}, opt, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
