@@ -149,9 +149,10 @@ type overheadRun struct {
 
 // Units groups pair p's overheads as the gate compares them. A fill's
 // every slice writes a store of its own: each round is a unit. Reads run
-// on stores made once per build, and a build keeps its stores' offset
-// for as long as it lives: the rounds of one build of one run are a
-// unit, and only the spread between units measures that offset
+// on stores made once per build, and the rounds of a build share its
+// stores and the minutes it ran in, either of which can put a method's
+// overhead a point or more off: the rounds of one build of one run are
+// a unit, and only the spread between units measures that offset
 // (bench/README.md, "Gate power"). Within a run, build b (from 0) of nb
 // ran rounds b·n/nb+1 to (b+1)·n/nb of the run's n (Config.buildRounds).
 func (f *OverheadFile) Units(p Pair) [][]float64 {

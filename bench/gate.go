@@ -39,11 +39,12 @@ import (
 // fill's rounds, each on a store of its own: their medians, and a
 // one-sided Mann-Whitney U test (benchmath's AssumeNothing: no assumption
 // about the distribution, whose tails are heavy). Reads' builds: the
-// stores a run makes keep a method's overhead up to a few points off for
-// as long as they live (in CI's run of 2026-12-05, one build put scan on
-// sm4-ctr 2.1 points above the baseline's median, and its 256 rounds,
-// counted as independent, made that rise look sure: bench/README.md,
-// "Gate power"), so the rounds of one build of one run are a unit, and
+// rounds of a build share its stores and the minutes it ran in, which
+// can put a method's overhead a few points off (in CI's run of
+// 2026-12-05, one build put scan on sm4-ctr 2.1 points above the
+// baseline's median, and its 256 rounds, counted as independent, made
+// that rise look sure: bench/README.md, "Gate power"), so the rounds of
+// one build of one run are a unit, and
 // only the spread between units says how sure a rise is. Their centers
 // are compared by their means and a one-sided Student t test with the
 // variance pooled: both sides' units come from the same command, and
