@@ -126,10 +126,10 @@ bench:
 
 # The gate's runs. Reads (readrandom, scan) on Pebble's MemFS, where the
 # disk's page-cache and syscall noise is left out and tde's code is what
-# is measured: 256 rounds of 25 ms slices on 4 builds of the stores,
-# about 80 s. A build keeps a method's overhead up to a few points off
-# for its life, so the gate's units are the builds, and one that is off
-# moves a run by a quarter of that. Writes (fillrandom) on the disk,
+# is measured: 256 rounds of 25 ms slices on 8 builds of the stores,
+# about 90 s. A build (its stores, its minutes) can put a method's
+# overhead a few points off, so the gate's units are the builds, and one
+# that is off moves a run by an eighth of that. Writes (fillrandom) on the disk,
 # where a MemFS fill's flush and compactions scatter it by tens of
 # points: 32 rounds of 100 ms, about 65 s. Each is compared with a
 # baseline of the same run made four times (make baseline), at alpha
@@ -163,7 +163,7 @@ gate-power:
 ## baseline: re-record results/baseline.txt and results/baseline-fill.txt
 ## (on a quiet machine): the gate's two runs, each made BASELINE_RUNS
 ## times in a process of its own and joined (1024 rounds of the reads on
-## 16 builds, 128 of fillrandom; about 8 minutes), so that the baselines
+## 32 builds, 128 of fillrandom; about 7.5 minutes), so that the baselines
 ## add little noise of their own and their builds show how far a build
 ## strays (bench/README.md, "Gate power").
 BASELINE_RUNS ?= 4

@@ -163,13 +163,13 @@ func Gate(baseline, current *OverheadFile, opt GateOptions) (*GateResult, error)
 		if len(bu) < len(b) || len(nu) < len(n) {
 			// Builds: their centers, Student's t test. The baseline's
 			// units give the spread a run's are judged by.
-			if len(bu) < minUnits || len(nu) < 1 {
+			if len(bu) < minUnits {
 				few = append(few, fmt.Sprintf("%s (%d+%d units, builds of runs; %d needed in the baseline)", p, len(bu), len(nu), minUnits))
 				continue
 			}
-			bc, _ := buildCenters(bu)
-			nc, _ := buildCenters(nu)
-			v = Verdict{Pair: p, Baseline: buildInterval(bu), Current: buildInterval(nu), P: studentGreater(nc, bc)}
+			bc, bn := buildCenters(bu)
+			nc, nn := buildCenters(nu)
+			v = Verdict{Pair: p, Baseline: centersInterval(bc, bn), Current: centersInterval(nc, nn), P: studentGreater(nc, bc)}
 		} else {
 			// Rounds: their medians, the U test (benchmath sorts them in
 			// place; the files keep their rounds' order for Units).

@@ -92,7 +92,12 @@ func overheadInterval(vals []float64) Interval {
 // interval, but a wide one (t = 12.7); it narrows with the builds, not
 // with the rounds.
 func buildInterval(byBuild [][]float64) Interval {
-	centers, n := buildCenters(byBuild)
+	return centersInterval(buildCenters(byBuild))
+}
+
+// centersInterval is buildInterval from the builds' centers (on the log
+// of the ratios) and the number of rounds they hold.
+func centersInterval(centers []float64, n int) Interval {
 	if len(centers) == 0 {
 		return Interval{}
 	}

@@ -56,9 +56,9 @@ a pass.
 
 --extend N (with --run): when no pair failed but one rose past the
 threshold without reaching significance, run again, up to N times, and
-decide on all the runs' builds (or rounds). An unchanged build seldom rises past the
-threshold, so it seldom pays for a second run; a rise that a noisy run
-hid gets the rounds to show it.
+decide on all the runs' builds (or rounds). An unchanged build seldom
+rises past the threshold, so it seldom pays for a second run; a rise
+that a noisy run hid gets the builds to show it.
 
 Every regression is printed with its method, workload, and the baseline
 and current overheads with their 95% confidence intervals.
