@@ -150,18 +150,20 @@ type Progress struct {
 // readrandom and scan; 50 of the rest, whose slices cost the most with
 // their flushes and compactions (overwrite 1.4 s, mixed 0.9 s, fillseq
 // 0.8 s). 37m43 on two cores on 2026-12-05 (150 rounds of the three took
-// 28m51), before builds. The preloaded stores are made 12 times, so that
-// each of the six methods' stores is made in each position twice (a
-// build costs about 45 s with its compactions and warm-up slices): 44m45
-// in all on 2026-12-05, before the warm pass; 51m43 with it, which reads
-// every store's tables back from the disk.
+// 28m51), before builds. The preloaded stores are made 18 times, so that
+// each of the six methods' stores is made in each position three times
+// (a build costs about 45 s with its compactions and warm-up slices):
+// with 12 builds it took 44m45 on 2026-12-05 before the warm pass and
+// 51m43 with it, which reads every store's tables back from the disk,
+// and left scans' intervals 1.9-2.3 points wide where the target is 2;
+// a width falls as t(builds-1)/sqrt(builds), 22% from 12 builds to 18.
 func Defaults() Config {
 	return Config{
 		Methods:        fipsMethods(AllMethods()),
 		Workloads:      Workloads(),
 		Rounds:         300,
 		WorkloadRounds: map[Workload]int{ReadRandom: 250, Scan: 250, FillSeq: 50, Overwrite: 50, Mixed: 50},
-		Builds:         12,
+		Builds:         18,
 		Keys:           1_000_000,
 		ValueSize:      256,
 		Duration:       200 * time.Millisecond,

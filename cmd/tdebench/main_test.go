@@ -44,8 +44,8 @@ func TestRunPublishes(t *testing.T) {
 	}
 	// Not a terminal: one plain line per finished run, and the total first.
 	// fillseq's 2 rounds and readrandom's 3, of 2 methods each.
-	// Three rounds of readrandom carry one build, not the preset's 12.
-	if !strings.Contains(stderr, "tdebench: builds lowered from the preset's 12 to 1: ") {
+	// Three rounds of readrandom carry one build, not the preset's 18.
+	if !strings.Contains(stderr, "tdebench: builds lowered from the preset's 18 to 1: ") {
 		t.Errorf("stderr does not say the builds were lowered:\n%s", stderr)
 	}
 	if !strings.Contains(stderr, "tdebench: 10 runs") || strings.Count(stderr, "ops/s") != 10 || !strings.Contains(stderr, "results written to") {

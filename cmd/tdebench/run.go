@@ -208,7 +208,7 @@ The others run on one store per method, loaded with --keys keys and
 compacted into the last level before the first of them and before each
 that follows one that wrote (not measured), so every method's store holds
 the same tables and the reads compare like with like. Those stores are
-made --builds times (12 in the full run, 5 with --short), each time in an
+made --builds times (18 in the full run, 5 with --short), each time in an
 order rotated by one place, each build running its share of the rounds: a
 store can keep a speed of its own for its life (about a point on scans
 here), and the intervals are taken over the builds to hold it. Before the
