@@ -177,9 +177,9 @@ baseline:
 	done; \
 	cat $$tmp/reads-*.txt > results/baseline.txt && cat $$tmp/fills-*.txt > results/baseline-fill.txt && rm -r $$tmp
 
-## publish: the full benchmark, written to results/<date>-<cpu>/ (~52 min):
+## publish: the full benchmark, written to results/<date>-<cpu>/ (~53 min):
 ## 200 ms slices, 300 rounds of fillrandom, 250 of readrandom and scan, 50 of
-## the rest, the preloaded stores made 12 times, gocryptfs included where it
+## the rest, the preloaded stores made 18 times, gocryptfs included where it
 ## can mount.
 publish:
 	$(TDEBENCH) run --out results
@@ -187,7 +187,7 @@ publish:
 ## publish-fips: the README table's workloads (fillrandom, readrandom,
 ## scan) in Go's FIPS 140-3 mode (AES-CTR from the standard library's
 ## validated module), AES-128 and AES-256 against plaintext, 80 rounds,
-## into results/<date>-<cpu>-fips/ (~6 min). The binary is built first so
+## into results/<date>-<cpu>-fips/ (~5 min). The binary is built first so
 ## that only tdebench, not the go command, runs with GODEBUG=fips140=on.
 publish-fips:
 	$(GO) build -buildvcs=$(BUILDVCS) -o bin/tdebench ./cmd/tdebench

@@ -228,7 +228,7 @@ With --out, the results go to <out>/<date>-<cpu>/: pebble.txt (benchfmt,
 for benchstat), cipher.txt (the raw kernels), results.json, README.md
 (the table) and overhead.svg, and <out>/README.md gets an index line.`,
 		Example: `  tdebench run --short                         # the ~2 min comparison of make bench
-  tdebench run --out results                   # the full run (~52 min, gocryptfs too), published
+  tdebench run --out results                   # the full run (~53 min, gocryptfs too), published
   tdebench run --short --methods aes128-ctr,gocryptfs --workloads readrandom,scan
   tdebench run --methods aes256-ctr --workloads readrandom,scan --rounds 10
   tdebench run --short --benchfmt new.txt && go tool benchstat -col /method new.txt`,
