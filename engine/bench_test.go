@@ -119,23 +119,7 @@ func BenchmarkReadAtDisk(b *testing.B) {
 				}
 				const size, fileSize = 4 << 10, 16 << 20
 				buf := make([]byte, size)
-				name := fs.PathJoin(dir, "f")
-				w, err := fs.Create(name, vfs.WriteCategoryUnspecified)
-				if err != nil {
-					b.Fatal(err)
-				}
-				for range fileSize / size {
-					if _, err := w.Write(buf); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if err := w.Close(); err != nil {
-					b.Fatal(err)
-				}
-				r, err := fs.Open(name)
-				if err != nil {
-					b.Fatal(err)
-				}
+				r := zeroFile(b, fs, fs.PathJoin(dir, "f"), fileSize)
 				defer r.Close()
 				b.SetBytes(size)
 				b.ReportAllocs()
@@ -225,21 +209,7 @@ func benchAfterRead(b *testing.B, fsName, cache string, m keys.Method, impl stri
 		defer mustClose(b, efs)
 		fs = efs
 	}
-	name := fs.PathJoin(dir, "f")
-	w, err := fs.Create(name, vfs.WriteCategoryUnspecified)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := w.Write(make([]byte, fileSize)); err != nil {
-		b.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		b.Fatal(err)
-	}
-	r, err := fs.Open(name)
-	if err != nil {
-		b.Fatal(err)
-	}
+	r := zeroFile(b, fs, fs.PathJoin(dir, "f"), fileSize)
 	defer r.Close()
 	buf := make([]byte, size)
 	var evict []byte
@@ -261,6 +231,26 @@ func benchAfterRead(b *testing.B, fsName, cache string, m keys.Method, impl stri
 	}
 	slices.Sort(after)
 	b.ReportMetric(float64(after[len(after)/2].Nanoseconds()), "after-read-ns")
+}
+
+// zeroFile writes size zero bytes to name through fs and opens it for
+// reading.
+func zeroFile(b *testing.B, fs vfs.FS, name string, size int) vfs.File {
+	w, err := fs.Create(name, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := w.Write(make([]byte, size)); err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	r, err := fs.Open(name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return r
 }
 
 // stampFS is a file system whose files note the time each ReadAt of the
